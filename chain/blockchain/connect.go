@@ -1,0 +1,340 @@
+package blockchain
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+
+	"tally/chain"
+	"tally/consensus"
+)
+
+// bestCandidate returns the valid stored block with the most work; on a
+// tie, the one seen first.
+func (c *Chain) bestCandidate() *node {
+	var best *node
+	for _, n := range c.index {
+		if n.status&statusInvalid != 0 || !n.hasData {
+			continue
+		}
+		if best == nil {
+			best = n
+			continue
+		}
+		switch n.work.Cmp(best.work) {
+		case 1:
+			best = n
+		case 0:
+			if n.seq < best.seq {
+				best = n
+			}
+		}
+	}
+	return best
+}
+
+// activateBest moves the best chain to the valid stored block with the
+// most work, disconnecting and connecting blocks as needed. A block that
+// breaks a rule while connecting is marked invalid with its descendants,
+// and the search starts again. known holds block bodies already in memory.
+func (c *Chain) activateBest(known map[chain.Hash]*chain.Block) error {
+	for {
+		best := c.bestCandidate()
+		tip := c.tipNode()
+		if best == nil || best == tip || best.work.Cmp(tip.work) <= 0 {
+			// Flush if the stored UTXO set lags behind a tip we are
+			// keeping (recovery, or nothing changed).
+			return nil
+		}
+		fork := best
+		for !c.onMain(fork) {
+			fork = fork.parent
+		}
+		for c.tipNode() != fork {
+			if err := c.disconnectTip(); err != nil {
+				return c.fail(err)
+			}
+		}
+		var path []*node
+		for n := best; n != fork; n = n.parent {
+			path = append(path, n)
+		}
+		for i := len(path) - 1; i >= 0; i-- {
+			n := path[i]
+			b := known[n.id]
+			if b == nil {
+				var err error
+				if b, err = readBlock(c.db, n.id); err != nil {
+					return c.fail(err)
+				}
+			}
+			err := c.connectTip(n, b)
+			var re *consensus.RuleError
+			if errors.As(err, &re) {
+				c.markInvalid(n)
+				if c.lastRuleErr != nil {
+					c.lastRuleErr[n.id] = err
+				}
+				break
+			}
+			if err != nil {
+				return c.fail(err)
+			}
+		}
+	}
+}
+
+// fail records a storage failure: the in-memory state may no longer match
+// the disk, so the chain refuses further work until restarted.
+func (c *Chain) fail(err error) error {
+	c.broken = err
+	return err
+}
+
+// markInvalid marks n and all its descendants invalid.
+func (c *Chain) markInvalid(n *node) {
+	batch := new(leveldb.Batch)
+	c.readMu.Lock()
+	stack := []*node{n}
+	for len(stack) > 0 {
+		m := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		m.status = (m.status | statusInvalid) &^ statusValid
+		batch.Put(hashKey(prefixIndex, m.id), encodeIndexEntry(m.entry()))
+		stack = append(stack, m.children...)
+	}
+	c.readMu.Unlock()
+	// A lost write only loses the memo; the rules find the block invalid
+	// again.
+	_ = c.db.Write(batch, nil)
+}
+
+// cacheView adapts the UTXO cache to consensus.CoinView, remembering the
+// coins it found and the first storage error.
+type cacheView struct {
+	u     *utxoCache
+	found map[chain.OutPoint]chain.Coin
+	err   error
+}
+
+func (v *cacheView) Coin(op chain.OutPoint) (chain.Coin, bool) {
+	if v.err != nil {
+		return chain.Coin{}, false
+	}
+	coin, ok, err := v.u.coin(op)
+	if err != nil {
+		v.err = err
+		return chain.Coin{}, false
+	}
+	if ok {
+		v.found[op] = coin
+	}
+	return coin, ok
+}
+
+// checkSignatures verifies the signatures of every non-coinbase
+// transaction on cfg.Workers goroutines and returns the first failure.
+func (c *Chain) checkSignatures(b *chain.Block, txids []chain.Hash) error {
+	workers := min(c.cfg.Workers, len(b.Txs)-1)
+	if workers <= 1 {
+		for i := 1; i < len(b.Txs); i++ {
+			if err := consensus.CheckTxSignatures(b.Txs[i], txids[i], c.p.NetworkID, c.cfg.SigCache); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var (
+		next   = make(chan int, len(b.Txs))
+		wg     sync.WaitGroup
+		errMu  sync.Mutex
+		first  error
+		failed = make(chan struct{})
+	)
+	for i := 1; i < len(b.Txs); i++ {
+		next <- i
+	}
+	close(next)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				select {
+				case <-failed:
+					return
+				default:
+				}
+				if err := consensus.CheckTxSignatures(b.Txs[i], txids[i], c.p.NetworkID, c.cfg.SigCache); err != nil {
+					errMu.Lock()
+					if first == nil {
+						first = err
+						close(failed)
+					}
+					errMu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// connectTip validates b (whose header and sanity were checked on
+// acceptance) against the UTXO set and connects it as the new tip: one
+// batch with its undo data and index status, plus the UTXO changes and
+// tip when the cache is flushed.
+func (c *Chain) connectTip(n *node, b *chain.Block) error {
+	txids := b.TxIDs()
+	sigDone := make(chan error, 1)
+	go func() { sigDone <- c.checkSignatures(b, txids) }()
+	view := &cacheView{u: c.utxo, found: make(map[chain.OutPoint]chain.Coin)}
+	_, ruleErr := consensus.CheckBlockConnect(b, txids, n.height, view, c.p)
+	sigErr := <-sigDone
+	if view.err != nil {
+		return view.err
+	}
+	if ruleErr != nil {
+		return ruleErr
+	}
+	if sigErr != nil {
+		return sigErr
+	}
+
+	// Apply: every check has passed, nothing below can fail but the write.
+	created := make(map[chain.OutPoint]chain.Coin)
+	var undo []chain.Coin
+	for i, tx := range b.Txs {
+		if i > 0 {
+			for _, in := range tx.Inputs {
+				if coin, ok := created[in.Prev]; ok {
+					delete(created, in.Prev)
+					undo = append(undo, coin)
+					continue
+				}
+				undo = append(undo, view.found[in.Prev])
+				c.utxo.spend(in.Prev)
+			}
+		}
+		for j, o := range tx.Outputs {
+			created[chain.OutPoint{TxID: txids[i], Index: uint32(j)}] = chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: n.height, Coinbase: i == 0}
+		}
+	}
+	for op, coin := range created {
+		c.utxo.add(op, coin, true)
+	}
+	n.status |= statusValid
+	batch := new(leveldb.Batch)
+	batch.Put(hashKey(prefixUndo, n.id), encodeUndo(undo))
+	batch.Put(hashKey(prefixIndex, n.id), encodeIndexEntry(n.entry()))
+
+	c.readMu.Lock()
+	c.main = append(c.main, n)
+	c.readMu.Unlock()
+	if err := c.commit(batch); err != nil {
+		return err
+	}
+	c.publishTip()
+	c.pending = append(c.pending, Event{Kind: BlockConnected, Block: b, ID: n.id, Height: n.height, TxIDs: txids})
+	return nil
+}
+
+// disconnectTip undoes the tip block with its stored undo data.
+func (c *Chain) disconnectTip() error {
+	n := c.tipNode()
+	if n.parent == nil {
+		return errors.New("cannot disconnect the genesis block")
+	}
+	b, err := readBlock(c.db, n.id)
+	if err != nil {
+		return err
+	}
+	undo, err := readUndo(c.db, n.id)
+	if err != nil {
+		return err
+	}
+	spends := 0
+	for _, tx := range b.Txs[1:] {
+		spends += len(tx.Inputs)
+	}
+	if spends != len(undo) {
+		return fmt.Errorf("%w: undo data of block %s has %d coins, block spends %d", ErrCorrupt, n.id, len(undo), spends)
+	}
+	txids := b.TxIDs()
+	k := len(undo)
+	for i := len(b.Txs) - 1; i >= 0; i-- {
+		tx := b.Txs[i]
+		for j := range tx.Outputs {
+			c.utxo.spend(chain.OutPoint{TxID: txids[i], Index: uint32(j)})
+		}
+		if i == 0 {
+			break
+		}
+		for j := len(tx.Inputs) - 1; j >= 0; j-- {
+			k--
+			c.utxo.add(tx.Inputs[j].Prev, undo[k], false)
+		}
+	}
+	c.readMu.Lock()
+	c.main = c.main[:len(c.main)-1]
+	c.readMu.Unlock()
+	if err := c.commit(new(leveldb.Batch)); err != nil {
+		return err
+	}
+	c.publishTip()
+	c.pending = append(c.pending, Event{Kind: BlockDisconnected, Block: b, ID: n.id, Height: n.height, TxIDs: txids})
+	return nil
+}
+
+// commit writes batch; when the UTXO cache is full (or disabled) it adds
+// the cached UTXO changes and the tip, so the stored UTXO set moves to the
+// current tip in the same atomic write.
+func (c *Chain) commit(batch *leveldb.Batch) error {
+	if !c.utxo.full() {
+		if batch.Len() == 0 {
+			return nil
+		}
+		return c.db.Write(batch, nil)
+	}
+	return c.flushWith(batch)
+}
+
+func (c *Chain) flushWith(batch *leveldb.Batch) error {
+	c.utxo.flushTo(batch)
+	tip := c.tipNode()
+	batch.Put(keyTip, tip.id[:])
+	if err := c.db.Write(batch, &opt.WriteOptions{Sync: !c.cfg.NoSync}); err != nil {
+		return fmt.Errorf("flush chain state: %w", err)
+	}
+	c.utxo.clear()
+	c.diskTip = tip
+	return nil
+}
+
+// Flush writes the UTXO cache and the tip to disk in one atomic batch.
+func (c *Chain) Flush() error {
+	c.process.Lock()
+	defer c.process.Unlock()
+	if c.broken != nil {
+		return c.broken
+	}
+	if err := c.flushWith(new(leveldb.Batch)); err != nil {
+		return c.fail(err)
+	}
+	return nil
+}
+
+// Close flushes the UTXO cache and closes the database if Chain opened it.
+func (c *Chain) Close() error {
+	err := c.Flush()
+	if c.ownDB {
+		if cerr := c.db.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}

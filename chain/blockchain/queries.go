@@ -1,0 +1,201 @@
+package blockchain
+
+import (
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/syndtr/goleveldb/leveldb"
+
+	"tally/chain"
+	"tally/consensus"
+)
+
+// Params returns the chain's consensus parameters.
+func (c *Chain) Params() *consensus.Params { return c.p }
+
+// Tip returns the current tip snapshot.
+func (c *Chain) Tip() *Snapshot { return c.tipSnap.Load() }
+
+// BlockInfo describes a block in the index.
+type BlockInfo struct {
+	ID      chain.Hash
+	Header  chain.Header
+	Height  uint64
+	Work    *big.Int // cumulative chain work
+	Valid   bool     // connected to a best chain at least once
+	Invalid bool
+	OnMain  bool
+	// Next is the id of the next block on the best chain, if any.
+	Next chain.Hash
+}
+
+func (c *Chain) infoLocked(n *node) BlockInfo {
+	bi := BlockInfo{ID: n.id, Header: n.header, Height: n.height, Work: n.work,
+		Valid: n.status&statusValid != 0, Invalid: n.status&statusInvalid != 0, OnMain: c.onMain(n)}
+	if bi.OnMain && n.height+1 < uint64(len(c.main)) {
+		bi.Next = c.main[n.height+1].id
+	}
+	return bi
+}
+
+// BlockInfo returns what the index knows of id.
+func (c *Chain) BlockInfo(id chain.Hash) (BlockInfo, bool) {
+	c.readMu.RLock()
+	defer c.readMu.RUnlock()
+	n, ok := c.index[id]
+	if !ok {
+		return BlockInfo{}, false
+	}
+	return c.infoLocked(n), true
+}
+
+// HasBlock reports whether the block is stored or known invalid.
+func (c *Chain) HasBlock(id chain.Hash) bool {
+	c.readMu.RLock()
+	defer c.readMu.RUnlock()
+	_, ok := c.index[id]
+	return ok
+}
+
+// IDAt returns the id of the best-chain block at height.
+func (c *Chain) IDAt(height uint64) (chain.Hash, bool) {
+	c.readMu.RLock()
+	defer c.readMu.RUnlock()
+	if height >= uint64(len(c.main)) {
+		return chain.Hash{}, false
+	}
+	return c.main[height].id, true
+}
+
+// HeadersFrom returns up to count best-chain headers starting at height.
+func (c *Chain) HeadersFrom(height uint64, count int) []chain.Header {
+	c.readMu.RLock()
+	defer c.readMu.RUnlock()
+	var out []chain.Header
+	for h := height; h < uint64(len(c.main)) && len(out) < count; h++ {
+		out = append(out, c.main[h].header)
+	}
+	return out
+}
+
+// ErrNotFound is returned for a block that is not stored.
+var ErrNotFound = errors.New("block not found")
+
+// Block reads a stored block.
+func (c *Chain) Block(id chain.Hash) (*chain.Block, error) {
+	b, err := readBlock(c.db, id)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return b, err
+}
+
+// Coin returns the unspent output at op in the best chain's UTXO set.
+func (c *Chain) Coin(op chain.OutPoint) (chain.Coin, bool, error) {
+	return c.utxo.coin(op)
+}
+
+// Locator returns block ids from the tip back to genesis, dense at first
+// then doubling the step, as Bitcoin's block locators.
+func (c *Chain) Locator() []chain.Hash {
+	c.readMu.RLock()
+	defer c.readMu.RUnlock()
+	var out []chain.Hash
+	step := uint64(1)
+	h := uint64(len(c.main) - 1)
+	for {
+		out = append(out, c.main[h].id)
+		if h == 0 {
+			return out
+		}
+		if len(out) >= 10 {
+			step *= 2
+		}
+		if h < step {
+			h = 0
+		} else {
+			h -= step
+		}
+	}
+}
+
+// LocateHeaders returns up to max best-chain headers after the first
+// locator id found on the best chain (after genesis if none is).
+func (c *Chain) LocateHeaders(locator []chain.Hash, max int) []chain.Header {
+	c.readMu.RLock()
+	start := uint64(0)
+	for _, id := range locator {
+		if n, ok := c.index[id]; ok && c.onMain(n) {
+			start = n.height
+			break
+		}
+	}
+	c.readMu.RUnlock()
+	return c.HeadersFrom(start+1, max)
+}
+
+// TipInfo is one entry of getchaintips.
+type TipInfo struct {
+	ID        chain.Hash
+	Height    uint64
+	BranchLen uint64
+	// Status as Bitcoin Core reports it: "active", "valid-fork",
+	// "valid-headers", "invalid".
+	Status string
+}
+
+// ChainTips returns every block without children, and the active tip.
+func (c *Chain) ChainTips() []TipInfo {
+	c.readMu.RLock()
+	defer c.readMu.RUnlock()
+	var out []TipInfo
+	for _, n := range c.index {
+		if len(n.children) > 0 && !(c.onMain(n) && n == c.main[len(c.main)-1]) {
+			continue
+		}
+		t := TipInfo{ID: n.id, Height: n.height}
+		fork := n
+		for !c.onMain(fork) {
+			fork = fork.parent
+		}
+		t.BranchLen = n.height - fork.height
+		switch {
+		case n == c.main[len(c.main)-1]:
+			t.Status = "active"
+		case n.status&statusInvalid != 0:
+			t.Status = "invalid"
+		case n.status&statusValid != 0:
+			t.Status = "valid-fork"
+		default:
+			t.Status = "valid-headers"
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// UTXOStats flushes the UTXO cache and summarizes the stored set.
+func (c *Chain) UTXOStats() (UTXOStats, error) {
+	c.process.Lock()
+	defer c.process.Unlock()
+	if c.broken != nil {
+		return UTXOStats{}, c.broken
+	}
+	if err := c.flushWith(new(leveldb.Batch)); err != nil {
+		return UTXOStats{}, c.fail(err)
+	}
+	s, err := hashStored(c.db)
+	if err != nil {
+		return UTXOStats{}, err
+	}
+	tip := c.tipNode()
+	return UTXOStats{Height: tip.height, BestBlock: tip.id, TxOuts: s.Count, TotalAmount: s.Amount, Hash: s.Sum()}, nil
+}
+
+// OrphanCount returns the number of blocks waiting for their parent.
+func (c *Chain) OrphanCount() int {
+	c.process.Lock()
+	defer c.process.Unlock()
+	return c.orphans.len()
+}

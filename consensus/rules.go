@@ -1,0 +1,271 @@
+package consensus
+
+import "tally/chain"
+
+// Maximum sizes of the extra field.
+const (
+	MaxMemoBytes         = 80
+	MaxCoinbaseFreeBytes = 92
+	coinbaseHeightBytes  = 8
+)
+
+// CheckHeaderSanity checks the rules a header satisfies on its own: version,
+// a valid target no easier than the pow limit, and proof of work.
+func CheckHeaderSanity(h *chain.Header, id chain.Hash, p *Params) error {
+	if h.Version != 1 {
+		return ruleErr(ErrBadVersion, "block version %d, want 1", h.Version)
+	}
+	return CheckProofOfWork(id, h.Bits, p.PowLimit)
+}
+
+// Parent is what the header rules need to know of a block's parent.
+type Parent struct {
+	Height     uint64
+	Time       uint64
+	MedianTime uint64 // median time past of the 11 blocks ending at the parent
+}
+
+// CheckHeaderContext checks a header against its parent: the ASERT bits,
+// time after the median time past, and time no further than
+// max_future_seconds past now (ErrTimeTooNew: defer, do not mark invalid).
+func CheckHeaderContext(h *chain.Header, parent Parent, p *Params, now int64) error {
+	if want := NextBits(p, parent.Height, parent.Time); h.Bits != want {
+		return ruleErr(ErrBadBits, "bits %08x, want %08x", h.Bits, want)
+	}
+	if h.Time <= parent.MedianTime {
+		return ruleErr(ErrTimeTooOld, "time %d not after median time past %d", h.Time, parent.MedianTime)
+	}
+	if now >= 0 && h.Time > uint64(now)+uint64(p.MaxFutureSeconds) {
+		return ruleErr(ErrTimeTooNew, "time %d more than %d s after now %d", h.Time, p.MaxFutureSeconds, now)
+	}
+	return nil
+}
+
+// MedianTime returns the median of the given block times (at most 11, the
+// last ones before the block being checked) as Bitcoin Core does: sort and
+// take element n/2.
+func MedianTime(times []uint64) uint64 {
+	if len(times) == 0 {
+		return 0
+	}
+	s := make([]uint64, len(times))
+	copy(s, times)
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s[len(s)/2]
+}
+
+// CheckTxSanity checks the rules a transaction satisfies on its own:
+// version, inputs and outputs present, no duplicate inputs, output amounts
+// and their sum, size, and the extra field.
+func CheckTxSanity(tx *chain.Tx, p *Params) error {
+	if tx.Version != 1 {
+		return ruleErr(ErrBadTxVersion, "tx version %d, want 1", tx.Version)
+	}
+	if len(tx.Outputs) == 0 {
+		return ruleErr(ErrNoOutputs, "transaction has no outputs")
+	}
+	if size := tx.SerializeSize(); size > p.MaxTxBytes {
+		return ruleErr(ErrTxTooBig, "transaction is %d bytes, limit %d", size, p.MaxTxBytes)
+	}
+	var total uint64
+	for i, out := range tx.Outputs {
+		if out.Amount == 0 || out.Amount > p.MaxMoney {
+			return ruleErr(ErrBadOutputValue, "output %d amount %d outside 1..%d", i, out.Amount, p.MaxMoney)
+		}
+		total += out.Amount
+		if total < out.Amount || total > p.MaxMoney {
+			return ruleErr(ErrOutputsOverflow, "outputs sum above max_money %d", p.MaxMoney)
+		}
+	}
+	if tx.IsCoinbase() {
+		if len(tx.Extra) < coinbaseHeightBytes || len(tx.Extra) > coinbaseHeightBytes+MaxCoinbaseFreeBytes {
+			return ruleErr(ErrBadCoinbaseExtra, "coinbase extra is %d bytes, want 8..%d", len(tx.Extra), coinbaseHeightBytes+MaxCoinbaseFreeBytes)
+		}
+		if tx.LockTime != 0 {
+			return ruleErr(ErrCoinbaseLockTime, "coinbase lock_time %d, want 0", tx.LockTime)
+		}
+		return nil
+	}
+	if len(tx.Extra) > MaxMemoBytes {
+		return ruleErr(ErrMemoTooLong, "memo is %d bytes, limit %d", len(tx.Extra), MaxMemoBytes)
+	}
+	if len(tx.Inputs) > 1 {
+		seen := make(map[chain.OutPoint]struct{}, len(tx.Inputs))
+		for _, in := range tx.Inputs {
+			if _, dup := seen[in.Prev]; dup {
+				return ruleErr(ErrDuplicateInput, "input %s:%d spent twice", in.Prev.TxID, in.Prev.Index)
+			}
+			seen[in.Prev] = struct{}{}
+		}
+	}
+	return nil
+}
+
+// CoinbaseHeight returns the height a coinbase's extra field commits to.
+func CoinbaseHeight(tx *chain.Tx) (uint64, bool) {
+	if len(tx.Extra) < coinbaseHeightBytes {
+		return 0, false
+	}
+	var h uint64
+	for i := coinbaseHeightBytes - 1; i >= 0; i-- {
+		h = h<<8 | uint64(tx.Extra[i])
+	}
+	return h, true
+}
+
+// CheckBlockSanity checks the rules a block satisfies given only its
+// height: transactions present, coinbase first and only first with the
+// block's height, Merkle root, no duplicate txids, size, every transaction's
+// sanity and finality. txids are the block's txids in order.
+func CheckBlockSanity(b *chain.Block, txids []chain.Hash, height uint64, p *Params) error {
+	// The Merkle root comes first: every later rule judges content the
+	// header commits to, so only a failure after this one may mark the
+	// block's id invalid.
+	if root := chain.MerkleRoot(txids); root != b.Header.MerkleRoot {
+		return ruleErr(ErrBadMerkleRoot, "merkle root %s, header says %s", root, b.Header.MerkleRoot)
+	}
+	if len(b.Txs) == 0 {
+		return ruleErr(ErrNoTxs, "block has no transactions")
+	}
+	if size := b.SerializeSize(); size > p.MaxBlockBytes {
+		return ruleErr(ErrBlockTooBig, "block is %d bytes, limit %d", size, p.MaxBlockBytes)
+	}
+	if !b.Txs[0].IsCoinbase() {
+		return ruleErr(ErrFirstTxNotCoinbase, "first transaction is not a coinbase")
+	}
+	seen := make(map[chain.Hash]struct{}, len(txids))
+	for i, tx := range b.Txs {
+		if i > 0 && tx.IsCoinbase() {
+			return ruleErr(ErrMultipleCoinbases, "transaction %d is a second coinbase", i)
+		}
+		if _, dup := seen[txids[i]]; dup {
+			return ruleErr(ErrDuplicateTx, "transaction %s appears twice", txids[i])
+		}
+		seen[txids[i]] = struct{}{}
+		if err := CheckTxSanity(tx, p); err != nil {
+			return err
+		}
+		if tx.LockTime > height {
+			return ruleErr(ErrNonFinal, "transaction %s lock_time %d above height %d", txids[i], tx.LockTime, height)
+		}
+	}
+	if h, _ := CoinbaseHeight(b.Txs[0]); h != height {
+		return ruleErr(ErrBadCoinbaseHeight, "coinbase height %d, block height %d", h, height)
+	}
+	return nil
+}
+
+// CoinView gives the unspent outputs a transaction or block may spend.
+type CoinView interface {
+	// Coin returns the unspent output at op, if any.
+	Coin(op chain.OutPoint) (chain.Coin, bool)
+}
+
+// CheckTxInputs checks a non-coinbase transaction's inputs against view at
+// the given spending height: every input unspent, mature, owned by its
+// public key, input sums in range, and outputs no more than inputs. It
+// returns the fee. Signatures are checked separately (CheckTxSignatures).
+func CheckTxInputs(tx *chain.Tx, txid chain.Hash, height uint64, view CoinView, p *Params) (uint64, error) {
+	if len(tx.Inputs) == 0 {
+		return 0, ruleErr(ErrNoInputs, "transaction %s has no inputs", txid)
+	}
+	var in uint64
+	for i := range tx.Inputs {
+		txin := &tx.Inputs[i]
+		coin, ok := view.Coin(txin.Prev)
+		if !ok {
+			return 0, ruleErr(ErrMissingInput, "transaction %s input %d spends unknown or spent output %s:%d", txid, i, txin.Prev.TxID, txin.Prev.Index)
+		}
+		if coin.Coinbase && coin.Height != 0 && height < coin.Height+p.CoinbaseMaturity {
+			return 0, ruleErr(ErrImmatureSpend, "transaction %s input %d spends coinbase of height %d at height %d (maturity %d)", txid, i, coin.Height, height, p.CoinbaseMaturity)
+		}
+		if chain.Hash160(txin.PubKey[:]) != coin.PKH {
+			return 0, ruleErr(ErrWrongPubKey, "transaction %s input %d: public key does not hash to the output's pkh", txid, i)
+		}
+		in += coin.Amount
+		if in < coin.Amount || in > p.MaxMoney {
+			return 0, ruleErr(ErrInputsOverflow, "transaction %s inputs sum above max_money", txid)
+		}
+	}
+	var out uint64
+	for _, o := range tx.Outputs {
+		out += o.Amount // CheckTxSanity bounds the sum by max_money
+	}
+	if out > in {
+		return 0, ruleErr(ErrSpendTooMuch, "transaction %s spends %d, has %d", txid, out, in)
+	}
+	return in - out, nil
+}
+
+// blockView layers a block's own outputs and spends over the coins before it.
+type blockView struct {
+	base    CoinView
+	created map[chain.OutPoint]chain.Coin
+	spent   map[chain.OutPoint]struct{}
+}
+
+func (v *blockView) Coin(op chain.OutPoint) (chain.Coin, bool) {
+	if _, gone := v.spent[op]; gone {
+		return chain.Coin{}, false
+	}
+	if c, ok := v.created[op]; ok {
+		return c, true
+	}
+	return v.base.Coin(op)
+}
+
+// CheckBlockConnect checks a sane block's transactions against view (the
+// UTXO set as of its parent): no txid equal to one with unspent outputs,
+// every non-coinbase transaction's inputs against the coins before it
+// (including earlier outputs of the block), no output spent twice, and the
+// coinbase paying at most subsidy plus fees. It returns the total fees.
+// Signatures are checked separately.
+func CheckBlockConnect(b *chain.Block, txids []chain.Hash, height uint64, view CoinView, p *Params) (uint64, error) {
+	bv := &blockView{base: view, created: make(map[chain.OutPoint]chain.Coin), spent: make(map[chain.OutPoint]struct{})}
+	var fees uint64
+	for i, tx := range b.Txs {
+		for j := range tx.Outputs {
+			if _, ok := bv.Coin(chain.OutPoint{TxID: txids[i], Index: uint32(j)}); ok {
+				return 0, ruleErr(ErrOverwriteTx, "transaction %s overwrites unspent outputs", txids[i])
+			}
+		}
+		if i > 0 {
+			for k, in := range tx.Inputs {
+				if _, gone := bv.spent[in.Prev]; gone {
+					return 0, ruleErr(ErrDoubleSpend, "transaction %s input %d spends %s:%d, already spent in this block", txids[i], k, in.Prev.TxID, in.Prev.Index)
+				}
+			}
+			fee, err := CheckTxInputs(tx, txids[i], height, bv, p)
+			if err != nil {
+				return 0, err
+			}
+			fees += fee
+			if fees < fee || fees > p.MaxMoney {
+				return 0, ruleErr(ErrInputsOverflow, "block fees above max_money")
+			}
+			for _, in := range tx.Inputs {
+				if _, ok := bv.created[in.Prev]; ok {
+					delete(bv.created, in.Prev)
+				} else {
+					bv.spent[in.Prev] = struct{}{}
+				}
+			}
+		}
+		for j, o := range tx.Outputs {
+			bv.created[chain.OutPoint{TxID: txids[i], Index: uint32(j)}] = chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: height, Coinbase: i == 0}
+		}
+	}
+	limit := Subsidy(p, height) + fees
+	var cb uint64
+	for _, o := range b.Txs[0].Outputs {
+		cb += o.Amount
+	}
+	if cb > limit {
+		return 0, ruleErr(ErrBadCoinbaseValue, "coinbase pays %d, limit %d (subsidy + fees)", cb, limit)
+	}
+	return fees, nil
+}

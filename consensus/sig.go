@@ -1,0 +1,129 @@
+package consensus
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"sync"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+
+	"tally/chain"
+)
+
+// VerifySignature checks one input's signature over msg: the public key
+// parses as a compressed secp256k1 key, r and s are in [1, n-1], s is low
+// (s <= n/2), and the ECDSA signature verifies.
+func VerifySignature(pubKey *[chain.PubKeySize]byte, sig *[chain.SigSize]byte, msg chain.Hash) error {
+	pk, err := secp256k1.ParsePubKey(pubKey[:])
+	if err != nil {
+		return ruleErr(ErrBadPubKey, "public key: %v", err)
+	}
+	var r, s secp256k1.ModNScalar
+	if r.SetByteSlice(sig[:32]) || r.IsZero() || s.SetByteSlice(sig[32:]) || s.IsZero() {
+		return ruleErr(ErrSignatureRange, "signature r or s outside [1, n-1]")
+	}
+	if s.IsOverHalfOrder() {
+		return ruleErr(ErrHighS, "signature s above n/2")
+	}
+	if !ecdsa.NewSignature(&r, &s).Verify(msg[:], pk) {
+		return ruleErr(ErrBadSignature, "signature does not verify")
+	}
+	return nil
+}
+
+// SignInput returns the low-S r||s signature of msg by key (RFC 6979
+// nonces; decred's Sign already produces low S).
+func SignInput(key *secp256k1.PrivateKey, msg chain.Hash) [chain.SigSize]byte {
+	sig := ecdsa.Sign(key, msg[:])
+	var out [chain.SigSize]byte
+	r, s := sig.R(), sig.S()
+	r.PutBytesUnchecked(out[:32])
+	s.PutBytesUnchecked(out[32:])
+	return out
+}
+
+// SigCache remembers input signatures already verified, so a transaction
+// checked on mempool acceptance is not checked again in its block. The key
+// binds the txid (which commits to the whole transaction, signatures
+// included), the input index and the public key, so a hit can only be the
+// same signature over the same message. It is bounded; when full, an
+// arbitrary entry is evicted. Safe for concurrent use. A nil *SigCache is
+// a valid cache that remembers nothing.
+type SigCache struct {
+	mu      sync.RWMutex
+	max     int
+	entries map[chain.Hash]struct{}
+}
+
+// NewSigCache returns a cache holding at most max entries.
+func NewSigCache(max int) *SigCache {
+	return &SigCache{max: max, entries: make(map[chain.Hash]struct{}, min(max, 1<<16))}
+}
+
+func sigCacheKey(txid chain.Hash, index int, pubKey *[chain.PubKeySize]byte) chain.Hash {
+	var b [chain.HashSize + 4 + chain.PubKeySize]byte
+	copy(b[:], txid[:])
+	binary.LittleEndian.PutUint32(b[chain.HashSize:], uint32(index))
+	copy(b[chain.HashSize+4:], pubKey[:])
+	return sha256.Sum256(b[:])
+}
+
+func (c *SigCache) has(k chain.Hash) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.RLock()
+	_, ok := c.entries[k]
+	c.mu.RUnlock()
+	return ok
+}
+
+func (c *SigCache) add(k chain.Hash) {
+	if c == nil || c.max <= 0 {
+		return
+	}
+	c.mu.Lock()
+	if len(c.entries) >= c.max {
+		for old := range c.entries {
+			delete(c.entries, old)
+			break
+		}
+	}
+	c.entries[k] = struct{}{}
+	c.mu.Unlock()
+}
+
+// Len returns the number of cached entries.
+func (c *SigCache) Len() int {
+	if c == nil {
+		return 0
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.entries)
+}
+
+// CheckTxSignatures verifies every input signature of a non-coinbase
+// transaction against its signature message on network networkID, skipping
+// inputs the cache has already seen verified and adding those it verifies.
+func CheckTxSignatures(tx *chain.Tx, txid chain.Hash, networkID [4]byte, cache *SigCache) error {
+	var msg chain.Hash
+	haveMsg := false
+	for i := range tx.Inputs {
+		in := &tx.Inputs[i]
+		k := sigCacheKey(txid, i, &in.PubKey)
+		if cache.has(k) {
+			continue
+		}
+		if !haveMsg {
+			msg, haveMsg = chain.SigHash(tx, networkID), true
+		}
+		if err := VerifySignature(&in.PubKey, &in.Sig, msg); err != nil {
+			return fmt.Errorf("transaction %s input %d: %w", txid, i, err)
+		}
+		cache.add(k)
+	}
+	return nil
+}
