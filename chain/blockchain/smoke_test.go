@@ -1,0 +1,46 @@
+package blockchain
+
+import (
+	"testing"
+
+	"tally/chain"
+	"tally/internal/testgen"
+)
+
+func TestSmokeConnectAndReorg(t *testing.T) {
+	p := testgen.DevParams()
+	g := testgen.New(p)
+	c, err := OpenMemory(Config{Params: p, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b1 := g.Block(g.Genesis(), []*chain.Tx{g.Pay(g.GenesisSpends(), 3, 1000)})
+	if res, err := c.ProcessBlock(b1); err != nil || res != MainChain {
+		t.Fatalf("b1: %v %v", res, err)
+	}
+	b2 := g.Block(testgen.ParentOf(b1, 1), nil)
+	if _, err := c.ProcessBlock(b2); err != nil {
+		t.Fatal(err)
+	}
+	// side branch from genesis, longer
+	a1 := g.Block(g.Genesis(), nil, func(b *chain.Block) { b.Header.Time++ })
+	a2 := g.Block(testgen.ParentOf(a1, 1), nil)
+	a3 := g.Block(testgen.ParentOf(a2, 2), nil)
+	for i, b := range []*chain.Block{a1, a2} {
+		if res, err := c.ProcessBlock(b); err != nil || res != SideChain {
+			t.Fatalf("a%d: %v %v", i+1, res, err)
+		}
+	}
+	if res, err := c.ProcessBlock(a3); err != nil || res != MainChain {
+		t.Fatalf("a3: %v %v", res, err)
+	}
+	if c.Tip().ID != a3.BlockID() {
+		t.Fatal("tip not a3")
+	}
+	st, err := c.UTXOStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", st)
+}

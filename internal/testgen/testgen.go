@@ -1,0 +1,202 @@
+// Package testgen builds signed transactions and mined blocks for tests and
+// benchmarks. It signs with real secp256k1 keys and solves real proof of
+// work (on the dev network's easiest target that takes about two tries).
+package testgen
+
+import (
+	"fmt"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"tally/chain"
+	"tally/consensus"
+)
+
+// Spend names an output the generator may spend.
+type Spend struct {
+	Out    chain.OutPoint
+	Amount uint64
+}
+
+// Gen makes transactions and blocks. Every output it creates pays to Key,
+// and it remembers output amounts so that block coinbases claim the fees.
+type Gen struct {
+	P      *consensus.Params
+	Key    *secp256k1.PrivateKey
+	PubKey [chain.PubKeySize]byte
+	PKH    [20]byte
+
+	amounts map[chain.OutPoint]uint64
+}
+
+// DevParams returns the dev network's parameters or panics.
+func DevParams() *consensus.Params {
+	p, err := consensus.Default(true)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// New returns a generator for params p signing with the dev key.
+func New(p *consensus.Params) *Gen {
+	g := &Gen{P: p, Key: consensus.DevPrivateKey(), amounts: make(map[chain.OutPoint]uint64)}
+	copy(g.PubKey[:], g.Key.PubKey().SerializeCompressed())
+	g.PKH = chain.Hash160(g.PubKey[:])
+	g.remember(p.Genesis.Txs[0])
+	return g
+}
+
+func (g *Gen) remember(tx *chain.Tx) {
+	id := tx.TxID()
+	for i, o := range tx.Outputs {
+		g.amounts[chain.OutPoint{TxID: id, Index: uint32(i)}] = o.Amount
+	}
+}
+
+// Outputs returns the spendable descriptions of tx's outputs.
+func Outputs(tx *chain.Tx) []Spend {
+	id := tx.TxID()
+	out := make([]Spend, len(tx.Outputs))
+	for i, o := range tx.Outputs {
+		out[i] = Spend{Out: chain.OutPoint{TxID: id, Index: uint32(i)}, Amount: o.Amount}
+	}
+	return out
+}
+
+// GenesisSpends returns the genesis allocations.
+func (g *Gen) GenesisSpends() []Spend { return Outputs(g.P.Genesis.Txs[0]) }
+
+// Sign sets every input's public key to the generator's and signs tx.
+func (g *Gen) Sign(tx *chain.Tx) *chain.Tx {
+	for i := range tx.Inputs {
+		tx.Inputs[i].PubKey = g.PubKey
+	}
+	msg := chain.SigHash(tx, g.P.NetworkID)
+	sig := consensus.SignInput(g.Key, msg)
+	for i := range tx.Inputs {
+		tx.Inputs[i].Sig = sig
+	}
+	g.remember(tx)
+	return tx
+}
+
+// Tx returns a signed transaction spending spends into outs.
+func (g *Gen) Tx(spends []Spend, outs []chain.TxOut) *chain.Tx {
+	tx := &chain.Tx{Version: 1, Outputs: outs}
+	for _, s := range spends {
+		tx.Inputs = append(tx.Inputs, chain.TxIn{Prev: s.Out})
+	}
+	return g.Sign(tx)
+}
+
+// Pay returns a signed transaction spending spends into n equal outputs to
+// the generator's key, leaving fee.
+func (g *Gen) Pay(spends []Spend, n int, fee uint64) *chain.Tx {
+	var total uint64
+	for _, s := range spends {
+		total += s.Amount
+	}
+	if total <= fee || n < 1 || (total-fee)/uint64(n) == 0 {
+		panic(fmt.Sprintf("testgen: cannot pay %d outputs from %d with fee %d", n, total, fee))
+	}
+	each := (total - fee) / uint64(n)
+	outs := make([]chain.TxOut, n)
+	for i := range outs {
+		outs[i] = chain.TxOut{Amount: each, PKH: g.PKH}
+	}
+	outs[n-1].Amount += (total - fee) - each*uint64(n)
+	return g.Tx(spends, outs)
+}
+
+// Coinbase returns a coinbase for height paying value to the generator.
+func (g *Gen) Coinbase(height uint64, value uint64) *chain.Tx {
+	extra := make([]byte, 8)
+	for i := 0; i < 8; i++ {
+		extra[i] = byte(height >> (8 * i))
+	}
+	tx := &chain.Tx{Version: 1, Outputs: []chain.TxOut{{Amount: value, PKH: g.PKH}}, Extra: extra}
+	g.remember(tx)
+	return tx
+}
+
+// Fee returns the fee of a transaction whose inputs the generator made, or
+// 0 when an input is unknown to it.
+func (g *Gen) Fee(tx *chain.Tx) uint64 {
+	var in, out uint64
+	for _, txin := range tx.Inputs {
+		a, ok := g.amounts[txin.Prev]
+		if !ok {
+			return 0
+		}
+		in += a
+	}
+	for _, o := range tx.Outputs {
+		out += o.Amount
+	}
+	if out > in {
+		return 0
+	}
+	return in - out
+}
+
+// Parent is the block a new block builds on.
+type Parent struct {
+	ID     chain.Hash
+	Header chain.Header
+	Height uint64
+}
+
+// ParentOf describes b at height as a parent.
+func ParentOf(b *chain.Block, height uint64) Parent {
+	return Parent{ID: b.BlockID(), Header: b.Header, Height: height}
+}
+
+// Genesis returns the genesis block as a parent.
+func (g *Gen) Genesis() Parent { return ParentOf(g.P.Genesis, 0) }
+
+// Block returns a mined block on parent holding a coinbase that claims the
+// subsidy and the fees, then txs. Mungers run after the Merkle root is set
+// and before mining: a munger that changes transactions resets the root
+// with chain.MerkleRoot unless it means to break it.
+func (g *Gen) Block(parent Parent, txs []*chain.Tx, mungers ...func(*chain.Block)) *chain.Block {
+	height := parent.Height + 1
+	var fees uint64
+	for _, tx := range txs {
+		fees += g.Fee(tx)
+	}
+	b := &chain.Block{
+		Header: chain.Header{
+			Version:   1,
+			PrevBlock: parent.ID,
+			Time:      parent.Header.Time + uint64(g.P.TargetSpacing),
+			Bits:      consensus.NextBits(g.P, parent.Height, parent.Header.Time),
+		},
+		Txs: append([]*chain.Tx{g.Coinbase(height, consensus.Subsidy(g.P, height)+fees)}, txs...),
+	}
+	b.Header.MerkleRoot = chain.MerkleRoot(b.TxIDs())
+	for _, m := range mungers {
+		m(b)
+	}
+	Solve(&b.Header, g.P)
+	return b
+}
+
+// Solve searches nonces until the header meets its own target (which may
+// be above the pow limit: Solve does not judge the bits).
+func Solve(h *chain.Header, p *consensus.Params) {
+	target := consensus.CompactToBig(h.Bits)
+	for {
+		if consensus.HashToBig(h.BlockID()).Cmp(target) <= 0 {
+			return
+		}
+		h.Nonce++
+	}
+}
+
+// Remine recomputes the Merkle root of b and solves its header again, for
+// mungers that change transactions after Block built it.
+func Remine(b *chain.Block, p *consensus.Params) {
+	b.Header.MerkleRoot = chain.MerkleRoot(b.TxIDs())
+	Solve(&b.Header, p)
+}
