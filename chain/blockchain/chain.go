@@ -117,7 +117,7 @@ type Chain struct {
 	nextSeq uint64
 	broken  error
 	subsMu  sync.Mutex
-	subs    []func(Event)
+	subs    []func([]Event)
 	pending []Event // events of the current ProcessBlock, sent after unlock
 	diskTip *node   // the block the stored UTXO set is at
 	// lastRuleErr holds the rule errors of blocks found invalid during
@@ -311,10 +311,11 @@ func (c *Chain) loadIndex() error {
 	return nil
 }
 
-// Subscribe registers fn to receive every event after it is committed.
+// Subscribe registers fn to receive the events of each change, in order
+// (disconnections tip first, then connections), after they are committed.
 // fn runs on the goroutine that processed the block and must not call
 // ProcessBlock.
-func (c *Chain) Subscribe(fn func(Event)) {
+func (c *Chain) Subscribe(fn func([]Event)) {
 	c.subsMu.Lock()
 	c.subs = append(c.subs, fn)
 	c.subsMu.Unlock()
@@ -331,12 +332,10 @@ func (c *Chain) notify(events []Event) {
 		return
 	}
 	c.subsMu.Lock()
-	subs := append([]func(Event){}, c.subs...)
+	subs := append([]func([]Event){}, c.subs...)
 	c.subsMu.Unlock()
-	for _, ev := range events {
-		for _, fn := range subs {
-			fn(ev)
-		}
+	for _, fn := range subs {
+		fn(events)
 	}
 }
 

@@ -1,0 +1,91 @@
+package mempool
+
+import (
+	"errors"
+	"fmt"
+
+	"tally/consensus"
+)
+
+// ErrorKind is a reason the pool refuses a transaction. Its string is the
+// short reason sendrawtransaction and gettxstatus report.
+type ErrorKind string
+
+// Error returns the reason string.
+func (k ErrorKind) Error() string { return string(k) }
+
+// Reasons for refusing a transaction.
+const (
+	ErrAlreadyKnown  = ErrorKind("txn-already-known")
+	ErrConflict      = ErrorKind("txn-mempool-conflict")
+	ErrLowFee        = ErrorKind("min-relay-fee-not-met")
+	ErrTooLarge      = ErrorKind("tx-size")
+	ErrNonFinal      = ErrorKind("non-final")
+	ErrImmature      = ErrorKind("premature-spend-of-coinbase")
+	ErrBadSig        = ErrorKind("bad-signature")
+	ErrMissingInputs = ErrorKind("missing-inputs")
+	ErrInvalid       = ErrorKind("invalid")
+	ErrCoinbase      = ErrorKind("coinbase")
+	ErrPoolFull      = ErrorKind("mempool-full")
+	ErrTooLongChain  = ErrorKind("too-long-mempool-chain")
+)
+
+// RejectError explains why a transaction was refused: a pool reason and,
+// when a consensus rule was broken, the rule error. errors.Is matches both
+// the pool kind and the consensus kind.
+type RejectError struct {
+	Kind ErrorKind
+	Rule error // a *consensus.RuleError, or nil
+	Msg  string
+}
+
+// Error returns the explanation.
+func (e *RejectError) Error() string { return e.Msg }
+
+// Unwrap returns the kind and the rule error.
+func (e *RejectError) Unwrap() []error {
+	if e.Rule != nil {
+		return []error{e.Kind, e.Rule}
+	}
+	return []error{e.Kind}
+}
+
+func reject(kind ErrorKind, format string, args ...any) error {
+	return &RejectError{Kind: kind, Msg: string(kind) + ": " + fmt.Sprintf(format, args...)}
+}
+
+// fromRule classifies a consensus rule error.
+func fromRule(err error) error {
+	kind := ErrInvalid
+	switch {
+	case errors.Is(err, consensus.ErrTxTooBig):
+		kind = ErrTooLarge
+	case errors.Is(err, consensus.ErrNonFinal):
+		kind = ErrNonFinal
+	case errors.Is(err, consensus.ErrImmatureSpend):
+		kind = ErrImmature
+	case errors.Is(err, consensus.ErrMissingInput):
+		kind = ErrMissingInputs
+	case errors.Is(err, consensus.ErrBadSignature), errors.Is(err, consensus.ErrHighS),
+		errors.Is(err, consensus.ErrSignatureRange), errors.Is(err, consensus.ErrBadPubKey),
+		errors.Is(err, consensus.ErrWrongPubKey):
+		kind = ErrBadSig
+	}
+	return &RejectError{Kind: kind, Rule: err, Msg: string(kind) + ": " + err.Error()}
+}
+
+// IsProvablyInvalid reports whether err shows the transaction breaks a
+// consensus rule whatever the chain state: such a sender may be punished.
+// Missing inputs, immaturity, lock time and pool policy depend on state or
+// taste and are never held against a peer.
+func IsProvablyInvalid(err error) bool {
+	var re *consensus.RuleError
+	if !errors.As(err, &re) {
+		return false
+	}
+	switch re.Kind {
+	case consensus.ErrMissingInput, consensus.ErrImmatureSpend, consensus.ErrNonFinal:
+		return false
+	}
+	return true
+}

@@ -1,0 +1,557 @@
+package mempool
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"tally/chain"
+	"tally/chain/blockchain"
+	"tally/consensus"
+)
+
+// Chain is what the pool needs of the chain state.
+type Chain interface {
+	Tip() *blockchain.Snapshot
+	Coin(op chain.OutPoint) (chain.Coin, bool, error)
+	Params() *consensus.Params
+}
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxBytes     = 300 << 20
+	DefaultMinRelayFee  = 1
+	DefaultMaxAncestors = 25
+	DefaultMaxOrphans   = 100
+	DefaultOrphanTTL    = 20 * time.Minute
+	maxOrphansPerPeer   = 20
+)
+
+// Config configures a Pool.
+type Config struct {
+	Chain    Chain
+	SigCache *consensus.SigCache
+	// MaxBytes bounds the encoded size of the pool (--maxmempool).
+	MaxBytes int
+	// MinRelayFee is the lowest fee rate accepted, in base units per byte.
+	MinRelayFee uint64
+	// MaxAncestors bounds a chain of unconfirmed transactions.
+	MaxAncestors int
+	MaxOrphans   int
+	OrphanTTL    time.Duration
+	Now          func() time.Time
+	// OnRemove, if set, is told of every transaction leaving the pool for
+	// a reason other than being mined (gettxstatus keeps a record). It is
+	// called with the pool's lock held and must not call back into it.
+	OnRemove func(txid chain.Hash, kind RemoveReason, why string)
+}
+
+// RemoveReason says why a transaction left the pool.
+type RemoveReason string
+
+// Removal reasons.
+const (
+	RemovedEvicted    = RemoveReason("evicted")
+	RemovedConflicted = RemoveReason("conflicted")
+	RemovedInvalid    = RemoveReason("invalid")
+)
+
+// Entry is a pool transaction.
+type Entry struct {
+	Tx    *chain.Tx
+	TxID  chain.Hash
+	Size  int
+	Fee   uint64
+	Added time.Time
+	// Height is the tip height when the transaction entered.
+	Height uint64
+
+	seq      uint64
+	parents  map[chain.Hash]*Entry
+	children map[chain.Hash]*Entry
+}
+
+// FeeRate returns the entry's fee per byte.
+func (e *Entry) FeeRate() float64 { return float64(e.Fee) / float64(e.Size) }
+
+type orphanTx struct {
+	tx    *chain.Tx
+	peer  string
+	added time.Time
+}
+
+// Pool is the transaction pool. Safe for concurrent use.
+type Pool struct {
+	cfg Config
+	p   *consensus.Params
+
+	mu      sync.RWMutex
+	entries map[chain.Hash]*Entry
+	spends  map[chain.OutPoint]*Entry // outpoint -> pool tx spending it
+	bytes   int
+	seq     uint64
+	orphans map[chain.Hash]*orphanTx
+	est     *estimator
+}
+
+// New returns an empty pool.
+func New(cfg Config) *Pool {
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultMaxBytes
+	}
+	if cfg.MinRelayFee == 0 {
+		cfg.MinRelayFee = DefaultMinRelayFee
+	}
+	if cfg.MaxAncestors <= 0 {
+		cfg.MaxAncestors = DefaultMaxAncestors
+	}
+	if cfg.MaxOrphans <= 0 {
+		cfg.MaxOrphans = DefaultMaxOrphans
+	}
+	if cfg.OrphanTTL <= 0 {
+		cfg.OrphanTTL = DefaultOrphanTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Pool{
+		cfg:     cfg,
+		p:       cfg.Chain.Params(),
+		entries: make(map[chain.Hash]*Entry),
+		spends:  make(map[chain.OutPoint]*Entry),
+		orphans: make(map[chain.Hash]*orphanTx),
+		est:     newEstimator(),
+	}
+}
+
+// MinRelayFee returns the lowest fee rate the pool accepts.
+func (p *Pool) MinRelayFee() uint64 { return p.cfg.MinRelayFee }
+
+// poolView is the UTXO set plus the pool's outputs, as of the next block.
+type poolView struct {
+	p       *Pool
+	next    uint64
+	missing []chain.Hash
+	parents map[chain.Hash]*Entry
+	err     error
+}
+
+func (v *poolView) Coin(op chain.OutPoint) (chain.Coin, bool) {
+	if e, ok := v.p.entries[op.TxID]; ok {
+		if int(op.Index) >= len(e.Tx.Outputs) {
+			return chain.Coin{}, false
+		}
+		o := e.Tx.Outputs[op.Index]
+		v.parents[e.TxID] = e
+		return chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: v.next}, true
+	}
+	c, ok, err := v.p.cfg.Chain.Coin(op)
+	if err != nil && v.err == nil {
+		v.err = err
+	}
+	if !ok {
+		v.missing = append(v.missing, op.TxID)
+	}
+	return c, ok
+}
+
+// check runs every rule but signatures against chain + pool. The caller
+// holds p.mu (read or write).
+func (p *Pool) check(tx *chain.Tx, txid chain.Hash) (fee uint64, parents map[chain.Hash]*Entry, err error) {
+	if _, ok := p.entries[txid]; ok {
+		return 0, nil, reject(ErrAlreadyKnown, "transaction %s is already in the pool", txid)
+	}
+	if _, ok := p.orphans[txid]; ok {
+		return 0, nil, reject(ErrAlreadyKnown, "transaction %s is already waiting for its inputs", txid)
+	}
+	for i := range tx.Inputs {
+		if other, ok := p.spends[tx.Inputs[i].Prev]; ok {
+			return 0, nil, reject(ErrConflict, "input %d spends %s:%d, already spent by pool transaction %s (first seen wins)", i, tx.Inputs[i].Prev.TxID, tx.Inputs[i].Prev.Index, other.TxID)
+		}
+	}
+	tip := p.cfg.Chain.Tip()
+	next := tip.Height + 1
+	if tx.LockTime > next {
+		return 0, nil, fromRule(&consensus.RuleError{Kind: consensus.ErrNonFinal, Description: fmt.Sprintf("lock_time %d above next block height %d", tx.LockTime, next)})
+	}
+	view := &poolView{p: p, next: next, parents: make(map[chain.Hash]*Entry)}
+	fee, err = consensus.CheckTxInputs(tx, txid, next, view, p.p)
+	if view.err != nil {
+		return 0, nil, fmt.Errorf("mempool: read coins: %w", view.err)
+	}
+	if err != nil {
+		if errors.Is(err, consensus.ErrMissingInput) {
+			for j := range tx.Outputs {
+				if _, ok, _ := p.cfg.Chain.Coin(chain.OutPoint{TxID: txid, Index: uint32(j)}); ok {
+					return 0, nil, reject(ErrAlreadyKnown, "transaction %s is already in the chain", txid)
+				}
+			}
+		}
+		return 0, nil, fromRule(err)
+	}
+	size := tx.SerializeSize()
+	if fee < p.cfg.MinRelayFee*uint64(size) {
+		return 0, nil, reject(ErrLowFee, "fee %d for %d bytes is below %d per byte", fee, size, p.cfg.MinRelayFee)
+	}
+	if n := p.countAncestors(view.parents); n+1 > p.cfg.MaxAncestors {
+		return 0, nil, reject(ErrTooLongChain, "%d unconfirmed ancestors, limit %d", n, p.cfg.MaxAncestors-1)
+	}
+	return fee, view.parents, nil
+}
+
+// ancestors returns the pool ancestors of a transaction with the given
+// parents, in no particular order.
+func ancestors(parents map[chain.Hash]*Entry) map[chain.Hash]*Entry {
+	out := make(map[chain.Hash]*Entry)
+	stack := make([]*Entry, 0, len(parents))
+	for _, e := range parents {
+		stack = append(stack, e)
+	}
+	for len(stack) > 0 {
+		e := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if _, seen := out[e.TxID]; seen {
+			continue
+		}
+		out[e.TxID] = e
+		for _, pe := range e.parents {
+			stack = append(stack, pe)
+		}
+	}
+	return out
+}
+
+func (p *Pool) countAncestors(parents map[chain.Hash]*Entry) int {
+	if len(parents) == 0 {
+		return 0
+	}
+	return len(ancestors(parents))
+}
+
+// Accept validates tx against the chain and the pool and adds it. peer
+// names the sender for the orphan bounds ("" for local submissions). A
+// transaction whose inputs are unknown waits in the orphan pool and
+// Accept returns ErrMissingInputs. Transactions that were waiting for this
+// one are tried next.
+func (p *Pool) Accept(tx *chain.Tx, peer string) (*Entry, error) {
+	e, err := p.accept(tx, peer)
+	if err == nil {
+		p.acceptOrphansOf(e.TxID)
+	}
+	return e, err
+}
+
+func (p *Pool) accept(tx *chain.Tx, peer string) (*Entry, error) {
+	if tx.IsCoinbase() {
+		return nil, reject(ErrCoinbase, "a coinbase is only valid in a block")
+	}
+	if err := consensus.CheckTxSanity(tx, p.p); err != nil {
+		return nil, fromRule(err)
+	}
+	txid := tx.TxID()
+	p.mu.RLock()
+	_, _, err := p.check(tx, txid)
+	p.mu.RUnlock()
+	if err != nil {
+		if errors.Is(err, ErrMissingInputs) && !IsProvablyInvalid(err) {
+			p.addOrphan(tx, txid, peer)
+		}
+		return nil, err
+	}
+	// Signatures outside the lock, so concurrent submitters use every core.
+	if err := consensus.CheckTxSignatures(tx, txid, p.p.NetworkID, p.cfg.SigCache); err != nil {
+		return nil, fromRule(err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fee, parents, err := p.check(tx, txid)
+	if err != nil {
+		return nil, err
+	}
+	e := p.insert(tx, txid, fee, parents)
+	if p.bytes > p.cfg.MaxBytes {
+		p.evict()
+		if _, ok := p.entries[txid]; !ok {
+			return nil, reject(ErrPoolFull, "pool is full and the transaction's fee rate is among the lowest")
+		}
+	}
+	return e, nil
+}
+
+func (p *Pool) insert(tx *chain.Tx, txid chain.Hash, fee uint64, parents map[chain.Hash]*Entry) *Entry {
+	p.seq++
+	e := &Entry{Tx: tx, TxID: txid, Size: tx.SerializeSize(), Fee: fee, Added: p.cfg.Now(),
+		Height: p.cfg.Chain.Tip().Height, seq: p.seq, parents: parents, children: make(map[chain.Hash]*Entry)}
+	for _, pe := range parents {
+		pe.children[txid] = e
+	}
+	for i := range tx.Inputs {
+		p.spends[tx.Inputs[i].Prev] = e
+	}
+	p.entries[txid] = e
+	p.bytes += e.Size
+	return e
+}
+
+// remove takes e out of the pool; with its descendants if withDesc.
+func (p *Pool) remove(e *Entry, withDesc bool, reason RemoveReason, why string) {
+	if _, ok := p.entries[e.TxID]; !ok {
+		return
+	}
+	if withDesc {
+		for _, c := range e.children {
+			p.remove(c, true, reason, "parent "+e.TxID.String()+" left the pool")
+		}
+	}
+	delete(p.entries, e.TxID)
+	p.bytes -= e.Size
+	for i := range e.Tx.Inputs {
+		if p.spends[e.Tx.Inputs[i].Prev] == e {
+			delete(p.spends, e.Tx.Inputs[i].Prev)
+		}
+	}
+	for _, pe := range e.parents {
+		delete(pe.children, e.TxID)
+	}
+	for _, c := range e.children {
+		delete(c.parents, e.TxID)
+	}
+	if reason != "" && p.cfg.OnRemove != nil {
+		p.cfg.OnRemove(e.TxID, reason, why)
+	}
+}
+
+// descendants returns e and everything that spends from it in the pool.
+func descendants(e *Entry) []*Entry {
+	seen := map[chain.Hash]bool{e.TxID: true}
+	out := []*Entry{e}
+	for i := 0; i < len(out); i++ {
+		for _, c := range out[i].children {
+			if !seen[c.TxID] {
+				seen[c.TxID] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// evict removes the lowest fee-rate packages (a transaction with its
+// descendants, scored by their combined fee rate) until the pool is at
+// 95% of its bound, so evictions come in rounds rather than one per
+// arrival.
+func (p *Pool) evict() {
+	type scored struct {
+		e    *Entry
+		rate float64
+	}
+	all := make([]scored, 0, len(p.entries))
+	for _, e := range p.entries {
+		var fee uint64
+		var size int
+		for _, d := range descendants(e) {
+			fee += d.Fee
+			size += d.Size
+		}
+		all = append(all, scored{e, float64(fee) / float64(size)})
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].rate != all[j].rate {
+			return all[i].rate < all[j].rate
+		}
+		return all[i].e.seq > all[j].e.seq
+	})
+	target := p.cfg.MaxBytes / 100 * 95
+	for _, s := range all {
+		if p.bytes <= target {
+			return
+		}
+		p.remove(s.e, true, RemovedEvicted, fmt.Sprintf("pool full: package fee rate %.3f per byte among the lowest", s.rate))
+	}
+}
+
+func (p *Pool) addOrphan(tx *chain.Tx, txid chain.Hash, peer string) {
+	if tx.SerializeSize() > p.p.MaxTxBytes {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.cfg.Now()
+	perPeer := 0
+	var oldest chain.Hash
+	var oldestAt time.Time
+	for id, o := range p.orphans {
+		if now.Sub(o.added) > p.cfg.OrphanTTL {
+			delete(p.orphans, id)
+			continue
+		}
+		if o.peer == peer {
+			perPeer++
+		}
+		if oldestAt.IsZero() || o.added.Before(oldestAt) {
+			oldest, oldestAt = id, o.added
+		}
+	}
+	if perPeer >= maxOrphansPerPeer {
+		return
+	}
+	if len(p.orphans) >= p.cfg.MaxOrphans {
+		delete(p.orphans, oldest)
+	}
+	p.orphans[txid] = &orphanTx{tx: tx, peer: peer, added: now}
+}
+
+// acceptOrphansOf tries the orphans that spend outputs of txid, and
+// theirs in turn.
+func (p *Pool) acceptOrphansOf(txid chain.Hash) {
+	queue := []chain.Hash{txid}
+	for len(queue) > 0 {
+		parent := queue[0]
+		queue = queue[1:]
+		p.mu.Lock()
+		var ready []*orphanTx
+		now := p.cfg.Now()
+		for id, o := range p.orphans {
+			if now.Sub(o.added) > p.cfg.OrphanTTL {
+				delete(p.orphans, id)
+				continue
+			}
+			for _, in := range o.tx.Inputs {
+				if in.Prev.TxID == parent {
+					ready = append(ready, o)
+					delete(p.orphans, id)
+					break
+				}
+			}
+		}
+		p.mu.Unlock()
+		for _, o := range ready {
+			if e, err := p.accept(o.tx, o.peer); err == nil {
+				queue = append(queue, e.TxID)
+			}
+		}
+	}
+}
+
+// OrphanCount returns the number of transactions waiting for inputs.
+func (p *Pool) OrphanCount() int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return len(p.orphans)
+}
+
+// Get returns the pool entry for txid.
+func (p *Pool) Get(txid chain.Hash) (*Entry, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	e, ok := p.entries[txid]
+	return e, ok
+}
+
+// Has reports whether txid is in the pool.
+func (p *Pool) Has(txid chain.Hash) bool {
+	_, ok := p.Get(txid)
+	return ok
+}
+
+// Spender returns the pool transaction spending op, if any.
+func (p *Pool) Spender(op chain.OutPoint) (chain.Hash, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	e, ok := p.spends[op]
+	if !ok {
+		return chain.Hash{}, false
+	}
+	return e.TxID, true
+}
+
+// EntryInfo is a copy of an entry with its package figures, for RPC.
+type EntryInfo struct {
+	TxID          chain.Hash
+	Size          int
+	Fee           uint64
+	Added         time.Time
+	Height        uint64
+	Depends       []chain.Hash // in-pool parents
+	SpentBy       []chain.Hash // in-pool children
+	AncestorCount int
+	AncestorSize  int
+	AncestorFees  uint64
+}
+
+// Info returns the pool entry for txid with its package figures.
+func (p *Pool) Info(txid chain.Hash) (EntryInfo, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	e, ok := p.entries[txid]
+	if !ok {
+		return EntryInfo{}, false
+	}
+	return p.infoLocked(e), true
+}
+
+func (p *Pool) infoLocked(e *Entry) EntryInfo {
+	info := EntryInfo{TxID: e.TxID, Size: e.Size, Fee: e.Fee, Added: e.Added, Height: e.Height,
+		AncestorCount: 1, AncestorSize: e.Size, AncestorFees: e.Fee}
+	for id := range e.parents {
+		info.Depends = append(info.Depends, id)
+	}
+	for id := range e.children {
+		info.SpentBy = append(info.SpentBy, id)
+	}
+	for _, a := range ancestors(e.parents) {
+		info.AncestorCount++
+		info.AncestorSize += a.Size
+		info.AncestorFees += a.Fee
+	}
+	return info
+}
+
+// Entries returns every entry's info in arrival order.
+func (p *Pool) Entries() []EntryInfo {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]EntryInfo, 0, len(p.entries))
+	for _, e := range p.sortedBySeq() {
+		out = append(out, p.infoLocked(e))
+	}
+	return out
+}
+
+// TxIDs returns the pool's txids in arrival order.
+func (p *Pool) TxIDs() []chain.Hash {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]chain.Hash, 0, len(p.entries))
+	for _, e := range p.sortedBySeq() {
+		out = append(out, e.TxID)
+	}
+	return out
+}
+
+func (p *Pool) sortedBySeq() []*Entry {
+	all := make([]*Entry, 0, len(p.entries))
+	for _, e := range p.entries {
+		all = append(all, e)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].seq < all[j].seq })
+	return all
+}
+
+// Stats are the pool's size figures.
+type Stats struct {
+	Count       int
+	Bytes       int
+	MaxBytes    int
+	MinRelayFee uint64
+	Orphans     int
+}
+
+// Stats returns the pool's size figures.
+func (p *Pool) Stats() Stats {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return Stats{Count: len(p.entries), Bytes: p.bytes, MaxBytes: p.cfg.MaxBytes, MinRelayFee: p.cfg.MinRelayFee, Orphans: len(p.orphans)}
+}

@@ -1,0 +1,72 @@
+package mempool
+
+import (
+	"tally/chain"
+	"tally/chain/blockchain"
+)
+
+// HandleChainEvents updates the pool after the chain changed. Subscribe it
+// with chain.Subscribe. Connected blocks take their transactions out of
+// the pool, and pool transactions that now conflict with the chain leave
+// with their descendants. After a reorg, the transactions of disconnected
+// blocks come back (parents first) if they are still valid, and the whole
+// pool is checked again against the new chain.
+func (p *Pool) HandleChainEvents(events []blockchain.Event) {
+	var resurrect []*chain.Tx
+	reorg := false
+	for i := len(events) - 1; i >= 0; i-- {
+		// Disconnections come tip first; walking backwards gives the
+		// lowest block first, so parents come before children.
+		ev := events[i]
+		if ev.Kind == blockchain.BlockDisconnected {
+			reorg = true
+			resurrect = append(resurrect, ev.Block.Txs[1:]...)
+		}
+	}
+	p.mu.Lock()
+	for _, ev := range events {
+		if ev.Kind != blockchain.BlockConnected {
+			continue
+		}
+		var mined []*Entry
+		for i, tx := range ev.Block.Txs {
+			if i == 0 {
+				continue
+			}
+			if e, ok := p.entries[ev.TxIDs[i]]; ok {
+				mined = append(mined, e)
+				p.remove(e, false, "", "")
+				continue
+			}
+			for _, in := range tx.Inputs {
+				if e, ok := p.spends[in.Prev]; ok {
+					p.remove(e, true, RemovedConflicted, "an input was spent by "+ev.TxIDs[i].String()+" in block "+ev.ID.String())
+				}
+			}
+		}
+		p.est.recordBlock(ev.Height, mined)
+	}
+	if !reorg {
+		p.mu.Unlock()
+		return
+	}
+	// Re-check everything against the new chain: the transactions of the
+	// disconnected blocks first, then the old pool in arrival order.
+	old := p.sortedBySeq()
+	for _, e := range old {
+		p.remove(e, false, "", "")
+	}
+	p.mu.Unlock()
+	for _, tx := range resurrect {
+		_, _ = p.accept(tx, "")
+	}
+	for _, e := range old {
+		if _, err := p.accept(e.Tx, ""); err != nil && p.cfg.OnRemove != nil {
+			if rerr, ok := err.(*RejectError); !ok || rerr.Kind != ErrAlreadyKnown {
+				p.mu.Lock()
+				p.cfg.OnRemove(e.TxID, RemovedConflicted, "no longer valid after a reorganization: "+err.Error())
+				p.mu.Unlock()
+			}
+		}
+	}
+}
