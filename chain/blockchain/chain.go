@@ -55,6 +55,23 @@ type Config struct {
 	MaxOrphans int
 	// NoSync skips fsync on flushes (tests only).
 	NoSync bool
+	// Indexers maintain optional indexes in the same batches that
+	// connect and disconnect blocks.
+	Indexers []Indexer
+}
+
+// Indexer keeps an optional index (transactions, addresses) in the chain
+// database. Its writes go into the batch that connects or disconnects the
+// block, so the index moves with the chain atomically. Writes must be
+// idempotent puts and deletes: after a crash, recovery connects the blocks
+// after the last UTXO flush again. Indexers own the key prefixes listed
+// in schema.go for them.
+type Indexer interface {
+	// ConnectBlock adds b's entries. spent holds the coins b's inputs
+	// spent, in input order (coinbase excluded).
+	ConnectBlock(batch *leveldb.Batch, b *chain.Block, txids []chain.Hash, height uint64, spent []chain.Coin)
+	// DisconnectBlock removes b's entries.
+	DisconnectBlock(batch *leveldb.Batch, b *chain.Block, txids []chain.Hash, height uint64, spent []chain.Coin)
 }
 
 // node is one block in the index.

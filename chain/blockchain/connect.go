@@ -231,6 +231,9 @@ func (c *Chain) connectTip(n *node, b *chain.Block) error {
 	batch := new(leveldb.Batch)
 	batch.Put(hashKey(prefixUndo, n.id), encodeUndo(undo))
 	batch.Put(hashKey(prefixIndex, n.id), encodeIndexEntry(n.entry()))
+	for _, ix := range c.cfg.Indexers {
+		ix.ConnectBlock(batch, b, txids, n.height, undo)
+	}
 
 	c.readMu.Lock()
 	c.main = append(c.main, n)
@@ -279,10 +282,14 @@ func (c *Chain) disconnectTip() error {
 			c.utxo.add(tx.Inputs[j].Prev, undo[k], false)
 		}
 	}
+	batch := new(leveldb.Batch)
+	for _, ix := range c.cfg.Indexers {
+		ix.DisconnectBlock(batch, b, txids, n.height, undo)
+	}
 	c.readMu.Lock()
 	c.main = c.main[:len(c.main)-1]
 	c.readMu.Unlock()
-	if err := c.commit(new(leveldb.Batch)); err != nil {
+	if err := c.commit(batch); err != nil {
 		return err
 	}
 	c.publishTip()

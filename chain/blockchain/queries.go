@@ -199,3 +199,17 @@ func (c *Chain) OrphanCount() int {
 	defer c.process.Unlock()
 	return c.orphans.len()
 }
+
+// DB returns the chain database, for indexers' reads.
+func (c *Chain) DB() *leveldb.DB { return c.db }
+
+// MainChainAt calls fn for each best-chain block id from height up to
+// the tip, in order, stopping when fn returns false (index rebuilds).
+func (c *Chain) MainChainAt(height uint64, fn func(id chain.Hash, height uint64) bool) {
+	for h := height; ; h++ {
+		id, ok := c.IDAt(h)
+		if !ok || !fn(id, h) {
+			return
+		}
+	}
+}

@@ -62,9 +62,15 @@ func (u *utxoCache) coin(op chain.OutPoint) (chain.Coin, bool, error) {
 	return c, true, nil
 }
 
-// add records a new coin.
+// add records a new coin. An entry already cached that is not fresh (a
+// spend not yet flushed, hiding a stored coin) keeps the new coin from
+// being fresh: the stored coin must still be overwritten or deleted by the
+// next flush, or spending the new coin would resurrect it.
 func (u *utxoCache) add(op chain.OutPoint, c chain.Coin, fresh bool) {
 	u.mu.Lock()
+	if e, ok := u.entries[op]; ok && !e.fresh {
+		fresh = false
+	}
 	u.entries[op] = cacheEntry{coin: c, dirty: true, fresh: fresh}
 	u.mu.Unlock()
 }
