@@ -6,7 +6,8 @@ import (
 	"fmt"
 
 	"github.com/btcsuite/btcd/btcutil/bech32"
-	"golang.org/x/crypto/ripemd160" //nolint:staticcheck // RIPEMD-160 is fixed by the protocol.
+	//lint:ignore SA1019 RIPEMD-160 is fixed by the protocol (pkh).
+	"golang.org/x/crypto/ripemd160"
 )
 
 // Hash160 returns RIPEMD-160(SHA-256(b)), the pkh of a public key.

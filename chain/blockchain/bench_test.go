@@ -1,0 +1,173 @@
+package blockchain
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"tally/chain"
+	"tally/consensus"
+	"tally/internal/testgen"
+)
+
+// The connect benchmark's chain: the genesis allocation fanned out over
+// benchFanOut outputs in two blocks, then benchBlocks blocks of benchTxs
+// one-input two-output transactions, each spending a distinct earlier output
+// (oldest first, so later blocks spend outputs of earlier ones) and signed
+// on its own.
+const (
+	benchFirstFan = 100
+	benchFanOut   = 8000 // benchFirstFan txs of benchFanOut/benchFirstFan outputs
+	benchBlocks   = 10
+	benchTxs      = 1500
+)
+
+type benchChain struct {
+	setup []*chain.Block // fan-out blocks, connected before the timer starts
+	timed []*chain.Block // the blocks whose connection is measured
+	txs   int            // non-coinbase transactions in timed
+	sigs  [][]benchSig   // the input signatures of each timed block, with their message
+	nsigs int
+}
+
+type benchSig struct {
+	pubKey *[chain.PubKeySize]byte
+	sig    *[chain.SigSize]byte
+	msg    chain.Hash
+}
+
+var (
+	benchOnce sync.Once
+	benchData *benchChain
+)
+
+func benchBuild() *benchChain {
+	benchOnce.Do(func() {
+		p := testgen.DevParams()
+		g := testgen.New(p)
+		d := &benchChain{}
+		parent := g.Genesis()
+		add := func(list *[]*chain.Block, txs []*chain.Tx) {
+			b := g.Block(parent, txs)
+			*list = append(*list, b)
+			parent = testgen.ParentOf(b, parent.Height+1)
+		}
+		first := g.Pay(g.GenesisSpends(), benchFirstFan, 0)
+		add(&d.setup, []*chain.Tx{first})
+		var fan []*chain.Tx
+		for _, s := range testgen.Outputs(first) {
+			fan = append(fan, g.Pay([]testgen.Spend{s}, benchFanOut/benchFirstFan, 1000))
+		}
+		add(&d.setup, fan)
+		var queue []testgen.Spend
+		for _, tx := range fan {
+			queue = append(queue, testgen.Outputs(tx)...)
+		}
+		for range benchBlocks {
+			var sigs []benchSig
+			txs := make([]*chain.Tx, benchTxs)
+			for i := range txs {
+				txs[i] = g.Pay(queue[:1], 2, 200)
+				queue = append(queue[1:], testgen.Outputs(txs[i])...)
+				msg := chain.SigHash(txs[i], p.NetworkID)
+				for j := range txs[i].Inputs {
+					in := &txs[i].Inputs[j]
+					sigs = append(sigs, benchSig{&in.PubKey, &in.Sig, msg})
+				}
+			}
+			d.sigs = append(d.sigs, sigs)
+			d.nsigs += len(sigs)
+			d.txs += len(txs)
+			add(&d.timed, txs)
+		}
+		benchData = d
+	})
+	return benchData
+}
+
+// benchRawVerify verifies sigs on GOMAXPROCS goroutines, as fast as this
+// machine can (public key parse, range and low-S checks, ECDSA verify),
+// and returns how long it took.
+func benchRawVerify(b *testing.B, sigs []benchSig) time.Duration {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(64)) - 64
+				if i >= len(sigs) {
+					return
+				}
+				for _, s := range sigs[i:min(i+64, len(sigs))] {
+					if err := consensus.VerifySignature(s.pubKey, s.sig, s.msg); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+// BenchmarkConnectBlocks measures ProcessBlock on blocks full of signed
+// transactions, against LevelDB on disk, with no signature cache, and in the
+// same run the raw parallel signature rate over the same signatures:
+// txs/s, raw_verifies/s, and pct_of_raw = connect rate / raw rate.
+func BenchmarkConnectBlocks(b *testing.B) {
+	d := benchBuild()
+	for _, bc := range []struct {
+		name  string
+		cache int
+	}{
+		{"dbcache=64MiB", 64 << 20},
+		{"writethrough", 0},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			p := testgen.DevParams()
+			var connect, raw time.Duration
+			b.ResetTimer()
+			b.StopTimer()
+			for range b.N {
+				c, err := Open(b.TempDir(), Config{Params: p, CacheBytes: bc.cache, Now: crashNow})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, blk := range d.setup {
+					if _, err := c.ProcessBlock(blk); err != nil {
+						b.Fatal(err)
+					}
+				}
+				runtime.GC()
+				// Connect a block, then verify its signatures raw: on a
+				// shared machine both rates see the same load.
+				for i, blk := range d.timed {
+					start := time.Now()
+					b.StartTimer()
+					res, err := c.ProcessBlock(blk)
+					b.StopTimer()
+					connect += time.Since(start)
+					if err != nil || res != MainChain {
+						b.Fatalf("block %s: %v %v", blk.BlockID(), res, err)
+					}
+					raw += benchRawVerify(b, d.sigs[i])
+				}
+				if err := c.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			txRate := float64(d.txs*b.N) / connect.Seconds()
+			rawRate := float64(d.nsigs*b.N) / raw.Seconds()
+			b.ReportMetric(txRate, "txs/s")
+			b.ReportMetric(rawRate, "raw_verifies/s")
+			// One input per transaction: the rates count the same work.
+			b.ReportMetric(100*txRate/rawRate, "pct_of_raw")
+		})
+	}
+}

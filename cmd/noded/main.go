@@ -1,0 +1,177 @@
+// Command noded runs a Tally full node. Flags (SPEC section 10) may also be
+// set in a TOML config file (--config, default <datadir>/noded.toml); a
+// flag on the command line wins over the file.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/BurntSushi/toml"
+	"github.com/urfave/cli/v2"
+
+	"tally/node"
+)
+
+func main() {
+	if err := newApp().Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "noded:", err)
+		os.Exit(1)
+	}
+}
+
+func flags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "datadir", Usage: "data directory (default ~/.tally/<network>)"},
+		&cli.StringFlag{Name: "config", Usage: "TOML config file (default <datadir>/noded.toml if it exists)"},
+		&cli.StringFlag{Name: "genesis", Usage: "genesis.json of the network to run (default: the embedded public network)"},
+		&cli.BoolFlag{Name: "dev", Usage: "run a private single-machine dev network (mines, RPC on, funded dev key)"},
+		&cli.BoolFlag{Name: "mine", Usage: "mine blocks on all cores (default on with --dev)"},
+		&cli.StringFlag{Name: "miner-address", Usage: "address paid by mined blocks"},
+		&cli.StringFlag{Name: "rpc-listen", Usage: "JSON-RPC listen HOST:PORT (default 127.0.0.1:<rpc_port>; port 0 picks one)"},
+		&cli.StringFlag{Name: "rpc-user", Usage: "JSON-RPC user (the cookie file works without it)"},
+		&cli.StringFlag{Name: "rpc-password", Usage: "JSON-RPC password"},
+		&cli.StringFlag{Name: "rpc-public", Usage: "public read-only JSON-RPC listen HOST:PORT (no auth, rate limited)"},
+		&cli.StringSliceFlag{Name: "p2p-listen", Usage: "p2p listen multiaddr (repeatable; default /ip4/0.0.0.0/tcp/<p2p_port> and QUIC)"},
+		&cli.StringSliceFlag{Name: "bootstrap", Usage: "bootstrap peer multiaddr (repeatable; default from genesis.json)"},
+		&cli.BoolFlag{Name: "mdns", Usage: "discover peers on the LAN with mDNS"},
+		&cli.IntFlag{Name: "dbcache", Value: 256, Usage: "UTXO cache size in MB"},
+		&cli.BoolFlag{Name: "txindex", Usage: "index every transaction (getrawtransaction for any tx)"},
+		&cli.BoolFlag{Name: "addrindex", Usage: "index addresses (history, balances and unspent outputs per address)"},
+		&cli.IntFlag{Name: "maxmempool", Value: 300, Usage: "mempool size limit in MB"},
+		&cli.Uint64Flag{Name: "minrelayfee", Value: 1, Usage: "lowest fee rate relayed and mined, base units per byte"},
+		&cli.StringFlag{Name: "metrics", Usage: "Prometheus metrics listen HOST:PORT"},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:            "noded",
+		Usage:           "Tally full node",
+		HideHelpCommand: true,
+		Flags:           flags(),
+		Before:          applyConfigFile,
+		Action:          run,
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return fmt.Errorf("%w (see noded --help)", err)
+		},
+	}
+}
+
+// applyConfigFile sets every flag the TOML file names and the command line
+// did not set. Unknown keys and bad values are errors naming the key.
+func applyConfigFile(c *cli.Context) error {
+	path := c.String("config")
+	explicit := path != ""
+	if !explicit {
+		dir := c.String("datadir")
+		if dir == "" {
+			return nil // the default datadir depends on the network; only --config or --datadir locate a file
+		}
+		path = filepath.Join(dir, "noded.toml")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if !explicit && errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("config file: %w", err)
+	}
+	var values map[string]any
+	if _, err := toml.Decode(string(data), &values); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	known := map[string]bool{}
+	for _, f := range flags() {
+		known[f.Names()[0]] = true
+	}
+	for key, v := range values {
+		if !known[key] || key == "config" {
+			return fmt.Errorf("config file %s: unknown setting %q", path, key)
+		}
+		if c.IsSet(key) {
+			continue
+		}
+		var items []string
+		switch x := v.(type) {
+		case []any:
+			for _, e := range x {
+				items = append(items, fmt.Sprint(e))
+			}
+		case map[string]any:
+			return fmt.Errorf("config file %s: setting %q must be a value, not a table", path, key)
+		default:
+			items = []string{fmt.Sprint(x)}
+		}
+		for _, s := range items {
+			if err := c.Set(key, s); err != nil {
+				return fmt.Errorf("config file %s: setting %q: bad value %q: %v", path, key, s, err)
+			}
+		}
+	}
+	return nil
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+func run(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags start with --; see noded --help)", c.Args().First())
+	}
+	log, err := newLogger(c.String("log-level"), c.String("log-format"))
+	if err != nil {
+		return err
+	}
+	cfg := node.Config{
+		DataDir:      c.String("datadir"),
+		GenesisFile:  c.String("genesis"),
+		Dev:          c.Bool("dev"),
+		Mine:         c.Bool("mine"),
+		MinerAddress: c.String("miner-address"),
+		RPCListen:    c.String("rpc-listen"),
+		RPCUser:      c.String("rpc-user"),
+		RPCPassword:  c.String("rpc-password"),
+		RPCPublic:    c.String("rpc-public"),
+		P2PListen:    c.StringSlice("p2p-listen"),
+		Bootstrap:    c.StringSlice("bootstrap"),
+		MDNS:         c.Bool("mdns"),
+		DBCacheMB:    c.Int("dbcache"),
+		TxIndex:      c.Bool("txindex"),
+		AddrIndex:    c.Bool("addrindex"),
+		MaxMempoolMB: c.Int("maxmempool"),
+		MinRelayFee:  c.Uint64("minrelayfee"),
+		Metrics:      c.String("metrics"),
+		Logger:       log,
+	}
+	if cfg.Dev && !c.IsSet("mine") {
+		cfg.Mine = true
+	}
+	if (cfg.RPCUser == "") != (cfg.RPCPassword == "") {
+		return errors.New("--rpc-user and --rpc-password go together")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return node.Run(ctx, cfg)
+}

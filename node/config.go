@@ -1,0 +1,63 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"tally/consensus"
+)
+
+// Config is everything noded can be told (SPEC sections 9 and 10).
+type Config struct {
+	DataDir      string
+	GenesisFile  string
+	Dev          bool
+	Mine         bool
+	MinerAddress string
+	RPCListen    string
+	RPCUser      string
+	RPCPassword  string
+	RPCPublic    string
+	P2PListen    []string
+	Bootstrap    []string
+	MDNS         bool
+	DBCacheMB    int
+	TxIndex      bool
+	AddrIndex    bool
+	MaxMempoolMB int
+	MinRelayFee  uint64
+	Metrics      string
+	// Logger receives every log line (cmd/noded builds it from
+	// --log-level and --log-format).
+	Logger *slog.Logger
+}
+
+// LoadParams returns the network parameters the config selects.
+func (c *Config) LoadParams() (*consensus.Params, error) {
+	if c.GenesisFile != "" {
+		return consensus.LoadGenesisFile(c.GenesisFile, c.Dev)
+	}
+	return consensus.Default(c.Dev)
+}
+
+// DefaultDataDir returns ~/.tally/<network>.
+func DefaultDataDir(network string) (string, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no --datadir given and no home directory: %w", err)
+	}
+	return filepath.Join(home, ".tally", network), nil
+}
+
+func (c *Config) validate() error {
+	if c.DBCacheMB < 0 {
+		return errors.New("--dbcache must be >= 0")
+	}
+	if c.MaxMempoolMB < 1 {
+		return errors.New("--maxmempool must be at least 1 MB")
+	}
+	return nil
+}
