@@ -137,12 +137,23 @@ func newLogger(level, format string) (*slog.Logger, error) {
 }
 
 func run(c *cli.Context) error {
+	cfg, err := configFrom(c)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return node.Run(ctx, cfg)
+}
+
+// configFrom turns the parsed flags (and config file) into a node.Config.
+func configFrom(c *cli.Context) (node.Config, error) {
 	if c.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (flags start with --; see noded --help)", c.Args().First())
+		return node.Config{}, fmt.Errorf("unexpected argument %q (flags start with --; see noded --help)", c.Args().First())
 	}
 	log, err := newLogger(c.String("log-level"), c.String("log-format"))
 	if err != nil {
-		return err
+		return node.Config{}, err
 	}
 	cfg := node.Config{
 		DataDir:      c.String("datadir"),
@@ -169,9 +180,13 @@ func run(c *cli.Context) error {
 		cfg.Mine = true
 	}
 	if (cfg.RPCUser == "") != (cfg.RPCPassword == "") {
-		return errors.New("--rpc-user and --rpc-password go together")
+		return node.Config{}, errors.New("--rpc-user and --rpc-password go together")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	return node.Run(ctx, cfg)
+	if cfg.DBCacheMB < 0 {
+		return node.Config{}, fmt.Errorf("--dbcache %d: must be >= 0", cfg.DBCacheMB)
+	}
+	if cfg.MaxMempoolMB < 1 {
+		return node.Config{}, fmt.Errorf("--maxmempool %d: must be at least 1 (MB)", cfg.MaxMempoolMB)
+	}
+	return cfg, nil
 }
