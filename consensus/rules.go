@@ -201,6 +201,17 @@ func CheckTxInputs(tx *chain.Tx, txid chain.Hash, height uint64, view CoinView, 
 	return in - out, nil
 }
 
+// checkBlockTxInputs checks a block's non-coinbase transaction against the
+// coins before it: no input already spent in the block, then CheckTxInputs.
+func checkBlockTxInputs(tx *chain.Tx, txid chain.Hash, height uint64, bv *blockView, p *Params) (uint64, error) {
+	for k, in := range tx.Inputs {
+		if _, gone := bv.spent[in.Prev]; gone {
+			return 0, ruleErr(ErrDoubleSpend, "transaction %s input %d spends %s:%d, already spent in this block", txid, k, in.Prev.TxID, in.Prev.Index)
+		}
+	}
+	return CheckTxInputs(tx, txid, height, bv, p)
+}
+
 // blockView layers a block's own outputs and spends over the coins before it.
 type blockView struct {
 	base    CoinView
@@ -224,23 +235,37 @@ func (v *blockView) Coin(op chain.OutPoint) (chain.Coin, bool) {
 // (including earlier outputs of the block), no output spent twice, and the
 // coinbase paying at most subsidy plus fees. It returns the total fees.
 // Signatures are checked separately.
+//
+// A txid never repeats in a valid chain: a coinbase commits to its height,
+// and a copy of an earlier transaction spends the outputs the earlier one
+// already spent, which only a repeated txid before it could have created
+// again. So a transaction whose inputs are all unspent cannot overwrite
+// unspent outputs (barring a SHA-256 collision), and only the coinbase and
+// a transaction that fails its input checks are looked up for overwrites:
+// the verdict and the error reported are those of checking every
+// transaction first, without a lookup per output of every transaction.
 func CheckBlockConnect(b *chain.Block, txids []chain.Hash, height uint64, view CoinView, p *Params) (uint64, error) {
 	bv := &blockView{base: view, created: make(map[chain.OutPoint]chain.Coin), spent: make(map[chain.OutPoint]struct{})}
-	var fees uint64
-	for i, tx := range b.Txs {
-		for j := range tx.Outputs {
+	overwrite := func(i int) error {
+		for j := range b.Txs[i].Outputs {
 			if _, ok := bv.Coin(chain.OutPoint{TxID: txids[i], Index: uint32(j)}); ok {
-				return 0, ruleErr(ErrOverwriteTx, "transaction %s overwrites unspent outputs", txids[i])
+				return ruleErr(ErrOverwriteTx, "transaction %s overwrites unspent outputs", txids[i])
 			}
 		}
-		if i > 0 {
-			for k, in := range tx.Inputs {
-				if _, gone := bv.spent[in.Prev]; gone {
-					return 0, ruleErr(ErrDoubleSpend, "transaction %s input %d spends %s:%d, already spent in this block", txids[i], k, in.Prev.TxID, in.Prev.Index)
-				}
+		return nil
+	}
+	var fees uint64
+	for i, tx := range b.Txs {
+		if i == 0 {
+			if err := overwrite(0); err != nil {
+				return 0, err
 			}
-			fee, err := CheckTxInputs(tx, txids[i], height, bv, p)
+		} else {
+			fee, err := checkBlockTxInputs(tx, txids[i], height, bv, p)
 			if err != nil {
+				if oerr := overwrite(i); oerr != nil {
+					return 0, oerr
+				}
 				return 0, err
 			}
 			fees += fee

@@ -486,7 +486,7 @@ func (c *Chain) acceptBlock(b *chain.Block) (Result, error) {
 		return 0, fmt.Errorf("store block %s: %w", id, err)
 	}
 	c.link(n)
-	if err := c.activateBest(map[chain.Hash]*chain.Block{id: b}); err != nil {
+	if err := c.activateBest(map[chain.Hash]blockBody{id: {b, txids}}); err != nil {
 		return 0, err
 	}
 	if n.status&statusInvalid != 0 {
@@ -522,10 +522,17 @@ func (c *Chain) addInvalid(h chain.Header, id chain.Hash, parent *node) {
 }
 
 // invalidReason is the error reported for a block found invalid during
-// activation; the rule error itself was recorded in lastRuleErr.
+// activation: its own rule error, or bad-prevblk naming the ancestor that
+// broke a rule (both recorded in lastRuleErr).
 func (c *Chain) invalidReason(n *node) error {
 	if err, ok := c.lastRuleErr[n.id]; ok {
 		return err
+	}
+	for a := n.parent; a != nil; a = a.parent {
+		if err, ok := c.lastRuleErr[a.id]; ok {
+			return &consensus.RuleError{Kind: consensus.ErrBadPrevBlock,
+				Description: fmt.Sprintf("%s: ancestor %s is invalid: %v", consensus.ErrBadPrevBlock, a.id, err)}
+		}
 	}
 	return ruleErrKnownInvalid(n)
 }

@@ -40,11 +40,17 @@ func (c *Chain) bestCandidate() *node {
 // most work, disconnecting and connecting blocks as needed. A block that
 // breaks a rule while connecting is marked invalid with its descendants,
 // and the search starts again. known holds block bodies already in memory.
-func (c *Chain) activateBest(known map[chain.Hash]*chain.Block) error {
+func (c *Chain) activateBest(known map[chain.Hash]blockBody) error {
 	for {
 		best := c.bestCandidate()
 		tip := c.tipNode()
-		if best == nil || best == tip || best.work.Cmp(tip.work) <= 0 {
+		// The tip is a candidate too, so a best other than the tip has
+		// more work or, on a tie, was seen first: after a branch that
+		// overtook the first-seen tip turns out invalid and leaves an
+		// equal-work remainder, go back to the first seen (SPEC: on a
+		// tie, the one seen first).
+		if best == nil || best == tip || best.work.Cmp(tip.work) < 0 ||
+			(best.work.Cmp(tip.work) == 0 && best.seq > tip.seq) {
 			// Flush if the stored UTXO set lags behind a tip we are
 			// keeping (recovery, or nothing changed).
 			return nil
@@ -64,14 +70,15 @@ func (c *Chain) activateBest(known map[chain.Hash]*chain.Block) error {
 		}
 		for i := len(path) - 1; i >= 0; i-- {
 			n := path[i]
-			b := known[n.id]
-			if b == nil {
-				var err error
-				if b, err = readBlock(c.db, n.id); err != nil {
+			body, ok := known[n.id]
+			if !ok {
+				b, err := readBlock(c.db, n.id)
+				if err != nil {
 					return c.fail(err)
 				}
+				body = blockBody{b, b.TxIDs()}
 			}
-			err := c.connectTip(n, b)
+			err := c.connectTip(n, body.block, body.txids)
 			var re *consensus.RuleError
 			if errors.As(err, &re) {
 				c.markInvalid(n)
@@ -85,6 +92,12 @@ func (c *Chain) activateBest(known map[chain.Hash]*chain.Block) error {
 			}
 		}
 	}
+}
+
+// blockBody is a block in memory with its txids, hashed once.
+type blockBody struct {
+	block *chain.Block
+	txids []chain.Hash
 }
 
 // fail records a storage failure: the in-memory state may no longer match
@@ -187,27 +200,30 @@ func (c *Chain) checkSignatures(b *chain.Block, txids []chain.Hash) error {
 // connectTip validates b (whose header and sanity were checked on
 // acceptance) against the UTXO set and connects it as the new tip: one
 // batch with its undo data and index status, plus the UTXO changes and
-// tip when the cache is flushed.
-func (c *Chain) connectTip(n *node, b *chain.Block) error {
-	txids := b.TxIDs()
+// tip when the cache is flushed. txids are b's.
+func (c *Chain) connectTip(n *node, b *chain.Block, txids []chain.Hash) error {
 	sigDone := make(chan error, 1)
 	go func() { sigDone <- c.checkSignatures(b, txids) }()
-	view := &cacheView{u: c.utxo, found: make(map[chain.OutPoint]chain.Coin)}
-	_, ruleErr := consensus.CheckBlockConnect(b, txids, n.height, view, c.p)
-	sigErr := <-sigDone
-	if view.err != nil {
-		return view.err
+	inputs, outputs := 0, 0
+	for _, tx := range b.Txs {
+		inputs += len(tx.Inputs)
+		outputs += len(tx.Outputs)
 	}
-	if ruleErr != nil {
+	view := &cacheView{u: c.utxo, found: make(map[chain.OutPoint]chain.Coin, inputs)}
+	_, ruleErr := consensus.CheckBlockConnect(b, txids, n.height, view, c.p)
+	if view.err != nil || ruleErr != nil {
+		<-sigDone
+		if view.err != nil {
+			return view.err
+		}
 		return ruleErr
 	}
-	if sigErr != nil {
-		return sigErr
-	}
 
-	// Apply: every check has passed, nothing below can fail but the write.
-	created := make(map[chain.OutPoint]chain.Coin)
-	var undo []chain.Coin
+	// Work out the UTXO changes and the undo data while the signatures
+	// are still being checked; nothing changes before they pass.
+	created := make(map[chain.OutPoint]chain.Coin, outputs)
+	spent := make([]chain.OutPoint, 0, inputs)
+	undo := make([]chain.Coin, 0, inputs)
 	for i, tx := range b.Txs {
 		if i > 0 {
 			for _, in := range tx.Inputs {
@@ -217,12 +233,20 @@ func (c *Chain) connectTip(n *node, b *chain.Block) error {
 					continue
 				}
 				undo = append(undo, view.found[in.Prev])
-				c.utxo.spend(in.Prev)
+				spent = append(spent, in.Prev)
 			}
 		}
 		for j, o := range tx.Outputs {
 			created[chain.OutPoint{TxID: txids[i], Index: uint32(j)}] = chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: n.height, Coinbase: i == 0}
 		}
+	}
+	if err := <-sigDone; err != nil {
+		return err
+	}
+
+	// Apply: every check has passed, nothing below can fail but the write.
+	for _, op := range spent {
+		c.utxo.spend(op)
 	}
 	for op, coin := range created {
 		c.utxo.add(op, coin, true)
