@@ -2,6 +2,7 @@ package blockchain
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -99,15 +100,14 @@ func benchRawVerify(b *testing.B, sigs []benchSig) time.Duration {
 		go func() {
 			defer wg.Done()
 			for {
-				i := int(next.Add(64)) - 64
+				i := int(next.Add(1)) - 1
 				if i >= len(sigs) {
 					return
 				}
-				for _, s := range sigs[i:min(i+64, len(sigs))] {
-					if err := consensus.VerifySignature(s.pubKey, s.sig, s.msg); err != nil {
-						b.Error(err)
-						return
-					}
+				s := &sigs[i]
+				if err := consensus.VerifySignature(s.pubKey, s.sig, s.msg); err != nil {
+					b.Error(err)
+					return
 				}
 			}
 		}()
@@ -119,7 +119,8 @@ func benchRawVerify(b *testing.B, sigs []benchSig) time.Duration {
 // BenchmarkConnectBlocks measures ProcessBlock on blocks full of signed
 // transactions, against LevelDB on disk, with no signature cache, and in the
 // same run the raw parallel signature rate over the same signatures:
-// txs/s, raw_verifies/s, and pct_of_raw = connect rate / raw rate.
+// txs/s, raw_verifies/s, and pct_of_raw = connect rate / raw rate (the
+// median over the blocks, each connected then verified raw at once).
 func BenchmarkConnectBlocks(b *testing.B) {
 	d := benchBuild()
 	for _, bc := range []struct {
@@ -132,6 +133,7 @@ func BenchmarkConnectBlocks(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			p := testgen.DevParams()
 			var connect, raw time.Duration
+			var ratios []float64 // raw time / connect time, per block
 			b.ResetTimer()
 			b.StopTimer()
 			for range b.N {
@@ -152,11 +154,14 @@ func BenchmarkConnectBlocks(b *testing.B) {
 					b.StartTimer()
 					res, err := c.ProcessBlock(blk)
 					b.StopTimer()
-					connect += time.Since(start)
+					ct := time.Since(start)
 					if err != nil || res != MainChain {
 						b.Fatalf("block %s: %v %v", blk.BlockID(), res, err)
 					}
-					raw += benchRawVerify(b, d.sigs[i])
+					rt := benchRawVerify(b, d.sigs[i])
+					connect += ct
+					raw += rt
+					ratios = append(ratios, rt.Seconds()/ct.Seconds())
 				}
 				if err := c.Close(); err != nil {
 					b.Fatal(err)
@@ -166,8 +171,12 @@ func BenchmarkConnectBlocks(b *testing.B) {
 			rawRate := float64(d.nsigs*b.N) / raw.Seconds()
 			b.ReportMetric(txRate, "txs/s")
 			b.ReportMetric(rawRate, "raw_verifies/s")
-			// One input per transaction: the rates count the same work.
-			b.ReportMetric(100*txRate/rawRate, "pct_of_raw")
+			// One input per transaction, so a block's raw time over its
+			// connect time is connect rate / raw rate. The median over
+			// the blocks resists the load swings of a shared machine
+			// better than the ratio of the totals.
+			slices.Sort(ratios)
+			b.ReportMetric(100*ratios[len(ratios)/2], "pct_of_raw")
 		})
 	}
 }

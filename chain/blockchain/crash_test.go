@@ -27,8 +27,8 @@ import (
 //
 //	parent                               child (TestCrashChild)
 //	start child --------------------->   Open(dir), print "ready"
-//	sleep 20-300 ms                      loop: build a block or a heavier
-//	                                     branch (reorg of depth 1-4),
+//	sleep 20-300 ms, and until the       loop: build a block or a heavier
+//	child has processed a block          branch (reorg of depth 1-4),
 //	                                     ProcessBlock, print "work <hex>"
 //	SIGKILL ------------------------->   (dies anywhere, even mid-write)
 //	Open(dir): recovers to a tip
@@ -37,8 +37,8 @@ import (
 //	UTXOStats().Hash == hash recomputed from genesis
 //	Close, repeat
 //
-// TALLY_CRASH_KILLS raises the number of kills, TALLY_CRASH_SEED replays a
-// run.
+// TALLY_CRASH_KILLS raises the number of kills; TALLY_CRASH_SEED repeats a
+// run's random choices (where the kills land still depends on timing).
 
 const (
 	crashChildEnv   = "TALLY_CRASH_CHILD" // "<seed>:<datadir>"
@@ -75,7 +75,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 		seed = n
 	}
-	t.Logf("%d kills, seed %d (replay with %s=%d)", kills, seed, crashSeedEnv, seed)
+	t.Logf("%d kills, seed %d (repeat with %s=%d)", kills, seed, crashSeedEnv, seed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 1))
 	p := testgen.DevParams()
 	dir := t.TempDir()
@@ -115,8 +115,8 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	height := c.Tip().Height
 	c.Close()
-	if height < uint64(kills) {
-		t.Errorf("child made little progress: tip height %d after %d kills", height, kills)
+	if height == 0 {
+		t.Errorf("the children built nothing: tip height 0 after %d kills", kills)
 	}
 	t.Logf("%d kills in %v: %d blocks processed, %d reorgs, final height %d", kills, time.Since(start).Round(time.Millisecond), blocks, reorgs, height)
 }
@@ -222,7 +222,8 @@ type crashRun struct {
 }
 
 // runCrashChild starts the child on dir, waits until it has opened the
-// chain, lets it run for life and kills it with SIGKILL.
+// chain, lets it run for life (and at least until it has processed a
+// block) and kills it with SIGKILL.
 func runCrashChild(t *testing.T, dir string, seed int64, life time.Duration) crashRun {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
@@ -240,6 +241,7 @@ func runCrashChild(t *testing.T, dir string, seed int64, life time.Duration) cra
 		mu    sync.Mutex
 		run   crashRun
 		ready = make(chan struct{})
+		first = make(chan struct{}) // the first block is processed
 		eof   = make(chan struct{})
 	)
 	go func() {
@@ -259,6 +261,9 @@ func runCrashChild(t *testing.T, dir string, seed int64, life time.Duration) cra
 					run.work = w
 				}
 				run.blocks++
+				if run.blocks == 1 {
+					close(first)
+				}
 				mu.Unlock()
 			case line == "reorg":
 				mu.Lock()
@@ -285,6 +290,16 @@ func runCrashChild(t *testing.T, dir string, seed int64, life time.Duration) cra
 	case <-eof:
 		died("exited on its own")
 	case <-time.After(life):
+	}
+	// A slow child (-race, a loaded machine) processes at least one block
+	// before it dies, so that every run moves the chain on.
+	select {
+	case <-first:
+	case <-eof:
+		died("exited on its own")
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		died("processed no block in 60 s")
 	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatalf("kill crash child: %v", err)
