@@ -10,5 +10,7 @@
 // unconfirmed transactions are limited to MaxAncestors.
 //
 // It reads the chain through the narrow Chain interface and never changes
-// chain state; mining and relay are left to their callers.
+// chain state; it learns of blocks from the chain's events
+// (HandleChainEvents) and builds templates only on the tip it has caught
+// up with. Mining and relay are left to their callers.
 package mempool

@@ -69,8 +69,9 @@ type Entry struct {
 	Height uint64
 
 	seq      uint64
-	parents  map[chain.Hash]*Entry
-	children map[chain.Hash]*Entry
+	idx      int                   // position in Pool.list
+	parents  map[chain.Hash]*Entry // nil when there are none
+	children map[chain.Hash]*Entry // nil when there are none
 }
 
 // FeeRate returns the entry's fee per byte.
@@ -89,11 +90,15 @@ type Pool struct {
 
 	mu      sync.RWMutex
 	entries map[chain.Hash]*Entry
+	list    []*Entry                  // the entries in no particular order, Entry.idx indexing them
 	spends  map[chain.OutPoint]*Entry // outpoint -> pool tx spending it
 	bytes   int
 	seq     uint64
 	orphans map[chain.Hash]*orphanTx
 	est     *estimator
+	// tip is the chain tip the pool has caught up with (the last block
+	// event it handled): templates are built only on it.
+	tip chain.Hash
 }
 
 // New returns an empty pool.
@@ -123,6 +128,7 @@ func New(cfg Config) *Pool {
 		spends:  make(map[chain.OutPoint]*Entry),
 		orphans: make(map[chain.Hash]*orphanTx),
 		est:     newEstimator(),
+		tip:     cfg.Chain.Tip().ID,
 	}
 }
 
@@ -144,6 +150,9 @@ func (v *poolView) Coin(op chain.OutPoint) (chain.Coin, bool) {
 			return chain.Coin{}, false
 		}
 		o := e.Tx.Outputs[op.Index]
+		if v.parents == nil {
+			v.parents = make(map[chain.Hash]*Entry)
+		}
 		v.parents[e.TxID] = e
 		return chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: v.next}, true
 	}
@@ -176,7 +185,7 @@ func (p *Pool) check(tx *chain.Tx, txid chain.Hash) (fee uint64, parents map[cha
 	if tx.LockTime > next {
 		return 0, nil, fromRule(&consensus.RuleError{Kind: consensus.ErrNonFinal, Description: fmt.Sprintf("lock_time %d above next block height %d", tx.LockTime, next)})
 	}
-	view := &poolView{p: p, next: next, parents: make(map[chain.Hash]*Entry)}
+	view := &poolView{p: p, next: next}
 	fee, err = consensus.CheckTxInputs(tx, txid, next, view, p.p)
 	if view.err != nil {
 		return 0, nil, fmt.Errorf("mempool: read coins: %w", view.err)
@@ -236,14 +245,16 @@ func (p *Pool) countAncestors(parents map[chain.Hash]*Entry) int {
 // Accept returns ErrMissingInputs. Transactions that were waiting for this
 // one are tried next.
 func (p *Pool) Accept(tx *chain.Tx, peer string) (*Entry, error) {
-	e, err := p.accept(tx, peer)
+	e, err := p.accept(tx, peer, true)
 	if err == nil {
 		p.acceptOrphansOf(e.TxID)
 	}
 	return e, err
 }
 
-func (p *Pool) accept(tx *chain.Tx, peer string) (*Entry, error) {
+// accept validates and adds tx; with keepOrphan a transaction with
+// missing inputs waits in the orphan pool.
+func (p *Pool) accept(tx *chain.Tx, peer string, keepOrphan bool) (*Entry, error) {
 	if tx.IsCoinbase() {
 		return nil, reject(ErrCoinbase, "a coinbase is only valid in a block")
 	}
@@ -255,7 +266,7 @@ func (p *Pool) accept(tx *chain.Tx, peer string) (*Entry, error) {
 	_, _, err := p.check(tx, txid)
 	p.mu.RUnlock()
 	if err != nil {
-		if errors.Is(err, ErrMissingInputs) && !IsProvablyInvalid(err) {
+		if keepOrphan && errors.Is(err, ErrMissingInputs) && !IsProvablyInvalid(err) {
 			p.addOrphan(tx, txid, peer)
 		}
 		return nil, err
@@ -283,10 +294,14 @@ func (p *Pool) accept(tx *chain.Tx, peer string) (*Entry, error) {
 func (p *Pool) insert(tx *chain.Tx, txid chain.Hash, fee uint64, parents map[chain.Hash]*Entry) *Entry {
 	p.seq++
 	e := &Entry{Tx: tx, TxID: txid, Size: tx.SerializeSize(), Fee: fee, Added: p.cfg.Now(),
-		Height: p.cfg.Chain.Tip().Height, seq: p.seq, parents: parents, children: make(map[chain.Hash]*Entry)}
+		Height: p.cfg.Chain.Tip().Height, seq: p.seq, idx: len(p.list), parents: parents}
 	for _, pe := range parents {
+		if pe.children == nil {
+			pe.children = make(map[chain.Hash]*Entry)
+		}
 		pe.children[txid] = e
 	}
+	p.list = append(p.list, e)
 	for i := range tx.Inputs {
 		p.spends[tx.Inputs[i].Prev] = e
 	}
@@ -306,6 +321,10 @@ func (p *Pool) remove(e *Entry, withDesc bool, reason RemoveReason, why string) 
 		}
 	}
 	delete(p.entries, e.TxID)
+	last := p.list[len(p.list)-1]
+	p.list[e.idx], last.idx = last, e.idx
+	p.list[len(p.list)-1] = nil
+	p.list = p.list[:len(p.list)-1]
 	p.bytes -= e.Size
 	for i := range e.Tx.Inputs {
 		if p.spends[e.Tx.Inputs[i].Prev] == e {
@@ -347,8 +366,12 @@ func (p *Pool) evict() {
 		e    *Entry
 		rate float64
 	}
-	all := make([]scored, 0, len(p.entries))
-	for _, e := range p.entries {
+	all := make([]scored, 0, len(p.list))
+	for _, e := range p.list {
+		if len(e.children) == 0 {
+			all = append(all, scored{e, e.FeeRate()})
+			continue
+		}
 		var fee uint64
 		var size int
 		for _, d := range descendants(e) {
@@ -406,6 +429,13 @@ func (p *Pool) addOrphan(tx *chain.Tx, txid chain.Hash, peer string) {
 // acceptOrphansOf tries the orphans that spend outputs of txid, and
 // theirs in turn.
 func (p *Pool) acceptOrphansOf(txid chain.Hash) {
+	// Most acceptances find no orphans: do not queue for the write lock.
+	p.mu.RLock()
+	none := len(p.orphans) == 0
+	p.mu.RUnlock()
+	if none {
+		return
+	}
 	queue := []chain.Hash{txid}
 	for len(queue) > 0 {
 		parent := queue[0]
@@ -428,7 +458,7 @@ func (p *Pool) acceptOrphansOf(txid chain.Hash) {
 		}
 		p.mu.Unlock()
 		for _, o := range ready {
-			if e, err := p.accept(o.tx, o.peer); err == nil {
+			if e, err := p.accept(o.tx, o.peer, true); err == nil {
 				queue = append(queue, e.TxID)
 			}
 		}

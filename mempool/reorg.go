@@ -1,16 +1,21 @@
 package mempool
 
 import (
+	"errors"
+
 	"tally/chain"
 	"tally/chain/blockchain"
 )
 
 // HandleChainEvents updates the pool after the chain changed. Subscribe it
-// with chain.Subscribe. Connected blocks take their transactions out of
-// the pool, and pool transactions that now conflict with the chain leave
-// with their descendants. After a reorg, the transactions of disconnected
-// blocks come back (parents first) if they are still valid, and the whole
-// pool is checked again against the new chain.
+// with chain.Subscribe: until the pool has handled a block's events,
+// NewTemplate leaves the pool's transactions out of templates on that
+// block. Connected blocks take their transactions out of the pool, and
+// pool transactions that now conflict with the chain leave with their
+// descendants. After a reorg, the transactions of disconnected blocks come
+// back (parents first) if they are still valid, and the whole pool is
+// checked again against the new chain; what no longer fits the chain is
+// dropped, not kept as an orphan.
 func (p *Pool) HandleChainEvents(events []blockchain.Event) {
 	var resurrect []*chain.Tx
 	reorg := false
@@ -25,9 +30,11 @@ func (p *Pool) HandleChainEvents(events []blockchain.Event) {
 	}
 	p.mu.Lock()
 	for _, ev := range events {
-		if ev.Kind != blockchain.BlockConnected {
+		if ev.Kind == blockchain.BlockDisconnected {
+			p.tip = ev.Block.Header.PrevBlock
 			continue
 		}
+		p.tip = ev.ID
 		var mined []*Entry
 		for i, tx := range ev.Block.Txs {
 			if i == 0 {
@@ -58,15 +65,13 @@ func (p *Pool) HandleChainEvents(events []blockchain.Event) {
 	}
 	p.mu.Unlock()
 	for _, tx := range resurrect {
-		_, _ = p.accept(tx, "")
+		_, _ = p.accept(tx, "", false)
 	}
 	for _, e := range old {
-		if _, err := p.accept(e.Tx, ""); err != nil && p.cfg.OnRemove != nil {
-			if rerr, ok := err.(*RejectError); !ok || rerr.Kind != ErrAlreadyKnown {
-				p.mu.Lock()
-				p.cfg.OnRemove(e.TxID, RemovedConflicted, "no longer valid after a reorganization: "+err.Error())
-				p.mu.Unlock()
-			}
+		if _, err := p.accept(e.Tx, "", false); err != nil && p.cfg.OnRemove != nil && !errors.Is(err, ErrAlreadyKnown) {
+			p.mu.Lock()
+			p.cfg.OnRemove(e.TxID, RemovedConflicted, "no longer valid after a reorganization: "+err.Error())
+			p.mu.Unlock()
 		}
 	}
 }

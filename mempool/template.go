@@ -72,60 +72,12 @@ func (p *Pool) NewTemplate(pkh [20]byte, now time.Time, extraNonce uint64) *Temp
 	room := params.MaxBlockBytes - chain.HeaderSize - 5 - cb.SerializeSize()
 
 	p.mu.RLock()
-	type cand struct {
-		e     *Entry
-		anc   map[chain.Hash]*Entry
-		score float64
-	}
-	cands := make([]cand, 0, len(p.entries))
-	for _, e := range p.entries {
-		anc := ancestors(e.parents)
-		fee, size := e.Fee, e.Size
-		for _, a := range anc {
-			fee += a.Fee
-			size += a.Size
-		}
-		cands = append(cands, cand{e, anc, float64(fee) / float64(size)})
-	}
-	sort.Slice(cands, func(i, j int) bool {
-		if cands[i].score != cands[j].score {
-			return cands[i].score > cands[j].score
-		}
-		return cands[i].e.seq < cands[j].e.seq
-	})
-	pos := make(map[chain.Hash]int)
-	used, failures := 0, 0
-	for _, c := range cands {
-		if _, done := pos[c.e.TxID]; done {
-			continue
-		}
-		pkg := []*Entry{c.e}
-		size := c.e.Size
-		for _, a := range c.anc {
-			if _, done := pos[a.TxID]; !done {
-				pkg = append(pkg, a)
-				size += a.Size
-			}
-		}
-		if used+size > room {
-			failures++
-			if failures > 1000 || room-used < 200 {
-				break
-			}
-			continue
-		}
-		sort.Slice(pkg, func(i, j int) bool { return pkg[i].seq < pkg[j].seq })
-		for _, e := range pkg {
-			tt := TemplateTx{Tx: e.Tx, TxID: e.TxID, Fee: e.Fee}
-			for pid := range e.parents {
-				tt.Depends = append(tt.Depends, pos[pid])
-			}
-			sort.Ints(tt.Depends)
-			pos[e.TxID] = len(t.Txs)
-			t.Txs = append(t.Txs, tt)
-			t.Fees += e.Fee
-		}
-		used += size
+	// The pool's entries are only valid on the tip the pool has caught
+	// up with: a block the chain connected but whose events the pool has
+	// not handled yet may have mined some of them. Until then the
+	// template carries the coinbase alone.
+	if p.tip == tip.ID {
+		p.selectTxs(t, room)
 	}
 	p.mu.RUnlock()
 
@@ -133,4 +85,191 @@ func (p *Pool) NewTemplate(pkh [20]byte, now time.Time, extraNonce uint64) *Temp
 	cb.Outputs[0].Amount = t.CoinbaseValue
 	t.Coinbase = cb
 	return t
+}
+
+// tmplState is a pool entry's state while a template is assembled.
+type tmplState struct {
+	gen  uint32 // bumped when the entry's package changes
+	in   bool   // in the template
+	pos  int    // index in Template.Txs when in
+	mark uint32 // visit stamp for walks
+}
+
+// tmplItem is a heap entry: an entry's package score as of generation gen.
+// It copies the entry's arrival order so that comparisons stay in the heap.
+type tmplItem struct {
+	score float64
+	seq   uint64
+	e     *Entry
+	st    *tmplState
+	gen   uint32
+}
+
+func (a *tmplItem) better(b *tmplItem) bool {
+	if a.score != b.score {
+		return a.score > b.score
+	}
+	return a.seq < b.seq
+}
+
+// tmplHeap is a max-heap of package scores.
+type tmplHeap []tmplItem
+
+func (h tmplHeap) down(i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		best := l
+		if r := l + 1; r < len(h) && h[r].better(&h[l]) {
+			best = r
+		}
+		if !h[best].better(&h[i]) {
+			return
+		}
+		h[i], h[best] = h[best], h[i]
+		i = best
+	}
+}
+
+func (h *tmplHeap) push(it tmplItem) {
+	*h = append(*h, it)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !s[i].better(&s[parent]) {
+			break
+		}
+		s[i], s[parent] = s[parent], s[i]
+		i = parent
+	}
+}
+
+func (h *tmplHeap) pop() tmplItem {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	*h = s[:last]
+	if last > 0 {
+		(*h).down(0)
+	}
+	return top
+}
+
+// tmplBuilder selects transactions for a template. The caller holds p.mu,
+// so the entries' positions (Entry.idx) index states.
+type tmplBuilder struct {
+	states []tmplState
+	stamp  uint32
+	stack  []*Entry
+	pkg    []*Entry
+}
+
+// pkgOf collects e and its ancestors not yet in the template into b.pkg
+// and returns their total fee and size. Ancestors of an entry in the
+// template are in it too, so the walk stops there.
+func (b *tmplBuilder) pkgOf(e *Entry) (fee uint64, size int) {
+	b.pkg = append(b.pkg[:0], e)
+	if len(e.parents) == 0 {
+		return e.Fee, e.Size
+	}
+	b.stamp++
+	b.states[e.idx].mark = b.stamp
+	fee, size = e.Fee, e.Size
+	b.stack = append(b.stack[:0], e)
+	for len(b.stack) > 0 {
+		x := b.stack[len(b.stack)-1]
+		b.stack = b.stack[:len(b.stack)-1]
+		for _, pe := range x.parents {
+			st := &b.states[pe.idx]
+			if st.in || st.mark == b.stamp {
+				continue
+			}
+			st.mark = b.stamp
+			b.pkg = append(b.pkg, pe)
+			fee += pe.Fee
+			size += pe.Size
+			b.stack = append(b.stack, pe)
+		}
+	}
+	return fee, size
+}
+
+// selectTxs fills t with the best packages by fee rate (a transaction
+// with its ancestors not yet chosen) within room bytes. After a package
+// goes in, the descendants of its members are scored again on what they
+// still add, so a low-fee child does not ride on a parent already chosen.
+func (p *Pool) selectTxs(t *Template, room int) {
+	b := &tmplBuilder{states: make([]tmplState, len(p.list))}
+	h := make(tmplHeap, 0, len(p.list))
+	var withParents []tmplItem
+	for i, e := range p.list {
+		it := tmplItem{seq: e.seq, e: e, st: &b.states[i]}
+		if len(e.parents) == 0 {
+			it.score = float64(e.Fee) / float64(e.Size)
+			h = append(h, it)
+		} else {
+			withParents = append(withParents, it)
+		}
+	}
+	for _, it := range withParents {
+		fee, size := b.pkgOf(it.e)
+		it.score = float64(fee) / float64(size)
+		h = append(h, it)
+	}
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+	used, failures := 0, 0
+	var changed []*Entry
+	for len(h) > 0 {
+		it := h.pop()
+		if it.st.in || it.gen != it.st.gen {
+			continue
+		}
+		_, size := b.pkgOf(it.e)
+		if used+size > room {
+			failures++
+			if failures > 1000 || room-used < 200 {
+				break
+			}
+			continue
+		}
+		pkg := b.pkg
+		sort.Slice(pkg, func(i, j int) bool { return pkg[i].seq < pkg[j].seq })
+		for _, e := range pkg {
+			st := &b.states[e.idx]
+			tt := TemplateTx{Tx: e.Tx, TxID: e.TxID, Fee: e.Fee}
+			for _, pe := range e.parents {
+				tt.Depends = append(tt.Depends, b.states[pe.idx].pos)
+			}
+			sort.Ints(tt.Depends)
+			st.in, st.pos = true, len(t.Txs)
+			t.Txs = append(t.Txs, tt)
+			t.Fees += e.Fee
+		}
+		used += size
+		// Rescore the descendants still out of the template.
+		b.stamp++
+		changed = append(changed[:0], pkg...)
+		n := len(changed)
+		for k := 0; k < len(changed); k++ {
+			for _, c := range changed[k].children {
+				st := &b.states[c.idx]
+				if st.in || st.mark == b.stamp {
+					continue
+				}
+				st.mark = b.stamp
+				changed = append(changed, c)
+			}
+		}
+		for _, c := range changed[n:] {
+			st := &b.states[c.idx]
+			st.gen++
+			fee, size := b.pkgOf(c)
+			h.push(tmplItem{score: float64(fee) / float64(size), seq: c.seq, e: c, st: st, gen: st.gen})
+		}
+	}
 }

@@ -16,9 +16,12 @@ import (
 
 	"tally/chain"
 	"tally/chain/blockchain"
+	"tally/chain/indexes"
 	"tally/consensus"
 	"tally/mempool"
 	"tally/mining"
+	"tally/p2p"
+	"tally/rpc"
 	"tally/wallet"
 )
 
@@ -35,6 +38,7 @@ type Node struct {
 	pool    *mempool.Pool
 	sigs    *consensus.SigCache
 	miner   *mining.Miner
+	p2p     *p2p.Node
 	metrics *metrics
 	started time.Time
 	stop    context.CancelFunc
@@ -98,11 +102,19 @@ func (n *Node) run(ctx context.Context) error {
 		n.minerPKH = pkh
 	}
 
+	var ix indexSet
+	if cfg.TxIndex || cfg.Dev {
+		ix.tx = indexes.NewTxIndex()
+	}
+	if cfg.AddrIndex || cfg.Dev {
+		ix.addr = indexes.NewAddrIndex()
+	}
 	n.log.Info("opening chain", "network", n.params.Network, "datadir", n.dataDir, "genesis", n.params.GenesisID)
 	c, err := blockchain.Open(filepath.Join(n.dataDir, "chain"), blockchain.Config{
 		Params:     n.params,
 		CacheBytes: cfg.DBCacheMB << 20,
 		SigCache:   n.sigs,
+		Indexers:   ix.indexers(),
 	})
 	if err != nil {
 		return err
@@ -117,17 +129,36 @@ func (n *Node) run(ctx context.Context) error {
 	}()
 	tip := c.Tip()
 	n.log.Info("chain loaded", "height", tip.Height, "tip", tip.ID)
+	if err := ix.catchup(c); err != nil {
+		return fmt.Errorf("build indexes: %w", err)
+	}
 
+	recorder := rpc.NewRecorder(10_000, 24*time.Hour, nil)
 	n.pool = mempool.New(mempool.Config{
 		Chain:       c,
 		SigCache:    n.sigs,
 		MaxBytes:    cfg.MaxMempoolMB << 20,
 		MinRelayFee: cfg.MinRelayFee,
+		OnRemove:    recorder.PoolRemoved,
 	})
 	c.Subscribe(n.pool.HandleChainEvents)
+	c.Subscribe(recorder.HandleChainEvents)
 
-	n.metrics = newMetrics(func() float64 { return 0 }, func() float64 { return float64(n.pool.Stats().Count) },
-		func() float64 { return float64(n.pool.Stats().Bytes) }, func() float64 { return 0 })
+	n.metrics = newMetrics(
+		func() float64 {
+			if n.p2p == nil {
+				return 0
+			}
+			return float64(n.p2p.Count())
+		},
+		func() float64 { return float64(n.pool.Stats().Count) },
+		func() float64 { return float64(n.pool.Stats().Bytes) },
+		func() float64 {
+			if n.p2p == nil {
+				return 0
+			}
+			return float64(n.p2p.Banned())
+		})
 	n.metrics.height.Set(float64(tip.Height))
 	c.Subscribe(n.onChainEvents)
 
@@ -148,11 +179,36 @@ func (n *Node) run(ctx context.Context) error {
 	}
 
 	n.miner = mining.New(mining.Config{Chain: c, Pool: n.pool, PKH: n.minerPKH, Submit: n.SubmitBlock, MinInterval: n.mineInterval()})
+
+	pn, err := n.startP2P(ctx)
+	if err != nil {
+		return err
+	}
+	n.p2p = pn
+	defer func() {
+		if err := pn.Close(); err != nil {
+			n.log.Warn("closing p2p", "err", err)
+		}
+	}()
+
+	rpcSrv, err := n.startRPC(ix, pn, recorder)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := rpcSrv.Stop(stopCtx); err != nil {
+			n.log.Warn("stopping rpc", "err", err)
+		}
+	}()
+
 	if cfg.Mine {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n.log.Info("mining", "address", cfg.MinerAddress, "workers", "all cores")
+			addr, _ := chain.EncodeAddress(n.params.AddressPrefix, n.minerPKH)
+			n.log.Info("mining", "address", addr)
 			n.miner.Run(ctx)
 		}()
 	}
@@ -161,6 +217,9 @@ func (n *Node) run(ctx context.Context) error {
 		defer wg.Done()
 		n.reportProgress(ctx)
 	}()
+	if cfg.Dev {
+		n.printDevHelp(rpcSrv.Addr(), rpcSrv.CookiePath())
+	}
 
 	<-ctx.Done()
 	n.log.Info("shutting down")
@@ -189,6 +248,11 @@ func (n *Node) SubmitBlock(b *chain.Block) error {
 	}
 	if res == blockchain.MainChain {
 		n.log.Debug("block accepted", "id", b.BlockID(), "txs", len(b.Txs))
+		if n.p2p != nil {
+			if err := n.p2p.PublishBlock(b); err != nil {
+				n.log.Warn("publishing block", "err", err)
+			}
+		}
 	}
 	return nil
 }

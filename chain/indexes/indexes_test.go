@@ -1,0 +1,454 @@
+package indexes
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/util"
+
+	"tally/chain"
+	"tally/chain/blockchain"
+	"tally/consensus"
+	"tally/internal/testgen"
+)
+
+func testNow() time.Time { return time.Unix(4_000_000_000, 0) }
+
+// other is a second owner; the generator pays it but cannot spend it.
+var other = [20]byte{0xb0, 0xb0, 0xb0}
+
+// builder extends chains with blocks that spend the generator's coins.
+type builder struct {
+	t         *testing.T
+	p         *consensus.Params
+	g         *testgen.Gen
+	spendable []testgen.Spend
+}
+
+func newBuilder(t *testing.T) *builder {
+	p := testgen.DevParams()
+	g := testgen.New(p)
+	return &builder{t: t, p: p, g: g, spendable: g.GenesisSpends()}
+}
+
+// pay spends the oldest spendable coin into an output to other, two change
+// outputs and a fee; the change becomes spendable.
+func (bd *builder) pay() *chain.Tx {
+	s := bd.spendable[0]
+	bd.spendable = bd.spendable[1:]
+	fee := uint64(1000)
+	rest := s.Amount - fee - 5000
+	tx := bd.g.Tx([]testgen.Spend{s}, []chain.TxOut{
+		{Amount: 5000, PKH: other},
+		{Amount: rest / 2, PKH: bd.g.PKH},
+		{Amount: rest - rest/2, PKH: bd.g.PKH},
+	})
+	bd.spendable = append(bd.spendable, testgen.Outputs(tx)[1:]...)
+	return tx
+}
+
+// chainTx returns a transaction spending an output of parent created in
+// the same block.
+func (bd *builder) chainTx(parent *chain.Tx) *chain.Tx {
+	out := testgen.Outputs(parent)[2]
+	for i, s := range bd.spendable {
+		if s.Out == out.Out {
+			bd.spendable = slices.Delete(bd.spendable, i, i+1)
+			break
+		}
+	}
+	tx := bd.g.Pay([]testgen.Spend{out}, 1, 500)
+	bd.spendable = append(bd.spendable, testgen.Outputs(tx)...)
+	return tx
+}
+
+func (bd *builder) block(c *blockchain.Chain, parent testgen.Parent, txs ...*chain.Tx) *chain.Block {
+	bd.t.Helper()
+	b := bd.g.Block(parent, txs)
+	if _, err := c.ProcessBlock(b); err != nil {
+		bd.t.Fatalf("process block at height %d: %v", parent.Height+1, err)
+	}
+	return b
+}
+
+func tipParent(t *testing.T, c *blockchain.Chain) testgen.Parent {
+	t.Helper()
+	tip := c.Tip()
+	return testgen.Parent{ID: tip.ID, Header: tip.Header, Height: tip.Height}
+}
+
+// extend adds n blocks of two payments (one with a child in the same
+// block) on the tip.
+func (bd *builder) extend(c *blockchain.Chain, n int) {
+	for i := 0; i < n; i++ {
+		a := bd.pay()
+		bd.block(c, tipParent(bd.t, c), a, bd.chainTx(a), bd.pay())
+	}
+}
+
+// dump returns every key and value under the index prefixes.
+func dump(t *testing.T, db *leveldb.DB) map[string]string {
+	t.Helper()
+	out := make(map[string]string)
+	for _, p := range []byte{prefixTx, prefixHistory, prefixUnspent} {
+		it := db.NewIterator(util.BytesPrefix([]byte{p}), nil)
+		for it.Next() {
+			out[hex.EncodeToString(it.Key())] = hex.EncodeToString(it.Value())
+		}
+		it.Release()
+	}
+	return out
+}
+
+// expected computes the index entries from scratch by walking the best
+// chain with an in-memory UTXO set.
+func expected(t *testing.T, c *blockchain.Chain) map[string]string {
+	t.Helper()
+	out := make(map[string]string)
+	put := func(k, v []byte) { out[hex.EncodeToString(k)] = hex.EncodeToString(v) }
+	del := func(k []byte) { delete(out, hex.EncodeToString(k)) }
+	utxo := make(map[chain.OutPoint]chain.Coin)
+	for h := uint64(0); ; h++ {
+		id, ok := c.IDAt(h)
+		if !ok {
+			break
+		}
+		b, err := c.Block(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, tx := range b.Txs {
+			txid := tx.TxID()
+			v := binary.LittleEndian.AppendUint32(append([]byte(nil), id[:]...), uint32(i))
+			put(txKey(txid), v)
+			for j, in := range tx.Inputs {
+				coin := utxo[in.Prev]
+				delete(utxo, in.Prev)
+				del(unspentKey(coin.PKH, in.Prev))
+				put(historyKey(coin.PKH, h, txid, DirSpent, uint32(j)), u64(coin.Amount))
+			}
+			for j, o := range tx.Outputs {
+				op := chain.OutPoint{TxID: txid, Index: uint32(j)}
+				coin := chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: h, Coinbase: i == 0}
+				utxo[op] = coin
+				put(unspentKey(o.PKH, op), unspentValue(coin))
+				put(historyKey(o.PKH, h, txid, DirReceived, uint32(j)), u64(o.Amount))
+			}
+		}
+	}
+	return out
+}
+
+func checkConsistent(t *testing.T, c *blockchain.Chain, ixs ...Index) {
+	t.Helper()
+	for _, ix := range ixs {
+		if !ix.Ready() {
+			t.Fatalf("%T not ready", ix)
+		}
+	}
+	got, want := dump(t, c.DB()), expected(t, c)
+	if !maps.Equal(got, want) {
+		var diff []string
+		for k, v := range want {
+			if got[k] != v {
+				diff = append(diff, fmt.Sprintf("want %s -> %s, got %q", k, v, got[k]))
+			}
+		}
+		for k := range got {
+			if _, ok := want[k]; !ok {
+				diff = append(diff, "extra "+k)
+			}
+		}
+		slices.Sort(diff)
+		t.Fatalf("index differs from one computed from scratch (%d entries vs %d):\n%s", len(got), len(want), diff[:min(len(diff), 10)])
+	}
+	for _, ix := range ixs {
+		key := ix.(impl).marker()
+		raw, err := c.DB().Get(key, nil)
+		if err != nil || !bytes.Equal(raw, markerValue(c.Tip().ID)) {
+			t.Fatalf("%s marker %x, want the tip %s (%v)", key, raw, c.Tip().ID, err)
+		}
+	}
+}
+
+func openMem(t *testing.T, p *consensus.Params, ixs ...Index) *blockchain.Chain {
+	t.Helper()
+	var list []blockchain.Indexer
+	for _, ix := range ixs {
+		list = append(list, ix)
+	}
+	c, err := blockchain.OpenMemory(blockchain.Config{Params: p, NoSync: true, Now: testNow, Indexers: list})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := Catchup(c, ixs...); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestIndexesFollowReorg(t *testing.T) {
+	bd := newBuilder(t)
+	tx, addr := NewTxIndex(), NewAddrIndex()
+	c := openMem(t, bd.p, tx, addr)
+	db := c.DB()
+	checkConsistent(t, c, tx, addr) // genesis only
+
+	bd.extend(c, 5)
+	checkConsistent(t, c, tx, addr)
+
+	// Fork at height 5:
+	//
+	//	... b5 - b6 (holds moved)              losing branch
+	//	      \- a6 - a7                       winning branch
+	//	               \- a8 (holds moved)     later
+	fork := tipParent(t, c)
+	moved := bd.pay()
+	b6 := bd.block(c, fork, moved)
+	checkConsistent(t, c, tx, addr)
+	blk, pos, ok, err := tx.Lookup(db, moved.TxID())
+	if err != nil || !ok || blk != b6.BlockID() || pos != 1 {
+		t.Fatalf("lookup on b6: %s %d %v %v", blk, pos, ok, err)
+	}
+	refs, _, err := addr.TxIDs(db, other, 6, 6, 10)
+	if err != nil || len(refs) != 1 || refs[0].TxID != moved.TxID() {
+		t.Fatalf("history at 6 before reorg: %v %v", refs, err)
+	}
+
+	a6 := bd.g.Block(fork, nil, func(b *chain.Block) { b.Header.Time++ })
+	if _, err := c.ProcessBlock(a6); err != nil {
+		t.Fatal(err)
+	}
+	a7 := bd.g.Block(testgen.ParentOf(a6, 6), nil)
+	if _, err := c.ProcessBlock(a7); err != nil {
+		t.Fatal(err)
+	}
+	if c.Tip().ID != a7.BlockID() {
+		t.Fatal("no reorg to a7")
+	}
+	checkConsistent(t, c, tx, addr)
+	if _, _, ok, _ := tx.Lookup(db, moved.TxID()); ok {
+		t.Fatal("tx of the losing branch still indexed")
+	}
+	if refs, _, _ := addr.TxIDs(db, other, 6, 100, 10); len(refs) != 0 {
+		t.Fatalf("history after reorg: %v", refs)
+	}
+	// The coin moved spent is unspent again.
+	utxos, _, err := addr.UTXOs(db, bd.g.PKH, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(utxos, func(u UTXO) bool { return u.OutPoint == moved.Inputs[0].Prev }) {
+		t.Fatal("coin spent on the losing branch is not unspent again")
+	}
+
+	a8 := bd.block(c, testgen.ParentOf(a7, 7), moved)
+	checkConsistent(t, c, tx, addr)
+	blk, pos, ok, _ = tx.Lookup(db, moved.TxID())
+	if !ok || blk != a8.BlockID() || pos != 1 {
+		t.Fatalf("lookup on a8: %s %d %v", blk, pos, ok)
+	}
+	refs, _, _ = addr.TxIDs(db, other, 0, ^uint64(0), 100)
+	if len(refs) != 11 || refs[10] != (TxRef{TxID: moved.TxID(), Height: 8}) {
+		t.Fatalf("history of other: %d entries, last %v", len(refs), refs[len(refs)-1])
+	}
+	bal, err := addr.Balance(db, other)
+	if err != nil || bal.Balance != 11*5000 || bal.Received != 11*5000 || bal.UTXOs != 11 {
+		t.Fatalf("balance of other: %+v %v", bal, err)
+	}
+}
+
+func TestIndexQueriesBounds(t *testing.T) {
+	bd := newBuilder(t)
+	tx, addr := NewTxIndex(), NewAddrIndex()
+	c := openMem(t, bd.p, tx, addr)
+	bd.extend(c, 4)
+	db := c.DB()
+	all, more, err := addr.TxIDs(db, other, 0, ^uint64(0), 100)
+	if err != nil || more || len(all) != 8 {
+		t.Fatalf("all: %d %v %v", len(all), more, err)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].Height < all[i-1].Height {
+			t.Fatal("history not ordered by height")
+		}
+	}
+	some, more, _ := addr.TxIDs(db, other, 0, ^uint64(0), 3)
+	if !more || len(some) != 3 || some[2] != all[2] {
+		t.Fatalf("limited: %v %v", some, more)
+	}
+	mid, _, _ := addr.TxIDs(db, other, 2, 3, 100)
+	if len(mid) != 4 || mid[0].Height != 2 || mid[3].Height != 3 {
+		t.Fatalf("range 2..3: %v", mid)
+	}
+	if r, _, _ := addr.TxIDs(db, other, 5, 4, 100); r != nil {
+		t.Fatal("empty range returned entries")
+	}
+	// The generator's history: genesis allocation, then each block's txs
+	// (each tx counted once even with several entries).
+	gen, _, _ := addr.TxIDs(db, bd.g.PKH, 0, ^uint64(0), 1000)
+	if len(gen) != 1+4*4 {
+		t.Fatalf("generator history: %d", len(gen))
+	}
+	u, more, _ := addr.UTXOs(db, bd.g.PKH, 2)
+	if len(u) != 2 || !more {
+		t.Fatalf("utxos limited: %v %v", u, more)
+	}
+	if _, _, ok, err := tx.Lookup(db, chain.Hash{1}); ok || err != nil {
+		t.Fatal("unknown txid found")
+	}
+	gid := bd.p.Genesis.Txs[0].TxID()
+	if blk, pos, ok, _ := tx.Lookup(db, gid); !ok || blk != bd.p.GenesisID || pos != 0 {
+		t.Fatal("genesis coinbase not indexed")
+	}
+}
+
+// TestIndexesCatchupAcrossReopen runs one on-disk chain through: no index,
+// then both indexes (full build), then no index again while the chain
+// grows (incremental catch-up), then a reorganization below the index's
+// last block while it is off (full rebuild).
+func TestIndexesCatchupAcrossReopen(t *testing.T) {
+	bd := newBuilder(t)
+	dir := t.TempDir()
+	open := func(ixs ...Index) *blockchain.Chain {
+		t.Helper()
+		var list []blockchain.Indexer
+		for _, ix := range ixs {
+			list = append(list, ix)
+		}
+		c, err := blockchain.Open(dir, blockchain.Config{Params: bd.p, NoSync: true, Now: testNow, Indexers: list, CacheBytes: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := open()
+	bd.extend(c, 4)
+	c.Close()
+
+	tx, addr := NewTxIndex(), NewAddrIndex()
+	c = open(tx, addr)
+	if tx.Ready() || addr.Ready() {
+		t.Fatal("ready before catch-up")
+	}
+	if err := Catchup(c, tx, addr); err != nil {
+		t.Fatal(err)
+	}
+	checkConsistent(t, c, tx, addr)
+	bd.extend(c, 2)
+	checkConsistent(t, c, tx, addr)
+	c.Close()
+
+	// Reopen with the index: nothing to do.
+	tx, addr = NewTxIndex(), NewAddrIndex()
+	c = open(tx, addr)
+	if err := Catchup(c, tx, addr); err != nil {
+		t.Fatal(err)
+	}
+	checkConsistent(t, c, tx, addr)
+	c.Close()
+
+	// Off while the chain grows: catch up from the marker.
+	c = open()
+	bd.extend(c, 3)
+	c.Close()
+	tx, addr = NewTxIndex(), NewAddrIndex()
+	c = open(tx, addr)
+	if err := Catchup(c, tx, addr); err != nil {
+		t.Fatal(err)
+	}
+	checkConsistent(t, c, tx, addr)
+	markerHeight := c.Tip().Height
+	c.Close()
+
+	// Off while the chain reorganizes below the marker: rebuild.
+	c = open()
+	forkID, _ := c.IDAt(markerHeight - 2)
+	fb, err := c.Block(forkID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := testgen.ParentOf(fb, markerHeight-2)
+	for i := 0; i < 4; i++ {
+		b := bd.g.Block(parent, nil, func(b *chain.Block) { b.Header.Time += 7 })
+		if _, err := c.ProcessBlock(b); err != nil {
+			t.Fatal(err)
+		}
+		parent = testgen.ParentOf(b, parent.Height+1)
+	}
+	if c.Tip().Height != markerHeight+2 {
+		t.Fatal("no reorg")
+	}
+	c.Close()
+	tx, addr = NewTxIndex(), NewAddrIndex()
+	c = open(tx, addr)
+	defer c.Close()
+	if err := Catchup(c, tx, addr); err != nil {
+		t.Fatal(err)
+	}
+	checkConsistent(t, c, tx, addr)
+}
+
+// TestLayoutExample checks the package doc's worked example byte for byte.
+func TestLayoutExample(t *testing.T) {
+	var txid, p1, p2 = chain.Hash{}, [20]byte{}, [20]byte{}
+	for i := range txid {
+		txid[i] = 0x77
+	}
+	for i := range p1 {
+		p1[i], p2[i] = 0x11, 0x22
+	}
+	h := hex.EncodeToString
+	p1h, p2h, th := h(p1[:]), h(p2[:]), h(txid[:])
+	cases := []struct{ got, want string }{
+		{h(historyKey(p1, 5, txid, DirSpent, 0)), "61" + p1h + "0000000000000005" + th + "01" + "00000000"},
+		{h(u64(3000)), "b80b000000000000"},
+		{h(historyKey(p2, 5, txid, DirReceived, 0)), "61" + p2h + "0000000000000005" + th + "00" + "00000000"},
+		{h(u64(1000)), "e803000000000000"},
+		{h(u64(1900)), "6c07000000000000"},
+		{h(unspentKey(p1, chain.OutPoint{TxID: txid, Index: 1})), "69" + p1h + th + "00000001"},
+		{h(unspentValue(chain.Coin{Amount: 1900, Height: 5})), "6c07000000000000" + "0500000000000000" + "00"},
+		{h(txKey(txid)), "78" + th},
+	}
+	for i, c := range cases {
+		if c.got != c.want {
+			t.Errorf("case %d: got %s, want %s", i, c.got, c.want)
+		}
+	}
+}
+
+// TestNoMarkerBeforeCatchup: blocks connected before Catchup (recovery at
+// Open, or a caller that forgot) write entries but no marker, so the index
+// never claims to be complete when it is not.
+func TestNoMarkerBeforeCatchup(t *testing.T) {
+	bd := newBuilder(t)
+	tx, addr := NewTxIndex(), NewAddrIndex()
+	c, err := blockchain.OpenMemory(blockchain.Config{Params: bd.p, NoSync: true, Now: testNow, Indexers: []blockchain.Indexer{tx, addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	bd.extend(c, 2)
+	for _, key := range [][]byte{keyTxMarker, keyAddrMarker} {
+		if ok, _ := c.DB().Has(key, nil); ok {
+			t.Fatalf("marker %s written before Catchup", key)
+		}
+	}
+	if tx.Ready() || addr.Ready() {
+		t.Fatal("ready before Catchup")
+	}
+	if err := Catchup(c, tx, addr); err != nil {
+		t.Fatal(err)
+	}
+	checkConsistent(t, c, tx, addr)
+	bd.extend(c, 1)
+	checkConsistent(t, c, tx, addr)
+}

@@ -1,0 +1,185 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"tally/chain"
+	"tally/chain/blockchain"
+	"tally/chain/indexes"
+	"tally/consensus"
+	"tally/p2p"
+	"tally/rpc"
+)
+
+// indexSet is the optional indexes the config turns on.
+type indexSet struct {
+	tx   *indexes.TxIndex
+	addr *indexes.AddrIndex
+}
+
+func (s indexSet) indexers() []blockchain.Indexer {
+	var out []blockchain.Indexer
+	if s.tx != nil {
+		out = append(out, s.tx)
+	}
+	if s.addr != nil {
+		out = append(out, s.addr)
+	}
+	return out
+}
+
+func (s indexSet) catchup(c *blockchain.Chain) error {
+	var ixs []indexes.Index
+	if s.tx != nil {
+		ixs = append(ixs, s.tx)
+	}
+	if s.addr != nil {
+		ixs = append(ixs, s.addr)
+	}
+	return indexes.Catchup(c, ixs...)
+}
+
+// startP2P starts the network and writes <datadir>/p2p.addr.
+func (n *Node) startP2P(ctx context.Context) (*p2p.Node, error) {
+	listen := n.cfg.P2PListen
+	if len(listen) == 0 && n.cfg.Dev {
+		listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	}
+	bootstrap := n.cfg.Bootstrap
+	if bootstrap == nil {
+		bootstrap = n.params.Bootstrap
+	}
+	if bootstrap == nil {
+		bootstrap = []string{}
+	}
+	pn, err := p2p.New(ctx, p2p.Config{
+		DataDir:   n.dataDir,
+		Params:    n.params,
+		Chain:     n.chain,
+		Pool:      n.pool,
+		Listen:    listen,
+		Bootstrap: bootstrap,
+		MDNS:      n.cfg.MDNS,
+		Logger:    n.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("p2p: %w", err)
+	}
+	if err := pn.Start(); err != nil {
+		pn.Close()
+		return nil, fmt.Errorf("p2p: %w", err)
+	}
+	addrs := pn.Addrs()
+	if err := writeFileAtomic(filepath.Join(n.dataDir, "p2p.addr"), []byte(strings.Join(addrs, "\n")+"\n"), 0o644); err != nil {
+		pn.Close()
+		return nil, fmt.Errorf("write p2p.addr: %w", err)
+	}
+	for _, a := range addrs {
+		n.log.Info("p2p listening", "addr", a)
+	}
+	return pn, nil
+}
+
+// peersAdapter presents the p2p node to the RPC server.
+type peersAdapter struct{ p *p2p.Node }
+
+func (a peersAdapter) Info() []rpc.PeerInfo {
+	var out []rpc.PeerInfo
+	for _, pi := range a.p.Peers() {
+		out = append(out, rpc.PeerInfo{ID: pi.ID, Addr: pi.Addr, Inbound: pi.Inbound, ConnTime: pi.ConnTime.Unix(),
+			SubVer: pi.Agent, Height: pi.Height, PingTime: pi.PingTime.Seconds(), Score: pi.Score, Topics: pi.Topics})
+	}
+	return out
+}
+func (a peersAdapter) Count() int                                     { return a.p.Count() }
+func (a peersAdapter) AddNode(ctx context.Context, addr string) error { return a.p.AddNode(ctx, addr) }
+func (a peersAdapter) ListenAddrs() []string                          { return a.p.ListenAddrs() }
+
+// startRPC starts the JSON-RPC server and writes <datadir>/rpc.addr.
+func (n *Node) startRPC(ix indexSet, pn *p2p.Node, recorder *rpc.Recorder) (*rpc.Server, error) {
+	listen := n.cfg.RPCListen
+	if listen == "" {
+		listen = net.JoinHostPort("127.0.0.1", fmt.Sprint(n.params.RPCPort))
+	}
+	deps := rpc.Deps{Chain: n.chain, Mempool: n.pool, Miner: n.miner, TxStatus: recorder, Stop: n.stop, Started: n.started}
+	if pn != nil {
+		deps.Peers = peersAdapter{pn}
+		deps.Relay = pn
+	}
+	if ix.tx != nil {
+		deps.TxIndex = rpc.TxIndexOn(ix.tx, n.chain.DB())
+	}
+	if ix.addr != nil {
+		deps.AddrIndex = rpc.AddrIndexOn(ix.addr, n.chain.DB())
+	}
+	srv, err := rpc.New(rpc.Config{
+		Params:       n.params,
+		Listen:       listen,
+		PublicListen: n.cfg.RPCPublic,
+		CookieDir:    n.dataDir,
+		User:         n.cfg.RPCUser,
+		Password:     n.cfg.RPCPassword,
+		Dev:          n.cfg.Dev,
+		Synced:       func() (bool, string) { return n.synced(pn) },
+		OnRequest:    func(m string) { n.metrics.rpcRequests.WithLabelValues(m).Inc() },
+		Logger:       n.log.With("component", "rpc"),
+	}, deps)
+	if err != nil {
+		return nil, fmt.Errorf("rpc: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("rpc: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(n.dataDir, "rpc.addr"), []byte(srv.Addr()+"\n"), 0o644); err != nil {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Stop(stopCtx)
+		return nil, fmt.Errorf("write rpc.addr: %w", err)
+	}
+	n.log.Info("rpc listening", "addr", "http://"+srv.Addr(), "cookie", srv.CookiePath())
+	if a := srv.PublicAddr(); a != "" {
+		n.log.Info("public rpc listening", "addr", "http://"+a)
+	}
+	return srv, nil
+}
+
+// synced is /healthz's verdict: a recent tip and, except on the dev
+// network, at least one peer.
+func (n *Node) synced(pn *p2p.Node) (bool, string) {
+	if ok, why := n.tipRecent(); !ok {
+		return false, why
+	}
+	if n.cfg.Dev {
+		return true, ""
+	}
+	if pn == nil || pn.Count() == 0 {
+		return false, "no peers connected"
+	}
+	if pn.Syncing() {
+		return false, "syncing from peers"
+	}
+	return true, ""
+}
+
+// printDevHelp tells a newcomer what to do next.
+func (n *Node) printDevHelp(rpcAddr, cookie string) {
+	devAddr, _ := chain.EncodeAddress(n.params.AddressPrefix, consensus.DevPKH())
+	fmt.Fprintf(os.Stderr, `
+Tally dev node is running (network %s).
+  RPC:      http://%s   (cookie: %s)
+  Dev key:  %s (wallet %s, passphrase "dev")
+Try:
+  curl -s --user "$(cat %s)" -d '{"jsonrpc":"2.0","id":1,"method":"getblockchaininfo"}' http://%s
+  go run ./cmd/wallet --dev --wallet %s --passphrase-file <(echo dev) \
+      --rpc http://%s --rpc-cookie %s send --to <address> --amount 1.5
+Stop with Ctrl-C; the chain continues on the next start.
+
+`, n.params.Network, rpcAddr, cookie, devAddr, filepath.Join(n.dataDir, "dev.wallet"),
+		cookie, rpcAddr, filepath.Join(n.dataDir, "dev.wallet"), rpcAddr, cookie)
+}

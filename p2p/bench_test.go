@@ -1,0 +1,421 @@
+package p2p
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	mrand "math/rand/v2"
+	"os"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+
+	"tally/chain"
+	"tally/chain/blockchain"
+	"tally/consensus"
+	"tally/internal/testgen"
+)
+
+// The network benchmark (docs/performance.md, "Network (issue 5)"). Not
+// part of the default run:
+//
+//	TALLY_NET_BENCH=1 go test -run TestNetBench -v -timeout 30m ./p2p/
+//
+// TALLY_NET_BENCH_NODES (default 32), TALLY_NET_BENCH_ROUNDS (empty-block
+// rounds, default 20) and TALLY_NET_BENCH_FULL (full-block rounds, default
+// 5) change its size. It prints one line "BENCH-JSON {...}" with every
+// figure.
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+type latency struct {
+	P50, P95, Max float64 // milliseconds
+	N             int
+}
+
+func summarize(ds []time.Duration) latency {
+	if len(ds) == 0 {
+		return latency{}
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	at := func(q float64) time.Duration { return s[min(len(s)-1, int(q*float64(len(s))))] }
+	return latency{P50: ms(at(0.50)), P95: ms(at(0.95)), Max: ms(s[len(s)-1]), N: len(s)}
+}
+
+type propResult struct {
+	Nodes, Edges                     int
+	EmptyBlockBytes, FullBlockBytes  int
+	FullBlockTxs                     int
+	EmptyBlock, EmptyBlockAll        latency // per node; to the last node
+	RawSmall, RawSmallAll            latency
+	FullBlock, FullBlockAll          latency
+	RawFull, RawFullAll              latency
+	RatioEmptyVsRawP95, RatioFullP95 float64
+}
+
+type syncResult struct {
+	Blocks, Txs                int
+	LocalSeconds               float64
+	LocalBlocksPerS, LocalTxsS float64
+	OnePeerSeconds             float64
+	OnePeerBlocksS, OnePeerTxs float64
+	ManySeconds                float64
+	ManyPeers                  int
+	ManyBlocksS, ManyTxsS      float64
+	RatioOnePeer, RatioMany    float64
+}
+
+func TestNetBench(t *testing.T) {
+	if os.Getenv("TALLY_NET_BENCH") == "" {
+		t.Skip("network benchmark: set TALLY_NET_BENCH=1")
+	}
+	out := struct {
+		Propagation *propResult `json:",omitempty"`
+		Sync        *syncResult `json:",omitempty"`
+	}{}
+	if os.Getenv("TALLY_NET_BENCH_SKIP_PROP") == "" {
+		t.Run("propagation", func(t *testing.T) { out.Propagation = benchPropagation(t) })
+	}
+	if os.Getenv("TALLY_NET_BENCH_SKIP_SYNC") == "" {
+		t.Run("sync", func(t *testing.T) { out.Sync = benchSync(t) })
+	}
+	js, _ := json.Marshal(out)
+	fmt.Printf("BENCH-JSON %s\n", js)
+}
+
+func benchNode(t testing.TB) *testNode {
+	return newTestNode(t, func(c *Config) {
+		c.NoDiscovery = true
+		c.noDHT = true
+		c.StatusInterval = 10 * time.Second
+	})
+}
+
+// fanOut spends the genesis allocation into fan1*fan2 outputs over
+// blocks of at most about 700 kB.
+func fanOut(g *testgen.Gen, fan1, fan2 int) ([]*chain.Block, []testgen.Spend) {
+	parent := g.Genesis()
+	first := g.Pay(g.GenesisSpends(), fan1, 0)
+	b := g.Block(parent, []*chain.Tx{first})
+	blocks := []*chain.Block{b}
+	parent = testgen.ParentOf(b, 1)
+	var outs []testgen.Spend
+	var txs []*chain.Tx
+	size := 0
+	flush := func() {
+		b := g.Block(parent, txs)
+		blocks = append(blocks, b)
+		parent = testgen.ParentOf(b, parent.Height+1)
+		txs, size = nil, 0
+	}
+	for _, s := range testgen.Outputs(first) {
+		tx := g.Pay([]testgen.Spend{s}, fan2, 1000)
+		if size+tx.SerializeSize() > 700_000 {
+			flush()
+		}
+		txs = append(txs, tx)
+		size += tx.SerializeSize()
+		outs = append(outs, testgen.Outputs(tx)...)
+	}
+	flush()
+	return blocks, outs
+}
+
+// arrival is a block connected or a raw message received on a node.
+type arrival struct {
+	node int
+	key  string
+	at   time.Time
+}
+
+// collect waits for the arrivals of key on every node but origin.
+func collect(t testing.TB, ch chan arrival, key string, origin, n int, t0 time.Time) (per []time.Duration, all time.Duration) {
+	seen := make(map[int]bool)
+	timeout := time.After(60 * time.Second)
+	for len(seen) < n-1 {
+		select {
+		case a := <-ch:
+			if a.key != key || a.node == origin || seen[a.node] {
+				continue
+			}
+			seen[a.node] = true
+			d := a.at.Sub(t0)
+			per = append(per, d)
+			all = max(all, d)
+		case <-timeout:
+			t.Fatalf("only %d of %d nodes got %x within a minute", len(seen), n-1, key[:8])
+		}
+	}
+	return per, all
+}
+
+func benchPropagation(t *testing.T) *propResult {
+	N := envInt("TALLY_NET_BENCH_NODES", 32)
+	rounds := envInt("TALLY_NET_BENCH_ROUNDS", 20)
+	fullRounds := envInt("TALLY_NET_BENCH_FULL", 5)
+	const txsPerBlock = 4700
+	g := testgen.New(devParams)
+	setup, outs := fanOut(g, 100, (fullRounds*txsPerBlock+99)/100)
+	nodes := make([]*testNode, N)
+	blockCh := make(chan arrival, N*64)
+	rawCh := make(chan arrival, N*64)
+	rawTopic := fmt.Sprintf("/tally/%x/bench/1", devParams.NetworkID[:])
+	raws := make([]*pubsub.Topic, N)
+	for i := range nodes {
+		n := benchNode(t)
+		n.processAll(setup)
+		i := i
+		n.chain.Subscribe(func(evs []blockchain.Event) {
+			now := time.Now()
+			for _, ev := range evs {
+				if ev.Kind == blockchain.BlockConnected {
+					select {
+					case blockCh <- arrival{i, string(ev.ID[:]), now}:
+					default:
+					}
+				}
+			}
+		})
+		n.start()
+		top, err := n.ps.Join(rawTopic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub, err := top.Subscribe(pubsub.WithBufferSize(queueSize))
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for {
+				m, err := sub.Next(n.ctx)
+				if err != nil {
+					return
+				}
+				h := sha256.Sum256(m.Data)
+				select {
+				case rawCh <- arrival{i, string(h[:]), time.Now()}:
+				default:
+				}
+			}
+		}()
+		raws[i], nodes[i] = top, n
+	}
+	// Sparse topology: each node dials 3 random others.
+	edges := map[[2]int]bool{}
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	for i := range nodes {
+		for k := 0; k < 3; k++ {
+			j := rng.IntN(N)
+			for j == i {
+				j = rng.IntN(N)
+			}
+			e := [2]int{min(i, j), max(i, j)}
+			if !edges[e] {
+				edges[e] = true
+				connect(t, nodes[i], nodes[j])
+			}
+		}
+	}
+	waitFor(t, 60*time.Second, "every node on the three topics", func() bool {
+		for _, n := range nodes {
+			if len(n.ps.ListPeers(n.blocksTopic)) == 0 || len(n.ps.ListPeers(n.txsTopic)) == 0 || len(n.ps.ListPeers(rawTopic)) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(3 * time.Second) // meshes form on heartbeats
+	res := &propResult{Nodes: N, Edges: len(edges)}
+	pkh := g.PKH
+	var emptyPer, emptyAll, rawPer, rawAll []time.Duration
+	extra := uint64(0)
+	newBlock := func(origin *testNode) *chain.Block {
+		extra++
+		b := origin.pool.NewTemplate(pkh, time.Now(), extra).Block()
+		testgen.Solve(&b.Header, devParams)
+		if _, err := origin.chain.ProcessBlock(b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for r := 0; r < rounds; r++ {
+		o := rng.IntN(N)
+		b := newBlock(nodes[o])
+		res.EmptyBlockBytes = b.SerializeSize()
+		t0 := time.Now()
+		if err := nodes[o].PublishBlock(b); err != nil {
+			t.Fatal(err)
+		}
+		id := b.BlockID()
+		per, all := collect(t, blockCh, string(id[:]), o, N, t0)
+		emptyPer, emptyAll = append(emptyPer, per...), append(emptyAll, all)
+
+		data := make([]byte, res.EmptyBlockBytes)
+		_, _ = rand.Read(data)
+		o = rng.IntN(N)
+		h := sha256.Sum256(data)
+		t0 = time.Now()
+		if err := raws[o].Publish(context.Background(), data); err != nil {
+			t.Fatal(err)
+		}
+		per, all = collect(t, rawCh, string(h[:]), o, N, t0)
+		rawPer, rawAll = append(rawPer, per...), append(rawAll, all)
+		time.Sleep(100 * time.Millisecond)
+	}
+	res.EmptyBlock, res.EmptyBlockAll = summarize(emptyPer), summarize(emptyAll)
+	res.RawSmall, res.RawSmallAll = summarize(rawPer), summarize(rawAll)
+	t.Logf("empty block (%d B): per node %+v, to all %+v", res.EmptyBlockBytes, res.EmptyBlock, res.EmptyBlockAll)
+	t.Logf("raw gossip same size: per node %+v, to all %+v", res.RawSmall, res.RawSmallAll)
+
+	var fullPer, fullAll, rawFPer, rawFAll []time.Duration
+	for r := 0; r < fullRounds; r++ {
+		txs := make([]*chain.Tx, txsPerBlock)
+		for i := range txs {
+			txs[i] = g.Pay(outs[:1], 2, 1000)
+			outs = outs[1:]
+		}
+		src := nodes[rng.IntN(N)]
+		start := time.Now()
+		for _, tx := range txs {
+			src.submitTx(tx)
+		}
+		last := txs[len(txs)-1].TxID()
+		waitFor(t, 5*time.Minute, "the transactions in every mempool", func() bool {
+			for _, n := range nodes {
+				if n.pool.Stats().Count < len(txs) || !n.pool.Has(last) {
+					return false
+				}
+			}
+			return true
+		})
+		t.Logf("round %d: %d txs in all %d mempools after %s", r, len(txs), N, time.Since(start).Round(time.Millisecond))
+		time.Sleep(time.Second)
+		o := rng.IntN(N)
+		b := newBlock(nodes[o])
+		res.FullBlockBytes, res.FullBlockTxs = b.SerializeSize(), len(b.Txs)-1
+		t0 := time.Now()
+		if err := nodes[o].PublishBlock(b); err != nil {
+			t.Fatal(err)
+		}
+		id := b.BlockID()
+		per, all := collect(t, blockCh, string(id[:]), o, N, t0)
+		fullPer, fullAll = append(fullPer, per...), append(fullAll, all)
+		t.Logf("round %d: full block %d B %d txs to all in %s", r, res.FullBlockBytes, res.FullBlockTxs, all.Round(time.Millisecond))
+		time.Sleep(time.Second)
+
+		data := make([]byte, res.FullBlockBytes)
+		_, _ = rand.Read(data)
+		o = rng.IntN(N)
+		h := sha256.Sum256(data)
+		t0 = time.Now()
+		if err := raws[o].Publish(context.Background(), data); err != nil {
+			t.Fatal(err)
+		}
+		per, all = collect(t, rawCh, string(h[:]), o, N, t0)
+		rawFPer, rawFAll = append(rawFPer, per...), append(rawFAll, all)
+		time.Sleep(time.Second)
+	}
+	res.FullBlock, res.FullBlockAll = summarize(fullPer), summarize(fullAll)
+	res.RawFull, res.RawFullAll = summarize(rawFPer), summarize(rawFAll)
+	if res.RawSmall.P95 > 0 {
+		res.RatioEmptyVsRawP95 = res.EmptyBlock.P95 / res.RawSmall.P95
+	}
+	if res.RawFull.P95 > 0 {
+		res.RatioFullP95 = res.FullBlock.P95 / res.RawFull.P95
+	}
+	t.Logf("full block (%d B, %d txs): per node %+v, to all %+v", res.FullBlockBytes, res.FullBlockTxs, res.FullBlock, res.FullBlockAll)
+	t.Logf("raw gossip same size: per node %+v, to all %+v", res.RawFull, res.RawFullAll)
+	t.Logf("p95 ratios: empty block / raw %.2f (target <= 2), full block / raw %.2f; full block p95 %.0f ms (target < 1000)",
+		res.RatioEmptyVsRawP95, res.RatioFullP95, res.FullBlock.P95)
+	return res
+}
+
+func benchSync(t *testing.T) *syncResult {
+	blocksN := envInt("TALLY_NET_BENCH_SYNC_BLOCKS", 30)
+	txsPer := envInt("TALLY_NET_BENCH_SYNC_TXS", 1600)
+	peersN := 3
+	g := testgen.New(devParams)
+	setup, outs := fanOut(g, 100, (blocksN*txsPer+99)/100)
+	parent := testgen.ParentOf(setup[len(setup)-1], uint64(len(setup)))
+	var timed []*chain.Block
+	for i := 0; i < blocksN; i++ {
+		txs := make([]*chain.Tx, txsPer)
+		for k := range txs {
+			txs[k] = g.Pay(outs[:1], 2, 1000)
+			outs = outs[1:]
+		}
+		b := g.Block(parent, txs)
+		timed = append(timed, b)
+		parent = testgen.ParentOf(b, parent.Height+1)
+	}
+	tip := timed[len(timed)-1].BlockID()
+	res := &syncResult{Blocks: blocksN, Txs: blocksN * txsPer, ManyPeers: peersN}
+
+	// The node's own connect rate: ProcessBlock of the same blocks on a
+	// fresh chain with an empty signature cache, as the syncing node has.
+	c, err := blockchain.OpenMemory(blockchain.Config{Params: devParams, NoSync: true, Now: testClock, SigCache: consensus.NewSigCache(200000), CacheBytes: 32 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range setup {
+		if _, err := c.ProcessBlock(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	for _, b := range timed {
+		if _, err := c.ProcessBlock(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	el := time.Since(start)
+	c.Close()
+	res.LocalSeconds = el.Seconds()
+	res.LocalBlocksPerS, res.LocalTxsS = float64(blocksN)/el.Seconds(), float64(res.Txs)/el.Seconds()
+	t.Logf("local connect: %d blocks, %d txs in %s: %.1f blocks/s, %.0f txs/s", blocksN, res.Txs, el.Round(time.Millisecond), res.LocalBlocksPerS, res.LocalTxsS)
+
+	servers := make([]*testNode, peersN)
+	for i := range servers {
+		servers[i] = benchNode(t)
+		servers[i].processAll(setup)
+		servers[i].processAll(timed)
+		servers[i].start()
+	}
+	run := func(peers []*testNode) time.Duration {
+		f := benchNode(t)
+		f.processAll(setup)
+		f.start()
+		start := time.Now()
+		for _, s := range peers {
+			connect(t, f, s)
+		}
+		waitFor(t, 10*time.Minute, "the fresh node at the tip", func() bool { return f.chain.Tip().ID == tip })
+		el := time.Since(start)
+		t.Logf("sync from %d peer(s): %s, stats %+v", len(peers), el.Round(time.Millisecond), f.Stats())
+		f.Close()
+		return el
+	}
+	el = run(servers[:1])
+	res.OnePeerSeconds = el.Seconds()
+	res.OnePeerBlocksS, res.OnePeerTxs = float64(blocksN)/el.Seconds(), float64(res.Txs)/el.Seconds()
+	el = run(servers)
+	res.ManySeconds = el.Seconds()
+	res.ManyBlocksS, res.ManyTxsS = float64(blocksN)/el.Seconds(), float64(res.Txs)/el.Seconds()
+	res.RatioOnePeer = res.LocalSeconds / res.OnePeerSeconds
+	res.RatioMany = res.LocalSeconds / res.ManySeconds
+	t.Logf("sync rate: one peer %.1f blocks/s %.0f txs/s (%.0f%% of connect), %d peers %.1f blocks/s %.0f txs/s (%.0f%%); target >= 80%%",
+		res.OnePeerBlocksS, res.OnePeerTxs, 100*res.RatioOnePeer, peersN, res.ManyBlocksS, res.ManyTxsS, 100*res.RatioMany)
+	return res
+}

@@ -1,0 +1,187 @@
+package p2p
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"tally/chain"
+	"tally/internal/testgen"
+)
+
+// TestLateNodeSyncs: a node started after 500 blocks were mined catches
+// up by itself through headers-first sync, fetching bodies from the two
+// peers that have them.
+func TestLateNodeSyncs(t *testing.T) {
+	g := testgen.New(devParams)
+	blocks := buildChain(g, 500)
+	a := newTestNode(t).start()
+	a.processAll(blocks)
+	tip := blocks[len(blocks)-1].BlockID()
+	a2 := newTestNode(t, withBootstrap(a.Addrs()...)).start()
+	waitFor(t, 60*time.Second, "the second node at the tip", func() bool { return a2.chain.Tip().ID == tip })
+
+	late := newTestNode(t, withBootstrap(a.Addrs()...)).start()
+	start := time.Now()
+	waitFor(t, 60*time.Second, "the late node at the tip", func() bool { return late.chain.Tip().ID == tip })
+	t.Logf("synced 500 blocks in %s; stats %+v", time.Since(start), late.Stats())
+	st := late.Stats()
+	if st.SyncBlocks < 499 || st.SyncHeaders < 500 {
+		t.Errorf("sync fetched %d blocks and %d headers, want 500 of each", st.SyncBlocks, st.SyncHeaders)
+	}
+	if late.Syncing() {
+		waitFor(t, 5*time.Second, "sync to finish", func() bool { return !late.Syncing() })
+	}
+	for _, n := range []*testNode{a, a2, late} {
+		if n.Banned() != 0 {
+			t.Errorf("an honest node banned a peer: %v", n.BanList())
+		}
+	}
+	// Gossip keeps it at the tip afterwards.
+	waitMesh(t, []*testNode{late}, 1)
+	id := a.mine()
+	waitFor(t, 10*time.Second, "the next block on the late node", func() bool { return late.chain.Tip().ID == id })
+}
+
+// TestPartitionHeals: two halves mine separately, the heavier half more
+// blocks; after they meet again every node is on the heavier branch with
+// the same UTXO set, and the lighter branch's transactions are back in
+// the mempools.
+func TestPartitionHeals(t *testing.T) {
+	boot := newTestNode(t).start()
+	nodes := []*testNode{boot}
+	for i := 0; i < 3; i++ {
+		nodes = append(nodes, newTestNode(t, withBootstrap(boot.Addrs()...)).start())
+	}
+	waitFor(t, 60*time.Second, "a full mesh", func() bool {
+		for _, n := range nodes {
+			if n.Count() != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	waitMesh(t, nodes, 3)
+
+	// A shared history: the genesis allocation fanned out.
+	g := testgen.New(devParams)
+	fan := g.Pay(g.GenesisSpends(), 10, 10000)
+	nodes[0].submitTx(fan)
+	waitFor(t, 10*time.Second, "the fan-out everywhere", func() bool {
+		for _, n := range nodes {
+			if !n.pool.Has(fan.TxID()) {
+				return false
+			}
+		}
+		return true
+	})
+	shared := nodes[0].mine()
+	allAt(t, nodes, shared)
+
+	// Split: {0,1} and {2,3}.
+	halfA, halfB := nodes[:2], nodes[2:]
+	inB := map[string]bool{}
+	for _, n := range halfB {
+		inB[n.ID().String()] = true
+	}
+	for _, n := range nodes {
+		mine := inB[n.ID().String()]
+		n.gater.setBlock(func(p peer.ID) bool { return inB[p.String()] != mine })
+	}
+	for _, a := range halfA {
+		for _, b := range halfB {
+			_ = a.host.Network().ClosePeer(b.ID())
+		}
+	}
+	waitFor(t, 10*time.Second, "the halves apart", func() bool {
+		for _, n := range nodes {
+			if n.Count() != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	waitMesh(t, nodes, 1)
+
+	outs := testgen.Outputs(fan)
+	txA := g.Pay(outs[0:2], 2, 5000)
+	txB := g.Pay(outs[2:4], 2, 5000)
+	halfA[0].submitTx(txA)
+	halfB[0].submitTx(txB)
+	waitFor(t, 10*time.Second, "each half's tx in its pools", func() bool {
+		return halfA[1].pool.Has(txA.TxID()) && halfB[1].pool.Has(txB.TxID())
+	})
+	var tipA, tipB chain.Hash
+	for i := 0; i < 2; i++ {
+		tipA = halfA[i%2].mine()
+		allAt(t, halfA, tipA)
+	}
+	for i := 0; i < 4; i++ {
+		tipB = halfB[i%2].mine()
+		allAt(t, halfB, tipB)
+	}
+	if halfA[0].pool.Has(txA.TxID()) || halfB[0].pool.Has(txB.TxID()) {
+		t.Fatal("mined transactions still in the pools")
+	}
+
+	// Heal.
+	for _, n := range nodes {
+		n.gater.setBlock(nil)
+	}
+	connect(t, halfA[0], halfB[0])
+	connect(t, halfA[1], halfB[1])
+	allAt(t, nodes, tipB)
+	want, err := nodes[2].chain.UTXOStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range nodes {
+		st, err := n.chain.UTXOStats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Hash != want.Hash || st.Height != want.Height {
+			t.Errorf("node %d: UTXO set %s at %d, want %s at %d", i, st.Hash, st.Height, want.Hash, want.Height)
+		}
+	}
+	// The losing branch's transaction is back in the pools of the nodes
+	// that had it. (The other half gets it when the node re-announces it
+	// after gossipsub's seen cache forgot it, minutes later: not waited
+	// for here.)
+	waitFor(t, 10*time.Second, "the losing branch's tx back in its pools", func() bool {
+		for _, n := range halfA {
+			if !n.pool.Has(txA.TxID()) {
+				return false
+			}
+		}
+		return true
+	}, func() string {
+		s := ""
+		for i, n := range nodes {
+			s += fmt.Sprintf(" node %d has=%v count=%d;", i, n.pool.Has(txA.TxID()), n.pool.Stats().Count)
+		}
+		return s
+	})
+	for i, n := range nodes {
+		if n.pool.Has(txB.TxID()) {
+			t.Errorf("node %d: the winning branch's tx is in the pool", i)
+		}
+		if n.Banned() != 0 {
+			t.Errorf("node %d banned an honest peer: %v", i, n.BanList())
+		}
+	}
+}
+
+func allAt(t *testing.T, nodes []*testNode, id chain.Hash) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "every node at "+id.String()[:12], func() bool {
+		for _, n := range nodes {
+			if n.chain.Tip().ID != id {
+				return false
+			}
+		}
+		return true
+	})
+}

@@ -1,0 +1,318 @@
+package p2p
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"tally/chain"
+	"tally/chain/blockchain"
+)
+
+// Sync protocol timing and size bounds (docs/p2p.md, "Sync protocol").
+const (
+	// requestReadTimeout bounds reading a request on an inbound stream.
+	requestReadTimeout = 10 * time.Second
+	// responseWriteTimeout bounds writing a whole response.
+	responseWriteTimeout = 60 * time.Second
+	// maxBlocksResponse bounds the bytes of one getblocks response; at
+	// least one block is always sent.
+	maxBlocksResponse = 8 << 20
+	// statusTimeout and headersTimeout bound a client's exchange.
+	statusTimeout  = 10 * time.Second
+	headersTimeout = 20 * time.Second
+)
+
+// handleSync serves one request on an inbound sync stream: status,
+// getheaders or getblocks. Bytes that break the protocol close the stream
+// and cost the peer penaltyGarbage points.
+func (n *Node) handleSync(s network.Stream) {
+	p := s.Conn().RemotePeer()
+	defer s.Close()
+	_ = s.SetReadDeadline(time.Now().Add(requestReadTimeout))
+	typ, payload, err := readFrame(s, maxRequestFrame)
+	if err != nil {
+		n.streamError(p, s, err, "read sync request")
+		return
+	}
+	_ = s.SetWriteDeadline(time.Now().Add(responseWriteTimeout))
+	w := bufio.NewWriterSize(s, 64<<10)
+	switch typ {
+	case msgStatus:
+		st, err := decodeStatus(payload)
+		if err != nil {
+			n.streamError(p, s, err, "status")
+			return
+		}
+		if !n.onStatus(p, st) {
+			s.Reset()
+			return
+		}
+		err = writeFrame(w, msgStatus, encodeStatus(n.ourStatus()))
+		if err == nil {
+			err = w.Flush()
+		}
+	case msgGetHeaders:
+		g, err := decodeGetHeaders(payload)
+		if err != nil {
+			n.streamError(p, s, err, "getheaders")
+			return
+		}
+		hs := n.chain.LocateHeaders(g.Locator, MaxHeadersPerMsg)
+		if !g.Stop.IsZero() {
+			for i := range hs {
+				if hs[i].BlockID() == g.Stop {
+					hs = hs[:i+1]
+					break
+				}
+			}
+		}
+		n.stats.headersServed.Add(uint64(len(hs)))
+		err = writeFrame(w, msgHeaders, encodeHeaders(hs))
+		if err == nil {
+			err = w.Flush()
+		}
+	case msgGetBlocks:
+		ids, err := decodeGetBlocks(payload)
+		if err != nil {
+			n.streamError(p, s, err, "getblocks")
+			return
+		}
+		err = n.serveBlocks(w, ids)
+	default:
+		n.streamError(p, s, garbage("unknown request type %#x", typ), "sync request")
+		return
+	}
+	if err != nil {
+		s.Reset()
+	}
+}
+
+// serveBlocks writes the requested blocks in order (notfound for the ones
+// we lack) until maxBlocksResponse bytes, then done.
+func (n *Node) serveBlocks(w *bufio.Writer, ids []chain.Hash) error {
+	sent := 0
+	for _, id := range ids {
+		b, err := n.chain.Block(id)
+		if err != nil {
+			if !errors.Is(err, blockchain.ErrNotFound) {
+				n.log.Error("read block to serve", "id", id, "err", err)
+			}
+			if err := writeFrame(w, msgNotFound, id[:]); err != nil {
+				return err
+			}
+			continue
+		}
+		enc := b.Encode()
+		if sent > 0 && sent+len(enc) > maxBlocksResponse {
+			break
+		}
+		if err := writeFrame(w, msgBlock, enc); err != nil {
+			return err
+		}
+		sent += len(enc)
+		n.stats.blocksServed.Add(1)
+	}
+	if err := writeFrame(w, msgDone, nil); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// streamError closes a stream after a failed exchange; protocol
+// violations also cost the peer points.
+func (n *Node) streamError(p peer.ID, s network.Stream, err error, what string) {
+	s.Reset()
+	if errors.Is(err, errGarbage) {
+		n.stats.garbage.Add(1)
+		n.misbehave(p, penaltyGarbage, what+": "+err.Error())
+		return
+	}
+	n.log.Debug("sync stream failed", "peer", p, "what", what, "err", err)
+}
+
+// onStatus records a peer's status. A status for another genesis gets the
+// peer banned (it is on another network). It wakes the syncer when the
+// peer has more work than our tip. It reports whether the status was
+// acceptable.
+func (n *Node) onStatus(p peer.ID, st status) bool {
+	if st.Genesis != n.p.GenesisID {
+		n.misbehave(p, penaltyBadStatus, "status for genesis "+st.Genesis.String())
+		return false
+	}
+	n.mu.Lock()
+	if ps := n.peers[p]; ps != nil {
+		ps.height, ps.tip, ps.work, ps.statusAt, ps.speaks = st.Height, st.Tip, st.Work, time.Now(), true
+	}
+	n.mu.Unlock()
+	if st.Work.Cmp(n.chain.Tip().Work) > 0 {
+		n.sync.wake()
+	}
+	return true
+}
+
+// openRequest opens a sync stream to a connected peer (it never dials),
+// sends one request and closes its write side.
+func (n *Node) openRequest(ctx context.Context, p peer.ID, typ byte, payload []byte) (network.Stream, error) {
+	s, err := n.host.NewStream(network.WithNoDial(ctx, "sync request"), p, n.syncProto)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(dl)
+	}
+	// Cancelling ctx aborts a read or write in progress.
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	s = &ctxStream{Stream: s, stop: stop}
+	if err := writeFrame(s, typ, payload); err != nil {
+		s.Reset()
+		return nil, err
+	}
+	_ = s.CloseWrite()
+	return s, nil
+}
+
+// ctxStream is a stream reset when its request's context ends; Close and
+// Reset release that hook.
+type ctxStream struct {
+	network.Stream
+	stop func() bool
+}
+
+func (s *ctxStream) Close() error {
+	s.stop()
+	return s.Stream.Close()
+}
+
+func (s *ctxStream) Reset() error {
+	s.stop()
+	return s.Stream.Reset()
+}
+
+// exchangeStatus sends our status to a peer and records its answer.
+func (n *Node) exchangeStatus(p peer.ID) {
+	select {
+	case n.statusSem <- struct{}{}:
+		defer func() { <-n.statusSem }()
+	case <-n.ctx.Done():
+		return
+	}
+	n.mu.Lock()
+	if ps := n.peers[p]; ps != nil {
+		ps.statusAt = time.Now() // asked: the status loop waits before asking again
+	}
+	n.mu.Unlock()
+	ctx, cancel := context.WithTimeout(n.ctx, statusTimeout)
+	defer cancel()
+	st, err := n.requestStatus(ctx, p)
+	if err != nil {
+		n.log.Debug("status exchange failed", "peer", p, "err", err)
+		return
+	}
+	n.onStatus(p, st)
+}
+
+func (n *Node) requestStatus(ctx context.Context, p peer.ID) (status, error) {
+	s, err := n.openRequest(ctx, p, msgStatus, encodeStatus(n.ourStatus()))
+	if err != nil {
+		return status{}, err
+	}
+	defer s.Close()
+	typ, payload, err := readFrame(s, 1+statusSize)
+	if err == nil && typ != msgStatus {
+		err = garbage("answer type %#x to a status", typ)
+	}
+	var st status
+	if err == nil {
+		st, err = decodeStatus(payload)
+	}
+	if err != nil {
+		n.streamError(p, s, err, "status answer")
+		return status{}, err
+	}
+	return st, nil
+}
+
+// requestHeaders asks a peer for the headers after a locator.
+func (n *Node) requestHeaders(ctx context.Context, p peer.ID, locator []chain.Hash) ([]chain.Header, error) {
+	ctx, cancel := context.WithTimeout(ctx, headersTimeout)
+	defer cancel()
+	s, err := n.openRequest(ctx, p, msgGetHeaders, encodeGetHeaders(getHeaders{Locator: locator}))
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	typ, payload, err := readFrame(s, maxHeadersFrame)
+	if err == nil && typ != msgHeaders {
+		err = garbage("answer type %#x to getheaders", typ)
+	}
+	var hs []chain.Header
+	if err == nil {
+		hs, err = decodeHeaders(payload)
+	}
+	if err != nil {
+		n.streamError(p, s, err, "headers answer")
+		return nil, err
+	}
+	return hs, nil
+}
+
+// blocksAnswer is a peer's answer to getblocks, aligned with the request:
+// a block, or notFound, or neither (not sent within the byte bound).
+type blocksAnswer struct {
+	blocks   []*chain.Block
+	notFound []bool
+}
+
+// requestBlocks asks a peer for blocks by id. A block that is not the one
+// asked for at its position is a protocol violation.
+func (n *Node) requestBlocks(ctx context.Context, p peer.ID, ids []chain.Hash) (blocksAnswer, error) {
+	ans := blocksAnswer{blocks: make([]*chain.Block, len(ids)), notFound: make([]bool, len(ids))}
+	s, err := n.openRequest(ctx, p, msgGetBlocks, encodeGetBlocks(ids))
+	if err != nil {
+		return ans, err
+	}
+	defer s.Close()
+	r := bufio.NewReaderSize(s, 64<<10)
+	for k := 0; ; k++ {
+		typ, payload, err := readFrame(r, 1+n.p.MaxBlockBytes)
+		if err == nil && k >= len(ids) && typ != msgDone {
+			err = garbage("more answers than ids asked")
+		}
+		if err != nil {
+			n.streamError(p, s, err, "blocks answer")
+			return ans, err
+		}
+		switch typ {
+		case msgDone:
+			return ans, nil
+		case msgNotFound:
+			if len(payload) != 32 || chain.Hash(payload) != ids[k] {
+				n.streamError(p, s, garbage("notfound for an id not asked at position %d", k), "blocks answer")
+				return ans, errGarbage
+			}
+			ans.notFound[k] = true
+		case msgBlock:
+			b, err := chain.DecodeBlock(payload)
+			if err != nil {
+				n.streamError(p, s, garbage("block: %v", err), "blocks answer")
+				return ans, errGarbage
+			}
+			if id := b.BlockID(); id != ids[k] {
+				n.stats.garbage.Add(1)
+				s.Reset()
+				n.misbehave(p, penaltyUnrequested, fmt.Sprintf("sent block %s, asked %s", id, ids[k]))
+				return ans, errGarbage
+			}
+			ans.blocks[k] = b
+		default:
+			n.streamError(p, s, garbage("answer type %#x to getblocks", typ), "blocks answer")
+			return ans, errGarbage
+		}
+	}
+}

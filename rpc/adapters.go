@@ -1,0 +1,55 @@
+package rpc
+
+import (
+	"tally/chain"
+	"tally/chain/indexes"
+)
+
+// TxIndexOn binds a transaction index to the database it lives in (the
+// chain's DB()), as the TxIndex interface wants it. A nil index gives a
+// nil TxIndex (no --txindex).
+func TxIndexOn(ix *indexes.TxIndex, db indexes.Reader) TxIndex {
+	if ix == nil {
+		return nil
+	}
+	return txIndexView{ix, db}
+}
+
+type txIndexView struct {
+	ix *indexes.TxIndex
+	db indexes.Reader
+}
+
+func (v txIndexView) Lookup(txid chain.Hash) (chain.Hash, uint32, bool, error) {
+	return v.ix.Lookup(v.db, txid)
+}
+
+func (v txIndexView) Ready() bool { return v.ix.Ready() }
+
+// AddrIndexOn binds an address index to the database it lives in. A nil
+// index gives a nil AddrIndex (no --addrindex).
+func AddrIndexOn(ix *indexes.AddrIndex, db indexes.Reader) AddrIndex {
+	if ix == nil {
+		return nil
+	}
+	return addrIndexView{ix, db}
+}
+
+type addrIndexView struct {
+	ix *indexes.AddrIndex
+	db indexes.Reader
+}
+
+func (v addrIndexView) Balance(pkh [20]byte) (indexes.Balance, error) {
+	return v.ix.Balance(v.db, pkh)
+}
+
+func (v addrIndexView) UTXOs(pkh [20]byte, limit int) ([]indexes.UTXO, bool, error) {
+	return v.ix.UTXOs(v.db, pkh, limit)
+}
+
+func (v addrIndexView) TxIDs(pkh [20]byte, from, to uint64, limit int) ([]indexes.TxRef, bool, error) {
+	return v.ix.TxIDs(v.db, pkh, from, to, limit)
+}
+
+func (v addrIndexView) Ready() bool { return v.ix.Ready() }

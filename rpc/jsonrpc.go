@@ -1,0 +1,192 @@
+package rpc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// RPCError is a JSON-RPC error object. The client returns it for every
+// error the server answers with.
+type RPCError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error returns "rpc error CODE: MESSAGE".
+func (e *RPCError) Error() string { return "rpc error " + strconv.Itoa(e.Code) + ": " + e.Message }
+
+// Error codes: JSON-RPC 2.0's own, then Bitcoin Core's numbers.
+const (
+	CodeParseError     = -32700
+	CodeInvalidRequest = -32600
+	CodeMethodNotFound = -32601
+	CodeInvalidParams  = -32602
+	CodeInternal       = -32603
+
+	CodeMisc             = -1  // anything else
+	CodeNotFound         = -5  // block, transaction or address not found, or an invalid address
+	CodeInvalidParameter = -8  // a parameter has the right type but a bad value
+	CodeInitialDownload  = -10 // still syncing (getblocktemplate)
+	CodeDecode           = -22 // a transaction, block or proof does not decode
+	CodeVerify           = -25 // missing or spent inputs
+	CodeVerifyRejected   = -26 // refused by the pool's policy or the rules
+	CodeAlreadyInChain   = -27 // the transaction is already confirmed
+	CodeWarmingUp        = -28 // an index is still being built
+)
+
+// rpcCode returns the code of an *RPCError, or 0.
+func rpcCode(err error) int {
+	var re *RPCError
+	if errors.As(err, &re) {
+		return re.Code
+	}
+	return 0
+}
+
+func rpcErr(code int, format string, args ...any) *RPCError {
+	return &RPCError{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// request is one decoded JSON-RPC call. A malformed entry keeps err, and
+// the response echoes its id only if the id itself was valid.
+type request struct {
+	v2     bool            // "jsonrpc": "2.0"
+	id     json.RawMessage // nil when absent
+	method string
+	params json.RawMessage
+	err    *RPCError
+}
+
+// notification reports whether the call expects no response: a JSON-RPC
+// 2.0 request without an id. A 1.0 request without an id is answered with
+// id null, as Bitcoin Core does.
+func (r *request) notification() bool { return r.v2 && r.id == nil && r.err == nil }
+
+type rawRequest struct {
+	JSONRPC json.RawMessage `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  json.RawMessage `json:"method"`
+	Params  json.RawMessage `json:"params"`
+}
+
+// decodeRequests parses a request body: one call object, or a batch (an
+// array of them, at most maxBatch). An error for the whole body (not
+// JSON, an empty or oversized batch, not an object or array) comes back
+// as err; a malformed entry of a batch comes back in its request.
+func decodeRequests(body []byte, maxBatch int) (reqs []request, batch bool, err *RPCError) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || !json.Valid(body) {
+		return nil, false, rpcErr(CodeParseError, "Parse error: the body is not valid JSON")
+	}
+	if body[0] != '[' {
+		return []request{parseRequest(body)}, false, nil
+	}
+	var entries []json.RawMessage
+	if e := json.Unmarshal(body, &entries); e != nil {
+		return nil, true, rpcErr(CodeParseError, "Parse error: %v", e)
+	}
+	if len(entries) == 0 {
+		return nil, true, rpcErr(CodeInvalidRequest, "Invalid Request: empty batch")
+	}
+	if len(entries) > maxBatch {
+		return nil, true, rpcErr(CodeInvalidRequest, "Invalid Request: batch of %d calls exceeds the limit of %d", len(entries), maxBatch)
+	}
+	reqs = make([]request, len(entries))
+	for i, e := range entries {
+		reqs[i] = parseRequest(e)
+	}
+	return reqs, true, nil
+}
+
+// parseRequest checks one call object (valid JSON already).
+func parseRequest(raw json.RawMessage) request {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return request{err: rpcErr(CodeInvalidRequest, "Invalid Request: a call must be a JSON object")}
+	}
+	var rr rawRequest
+	if err := json.Unmarshal(raw, &rr); err != nil {
+		return request{err: rpcErr(CodeInvalidRequest, "Invalid Request: %v", err)}
+	}
+	var r request
+	if rr.ID != nil {
+		switch rr.ID[0] {
+		case '"', 'n', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+			r.id = rr.ID
+		default:
+			return request{err: rpcErr(CodeInvalidRequest, "Invalid Request: id must be a string, a number or null")}
+		}
+	}
+	if rr.JSONRPC != nil && !isNull(rr.JSONRPC) {
+		var v string
+		if err := json.Unmarshal(rr.JSONRPC, &v); err != nil {
+			r.err = rpcErr(CodeInvalidRequest, "Invalid Request: jsonrpc must be a string")
+			return r
+		}
+		r.v2 = v == "2.0"
+	}
+	if rr.Method == nil || rr.Method[0] != '"' {
+		r.err = rpcErr(CodeInvalidRequest, "Invalid Request: method must be a string")
+		return r
+	}
+	if err := json.Unmarshal(rr.Method, &r.method); err != nil {
+		r.err = rpcErr(CodeInvalidRequest, "Invalid Request: method must be a string")
+		return r
+	}
+	if rr.Params != nil && !isNull(rr.Params) && rr.Params[0] != '[' && rr.Params[0] != '{' {
+		r.err = rpcErr(CodeInvalidRequest, "Invalid Request: params must be an array or an object")
+		return r
+	}
+	r.params = rr.Params
+	return r
+}
+
+func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+// appendResponse appends the response to r: JSON-RPC 2.0 form (result or
+// error) for a 2.0 request, Bitcoin Core's 1.0 form (result and error,
+// one of them null) otherwise.
+func appendResponse(b []byte, r *request, result json.RawMessage, rerr *RPCError) []byte {
+	id := r.id
+	if id == nil || r.err != nil && r.id == nil {
+		id = json.RawMessage("null")
+	}
+	var errJSON []byte
+	if rerr != nil {
+		errJSON, _ = json.Marshal(rerr)
+	}
+	if r.v2 {
+		b = append(b, `{"jsonrpc":"2.0",`...)
+		if rerr != nil {
+			b = append(b, `"error":`...)
+			b = append(b, errJSON...)
+		} else {
+			b = append(b, `"result":`...)
+			b = append(b, result...)
+		}
+	} else {
+		b = append(b, `{"result":`...)
+		if rerr != nil {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, result...)
+		}
+		b = append(b, `,"error":`...)
+		if rerr != nil {
+			b = append(b, errJSON...)
+		} else {
+			b = append(b, "null"...)
+		}
+	}
+	b = append(b, `,"id":`...)
+	b = append(b, id...)
+	return append(b, '}')
+}
+
+// errorBody is the response to a body that failed as a whole.
+func errorBody(rerr *RPCError) []byte {
+	return append(appendResponse(nil, &request{v2: true}, nil, rerr), '\n')
+}

@@ -1,0 +1,388 @@
+package rpc
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"sort"
+
+	"tally/chain"
+	"tally/mempool"
+)
+
+var rawTxMethods = []*method{
+	{
+		Name: "getrawtransaction", Family: "Transactions", Public: true,
+		Params: []param{
+			{Name: "txid", Type: "hash", Doc: "transaction id"},
+			{Name: "verbose", Type: "boolean", Optional: true, Default: "false", Doc: "true: a decoded object (0 and 1 are accepted too)"},
+			{Name: "blockhash", Type: "hash", Optional: true, Doc: "look in this block only"},
+		},
+		Summary: "Returns a transaction from the pool, the given block, or (with --txindex) any best-chain block.",
+		Result:  "hex, or {txid, hash, size, version, locktime, coinbase, vin: [{txid, vout, pubkey, sig, address}], vout: [{value, n, address, pkh}], extra, hex, blockhash, confirmations, in_active_chain (with blockhash), time, blocktime}; confirmations is 0 for a block off the best chain",
+		Errors:  []string{"-5 No such transaction (with a hint about --txindex)", "-28 the transaction index is still being built"},
+		Handler: getRawTransaction,
+	},
+	{
+		Name: "sendrawtransaction", Family: "Transactions",
+		Params:  []param{{Name: "hexstring", Type: "hex", Doc: "the signed transaction's encoding"}},
+		Summary: "Submits a transaction to the pool and relays it. A transaction already in the pool is accepted again (its txid is returned).",
+		Result:  "txid (hex)",
+		Errors:  []string{"-22 TX decode failed", "-25 missing or spent inputs", "-26 refused by the pool (reason as in mempool's kinds: min-relay-fee-not-met, txn-mempool-conflict, bad-signature, ...)", "-27 Transaction already in block chain"},
+		Handler: sendRawTransaction,
+	},
+	{
+		Name: "decoderawtransaction", Family: "Transactions", Public: true,
+		Params:  []param{{Name: "hexstring", Type: "hex", Doc: "a transaction's encoding"}},
+		Summary: "Decodes a transaction without looking it up.",
+		Result:  "{txid, hash, size, version, locktime, vin, vout, extra, hex}",
+		Errors:  []string{"-22 TX decode failed"},
+		Handler: decodeRawTransaction,
+	},
+	{
+		Name: "getrawmempool", Family: "Transactions", Public: true,
+		Params:  []param{{Name: "verbose", Type: "boolean", Optional: true, Default: "false", Doc: "true: an object keyed by txid"}},
+		Summary: "Returns the pool's transactions in arrival order.",
+		Result:  "[txid], or {txid: {size, fee, feerate, time, height, ancestorcount, ancestorsize, ancestorfees, depends, spentby}}",
+		Handler: getRawMempool,
+	},
+	{
+		Name: "getmempoolinfo", Family: "Transactions", Public: true,
+		Summary: "Returns the pool's size and policy.",
+		Result:  "{loaded, size, bytes, usage, maxmempool, mempoolminfee, minrelaytxfee, orphans}",
+		Handler: getMempoolInfo,
+	},
+	{
+		Name: "getmempoolentry", Family: "Transactions", Public: true,
+		Params:  []param{{Name: "txid", Type: "hash", Doc: "transaction id"}},
+		Summary: "Returns a pool transaction's entry.",
+		Result:  "{size, fee, feerate, time, height, ancestorcount, ancestorsize, ancestorfees, depends, spentby}",
+		Errors:  []string{"-5 Transaction not in mempool"},
+		Handler: getMempoolEntry,
+	},
+	{
+		Name: "estimatesmartfee", Family: "Transactions", Public: true,
+		Params: []param{
+			{Name: "conf_target", Type: "number", Doc: "confirmation target in blocks, 1 to 1008 (larger values count as 1008)"},
+			{Name: "estimate_mode", Type: "string", Optional: true, Default: "conservative", Doc: "accepted for compatibility: unset, economical or conservative"},
+		},
+		Summary: "Estimates the fee rate (base units per byte) that recent blocks confirmed within conf_target blocks.",
+		Result:  "{feerate, blocks}, or {errors: [\"Insufficient data or no feerate found\"], blocks}",
+		Errors:  []string{"-8 Invalid conf_target or estimate_mode"},
+		Handler: estimateSmartFee,
+	},
+	{
+		Name: "gettxstatus", Family: "Transactions", Public: true,
+		Params:  []param{{Name: "txid", Type: "hash", Doc: "transaction id"}},
+		Summary: "Says where a transaction stands: in the pool, confirmed, or refused / evicted / replaced / conflicted and why (remembered for 24 hours, up to 10,000 transactions), or unknown.",
+		Result:  "{txid, status, reason, time, height, blockhash, confirmations, fee, size}; status is mempool, confirmed, refused, evicted, replaced, conflicted or unknown",
+		Handler: getTxStatus,
+	},
+}
+
+// txResult decodes tx for JSON.
+func (s *Server) txResult(tx *chain.Tx, txid chain.Hash) TxResult {
+	raw := tx.Encode()
+	r := TxResult{
+		TxID: txid, Hash: txid, Size: len(raw), Version: tx.Version, LockTime: tx.LockTime,
+		Coinbase: tx.IsCoinbase(), Vin: make([]TxInResult, len(tx.Inputs)), Vout: make([]TxOutEntry, len(tx.Outputs)),
+		Extra: hex.EncodeToString(tx.Extra), Hex: hex.EncodeToString(raw),
+	}
+	for i := range tx.Inputs {
+		in := &tx.Inputs[i]
+		r.Vin[i] = TxInResult{TxID: in.Prev.TxID, Vout: in.Prev.Index, PubKey: hex.EncodeToString(in.PubKey[:]),
+			Sig: hex.EncodeToString(in.Sig[:]), Address: s.address(chain.Hash160(in.PubKey[:]))}
+	}
+	for i, o := range tx.Outputs {
+		r.Vout[i] = TxOutEntry{Value: o.Amount, N: uint32(i), Address: s.address(o.PKH), PKH: hex.EncodeToString(o.PKH[:])}
+	}
+	return r
+}
+
+// withBlock adds the block fields of a confirmed transaction.
+func (s *Server) withBlock(r *TxResult, cb *cachedBlock, givenBlock bool) {
+	id := cb.id
+	r.BlockHash = &id
+	r.Time, r.BlockTime = cb.block.Header.Time, cb.block.Header.Time
+	conf := int64(0)
+	active := false
+	if bi, ok := s.deps.Chain.BlockInfo(cb.id); ok {
+		if c := s.confirmations(&bi); c > 0 {
+			conf, active = c, true
+		}
+	}
+	r.Confirmations = &conf
+	if givenBlock {
+		r.InActiveChain = &active
+	}
+}
+
+func getRawTransaction(c *call) (any, error) {
+	txid, err := c.hash(0)
+	if err != nil {
+		return nil, err
+	}
+	var verbose bool
+	if c.has(1) {
+		v, err := c.verbosity(1, 0, 2)
+		if err != nil {
+			return nil, err
+		}
+		verbose = v > 0
+	}
+	bh, given, err := c.optHash(2)
+	if err != nil {
+		return nil, err
+	}
+	s := c.s
+	var tx *chain.Tx
+	var cb *cachedBlock
+	switch {
+	case given:
+		if _, ok := s.deps.Chain.BlockInfo(bh); !ok {
+			return nil, rpcErr(CodeNotFound, "Block hash not found")
+		}
+		if cb, err = s.block(bh); err != nil {
+			return nil, err
+		}
+		pos, ok := cb.position(txid)
+		if !ok {
+			return nil, rpcErr(CodeNotFound, "No such transaction found in the provided block")
+		}
+		tx = cb.block.Txs[pos]
+	default:
+		if e, ok := s.deps.Mempool.Get(txid); ok {
+			tx = e.Tx
+			break
+		}
+		if s.deps.TxIndex == nil {
+			return nil, rpcErr(CodeNotFound, "No such mempool transaction. Use --txindex or provide a block hash to look up confirmed transactions")
+		}
+		if !s.deps.TxIndex.Ready() {
+			return nil, rpcErr(CodeWarmingUp, "The transaction index is still being built")
+		}
+		id, pos, ok, err := s.deps.TxIndex.Lookup(txid)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, rpcErr(CodeNotFound, "No such mempool or blockchain transaction")
+		}
+		if cb, err = s.block(id); err != nil {
+			return nil, err
+		}
+		if int(pos) >= len(cb.txids) || cb.txids[pos] != txid {
+			return nil, errors.New("txindex entry does not match its block")
+		}
+		tx = cb.block.Txs[pos]
+	}
+	if !verbose {
+		return hex.EncodeToString(tx.Encode()), nil
+	}
+	r := s.txResult(tx, txid)
+	if cb != nil {
+		s.withBlock(&r, cb, given)
+	}
+	return r, nil
+}
+
+func (c *call) decodeTx(i int) (*chain.Tx, error) {
+	raw, err := c.hexArg(i, c.s.params.MaxTxBytes, CodeDecode, "TX")
+	if err != nil {
+		return nil, err
+	}
+	tx, derr := chain.DecodeTx(raw)
+	if derr != nil {
+		return nil, rpcErr(CodeDecode, "TX decode failed: %v", derr)
+	}
+	return tx, nil
+}
+
+func decodeRawTransaction(c *call) (any, error) {
+	tx, err := c.decodeTx(0)
+	if err != nil {
+		return nil, err
+	}
+	return c.s.txResult(tx, tx.TxID()), nil
+}
+
+// inChain reports whether txid has an unspent output in the UTXO set or
+// is in the transaction index.
+func (s *Server) inChain(tx *chain.Tx, txid chain.Hash) bool {
+	for j := range tx.Outputs {
+		if _, ok, _ := s.deps.Chain.Coin(chain.OutPoint{TxID: txid, Index: uint32(j)}); ok {
+			return true
+		}
+	}
+	if s.deps.TxIndex != nil && s.deps.TxIndex.Ready() {
+		_, _, ok, _ := s.deps.TxIndex.Lookup(txid)
+		return ok
+	}
+	return false
+}
+
+func sendRawTransaction(c *call) (any, error) {
+	tx, err := c.decodeTx(0)
+	if err != nil {
+		return nil, err
+	}
+	s := c.s
+	txid := tx.TxID()
+	if _, ok := s.deps.Mempool.Get(txid); ok {
+		return txid, nil
+	}
+	if s.inChain(tx, txid) {
+		return nil, rpcErr(CodeAlreadyInChain, "Transaction already in block chain")
+	}
+	if _, err := s.deps.Mempool.Accept(tx, ""); err != nil {
+		var rej *mempool.RejectError
+		if !errors.As(err, &rej) {
+			return nil, err
+		}
+		switch {
+		case rej.Kind == mempool.ErrAlreadyKnown:
+			if _, ok := s.deps.Mempool.Get(txid); ok {
+				return txid, nil
+			}
+			if s.inChain(tx, txid) {
+				return nil, rpcErr(CodeAlreadyInChain, "Transaction already in block chain")
+			}
+			// Waiting in the orphan pool for its inputs.
+			s.deps.TxStatus.Record(txid, StatusRefused, rej.Msg)
+			return nil, rpcErr(CodeVerify, "missing-inputs: %s", rej.Msg)
+		case rej.Kind == mempool.ErrMissingInputs:
+			s.deps.TxStatus.Record(txid, StatusRefused, rej.Msg)
+			return nil, rpcErr(CodeVerify, "%s", rej.Msg)
+		default:
+			s.deps.TxStatus.Record(txid, StatusRefused, rej.Msg)
+			return nil, rpcErr(CodeVerifyRejected, "%s", rej.Msg)
+		}
+	}
+	if s.deps.Relay != nil {
+		s.deps.Relay.RelayTx(tx)
+	}
+	return txid, nil
+}
+
+func sortedHashes(h []chain.Hash) []chain.Hash {
+	out := append([]chain.Hash{}, h...)
+	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i][:], out[j][:]) < 0 })
+	return out
+}
+
+func mempoolEntry(e *mempool.EntryInfo) MempoolEntry {
+	return MempoolEntry{
+		Size: e.Size, Fee: e.Fee, FeeRate: float64(e.Fee) / float64(max(e.Size, 1)), Time: e.Added.Unix(), Height: e.Height,
+		AncestorCount: e.AncestorCount, AncestorSize: e.AncestorSize, AncestorFees: e.AncestorFees,
+		Depends: sortedHashes(e.Depends), SpentBy: sortedHashes(e.SpentBy),
+	}
+}
+
+func getRawMempool(c *call) (any, error) {
+	verbose, err := c.optBool(0, false)
+	if err != nil {
+		return nil, err
+	}
+	if !verbose {
+		ids := c.s.deps.Mempool.TxIDs()
+		if ids == nil {
+			ids = []chain.Hash{}
+		}
+		return ids, nil
+	}
+	if c.public {
+		if n := c.s.deps.Mempool.Stats().Count; n > MaxAddressResults {
+			return nil, rpcErr(CodeInvalidParameter, "the pool holds %d transactions, more than the public interface lists verbosely (%d); use getrawmempool without verbose and getmempoolentry", n, MaxAddressResults)
+		}
+	}
+	out := make(map[string]MempoolEntry)
+	for _, e := range c.s.deps.Mempool.Entries() {
+		out[e.TxID.String()] = mempoolEntry(&e)
+	}
+	return out, nil
+}
+
+func getMempoolInfo(c *call) (any, error) {
+	st := c.s.deps.Mempool.Stats()
+	return MempoolInfo{Loaded: true, Size: st.Count, Bytes: st.Bytes, Usage: st.Bytes, MaxMempool: st.MaxBytes,
+		MempoolMinFee: st.MinRelayFee, MinRelayTxFee: st.MinRelayFee, Orphans: st.Orphans}, nil
+}
+
+func getMempoolEntry(c *call) (any, error) {
+	txid, err := c.hash(0)
+	if err != nil {
+		return nil, err
+	}
+	e, ok := c.s.deps.Mempool.Info(txid)
+	if !ok {
+		return nil, rpcErr(CodeNotFound, "Transaction not in mempool")
+	}
+	return mempoolEntry(&e), nil
+}
+
+func estimateSmartFee(c *call) (any, error) {
+	if !isNumber(c.args[0]) {
+		return nil, c.typeErr(0, "a number")
+	}
+	target, err := c.uint(0, 1, ^uint64(0))
+	if err != nil {
+		return nil, rpcErr(CodeInvalidParameter, "Invalid conf_target, must be between 1 and 1008")
+	}
+	target = min(target, 1008)
+	mode, err := c.optStr(1, "conservative")
+	if err != nil {
+		return nil, err
+	}
+	switch mode {
+	case "unset", "economical", "conservative", "UNSET", "ECONOMICAL", "CONSERVATIVE":
+	default:
+		return nil, rpcErr(CodeInvalidParameter, "Invalid estimate_mode parameter, must be one of: \"unset\", \"economical\", \"conservative\"")
+	}
+	rate, ok := c.s.deps.Mempool.EstimateFee(int(target))
+	if !ok {
+		return FeeEstimate{Errors: []string{"Insufficient data or no feerate found"}, Blocks: int(target)}, nil
+	}
+	return FeeEstimate{FeeRate: &rate, Blocks: int(target)}, nil
+}
+
+func getTxStatus(c *call) (any, error) {
+	txid, err := c.hash(0)
+	if err != nil {
+		return nil, err
+	}
+	s := c.s
+	r := TxStatus{TxID: txid, Status: StatusUnknown}
+	if e, ok := s.deps.Mempool.Get(txid); ok {
+		fee := e.Fee
+		r.Status, r.Time, r.Fee, r.Size = StatusMempool, e.Added.Unix(), &fee, e.Size
+		return r, nil
+	}
+	confirmedIn := func(id chain.Hash) bool {
+		bi, ok := s.deps.Chain.BlockInfo(id)
+		if !ok || !bi.OnMain {
+			return false
+		}
+		h, blk := bi.Height, bi.ID
+		r.Status, r.Height, r.BlockHash, r.Confirmations = StatusConfirmed, &h, &blk, s.confirmations(&bi)
+		r.Time = int64(bi.Header.Time)
+		return r.Confirmations > 0
+	}
+	if s.deps.TxIndex != nil && s.deps.TxIndex.Ready() {
+		id, _, ok, err := s.deps.TxIndex.Lookup(txid)
+		if err != nil {
+			return nil, err
+		}
+		if ok && confirmedIn(id) {
+			return r, nil
+		}
+	}
+	conf, failed, hasConf, hasFailed := s.deps.TxStatus.Lookup(txid)
+	if hasConf && confirmedIn(conf.Block) {
+		return r, nil
+	}
+	r = TxStatus{TxID: txid, Status: StatusUnknown}
+	if hasFailed {
+		r.Status, r.Reason, r.Time = failed.Status, failed.Reason, failed.Time.Unix()
+	}
+	return r, nil
+}

@@ -1,0 +1,665 @@
+package rpc
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"tally/consensus"
+)
+
+// CookieFile is the name of the cookie file in the cookie directory.
+const CookieFile = ".cookie"
+
+// CookieUser is the user name of the cookie credentials.
+const CookieUser = "__cookie__"
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxBodyBytes        = 4 << 20
+	DefaultPublicMaxBodyBytes  = 256 << 10
+	DefaultMaxBatch            = 1000
+	DefaultPublicMaxBatch      = 100
+	DefaultPublicRate          = 50  // requests per second per client
+	DefaultPublicBurst         = 100 // requests
+	DefaultPublicMaxConcurrent = 64
+	DefaultBlockCacheBytes     = 64 << 20
+	DefaultMaxResponseBytes    = 256 << 20
+	DefaultPublicMaxResponse   = 16 << 20
+	DefaultPublicMaxConns      = 1024
+)
+
+// Config configures a Server.
+type Config struct {
+	// Params are the network's parameters (network name, address
+	// prefix, size limits).
+	Params *consensus.Params
+	// Listen is the private listener's address (default
+	// 127.0.0.1:<rpc_port>); port 0 picks a free port (see Addr).
+	Listen string
+	// PublicListen, if set, opens the public listener (--rpc-public):
+	// read-only methods, no authentication, rate limited.
+	PublicListen string
+	// CookieDir is where Start writes the cookie file (the data
+	// directory); empty for no cookie.
+	CookieDir string
+	// User and Password are optional fixed credentials (--rpc-user,
+	// --rpc-password). At least the cookie or these must be set.
+	User, Password string
+	// Dev allows generatetoaddress (dev and test networks).
+	Dev bool
+	// Synced reports whether the node is synced (tip recent, peers
+	// connected) and if not why; /healthz and getblockchaininfo use it.
+	// Nil means always synced.
+	Synced func() (ok bool, reason string)
+	// OnRequest, if set, is called with each call's method name
+	// ("unknown" for names not in the table), for metrics.
+	OnRequest func(method string)
+	// Logger receives request and error logs (default: discarded).
+	Logger *slog.Logger
+
+	// Limits; zero means the default above.
+	MaxBodyBytes        int64
+	PublicMaxBodyBytes  int64
+	MaxBatch            int
+	PublicMaxBatch      int
+	PublicRate          float64 // tokens per second per client
+	PublicBurst         int
+	PublicMaxConcurrent int
+	BlockCacheBytes     int
+	// MaxResponseBytes bounds a batch's response: once it is reached
+	// the remaining calls are not run and get an error. The public
+	// listener also refuses a single result above its bound.
+	MaxResponseBytes       int
+	PublicMaxResponseBytes int
+	// PublicMaxConns bounds the public listener's open connections.
+	PublicMaxConns int
+
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Deps are the node parts the handlers use. Chain and Mempool are
+// required; the rest are optional (nil: the methods that need them
+// answer with an error saying what is missing).
+type Deps struct {
+	Chain     Chain
+	Mempool   Mempool
+	Miner     Miner
+	Peers     Peers
+	TxIndex   TxIndex
+	AddrIndex AddrIndex
+	Relay     Relay
+	// TxStatus records why transactions left or never entered the pool
+	// (gettxstatus). Nil: New makes one (see Server.TxStatus).
+	TxStatus *Recorder
+	// Stop is the node's shutdown hook, called after the stop method's
+	// response is written.
+	Stop func()
+	// Started is when the node started (uptime); default: New's time.
+	Started time.Time
+}
+
+// Server is the JSON-RPC server.
+type Server struct {
+	cfg    Config
+	deps   Deps
+	params *consensus.Params
+	log    *slog.Logger
+	now    func() time.Time
+
+	creds  [][32]byte // SHA-256 of "user:password" of each accepted credential
+	cookie string     // cookie file content written by Start
+
+	blocks  *blockCache
+	tips    tipsCache
+	limiter *limiter
+	sem     chan struct{}
+
+	mu       sync.Mutex
+	priv     *http.Server
+	pub      *http.Server
+	privAddr string
+	pubAddr  string
+	started  bool
+	stopOnce sync.Once
+}
+
+// New checks the configuration and returns a server; Start listens.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if cfg.Params == nil {
+		return nil, errors.New("rpc: Config.Params is required")
+	}
+	if deps.Chain == nil || deps.Mempool == nil {
+		return nil, errors.New("rpc: Deps.Chain and Deps.Mempool are required")
+	}
+	if cfg.CookieDir == "" && cfg.User == "" {
+		return nil, errors.New("rpc: no credentials: set a cookie directory (--datadir) or --rpc-user and --rpc-password")
+	}
+	if cfg.User != "" && cfg.Password == "" {
+		return nil, errors.New("rpc: --rpc-user is set without --rpc-password")
+	}
+	if cfg.User == CookieUser {
+		return nil, fmt.Errorf("rpc: the user name %q is reserved for the cookie", CookieUser)
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Params.RPCPort))
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		// Room for a maximum-size block as hex plus the envelope.
+		cfg.MaxBodyBytes = max(DefaultMaxBodyBytes, 2*int64(cfg.Params.MaxBlockBytes)+64<<10)
+	}
+	if cfg.PublicMaxBodyBytes <= 0 {
+		cfg.PublicMaxBodyBytes = DefaultPublicMaxBodyBytes
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.PublicMaxBatch <= 0 {
+		cfg.PublicMaxBatch = DefaultPublicMaxBatch
+	}
+	if cfg.PublicRate <= 0 {
+		cfg.PublicRate = DefaultPublicRate
+	}
+	if cfg.PublicBurst <= 0 {
+		cfg.PublicBurst = DefaultPublicBurst
+	}
+	// A batch costs one token per call, so it cannot exceed the burst.
+	cfg.PublicMaxBatch = min(cfg.PublicMaxBatch, cfg.PublicBurst)
+	if cfg.PublicMaxConcurrent <= 0 {
+		cfg.PublicMaxConcurrent = DefaultPublicMaxConcurrent
+	}
+	if cfg.MaxResponseBytes <= 0 {
+		cfg.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if cfg.PublicMaxResponseBytes <= 0 {
+		cfg.PublicMaxResponseBytes = DefaultPublicMaxResponse
+	}
+	if cfg.PublicMaxConns <= 0 {
+		cfg.PublicMaxConns = DefaultPublicMaxConns
+	}
+	if cfg.BlockCacheBytes <= 0 {
+		cfg.BlockCacheBytes = DefaultBlockCacheBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if deps.TxStatus == nil {
+		deps.TxStatus = NewRecorder(0, 0, cfg.Now)
+	}
+	if deps.Started.IsZero() {
+		deps.Started = cfg.Now()
+	}
+	s := &Server{
+		cfg:     cfg,
+		deps:    deps,
+		params:  cfg.Params,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		blocks:  newBlockCache(cfg.BlockCacheBytes),
+		limiter: newLimiter(cfg.PublicRate, float64(cfg.PublicBurst), cfg.Now),
+		sem:     make(chan struct{}, cfg.PublicMaxConcurrent),
+	}
+	if cfg.User != "" {
+		s.creds = append(s.creds, sha256.Sum256([]byte(cfg.User+":"+cfg.Password)))
+	}
+	return s, nil
+}
+
+// TxStatus returns the recorder behind gettxstatus, for the node to feed
+// (mempool removals, chain events).
+func (s *Server) TxStatus() *Recorder { return s.deps.TxStatus }
+
+// Start opens the listeners, writes the cookie file and serves in the
+// background.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("rpc: server already started")
+	}
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("rpc: listen on %s: %w", s.cfg.Listen, err)
+	}
+	var pln net.Listener
+	if s.cfg.PublicListen != "" {
+		if pln, err = net.Listen("tcp", s.cfg.PublicListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("rpc: public listen on %s: %w", s.cfg.PublicListen, err)
+		}
+	}
+	if s.cfg.CookieDir != "" {
+		content, err := writeCookie(s.cfg.CookieDir)
+		if err != nil {
+			ln.Close()
+			if pln != nil {
+				pln.Close()
+			}
+			return err
+		}
+		s.cookie = content
+		s.creds = append(s.creds, sha256.Sum256([]byte(content)))
+	}
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+	s.priv = &http.Server{
+		Handler:           http.HandlerFunc(s.servePrivate),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      10 * time.Minute, // generatetoaddress may mine for a while
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errLog,
+	}
+	s.privAddr = ln.Addr().String()
+	go s.serve(s.priv, ln)
+	if pln != nil {
+		s.pub = &http.Server{
+			Handler:           http.HandlerFunc(s.servePublic),
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       15 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       time.Minute,
+			MaxHeaderBytes:    16 << 10,
+			ErrorLog:          errLog,
+		}
+		s.pubAddr = pln.Addr().String()
+		go s.serve(s.pub, newLimitListener(pln, s.cfg.PublicMaxConns))
+	}
+	s.started = true
+	s.log.Info("rpc listening", "addr", s.privAddr, "public", s.pubAddr)
+	return nil
+}
+
+func (s *Server) serve(srv *http.Server, ln net.Listener) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Error("rpc server stopped", "addr", ln.Addr().String(), "err", err)
+	}
+}
+
+// Addr returns the private listener's address (host:port) once started,
+// for <datadir>/rpc.addr.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.privAddr
+}
+
+// PublicAddr returns the public listener's address, or "" if there is
+// none.
+func (s *Server) PublicAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pubAddr
+}
+
+// CookiePath returns the cookie file's path, or "" without a cookie.
+func (s *Server) CookiePath() string {
+	if s.cfg.CookieDir == "" {
+		return ""
+	}
+	return filepath.Join(s.cfg.CookieDir, CookieFile)
+}
+
+// Stop stops the listeners, waits for running requests until ctx ends,
+// and removes the cookie file.
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	priv, pub := s.priv, s.pub
+	s.mu.Unlock()
+	var err error
+	for _, srv := range []*http.Server{priv, pub} {
+		if srv == nil {
+			continue
+		}
+		if e := srv.Shutdown(ctx); e != nil && err == nil {
+			err = e
+			srv.Close()
+		}
+	}
+	if s.cookie != "" {
+		path := s.CookiePath()
+		if b, rerr := os.ReadFile(path); rerr == nil && string(b) == s.cookie {
+			if rerr := os.Remove(path); rerr != nil && err == nil {
+				err = rerr
+			}
+		}
+	}
+	return err
+}
+
+// writeCookie writes "__cookie__:<64 hex digits>" to dir/.cookie with mode
+// 0600, atomically (a temporary file renamed over it).
+func writeCookie(dir string) (string, error) {
+	var secret [32]byte
+	if _, err := rand.Read(secret[:]); err != nil {
+		return "", fmt.Errorf("rpc: cookie: %w", err)
+	}
+	content := CookieUser + ":" + hex.EncodeToString(secret[:])
+	f, err := os.CreateTemp(dir, CookieFile+".tmp*")
+	if err != nil {
+		return "", fmt.Errorf("rpc: write cookie: %w", err)
+	}
+	tmp := f.Name()
+	_, err = f.WriteString(content)
+	if err == nil {
+		err = f.Chmod(0o600)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, CookieFile))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("rpc: write cookie: %w", err)
+	}
+	return content, nil
+}
+
+// authorized checks HTTP Basic credentials in constant time against each
+// accepted credential.
+func (s *Server) authorized(r *http.Request) bool {
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		return false
+	}
+	given := sha256.Sum256([]byte(user + ":" + pass))
+	match := 0
+	for _, c := range s.creds {
+		match |= subtle.ConstantTimeCompare(given[:], c[:])
+	}
+	return match == 1
+}
+
+func (s *Server) servePrivate(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/healthz" {
+		s.serveHealth(w, r)
+		return
+	}
+	if !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="jsonrpc"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "JSON-RPC server handles only POST requests", http.StatusMethodNotAllowed)
+		return
+	}
+	s.serveRPC(w, r, false, "")
+}
+
+func (s *Server) servePublic(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/healthz" {
+		s.serveHealth(w, r)
+		return
+	}
+	key := clientKey(r.RemoteAddr)
+	if !s.limiter.allow(key, 1) {
+		s.tooMany(w)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "JSON-RPC server handles only POST requests", http.StatusMethodNotAllowed)
+		return
+	}
+	timer := time.NewTimer(2 * time.Second)
+	defer timer.Stop()
+	select {
+	case s.sem <- struct{}{}:
+		defer func() { <-s.sem }()
+	case <-timer.C:
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, errorBody(rpcErr(CodeMisc, "server busy: too many concurrent requests")))
+		return
+	case <-r.Context().Done():
+		return
+	}
+	s.serveRPC(w, r, true, key)
+}
+
+func (s *Server) tooMany(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "1")
+	writeJSON(w, http.StatusTooManyRequests, errorBody(rpcErr(CodeMisc,
+		"rate limit exceeded: %g requests/s per client, burst %d", s.cfg.PublicRate, s.cfg.PublicBurst)))
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// legacyStatus is the HTTP status Bitcoin Core gives a failed 1.0 call.
+func legacyStatus(code int) int {
+	switch code {
+	case CodeInvalidRequest:
+		return http.StatusBadRequest
+	case CodeMethodNotFound:
+		return http.StatusNotFound
+	}
+	return http.StatusInternalServerError
+}
+
+// serveRPC reads, runs and answers one HTTP request of calls.
+func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request, public bool, key string) {
+	limit, maxBatch := s.cfg.MaxBodyBytes, s.cfg.MaxBatch
+	if public {
+		limit, maxBatch = s.cfg.PublicMaxBodyBytes, s.cfg.PublicMaxBatch
+	}
+	tooLarge := func() {
+		w.Header().Set("Connection", "close")
+		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody(rpcErr(CodeInvalidRequest, "request body exceeds %d bytes", limit)))
+	}
+	if r.ContentLength > limit {
+		tooLarge()
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			tooLarge()
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, errorBody(rpcErr(CodeParseError, "reading the request body: %v", err)))
+		return
+	}
+	reqs, batch, rerr := decodeRequests(body, maxBatch)
+	if rerr != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody(rerr))
+		return
+	}
+	if public && len(reqs) > 1 && !s.limiter.allow(key, float64(len(reqs)-1)) {
+		s.tooMany(w)
+		return
+	}
+	var afters []func()
+	out := make([]byte, 0, 512)
+	status := http.StatusOK
+	budget := s.cfg.MaxResponseBytes
+	if public {
+		budget = s.cfg.PublicMaxResponseBytes
+	}
+	if batch {
+		out = append(out, '[')
+		n := 0
+		for i := range reqs {
+			var res json.RawMessage
+			var rerr *RPCError
+			var after func()
+			if len(out) > budget {
+				rerr = rpcErr(CodeMisc, "not run: the batch's response reached %d bytes; split the batch", budget)
+			} else {
+				res, rerr, after = s.exec(r.Context(), &reqs[i], public)
+			}
+			if after != nil {
+				afters = append(afters, after)
+			}
+			if reqs[i].notification() {
+				continue
+			}
+			if n > 0 {
+				out = append(out, ',')
+			}
+			out = appendResponse(out, &reqs[i], res, rerr)
+			n++
+		}
+		out = append(out, ']')
+		if n == 0 {
+			out = nil
+		}
+	} else {
+		res, rerr, after := s.exec(r.Context(), &reqs[0], public)
+		if public && len(res) > budget {
+			res, rerr = nil, rpcErr(CodeMisc, "the result is larger than the public interface's limit of %d bytes", budget)
+		}
+		if after != nil {
+			afters = append(afters, after)
+		}
+		if reqs[0].notification() {
+			out = nil
+		} else {
+			out = appendResponse(out, &reqs[0], res, rerr)
+			if rerr != nil && !reqs[0].v2 {
+				status = legacyStatus(rerr.Code)
+			}
+		}
+	}
+	if out == nil {
+		w.WriteHeader(http.StatusNoContent)
+	} else {
+		writeJSON(w, status, append(out, '\n'))
+	}
+	for _, f := range afters {
+		go f()
+	}
+}
+
+// encodedResult is a handler result already encoded as JSON (hex
+// strings and arrays of them, built without encoding/json's per-byte
+// work); exec uses it as is.
+type encodedResult []byte
+
+// hexString encodes b as a JSON string of lowercase hex.
+func hexString(b []byte) encodedResult {
+	out := make([]byte, 0, 2*len(b)+2)
+	out = append(out, '"')
+	out = hex.AppendEncode(out, b)
+	return append(out, '"')
+}
+
+// exec runs one call and returns its result or error.
+func (s *Server) exec(ctx context.Context, req *request, public bool) (result json.RawMessage, rerr *RPCError, after func()) {
+	if req.err != nil {
+		return nil, req.err, nil
+	}
+	m := methodTable[req.method]
+	if s.cfg.OnRequest != nil {
+		name := "unknown"
+		if m != nil {
+			name = m.Name
+		}
+		s.cfg.OnRequest(name)
+	}
+	if m == nil {
+		return nil, rpcErr(CodeMethodNotFound, "Method not found: %.64q", req.method), nil
+	}
+	if public && !m.Public {
+		return nil, rpcErr(CodeMethodNotFound, "Method not found: %s is not available on the public interface", m.Name), nil
+	}
+	args, rerr := parseParams(m, req.params)
+	if rerr != nil {
+		return nil, rerr, nil
+	}
+	c := &call{ctx: ctx, s: s, m: m, args: args, public: public}
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("rpc handler panic", "method", m.Name, "panic", p, "stack", string(debug.Stack()))
+			result, rerr, after = nil, rpcErr(CodeInternal, "internal error in %s", m.Name), nil
+		}
+	}()
+	v, err := m.Handler(c)
+	if err != nil {
+		var re *RPCError
+		if !errors.As(err, &re) {
+			s.log.Error("rpc call failed", "method", m.Name, "err", err)
+			re = rpcErr(CodeInternal, "internal error: %v", err)
+		}
+		return nil, re, nil
+	}
+	var raw []byte
+	if enc, ok := v.(encodedResult); ok {
+		raw = enc
+	} else {
+		if raw, err = json.Marshal(v); err != nil {
+			s.log.Error("rpc result encoding failed", "method", m.Name, "err", err)
+			return nil, rpcErr(CodeInternal, "internal error: encoding the result: %v", err), nil
+		}
+	}
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.Debug("rpc call", "method", m.Name, "public", public, "took", time.Since(start))
+	}
+	return raw, nil, c.after
+}
+
+// serveHealth answers GET /healthz: 200 when synced, 503 otherwise.
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "use GET", http.StatusMethodNotAllowed)
+		return
+	}
+	ok, reason := true, ""
+	if s.cfg.Synced != nil {
+		ok, reason = s.cfg.Synced()
+	}
+	tip := s.deps.Chain.Tip()
+	h := health{Status: "ok", Height: tip.Height, BestBlockHash: tip.ID.String(), TipTime: tip.Header.Time}
+	if s.deps.Peers != nil {
+		h.Peers = s.deps.Peers.Count()
+	}
+	status := http.StatusOK
+	if !ok {
+		h.Status, h.Reason = "unhealthy", reason
+		status = http.StatusServiceUnavailable
+	}
+	body, _ := json.Marshal(h)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, append(body, '\n'))
+}
+
+type health struct {
+	Status        string `json:"status"`
+	Reason        string `json:"reason,omitempty"`
+	Height        uint64 `json:"height"`
+	BestBlockHash string `json:"bestblockhash"`
+	TipTime       uint64 `json:"tip_time"`
+	Peers         int    `json:"peers"`
+}

@@ -1,0 +1,172 @@
+package rpc
+
+import (
+	"container/list"
+	"strconv"
+	"sync"
+	"time"
+
+	"tally/chain"
+	"tally/chain/blockchain"
+	"tally/mempool"
+)
+
+// Transaction statuses reported by gettxstatus.
+const (
+	StatusMempool    = "mempool"    // waiting in the pool
+	StatusConfirmed  = "confirmed"  // in a best-chain block
+	StatusRefused    = "refused"    // sendrawtransaction (or a peer) offered it; the pool refused it
+	StatusEvicted    = "evicted"    // left a full pool (lowest fee rate)
+	StatusReplaced   = "replaced"   // replaced by a conflicting transaction paying more
+	StatusConflicted = "conflicted" // a block spent one of its inputs, or it became invalid after a reorganization
+	StatusUnknown    = "unknown"    // never seen, or forgotten
+)
+
+// Defaults of NewRecorder.
+const (
+	DefaultRecorderEntries = 10_000
+	DefaultRecorderTTL     = 24 * time.Hour
+)
+
+// Record is what the recorder remembers of a transaction.
+type Record struct {
+	Status string
+	Reason string
+	Time   time.Time
+	// Block and Height are set for StatusConfirmed.
+	Block  chain.Hash
+	Height uint64
+}
+
+// Recorder remembers, for a bounded time and number of transactions, why
+// transactions left the pool or never entered it, and (so that
+// gettxstatus works without --txindex) which block confirmed them. Safe
+// for concurrent use; it never calls back into the pool or the chain, so
+// the pool may call it with its lock held.
+type Recorder struct {
+	max int
+	ttl time.Duration
+	now func() time.Time
+
+	mu     sync.Mutex
+	failed recordSet
+	mined  recordSet
+}
+
+// recordSet is a map with insertion order, oldest first.
+type recordSet struct {
+	order *list.List // of chain.Hash
+	byID  map[chain.Hash]recordEntry
+}
+
+type recordEntry struct {
+	rec Record
+	el  *list.Element
+}
+
+func newRecordSet() recordSet {
+	return recordSet{order: list.New(), byID: make(map[chain.Hash]recordEntry)}
+}
+
+// NewRecorder returns a recorder keeping at most max failures and max
+// confirmations, each for ttl (0: the defaults, 10,000 and 24 hours).
+// now is the clock (nil: time.Now).
+func NewRecorder(max int, ttl time.Duration, now func() time.Time) *Recorder {
+	if max <= 0 {
+		max = DefaultRecorderEntries
+	}
+	if ttl <= 0 {
+		ttl = DefaultRecorderTTL
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Recorder{max: max, ttl: ttl, now: now, failed: newRecordSet(), mined: newRecordSet()}
+}
+
+func (r *Recorder) put(set *recordSet, txid chain.Hash, rec Record) {
+	if old, ok := set.byID[txid]; ok {
+		set.order.Remove(old.el)
+	}
+	set.byID[txid] = recordEntry{rec: rec, el: set.order.PushBack(txid)}
+	r.expire(set)
+}
+
+// expire drops entries beyond the bound or older than the TTL.
+func (r *Recorder) expire(set *recordSet) {
+	cutoff := r.now().Add(-r.ttl)
+	for set.order.Len() > 0 {
+		el := set.order.Front()
+		id := el.Value.(chain.Hash)
+		if set.order.Len() <= r.max && !set.byID[id].rec.Time.Before(cutoff) {
+			return
+		}
+		set.order.Remove(el)
+		delete(set.byID, id)
+	}
+}
+
+func (r *Recorder) get(set *recordSet, txid chain.Hash) (Record, bool) {
+	r.expire(set)
+	e, ok := set.byID[txid]
+	return e.rec, ok
+}
+
+// Record remembers that txid ended with status (StatusRefused,
+// StatusEvicted, StatusReplaced, StatusConflicted) and why.
+func (r *Recorder) Record(txid chain.Hash, status, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.put(&r.failed, txid, Record{Status: status, Reason: reason, Time: r.now()})
+}
+
+// PoolRemoved is a mempool.Config.OnRemove hook feeding the recorder:
+// evicted transactions are StatusEvicted, the others StatusConflicted.
+func (r *Recorder) PoolRemoved(txid chain.Hash, kind mempool.RemoveReason, why string) {
+	status := StatusConflicted
+	if kind == mempool.RemovedEvicted {
+		status = StatusEvicted
+	}
+	r.Record(txid, status, string(kind)+": "+why)
+}
+
+// HandleChainEvents records the transactions of connected blocks as
+// confirmed, and those of disconnected blocks as conflicted (reported only
+// while they are neither in the pool nor on the new chain); subscribe it
+// with Chain.Subscribe. Coinbases are not recorded.
+func (r *Recorder) HandleChainEvents(events []blockchain.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	for _, ev := range events {
+		for i, txid := range ev.TxIDs {
+			if i == 0 {
+				continue
+			}
+			switch ev.Kind {
+			case blockchain.BlockConnected:
+				r.put(&r.mined, txid, Record{Status: StatusConfirmed, Time: now, Block: ev.ID, Height: ev.Height})
+			case blockchain.BlockDisconnected:
+				if e, ok := r.mined.byID[txid]; ok && e.rec.Block == ev.ID {
+					r.mined.order.Remove(e.el)
+					delete(r.mined.byID, txid)
+				}
+				// Lookups see the pool and the new chain first: this
+				// record only speaks when the transaction came back to
+				// neither.
+				r.put(&r.failed, txid, Record{Status: StatusConflicted, Time: now,
+					Reason: "reorganized out: block " + ev.ID.String() + " at height " + strconv.FormatUint(ev.Height, 10) + " left the best chain and the transaction is in neither the pool nor the new chain"})
+			}
+		}
+	}
+}
+
+// Lookup returns what the recorder knows of txid: a confirmation if it
+// has one, else a failure.
+func (r *Recorder) Lookup(txid chain.Hash) (confirmed, failed Record, hasConfirmed, hasFailed bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	confirmed, hasConfirmed = r.get(&r.mined, txid)
+	failed, hasFailed = r.get(&r.failed, txid)
+	return
+}
