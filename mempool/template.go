@@ -48,8 +48,9 @@ const coinbaseExtraFree = 8
 
 // NewTemplate builds a block template on the current tip paying subsidy
 // plus fees to pkh. It picks packages (a transaction with its unconfirmed
-// ancestors) by their combined fee rate, highest first, within the block
-// size limit.
+// ancestors not yet chosen) by their combined fee rate, highest first,
+// within the block size limit. Until the pool has handled the chain's
+// events for the tip, the template holds no pool transactions.
 func (p *Pool) NewTemplate(pkh [20]byte, now time.Time, extraNonce uint64) *Template {
 	tip := p.cfg.Chain.Tip()
 	params := p.p
