@@ -28,6 +28,8 @@ type Parent struct {
 // CheckHeaderContext checks a header against its parent: the ASERT bits,
 // time after the median time past, and time no further than
 // max_future_seconds past now (ErrTimeTooNew: defer, do not mark invalid).
+// A negative now skips the future-time check (for headers judged without a
+// clock).
 func CheckHeaderContext(h *chain.Header, parent Parent, p *Params, now int64) error {
 	if want := NextBits(p, parent.Height, parent.Time); h.Bits != want {
 		return ruleErr(ErrBadBits, "bits %08x, want %08x", h.Bits, want)
@@ -169,6 +171,8 @@ type CoinView interface {
 // the given spending height: every input unspent, mature, owned by its
 // public key, input sums in range, and outputs no more than inputs. It
 // returns the fee. Signatures are checked separately (CheckTxSignatures).
+// The transaction must have passed CheckTxSanity (no duplicate inputs,
+// output sum in range): this function relies on it.
 func CheckTxInputs(tx *chain.Tx, txid chain.Hash, height uint64, view CoinView, p *Params) (uint64, error) {
 	if len(tx.Inputs) == 0 {
 		return 0, ruleErr(ErrNoInputs, "transaction %s has no inputs", txid)
@@ -273,11 +277,8 @@ func CheckBlockConnect(b *chain.Block, txids []chain.Hash, height uint64, view C
 				return 0, ruleErr(ErrInputsOverflow, "block fees above max_money")
 			}
 			for _, in := range tx.Inputs {
-				if _, ok := bv.created[in.Prev]; ok {
-					delete(bv.created, in.Prev)
-				} else {
-					bv.spent[in.Prev] = struct{}{}
-				}
+				delete(bv.created, in.Prev)
+				bv.spent[in.Prev] = struct{}{}
 			}
 		}
 		for j, o := range tx.Outputs {

@@ -46,8 +46,8 @@ func SignInput(key *secp256k1.PrivateKey, msg chain.Hash) [chain.SigSize]byte {
 
 // SigCache remembers input signatures already verified, so a transaction
 // checked on mempool acceptance is not checked again in its block. The key
-// binds the txid (which commits to the whole transaction, signatures
-// included), the input index and the public key, so a hit can only be the
+// binds the network id, the txid (which commits to the whole transaction,
+// signatures included), the input index and the public key, so a hit can only be the
 // same signature over the same message. It is bounded; when full, an
 // arbitrary entry is evicted. Safe for concurrent use. A nil *SigCache is
 // a valid cache that remembers nothing.
@@ -62,11 +62,12 @@ func NewSigCache(max int) *SigCache {
 	return &SigCache{max: max, entries: make(map[chain.Hash]struct{}, min(max, 1<<16))}
 }
 
-func sigCacheKey(txid chain.Hash, index int, pubKey *[chain.PubKeySize]byte) chain.Hash {
-	var b [chain.HashSize + 4 + chain.PubKeySize]byte
-	copy(b[:], txid[:])
-	binary.LittleEndian.PutUint32(b[chain.HashSize:], uint32(index))
-	copy(b[chain.HashSize+4:], pubKey[:])
+func sigCacheKey(networkID [4]byte, txid chain.Hash, index int, pubKey *[chain.PubKeySize]byte) chain.Hash {
+	var b [4 + chain.HashSize + 4 + chain.PubKeySize]byte
+	copy(b[:], networkID[:])
+	copy(b[4:], txid[:])
+	binary.LittleEndian.PutUint32(b[4+chain.HashSize:], uint32(index))
+	copy(b[4+chain.HashSize+4:], pubKey[:])
 	return sha256.Sum256(b[:])
 }
 
@@ -113,7 +114,7 @@ func CheckTxSignatures(tx *chain.Tx, txid chain.Hash, networkID [4]byte, cache *
 	haveMsg := false
 	for i := range tx.Inputs {
 		in := &tx.Inputs[i]
-		k := sigCacheKey(txid, i, &in.PubKey)
+		k := sigCacheKey(networkID, txid, i, &in.PubKey)
 		if cache.has(k) {
 			continue
 		}

@@ -292,11 +292,10 @@ func fullBlockScenario(g *fbHarness) {
 
 	// Spends within a block.
 	rejectTx("b6-doublespend", consensus.ErrDoubleSpend, g.pay([]coin{in}, 1, 0), g.pay([]coin{in}, 2, 100))
-	// An output created earlier in the block and spent twice: the second
-	// spend finds it missing (the block view removes in-block outputs once
-	// spent), as Bitcoin Core reports any in-block double spend.
+	// An output created earlier in the block and spent twice is a double
+	// spend too.
 	parentTx := g.pay([]coin{in}, 1, 0)
-	rejectTx("b6-doublespend-inblock", consensus.ErrMissingInput, parentTx, g.pay(outs(parentTx), 1, 10), g.pay(outs(parentTx), 2, 10))
+	rejectTx("b6-doublespend-inblock", consensus.ErrDoubleSpend, parentTx, g.pay(outs(parentTx), 1, 10), g.pay(outs(parentTx), 2, 10))
 	// Outputs of a later transaction of the block are not yet there.
 	rejectTx("b6-spendlater", consensus.ErrMissingInput, g.pay(outs(parentTx), 3, 10), parentTx)
 	rejectTx("b6-duptx", consensus.ErrDuplicateTx, parentTx, parentTx)
