@@ -13,6 +13,7 @@ import (
 	"tally/chain/blockchain"
 	"tally/chain/indexes"
 	"tally/consensus"
+	"tally/internal/atomicfile"
 	"tally/p2p"
 	"tally/rpc"
 )
@@ -76,7 +77,7 @@ func (n *Node) startP2P(ctx context.Context) (*p2p.Node, error) {
 		return nil, fmt.Errorf("p2p: %w", err)
 	}
 	addrs := pn.Addrs()
-	if err := writeFileAtomic(filepath.Join(n.dataDir, "p2p.addr"), []byte(strings.Join(addrs, "\n")+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(n.dataDir, "p2p.addr"), []byte(strings.Join(addrs, "\n")+"\n"), 0o644); err != nil {
 		pn.Close()
 		return nil, fmt.Errorf("write p2p.addr: %w", err)
 	}
@@ -136,7 +137,7 @@ func (n *Node) startRPC(ix indexSet, pn *p2p.Node, recorder *rpc.Recorder) (*rpc
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("rpc: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(n.dataDir, "rpc.addr"), []byte(srv.Addr()+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(n.dataDir, "rpc.addr"), []byte(srv.Addr()+"\n"), 0o644); err != nil {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Stop(stopCtx)

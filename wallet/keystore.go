@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
@@ -20,6 +19,8 @@ import (
 	"golang.org/x/crypto/scrypt"
 
 	"tally/chain"
+
+	"tally/internal/atomicfile"
 )
 
 // The keystore file is a JSON envelope (version 1):
@@ -533,82 +534,22 @@ func (w *Wallet) write(create bool) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(w.path, append(data, '\n'), create)
-}
-
-// File-system steps that tests replace to simulate failures.
-var (
-	renameFile = os.Rename
-	linkFile   = os.Link
-)
-
-// writeFileAtomic writes data to a temporary file in path's directory (mode
-// 0600), syncs it, then moves it to path and syncs the directory. With
-// create it fails with ErrExists if path exists (using a hard link, which
-// never replaces a file); otherwise it renames over path. On any failure
-// path is left as it was and the temporary file is removed.
-func writeFileAtomic(path string, data []byte, create bool) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing keystore: %w", err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return fmt.Errorf("writing keystore: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("writing keystore: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("writing keystore: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing keystore: %w", err)
-	}
+	data = append(data, '\n')
 	if create {
-		if err := linkFile(tmp, path); err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("%w: %s (refusing to overwrite it)", ErrExists, path)
-			}
-			// The file system may not support hard links: fall back to a
-			// check then a rename, which only a concurrent creator can race.
-			if _, serr := os.Lstat(path); serr == nil {
-				return fmt.Errorf("%w: %s (refusing to overwrite it)", ErrExists, path)
-			}
-			if err := renameFile(tmp, path); err != nil {
-				return fmt.Errorf("writing keystore: %w", err)
-			}
-		} else {
-			os.Remove(tmp)
-		}
-	} else if err := renameFile(tmp, path); err != nil {
-		return fmt.Errorf("replacing keystore: %w", err)
+		err = atomicfile.Create(w.path, data, 0o600)
+	} else {
+		err = atomicfile.Write(w.path, data, 0o600)
 	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+	if errors.Is(err, atomicfile.ErrExists) {
+		return fmt.Errorf("%w: %s (refusing to overwrite it)", ErrExists, w.path)
+	}
 	if err != nil {
-		return fmt.Errorf("syncing keystore directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing keystore directory: %w", err)
+		return fmt.Errorf("writing keystore: %w", err)
 	}
 	return nil
 }
 
+// File-system steps that tests replace to simulate failures.
 // addKey records a key and its address. The caller holds w.mu or owns w.
 func (w *Wallet) addKey(key *secp256k1.PrivateKey, entry Address) (Address, error) {
 	entry.PKH = KeyPKH(key)

@@ -13,6 +13,8 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"tally/consensus"
+
+	"tally/internal/atomicfile"
 )
 
 // cheapKDF keeps tests fast; real keystores use DefaultKDFParams.
@@ -302,8 +304,8 @@ func TestKeystoreCreateRefusesOverwrite(t *testing.T) {
 	}
 	// Also when the path appears between the check and the link.
 	other := filepath.Join(t.TempDir(), "w")
-	defer func(f func(string, string) error) { linkFile = f }(linkFile)
-	linkFile = func(oldname, newname string) error {
+	defer func(f func(string, string) error) { atomicfile.Link = f }(atomicfile.Link)
+	atomicfile.Link = func(oldname, newname string) error {
 		if err := os.WriteFile(newname, []byte("theirs"), 0o600); err != nil {
 			return err
 		}
@@ -368,8 +370,8 @@ func TestKeystoreSaveInterrupted(t *testing.T) {
 	if _, err := w.NewAddress(); err != nil {
 		t.Fatal(err)
 	}
-	defer func(f func(string, string) error) { renameFile = f }(renameFile)
-	renameFile = func(string, string) error { return errors.New("simulated crash before rename") }
+	defer func(f func(string, string) error) { atomicfile.Rename = f }(atomicfile.Rename)
+	atomicfile.Rename = func(string, string) error { return errors.New("simulated crash before rename") }
 	if err := w.Save(); err == nil {
 		t.Fatal("Save succeeded with a failing rename")
 	}
@@ -387,7 +389,7 @@ func TestKeystoreSaveInterrupted(t *testing.T) {
 
 	// A process killed mid-write leaves a partial temporary file: the
 	// keystore still opens, and the next save succeeds.
-	renameFile = os.Rename
+	atomicfile.Rename = os.Rename
 	partial := filepath.Join(filepath.Dir(path), ".wallet.tmp-12345")
 	if err := os.WriteFile(partial, orig[:len(orig)/2], 0o600); err != nil {
 		t.Fatal(err)
