@@ -64,14 +64,19 @@ func (p *Pool) HandleChainEvents(events []blockchain.Event) {
 		p.remove(e, false, "", "")
 	}
 	p.mu.Unlock()
-	for _, tx := range resurrect {
-		_, _ = p.accept(tx, "", false)
-	}
-	for _, e := range old {
-		if _, err := p.accept(e.Tx, "", false); err != nil && p.cfg.OnRemove != nil && !errors.Is(err, ErrAlreadyKnown) {
+	// A transaction that does not come back (and is not simply in the new
+	// chain or already back in the pool) is reported as conflicted.
+	readd := func(tx *chain.Tx) {
+		if _, err := p.accept(tx, "", false); err != nil && p.cfg.OnRemove != nil && !errors.Is(err, ErrAlreadyKnown) {
 			p.mu.Lock()
-			p.cfg.OnRemove(e.TxID, RemovedConflicted, "no longer valid after a reorganization: "+err.Error())
+			p.cfg.OnRemove(tx.TxID(), RemovedConflicted, "no longer valid after a reorganization: "+err.Error())
 			p.mu.Unlock()
 		}
+	}
+	for _, tx := range resurrect {
+		readd(tx)
+	}
+	for _, e := range old {
+		readd(e.Tx)
 	}
 }

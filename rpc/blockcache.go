@@ -21,6 +21,44 @@ type cachedBlock struct {
 	// verbose1 is the last getblock verbosity 1 result and the tip it
 	// was computed at (confirmations and nextblockhash depend on it).
 	verbose1 atomic.Pointer[encodedAt]
+
+	treeOnce sync.Once
+	levels   [][]chain.Hash // Merkle tree, leaf hashes first, root last
+}
+
+// merkleProof returns the audit path of transaction i, from the block's
+// Merkle tree built once. The RFC 6962 tree is the tree that pairs nodes
+// level by level and promotes an odd last node (SPEC section 2), so the
+// path is the sibling at each level that has one.
+func (cb *cachedBlock) merkleProof(i int) chain.MerkleProof {
+	cb.treeOnce.Do(func() {
+		level := make([]chain.Hash, len(cb.txids))
+		for j, id := range cb.txids {
+			level[j] = chain.MerkleLeaf(id)
+		}
+		cb.levels = append(cb.levels, level)
+		for len(level) > 1 {
+			next := make([]chain.Hash, 0, (len(level)+1)/2)
+			for j := 0; j < len(level); j += 2 {
+				if j+1 < len(level) {
+					next = append(next, chain.MerkleNode(level[j], level[j+1]))
+				} else {
+					next = append(next, level[j])
+				}
+			}
+			cb.levels = append(cb.levels, next)
+			level = next
+		}
+	})
+	path := []chain.Hash{}
+	idx := i
+	for _, level := range cb.levels[:len(cb.levels)-1] {
+		if sib := idx ^ 1; sib < len(level) {
+			path = append(path, level[sib])
+		}
+		idx >>= 1
+	}
+	return chain.MerkleProof{Index: uint32(i), LeafCount: uint32(len(cb.txids)), Path: path}
 }
 
 // encodedAt is a result encoded while the tip was tip.
@@ -55,8 +93,9 @@ func newBlockCache(maxBytes int) *blockCache {
 }
 
 // cost approximates an entry's memory: the encoding, the decoded block
-// (about twice as big) and the txids.
-func (cb *cachedBlock) cost() int { return 3*len(cb.raw) + 32*len(cb.txids) }
+// (about twice as big), the txids and the Merkle tree (about twice as
+// many hashes).
+func (cb *cachedBlock) cost() int { return 3*len(cb.raw) + 3*32*len(cb.txids) }
 
 func (bc *blockCache) get(id chain.Hash) (*cachedBlock, bool) {
 	bc.mu.Lock()

@@ -106,7 +106,13 @@ func targetHex(bits uint32) string {
 }
 
 // workHex formats cumulative work as 64 hex digits, as Core does.
-func workHex(w *big.Int) string { return fmt.Sprintf("%064x", w) }
+func workHex(w *big.Int) string {
+	var b [32]byte
+	if w.Sign() < 0 || w.BitLen() > 256 {
+		return fmt.Sprintf("%064x", w)
+	}
+	return hex.EncodeToString(w.FillBytes(b[:]))
+}
 
 // difficulty is the pow limit's target divided by the target of bits.
 func difficulty(p *consensus.Params, bits uint32) float64 {

@@ -133,11 +133,7 @@ func getTxOutProof(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	mp, err := chain.BuildMerkleProof(cb.txids, pos)
-	if err != nil {
-		return nil, err
-	}
-	p := chain.TxProof{Header: cb.block.Header, TxID: txid, Proof: mp}
+	p := chain.TxProof{Header: cb.block.Header, TxID: txid, Proof: cb.merkleProof(pos)}
 	return hex.EncodeToString(p.Encode()), nil
 }
 
@@ -178,14 +174,8 @@ func getMerkleProof(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	mp, err := chain.BuildMerkleProof(cb.txids, pos)
-	if err != nil {
-		return nil, err
-	}
+	mp := cb.merkleProof(pos)
 	path := mp.Path
-	if path == nil {
-		path = []chain.Hash{}
-	}
 	return MerkleProofResult{
 		BlockHeight:   bi.Height,
 		BlockHash:     bi.ID,

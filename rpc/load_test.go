@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -31,9 +33,17 @@ import (
 //
 //	TALLY_RPC_LOAD=1 go test -run TestRPCLoad -v ./rpc/
 //
+// Loads: getblock (verbosity 1, blocks of 51 transactions), getmerkleproof
+// (a random confirmed transaction, through --txindex), getheaders (100
+// headers from a random height), each at the target rate; then
+// getheaders2000 (2,000 headers, a light client's bulk sync) at a
+// twentieth of it. Each prints one "RPCLOAD method=... p99_ms=..." line,
+// with the process's CPU time per request (server and load generator)
+// and the load average before the run (other work on the cores).
+//
 // TALLY_RPC_LOAD_RATE (default 2000 requests/s) and TALLY_RPC_LOAD_SECONDS
 // (default 5) change the load; TALLY_RPC_LOAD_METHODS=getheaders,...
-// runs only some methods.
+// runs only some loads.
 func TestRPCLoad(t *testing.T) {
 	if os.Getenv("TALLY_RPC_LOAD") == "" {
 		t.Skip("load test: set TALLY_RPC_LOAD=1")
@@ -73,13 +83,24 @@ func TestRPCLoad(t *testing.T) {
 	t.Logf("chain of %d blocks, %d transactions to prove, GOMAXPROCS %d, %d requests/s for %d s per method",
 		height, len(txids), runtime.GOMAXPROCS(0), rate, seconds)
 
-	// The load generator posts pre-encoded requests and checks that
-	// each answer is a result, without decoding it (as wrk or hey
-	// would); TALLY_RPC_LOAD_CLIENT=full uses the rpc.Client, which also
-	// decodes every result, for comparison.
-	var call caller = newRawCaller("http://"+f.srv.Addr(), "alice", "correct horse")
-	if os.Getenv("TALLY_RPC_LOAD_CLIENT") == "full" {
-		call = clientCaller{NewClient(f.srv.Addr(), "alice", "correct horse")}
+	// The load generator is a minimal HTTP/1.1 client (as wrk is): each
+	// worker keeps one connection alive, writes a request and reads the
+	// response by its Content-Length, checking that it is a result
+	// without decoding it. TALLY_RPC_LOAD_CLIENT=nethttp uses net/http's
+	// client instead, and =full the rpc.Client, which also decodes every
+	// result; both cost more CPU on the same cores.
+	var newCaller func() caller
+	switch os.Getenv("TALLY_RPC_LOAD_CLIENT") {
+	case "full":
+		c := clientCaller{NewClient(f.srv.Addr(), "alice", "correct horse")}
+		newCaller = func() caller { return c }
+	case "nethttp":
+		c := newRawCaller("http://"+f.srv.Addr(), "alice", "correct horse")
+		newCaller = func() caller { return c }
+	default:
+		newCaller = func() caller {
+			return &connCaller{addr: f.srv.Addr(), auth: "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:correct horse"))}
+		}
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	type load struct {
@@ -100,7 +121,7 @@ func TestRPCLoad(t *testing.T) {
 		}
 		load0 := loadAvg()
 		cpu0 := cpuTime()
-		res := runLoad(t, call, l.method, l.params, l.rate, time.Duration(seconds)*time.Second)
+		res := runLoad(t, newCaller, l.method, l.params, l.rate, time.Duration(seconds)*time.Second)
 		cpuPerReq := float64(cpuTime()-cpu0) / float64(time.Microsecond) / float64(res.n)
 		fmt.Printf("RPCLOAD method=%s target_rps=%d achieved_rps=%.0f requests=%d errors=%d p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f cpu_us_per_req=%.0f loadavg_before=%s\n",
 			l.name, l.rate, res.achieved, res.n, res.errors, ms(res.p50), ms(res.p90), ms(res.p99), ms(res.max), cpuPerReq, load0)
@@ -133,7 +154,7 @@ type loadResult struct {
 // runLoad issues calls at rate per second for d, open loop, from a pool of
 // workers, and returns latency percentiles counted from each call's due
 // time.
-func runLoad(t *testing.T, cli caller, method string, params func() []any, rate int, d time.Duration) loadResult {
+func runLoad(t *testing.T, newCaller func() caller, method string, params func() []any, rate int, d time.Duration) loadResult {
 	t.Helper()
 	total := int(d.Seconds() * float64(rate))
 	interval := time.Second / time.Duration(rate)
@@ -151,6 +172,7 @@ func runLoad(t *testing.T, cli caller, method string, params func() []any, rate 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			cli := newCaller()
 			for j := range jobs {
 				err := cli.call(method, j.params)
 				l := time.Since(j.due)
@@ -279,6 +301,74 @@ func (c *rawCaller) call(method string, params []any) error {
 	}
 	if resp.StatusCode != http.StatusOK || !bytes.HasPrefix(b, resultPrefix) {
 		return fmt.Errorf("%s: HTTP %d %.200s", method, resp.StatusCode, b)
+	}
+	return nil
+}
+
+// connCaller is a minimal keep-alive HTTP/1.1 client over one connection.
+type connCaller struct {
+	addr, auth string
+	conn       net.Conn
+	r          *bufio.Reader
+	buf        []byte
+}
+
+func (c *connCaller) call(method string, params []any) error {
+	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+	if err != nil {
+		return err
+	}
+	if c.conn == nil {
+		if c.conn, err = net.Dial("tcp", c.addr); err != nil {
+			return err
+		}
+		c.r = bufio.NewReaderSize(c.conn, 64<<10)
+	}
+	c.buf = fmt.Appendf(c.buf[:0], "POST / HTTP/1.1\r\nHost: %s\r\nAuthorization: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", c.addr, c.auth, len(body))
+	c.buf = append(c.buf, body...)
+	if _, err := c.conn.Write(c.buf); err != nil {
+		c.conn.Close()
+		c.conn = nil
+		return err
+	}
+	status, n := 0, -1
+	for {
+		line, err := c.r.ReadSlice('\n')
+		if err != nil {
+			c.conn.Close()
+			c.conn = nil
+			return err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			break
+		}
+		if status == 0 {
+			if f := bytes.Fields(line); len(f) >= 2 {
+				status, _ = strconv.Atoi(string(f[1]))
+			}
+			continue
+		}
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(k), "Content-Length") {
+			n, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
+		}
+	}
+	if n < 0 {
+		c.conn.Close()
+		c.conn = nil
+		return fmt.Errorf("%s: HTTP %d without Content-Length", method, status)
+	}
+	if cap(c.buf) < n {
+		c.buf = make([]byte, n)
+	}
+	resp := c.buf[:n]
+	if _, err := io.ReadFull(c.r, resp); err != nil {
+		c.conn.Close()
+		c.conn = nil
+		return err
+	}
+	if status != http.StatusOK || !bytes.HasPrefix(resp, resultPrefix) {
+		return fmt.Errorf("%s: HTTP %d %.200s", method, status, resp)
 	}
 	return nil
 }

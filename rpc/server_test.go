@@ -534,14 +534,10 @@ func TestConcurrentCallsDuringBlocks(t *testing.T) {
 				default:
 				}
 				var err error
-				switch i % 5 {
+				switch i % 7 {
 				case 0:
 					_, err = cli.GetHeaders(ctx, 0, 50)
 				case 1:
-					// Not getblockchaininfo or getchaintips: ChainTips
-					// reads block status bits that connectTip sets
-					// without the chain's read lock (a race in
-					// chain/blockchain, reported to its owner).
 					var r BlockHeaderResult
 					err = cli.Call(ctx, "getblockheader", []any{ids[i%20]}, &r)
 				case 2:
@@ -551,6 +547,12 @@ func TestConcurrentCallsDuringBlocks(t *testing.T) {
 					err = cli.Call(ctx, "getblock", []any{ids[1+i%19], 2}, &r)
 				case 4:
 					_, err = cli.GetAddressUTXOs(ctx, f.otherAddr)
+				case 5:
+					var r any
+					err = cli.Call(ctx, "getblockchaininfo", nil, &r)
+				case 6:
+					var r any
+					err = cli.Call(ctx, "getchaintips", nil, &r)
 				}
 				if err != nil {
 					errs <- fmt.Errorf("worker %d call %d: %w", w, i, err)
@@ -628,4 +630,34 @@ func TestPublicConnectionLimit(t *testing.T) {
 		t.Fatal("third connection not served after one closed")
 	}
 	conns[1].Close()
+}
+
+// TestMerkleProofFromLevels checks the cached level-by-level tree against
+// chain.BuildMerkleProof (RFC 6962) for every position of trees of 1 to
+// 70 leaves.
+func TestMerkleProofFromLevels(t *testing.T) {
+	for n := 1; n <= 70; n++ {
+		cb := &cachedBlock{}
+		for i := 0; i < n; i++ {
+			cb.txids = append(cb.txids, chain.H([]byte{byte(i), byte(n)}))
+		}
+		for i := 0; i < n; i++ {
+			want, err := chain.BuildMerkleProof(cb.txids, i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := cb.merkleProof(i)
+			if got.Index != want.Index || got.LeafCount != want.LeafCount || len(got.Path) != len(want.Path) {
+				t.Fatalf("n=%d i=%d: %+v, want %+v", n, i, got, want)
+			}
+			for j := range got.Path {
+				if got.Path[j] != want.Path[j] {
+					t.Fatalf("n=%d i=%d: path differs at %d", n, i, j)
+				}
+			}
+			if err := got.Verify(cb.txids[i], chain.MerkleRoot(cb.txids)); err != nil {
+				t.Fatalf("n=%d i=%d: %v", n, i, err)
+			}
+		}
+	}
 }

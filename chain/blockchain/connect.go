@@ -251,7 +251,9 @@ func (c *Chain) connectTip(n *node, b *chain.Block, txids []chain.Hash) error {
 	for op, coin := range created {
 		c.utxo.add(op, coin, true)
 	}
+	c.readMu.Lock()
 	n.status |= statusValid
+	c.readMu.Unlock()
 	batch := new(leveldb.Batch)
 	batch.Put(hashKey(prefixUndo, n.id), encodeUndo(undo))
 	batch.Put(hashKey(prefixIndex, n.id), encodeIndexEntry(n.entry()))
