@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"tally/consensus"
+
+	"tally/internal/atomicfile"
 )
 
 // CookieFile is the name of the cookie file in the cookie directory.
@@ -354,26 +356,7 @@ func writeCookie(dir string) (string, error) {
 		return "", fmt.Errorf("rpc: cookie: %w", err)
 	}
 	content := CookieUser + ":" + hex.EncodeToString(secret[:])
-	f, err := os.CreateTemp(dir, CookieFile+".tmp*")
-	if err != nil {
-		return "", fmt.Errorf("rpc: write cookie: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.WriteString(content)
-	if err == nil {
-		err = f.Chmod(0o600)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, CookieFile))
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.Write(filepath.Join(dir, CookieFile), []byte(content), 0o600); err != nil {
 		return "", fmt.Errorf("rpc: write cookie: %w", err)
 	}
 	return content, nil
