@@ -175,11 +175,12 @@ func TestDevNodeLifecycle(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	dir := t.TempDir()
-	n := startNoded(t, dir, "--dev")
+	n := startNoded(t, dir, "--dev", "--metrics", "127.0.0.1:0", "--log-format", "json")
 	waitFor(t, n, 60*time.Second, "two mined blocks over RPC", func() bool {
 		c, err := blockCount(dir)
 		return err == nil && c >= 2
 	})
+	checkMetrics(t, n)
 	if _, err := os.Stat(filepath.Join(dir, "dev.wallet")); err != nil {
 		t.Fatalf("dev wallet: %v", err)
 	}
@@ -263,4 +264,32 @@ func TestShutdownDuringSync(t *testing.T) {
 	}
 	r.terminate(t)
 	src.terminate(t)
+}
+
+// checkMetrics finds the metrics address in the node's JSON log and checks
+// that the chain height and RPC request series are served.
+func checkMetrics(t *testing.T, p *proc) {
+	t.Helper()
+	var url string
+	for _, line := range strings.Split(p.output(), "\n") {
+		var rec struct{ Msg, Addr string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "metrics listening" {
+			url = rec.Addr
+		}
+	}
+	if url == "" {
+		t.Fatalf("no JSON 'metrics listening' log line:\n%s", p.output())
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body bytes.Buffer
+	body.ReadFrom(resp.Body)
+	for _, want := range []string{"tally_chain_height ", "tally_rpc_requests_total{method=\"getblockcount\"}", "tally_blocks_connected_total ", "tally_mempool_transactions "} {
+		if !strings.Contains(body.String(), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
 }
