@@ -19,6 +19,10 @@ import (
 // maxStartDials bounds the remembered peers dialed at start.
 const maxStartDials = 16
 
+// retrySoon spaces discovery attempts while the node has no peer or its
+// routing table is empty.
+const retrySoon = 10 * time.Second
+
 // newDHT creates the Kademlia DHT in server mode under the network's own
 // protocol prefix, so it never joins another network's DHT. Its bootstrap
 // peers are exactly ours (never the library's public defaults).
@@ -125,8 +129,13 @@ func (n *Node) advertiseLoop(rd *drouting.RoutingDiscovery) {
 		wait := n.cfg.DiscoveryInterval
 		if err == nil {
 			wait = max(wait, ttl*7/8)
-		} else if n.ctx.Err() == nil {
-			n.log.Debug("rendezvous advertise", "err", err)
+		} else {
+			// Usually an empty routing table right after start: retry
+			// soon.
+			wait = min(wait, retrySoon)
+			if n.ctx.Err() == nil {
+				n.log.Debug("rendezvous advertise", "err", err)
+			}
 		}
 		select {
 		case <-n.ctx.Done():
@@ -139,16 +148,18 @@ func (n *Node) advertiseLoop(rd *drouting.RoutingDiscovery) {
 // findLoop looks up peers under the rendezvous key and dials them while
 // the node has fewer than TargetPeers.
 func (n *Node) findLoop(rd *drouting.RoutingDiscovery) {
-	t := time.NewTicker(n.cfg.DiscoveryInterval)
-	defer t.Stop()
 	for {
+		wait := n.cfg.DiscoveryInterval
 		if n.Count() < n.cfg.TargetPeers {
 			n.findOnce(rd)
+			if n.Count() == 0 {
+				wait = min(wait, retrySoon)
+			}
 		}
 		select {
 		case <-n.ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(wait):
 		}
 	}
 }

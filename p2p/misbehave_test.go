@@ -254,6 +254,31 @@ func TestMisbehavingPeers(t *testing.T) {
 		}
 	})
 
+	t.Run("headers without proof of work", func(t *testing.T) {
+		a := newAttacker(t)
+		// Headers on the honest tip, the third without proof of work.
+		var hs []chain.Header
+		parent := tipParent(h1)
+		for i := 0; i < 5; i++ {
+			b := g.Block(parent, nil, func(b *chain.Block) { b.Header.Time += 7 })
+			if i == 2 {
+				target := consensus.CompactToBig(b.Header.Bits)
+				for consensus.HashToBig(b.BlockID()).Cmp(target) <= 0 {
+					b.Header.Nonce++
+				}
+			}
+			hs = append(hs, b.Header)
+			parent = testgen.ParentOf(b, parent.Height+1)
+		}
+		a.serveSync(hs)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := a.host.Connect(ctx, h1.addrInfo()); err != nil {
+			t.Fatal(err)
+		}
+		a.expectBanned(h1)
+	})
+
 	t.Run("garbage on the sync stream", func(t *testing.T) {
 		a := newAttacker(t)
 		a.joinGossip(h1)

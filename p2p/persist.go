@@ -14,6 +14,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"tally/internal/atomicfile"
 )
 
 // Files in the data directory.
@@ -22,45 +24,6 @@ const (
 	PeersFile = "peers.json" // known peer addresses and bans
 	AddrFile  = "p2p.addr"   // listen multiaddrs with /p2p/<id>, one a line (written by the node)
 )
-
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory, synced and renamed, so a crash leaves the old file or the new
-// one, never a part.
-func writeFileAtomic(path string, data []byte, mode fs.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		return fail(err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
-}
 
 // loadOrCreateKey reads the node key from dir/p2p.key, creating an Ed25519
 // key (mode 0600, written atomically) if the file does not exist.
@@ -88,7 +51,11 @@ func loadOrCreateKey(dir string) (crypto.PrivKey, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	if err := writeFileAtomic(path, raw, 0o600); err != nil {
+	if err := atomicfile.Create(path, raw, 0o600); err != nil {
+		if errors.Is(err, atomicfile.ErrExists) {
+			// Another process made one meanwhile: use it.
+			return loadOrCreateKey(dir)
+		}
 		return nil, fmt.Errorf("write node key %s: %w", path, err)
 	}
 	return k, nil
@@ -186,7 +153,7 @@ func (f *peersFile) save(path string, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(raw, '\n'), 0o600)
+	return atomicfile.Write(path, append(raw, '\n'), 0o600)
 }
 
 // ephemeralKey returns a fresh identity for a node without a data

@@ -1,10 +1,12 @@
 package p2p
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"tally/chain"
@@ -184,4 +186,46 @@ func allAt(t *testing.T, nodes []*testNode, id chain.Hash) {
 		}
 		return true
 	})
+}
+
+// TestSyncStallMovesToAnotherPeer: the peer the headers came from never
+// answers getblocks; the blocks are asked from another peer once the
+// request is overdue, and the sync completes.
+func TestSyncStallMovesToAnotherPeer(t *testing.T) {
+	g := testgen.New(devParams)
+	blocks := buildChain(g, 40)
+	server := newTestNode(t).start()
+	server.processAll(blocks)
+	tip := blocks[len(blocks)-1].BlockID()
+
+	staller := newAttacker(t)
+	staller.host.SetStreamHandler(SyncProtocol(devParams.NetworkID), func(s network.Stream) {
+		defer s.Close()
+		typ, payload, err := readFrame(s, maxRequestFrame)
+		if err != nil {
+			s.Reset()
+			return
+		}
+		switch typ {
+		case msgStatus:
+			_ = writeFrame(s, msgStatus, encodeStatus(server.ourStatus()))
+		case msgGetHeaders:
+			gh, _ := decodeGetHeaders(payload)
+			_ = writeFrame(s, msgHeaders, encodeHeaders(server.chain.LocateHeaders(gh.Locator, MaxHeadersPerMsg)))
+		case msgGetBlocks:
+			time.Sleep(blocksTimeout + time.Second) // never answers in time
+		}
+	})
+	late := newTestNode(t).start()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := late.host.Connect(ctx, peer.AddrInfo{ID: staller.id(), Addrs: staller.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "sync from the staller to start", late.Syncing)
+	connect(t, late, server)
+	waitFor(t, 25*time.Second, "the late node at the tip", func() bool { return late.chain.Tip().ID == tip })
+	if st := late.Stats(); st.SyncStalls == 0 {
+		t.Errorf("no stall counted: %+v", st)
+	}
 }

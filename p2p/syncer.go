@@ -288,6 +288,10 @@ func (s *syncer) fetchHeaders(ctx context.Context, p peer.ID, announced *big.Int
 				n.misbehave(p, penaltyGarbage, "headers that attach to nothing we know")
 				return nil, false, fmt.Errorf("%w: headers do not attach", errBadChain)
 			}
+			if info, _ := n.chain.BlockInfo(resp[0].PrevBlock); info.Invalid {
+				n.misbehave(p, penaltyBadHeaders, "headers on a block known invalid")
+				return nil, false, fmt.Errorf("%w: parent %s is known invalid", errBadChain, resp[0].PrevBlock)
+			}
 			cur, haveCur, hdrs = c, true, nil
 			// Skip headers we already store.
 			for i < len(resp) {
@@ -369,11 +373,14 @@ const (
 	fsDone
 )
 
+// fetchResult reports blocks of a getblocks request: one block as it
+// arrives (partial), or the end of the request (final).
 type fetchResult struct {
-	peer peer.ID
-	idx  []int
-	ans  blocksAnswer
-	err  error
+	peer  peer.ID
+	idx   []int
+	ans   blocksAnswer
+	err   error
+	final bool
 }
 
 type procResult struct {
@@ -539,10 +546,15 @@ func (f *fetcher) assign(ctx context.Context, wg *sync.WaitGroup) {
 			go func(p peer.ID) {
 				defer wg.Done()
 				rctx, cancel := context.WithTimeout(ctx, blocksTimeout)
-				ans, err := f.s.n.requestBlocks(rctx, p, ids)
+				ans, err := f.s.n.requestBlocks(rctx, p, ids, func(k int, b *chain.Block) {
+					select {
+					case f.results <- fetchResult{peer: p, idx: []int{idx[k]}, ans: blocksAnswer{blocks: []*chain.Block{b}, notFound: []bool{false}}}:
+					case <-ctx.Done():
+					}
+				})
 				cancel()
 				select {
-				case f.results <- fetchResult{peer: p, idx: idx, ans: ans, err: err}:
+				case f.results <- fetchResult{peer: p, idx: idx, ans: ans, err: err, final: true}:
 				case <-ctx.Done():
 				}
 			}(fp.id)
@@ -572,6 +584,10 @@ func (f *fetcher) dropPeer(id peer.ID) {
 // onResult stores fetched blocks and queues again what a peer did not
 // deliver.
 func (f *fetcher) onResult(r fetchResult) {
+	if !r.final {
+		f.store(r.idx[0], r.ans.blocks[0], r.peer)
+		return
+	}
 	fp := f.peer(r.peer)
 	if fp != nil {
 		fp.inflight--
@@ -579,11 +595,7 @@ func (f *fetcher) onResult(r fetchResult) {
 	lacks := false
 	for k, i := range r.idx {
 		if b := r.ans.blocks[k]; b != nil {
-			if f.state[i] == fsQueued || f.state[i] == fsInflight {
-				f.state[i], f.blocks[i], f.from[i] = fsHave, b, r.peer
-				f.buffer += b.SerializeSize()
-				f.s.n.stats.syncBlocks.Add(1)
-			}
+			f.store(i, b, r.peer)
 			continue
 		}
 		if r.ans.notFound[k] {
@@ -613,6 +625,16 @@ func (f *fetcher) onResult(r fetchResult) {
 			}
 		}
 	}
+}
+
+// store keeps a fetched block unless it is already there.
+func (f *fetcher) store(i int, b *chain.Block, from peer.ID) {
+	if f.state[i] != fsQueued && f.state[i] != fsInflight {
+		return
+	}
+	f.state[i], f.blocks[i], f.from[i] = fsHave, b, from
+	f.buffer += b.SerializeSize()
+	f.s.n.stats.syncBlocks.Add(1)
 }
 
 // feedReady hands the blocks that are next in order to the processor.

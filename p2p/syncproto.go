@@ -270,8 +270,10 @@ type blocksAnswer struct {
 }
 
 // requestBlocks asks a peer for blocks by id. A block that is not the one
-// asked for at its position is a protocol violation.
-func (n *Node) requestBlocks(ctx context.Context, p peer.ID, ids []chain.Hash) (blocksAnswer, error) {
+// asked for at its position is a protocol violation. got, if set, is
+// called with each block as soon as it arrived (the caller can start
+// connecting it while the rest is on its way).
+func (n *Node) requestBlocks(ctx context.Context, p peer.ID, ids []chain.Hash, got func(k int, b *chain.Block)) (blocksAnswer, error) {
 	ans := blocksAnswer{blocks: make([]*chain.Block, len(ids)), notFound: make([]bool, len(ids))}
 	s, err := n.openRequest(ctx, p, msgGetBlocks, encodeGetBlocks(ids))
 	if err != nil {
@@ -310,6 +312,9 @@ func (n *Node) requestBlocks(ctx context.Context, p peer.ID, ids []chain.Hash) (
 				return ans, errGarbage
 			}
 			ans.blocks[k] = b
+			if got != nil {
+				got(k, b)
+			}
 		default:
 			n.streamError(p, s, garbage("answer type %#x to getblocks", typ), "blocks answer")
 			return ans, errGarbage
