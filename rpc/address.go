@@ -57,12 +57,19 @@ func (c *call) addrIndex() (AddrIndex, error) {
 	return ix, nil
 }
 
-func getAddressBalance(c *call) (any, error) {
+// addrQuery returns the address index and the pkh of the address in the
+// first parameter, for the address methods.
+func (c *call) addrQuery() (AddrIndex, [20]byte, error) {
 	ix, err := c.addrIndex()
 	if err != nil {
-		return nil, err
+		return nil, [20]byte{}, err
 	}
 	pkh, _, err := c.address(0)
+	return ix, pkh, err
+}
+
+func getAddressBalance(c *call) (any, error) {
+	ix, pkh, err := c.addrQuery()
 	if err != nil {
 		return nil, err
 	}
@@ -74,11 +81,7 @@ func getAddressBalance(c *call) (any, error) {
 }
 
 func getAddressUTXOs(c *call) (any, error) {
-	ix, err := c.addrIndex()
-	if err != nil {
-		return nil, err
-	}
-	pkh, _, err := c.address(0)
+	ix, pkh, err := c.addrQuery()
 	if err != nil {
 		return nil, err
 	}
@@ -106,11 +109,7 @@ func getAddressUTXOs(c *call) (any, error) {
 }
 
 func getAddressTxIDs(c *call) (any, error) {
-	ix, err := c.addrIndex()
-	if err != nil {
-		return nil, err
-	}
-	pkh, _, err := c.address(0)
+	ix, pkh, err := c.addrQuery()
 	if err != nil {
 		return nil, err
 	}
