@@ -52,12 +52,17 @@ func DefaultDataDir(network string) (string, error) {
 	return filepath.Join(home, ".tally", network), nil
 }
 
-func (c *Config) validate() error {
+// Validate checks the values a flag or config file can get wrong, naming
+// the flag in a one-line error.
+func (c *Config) Validate() error {
 	if c.DBCacheMB < 0 {
-		return errors.New("--dbcache must be >= 0")
+		return fmt.Errorf("--dbcache %d: must be >= 0 (MB)", c.DBCacheMB)
 	}
 	if c.MaxMempoolMB < 1 {
-		return errors.New("--maxmempool must be at least 1 MB")
+		return fmt.Errorf("--maxmempool %d: must be at least 1 (MB)", c.MaxMempoolMB)
+	}
+	if (c.RPCUser == "") != (c.RPCPassword == "") {
+		return errors.New("--rpc-user and --rpc-password go together")
 	}
 	return nil
 }

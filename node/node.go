@@ -56,7 +56,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	params, err := cfg.LoadParams()
@@ -309,7 +309,7 @@ func (n *Node) writeDevWallet() error {
 	return nil
 }
 
-// Synced reports whether the tip is recent (within 24 target spacings,
+// tipRecent reports whether the tip is recent (within 24 target spacings,
 // at least an hour) — the node's view of "caught up".
 func (n *Node) tipRecent() (bool, string) {
 	tip := n.chain.Tip()

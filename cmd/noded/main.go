@@ -179,14 +179,8 @@ func configFrom(c *cli.Context) (node.Config, error) {
 	if cfg.Dev && !c.IsSet("mine") {
 		cfg.Mine = true
 	}
-	if (cfg.RPCUser == "") != (cfg.RPCPassword == "") {
-		return node.Config{}, errors.New("--rpc-user and --rpc-password go together")
-	}
-	if cfg.DBCacheMB < 0 {
-		return node.Config{}, fmt.Errorf("--dbcache %d: must be >= 0", cfg.DBCacheMB)
-	}
-	if cfg.MaxMempoolMB < 1 {
-		return node.Config{}, fmt.Errorf("--maxmempool %d: must be at least 1 (MB)", cfg.MaxMempoolMB)
+	if err := cfg.Validate(); err != nil {
+		return node.Config{}, err
 	}
 	return cfg, nil
 }
