@@ -464,17 +464,12 @@ func (c *Chain) acceptBlock(b *chain.Block) (Result, error) {
 	}
 	ctx := consensus.Parent{Height: parent.height, Time: parent.header.Time, MedianTime: c.medianTime(parent)}
 	if err := consensus.CheckHeaderContext(&b.Header, ctx, c.p, c.cfg.Now().Unix()); err != nil {
-		if errors.Is(err, consensus.ErrTimeTooNew) {
-			return 0, err
-		}
-		c.addInvalid(b.Header, id, parent)
+		c.markIfCommitted(err, b.Header, id, parent)
 		return 0, err
 	}
 	txids := b.TxIDs()
 	if err := consensus.CheckBlockSanity(b, txids, parent.height+1, c.p); err != nil {
-		if !errors.Is(err, consensus.ErrBadMerkleRoot) {
-			c.addInvalid(b.Header, id, parent)
-		}
+		c.markIfCommitted(err, b.Header, id, parent)
 		return 0, err
 	}
 	n := c.newNode(b.Header, id, parent)
@@ -510,6 +505,16 @@ func (c *Chain) link(n *node) {
 	c.index[n.id] = n
 	n.parent.children = append(n.parent.children, n)
 	c.readMu.Unlock()
+}
+
+// markIfCommitted records the header as invalid when err is a rule
+// violation its header commits to (consensus.ErrorKind.MarksInvalid): not
+// for a body that does not match it, nor for a block from the future.
+func (c *Chain) markIfCommitted(err error, h chain.Header, id chain.Hash, parent *node) {
+	var re *consensus.RuleError
+	if errors.As(err, &re) && re.Kind.MarksInvalid() {
+		c.addInvalid(h, id, parent)
+	}
 }
 
 // addInvalid records a header that violates a rule, so it is refused at

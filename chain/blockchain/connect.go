@@ -51,8 +51,6 @@ func (c *Chain) activateBest(known map[chain.Hash]blockBody) error {
 		// tie, the one seen first).
 		if best == nil || best == tip || best.work.Cmp(tip.work) < 0 ||
 			(best.work.Cmp(tip.work) == 0 && best.seq > tip.seq) {
-			// Flush if the stored UTXO set lags behind a tip we are
-			// keeping (recovery, or nothing changed).
 			return nil
 		}
 		fork := best
