@@ -133,8 +133,10 @@ func (b *Block) BlockID() Hash { return b.Header.BlockID() }
 // TxIDs returns the txids of the block's transactions in order.
 func (b *Block) TxIDs() []Hash {
 	ids := make([]Hash, len(b.Txs))
+	var buf []byte // one encoding buffer for all, not one allocation per tx
 	for i, tx := range b.Txs {
-		ids[i] = tx.TxID()
+		buf = tx.AppendEncoding(buf[:0], false)
+		ids[i] = H2(buf)
 	}
 	return ids
 }

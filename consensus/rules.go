@@ -187,7 +187,7 @@ func CheckTxInputs(tx *chain.Tx, txid chain.Hash, height uint64, view CoinView, 
 		if coin.Coinbase && coin.Height != 0 && height < coin.Height+p.CoinbaseMaturity {
 			return 0, ruleErr(ErrImmatureSpend, "transaction %s input %d spends coinbase of height %d at height %d (maturity %d)", txid, i, coin.Height, height, p.CoinbaseMaturity)
 		}
-		if chain.Hash160(txin.PubKey[:]) != coin.PKH {
+		if pubKeyHash(&txin.PubKey) != coin.PKH {
 			return 0, ruleErr(ErrWrongPubKey, "transaction %s input %d: public key does not hash to the output's pkh", txid, i)
 		}
 		in += coin.Amount
@@ -216,19 +216,28 @@ func checkBlockTxInputs(tx *chain.Tx, txid chain.Hash, height uint64, bv *blockV
 	return CheckTxInputs(tx, txid, height, bv, p)
 }
 
-// blockView layers a block's own outputs and spends over the coins before it.
+// blockView layers a block's own outputs and spends over the coins before
+// it. The outputs of the transactions before next are the block's coins,
+// found through index (txid -> position) rather than a map of every output:
+// most outputs of a block are not spent in it.
 type blockView struct {
-	base    CoinView
-	created map[chain.OutPoint]chain.Coin
-	spent   map[chain.OutPoint]struct{}
+	base   CoinView
+	b      *chain.Block
+	height uint64
+	index  map[chain.Hash]int
+	next   int
+	spent  map[chain.OutPoint]struct{}
 }
 
 func (v *blockView) Coin(op chain.OutPoint) (chain.Coin, bool) {
 	if _, gone := v.spent[op]; gone {
 		return chain.Coin{}, false
 	}
-	if c, ok := v.created[op]; ok {
-		return c, true
+	if j, ok := v.index[op.TxID]; ok && j < v.next {
+		if outs := v.b.Txs[j].Outputs; int(op.Index) < len(outs) {
+			o := &outs[op.Index]
+			return chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: v.height, Coinbase: j == 0}, true
+		}
 	}
 	return v.base.Coin(op)
 }
@@ -249,7 +258,16 @@ func (v *blockView) Coin(op chain.OutPoint) (chain.Coin, bool) {
 // the verdict and the error reported are those of checking every
 // transaction first, without a lookup per output of every transaction.
 func CheckBlockConnect(b *chain.Block, txids []chain.Hash, height uint64, view CoinView, p *Params) (uint64, error) {
-	bv := &blockView{base: view, created: make(map[chain.OutPoint]chain.Coin), spent: make(map[chain.OutPoint]struct{})}
+	inputs := 0
+	for _, tx := range b.Txs {
+		inputs += len(tx.Inputs)
+	}
+	bv := &blockView{base: view, b: b, height: height, index: make(map[chain.Hash]int, len(txids)), spent: make(map[chain.OutPoint]struct{}, inputs)}
+	for i, id := range txids {
+		if _, dup := bv.index[id]; !dup {
+			bv.index[id] = i
+		}
+	}
 	overwrite := func(i int) error {
 		for j := range b.Txs[i].Outputs {
 			if _, ok := bv.Coin(chain.OutPoint{TxID: txids[i], Index: uint32(j)}); ok {
@@ -277,13 +295,10 @@ func CheckBlockConnect(b *chain.Block, txids []chain.Hash, height uint64, view C
 				return 0, ruleErr(ErrInputsOverflow, "block fees above max_money")
 			}
 			for _, in := range tx.Inputs {
-				delete(bv.created, in.Prev)
 				bv.spent[in.Prev] = struct{}{}
 			}
 		}
-		for j, o := range tx.Outputs {
-			bv.created[chain.OutPoint{TxID: txids[i], Index: uint32(j)}] = chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: height, Coinbase: i == 0}
-		}
+		bv.next = i + 1 // tx's outputs are now coins of the block
 	}
 	limit := Subsidy(p, height) + fees
 	var cb uint64

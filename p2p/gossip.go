@@ -307,7 +307,7 @@ func (n *Node) checkBlock(data []byte, local bool) (*chain.Block, error) {
 			return b, nil
 		}
 	}
-	_, err = n.chain.ProcessBlock(b)
+	_, err = n.chain.ProcessBlockRaw(b, data)
 	return b, err
 }
 

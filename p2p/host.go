@@ -7,10 +7,12 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	yamux "github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -110,6 +112,7 @@ func newHost(cfg *Config, key crypto.PrivKey, g *gater, syncProto protocol.ID) (
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
 		libp2p.UserAgent(UserAgent),
+		libp2p.SwarmOpts(swarm.WithDialRanker(tcpFirstRanker)),
 	}
 	if cfg.LoopbackOnly {
 		opts = append(opts,
@@ -123,4 +126,35 @@ func newHost(cfg *Config, key crypto.PrivKey, g *gater, syncProto protocol.ID) (
 		return nil, nil, fmt.Errorf("start libp2p host on %v: %w", cfg.Listen, err)
 	}
 	return h, cm, nil
+}
+
+// quicFallbackDelay is how long a dial waits for a peer's TCP addresses
+// before it also tries its QUIC ones.
+const quicFallbackDelay = 500 * time.Millisecond
+
+// tcpFirstRanker orders outgoing dials TCP first: a peer with TCP
+// addresses is dialed on them at once (libp2p's default ranking among
+// them), and on its QUIC addresses only quicFallbackDelay later, should TCP
+// not have connected by then. Relaying a 1 MB block over TCP + Noise +
+// yamux costs about 2.4 times less CPU than over QUIC in go-libp2p (see
+// docs/performance.md), which matters on a 1-2 core VPS. A peer with only
+// QUIC addresses is dialed on them at once; inbound QUIC is unaffected.
+func tcpFirstRanker(addrs []ma.Multiaddr) []network.AddrDelay {
+	var tcpAddrs, other []ma.Multiaddr
+	for _, a := range addrs {
+		if _, err := a.ValueForProtocol(ma.P_TCP); err == nil {
+			tcpAddrs = append(tcpAddrs, a)
+		} else {
+			other = append(other, a)
+		}
+	}
+	if len(tcpAddrs) == 0 || len(other) == 0 {
+		return swarm.DefaultDialRanker(addrs)
+	}
+	out := swarm.DefaultDialRanker(tcpAddrs)
+	for _, d := range swarm.DefaultDialRanker(other) {
+		d.Delay += quicFallbackDelay
+		out = append(out, d)
+	}
+	return out
 }

@@ -390,20 +390,28 @@ const (
 // errors.Is against a consensus.ErrorKind), ErrDuplicate, ErrOrphan, or a
 // storage error (the node should stop).
 func (c *Chain) ProcessBlock(b *chain.Block) (Result, error) {
+	return c.ProcessBlockRaw(b, nil)
+}
+
+// ProcessBlockRaw is ProcessBlock for a block decoded from raw
+// (chain.DecodeBlock, which accepts only the canonical encoding): raw is
+// stored as the block's body instead of encoding b again. A nil raw
+// encodes b. raw is not retained.
+func (c *Chain) ProcessBlockRaw(b *chain.Block, raw []byte) (Result, error) {
 	c.process.Lock()
-	res, err := c.processLocked(b)
+	res, err := c.processLocked(b, raw)
 	events := c.takeEvents()
 	c.process.Unlock()
 	c.notify(events)
 	return res, err
 }
 
-func (c *Chain) processLocked(b *chain.Block) (Result, error) {
+func (c *Chain) processLocked(b *chain.Block, raw []byte) (Result, error) {
 	if c.broken != nil {
 		return 0, fmt.Errorf("%w: %v", ErrBroken, c.broken)
 	}
 	c.lastRuleErr = make(map[chain.Hash]error)
-	res, err := c.acceptBlock(b)
+	res, err := c.acceptBlock(b, raw)
 	if err != nil {
 		return res, err
 	}
@@ -413,7 +421,7 @@ func (c *Chain) processLocked(b *chain.Block) (Result, error) {
 		parent := queue[0]
 		queue = queue[1:]
 		for _, ob := range c.orphans.takeChildren(parent) {
-			if _, oerr := c.acceptBlock(ob); oerr == nil {
+			if _, oerr := c.acceptBlock(ob, nil); oerr == nil {
 				queue = append(queue, ob.BlockID())
 			} else if c.broken != nil {
 				return res, oerr
@@ -438,8 +446,8 @@ func (c *Chain) onMain(n *node) bool {
 }
 
 // acceptBlock checks a block's header and body, stores it, and activates
-// the best chain.
-func (c *Chain) acceptBlock(b *chain.Block) (Result, error) {
+// the best chain. raw, if not nil, is b's encoding.
+func (c *Chain) acceptBlock(b *chain.Block, raw []byte) (Result, error) {
 	id := b.BlockID()
 	if n, ok := c.index[id]; ok {
 		if n.status&statusInvalid != 0 {
@@ -474,8 +482,12 @@ func (c *Chain) acceptBlock(b *chain.Block) (Result, error) {
 	}
 	n := c.newNode(b.Header, id, parent)
 	n.hasData = true
-	batch := new(leveldb.Batch)
-	batch.Put(hashKey(prefixBlock, id), b.Encode())
+	if raw == nil || len(raw) != b.SerializeSize() {
+		raw = b.Encode()
+	}
+	// Sized for the block, so a 1 MB body is not copied as the batch grows.
+	batch := leveldb.MakeBatch(len(raw) + 512)
+	batch.Put(hashKey(prefixBlock, id), raw)
 	batch.Put(hashKey(prefixIndex, id), encodeIndexEntry(n.entry()))
 	if err := c.db.Write(batch, nil); err != nil {
 		return 0, fmt.Errorf("store block %s: %w", id, err)

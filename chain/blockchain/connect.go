@@ -202,10 +202,9 @@ func (c *Chain) checkSignatures(b *chain.Block, txids []chain.Hash) error {
 func (c *Chain) connectTip(n *node, b *chain.Block, txids []chain.Hash) error {
 	sigDone := make(chan error, 1)
 	go func() { sigDone <- c.checkSignatures(b, txids) }()
-	inputs, outputs := 0, 0
+	inputs := 0
 	for _, tx := range b.Txs {
 		inputs += len(tx.Inputs)
-		outputs += len(tx.Outputs)
 	}
 	view := &cacheView{u: c.utxo, found: make(map[chain.OutPoint]chain.Coin, inputs)}
 	_, ruleErr := consensus.CheckBlockConnect(b, txids, n.height, view, c.p)
@@ -218,24 +217,42 @@ func (c *Chain) connectTip(n *node, b *chain.Block, txids []chain.Hash) error {
 	}
 
 	// Work out the UTXO changes and the undo data while the signatures
-	// are still being checked; nothing changes before they pass.
-	created := make(map[chain.OutPoint]chain.Coin, outputs)
+	// are still being checked; nothing changes before they pass. A coin
+	// an input spends comes from the UTXO set (view.found: the rules looked
+	// it up there) or from an earlier transaction of the block (never in
+	// view.found: the block's own outputs shadow the UTXO set, and a valid
+	// block creates no output that is unspent there). Outputs spent within
+	// the block never reach the UTXO set. Most blocks spend none of their
+	// own outputs, so that case costs no map of the block's outputs.
 	spent := make([]chain.OutPoint, 0, inputs)
 	undo := make([]chain.Coin, 0, inputs)
-	for i, tx := range b.Txs {
-		if i > 0 {
-			for _, in := range tx.Inputs {
-				if coin, ok := created[in.Prev]; ok {
-					delete(created, in.Prev)
-					undo = append(undo, coin)
-					continue
-				}
-				undo = append(undo, view.found[in.Prev])
+	var (
+		txIndex map[chain.Hash]int          // txid -> position, built on first need
+		inBlock map[chain.OutPoint]struct{} // outputs of the block spent in it
+	)
+	for _, tx := range b.Txs[1:] {
+		for _, in := range tx.Inputs {
+			if coin, ok := view.found[in.Prev]; ok {
+				undo = append(undo, coin)
 				spent = append(spent, in.Prev)
+				continue
 			}
-		}
-		for j, o := range tx.Outputs {
-			created[chain.OutPoint{TxID: txids[i], Index: uint32(j)}] = chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: n.height, Coinbase: i == 0}
+			if txIndex == nil {
+				txIndex = make(map[chain.Hash]int, len(txids))
+				for i, id := range txids {
+					txIndex[id] = i
+				}
+				inBlock = make(map[chain.OutPoint]struct{})
+			}
+			j, ok := txIndex[in.Prev.TxID]
+			if !ok || int(in.Prev.Index) >= len(b.Txs[j].Outputs) {
+				// CheckBlockConnect found every input; this is a bug.
+				<-sigDone
+				return fmt.Errorf("connect block %s: input %s:%d neither in the UTXO set nor in the block", n.id, in.Prev.TxID, in.Prev.Index)
+			}
+			o := b.Txs[j].Outputs[in.Prev.Index]
+			undo = append(undo, chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: n.height, Coinbase: j == 0})
+			inBlock[in.Prev] = struct{}{}
 		}
 	}
 	if err := <-sigDone; err != nil {
@@ -246,8 +263,14 @@ func (c *Chain) connectTip(n *node, b *chain.Block, txids []chain.Hash) error {
 	for _, op := range spent {
 		c.utxo.spend(op)
 	}
-	for op, coin := range created {
-		c.utxo.add(op, coin, true)
+	for i, tx := range b.Txs {
+		for j, o := range tx.Outputs {
+			op := chain.OutPoint{TxID: txids[i], Index: uint32(j)}
+			if _, gone := inBlock[op]; gone {
+				continue
+			}
+			c.utxo.add(op, chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: n.height, Coinbase: i == 0}, true)
+		}
 	}
 	c.readMu.Lock()
 	n.status |= statusValid
