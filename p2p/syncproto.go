@@ -159,16 +159,16 @@ func (n *Node) onStatus(p peer.ID, st status) bool {
 // openRequest opens a sync stream to a connected peer (it never dials),
 // sends one request and closes its write side.
 func (n *Node) openRequest(ctx context.Context, p peer.ID, typ byte, payload []byte) (network.Stream, error) {
-	s, err := n.host.NewStream(network.WithNoDial(ctx, "sync request"), p, n.syncProto)
+	raw, err := n.host.NewStream(network.WithNoDial(ctx, "sync request"), p, n.syncProto)
 	if err != nil {
 		return nil, err
 	}
 	if dl, ok := ctx.Deadline(); ok {
-		_ = s.SetDeadline(dl)
+		_ = raw.SetDeadline(dl)
 	}
 	// Cancelling ctx aborts a read or write in progress.
-	stop := context.AfterFunc(ctx, func() { s.Reset() })
-	s = &ctxStream{Stream: s, stop: stop}
+	stop := context.AfterFunc(ctx, func() { raw.Reset() })
+	s := &ctxStream{Stream: raw, stop: stop}
 	if err := writeFrame(s, typ, payload); err != nil {
 		s.Reset()
 		return nil, err
