@@ -460,8 +460,7 @@ func (f *genesisFile) params() (*Params, error) {
 // the allocations as outputs in file order, lock time 0 and extra = height
 // 0 as u64 followed by the message.
 func genesisCoinbase(p *Params) *chain.Tx {
-	extra := binary.LittleEndian.AppendUint64(make([]byte, 0, 8+len(p.GenesisMessage)), 0)
-	tx := &chain.Tx{Version: 1, Extra: append(extra, p.GenesisMessage...)}
+	tx := &chain.Tx{Version: 1, Extra: CoinbaseExtra(0, []byte(p.GenesisMessage))}
 	for _, a := range p.Allocations {
 		tx.Outputs = append(tx.Outputs, chain.TxOut{Amount: a.Amount, PKH: a.PKH})
 	}

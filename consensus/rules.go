@@ -1,6 +1,10 @@
 package consensus
 
-import "tally/chain"
+import (
+	"encoding/binary"
+
+	"tally/chain"
+)
 
 // Maximum sizes of the extra field.
 const (
@@ -107,16 +111,20 @@ func CheckTxSanity(tx *chain.Tx, p *Params) error {
 	return nil
 }
 
+// CoinbaseExtra returns a coinbase extra field: the height as u64
+// little-endian, then free (which the caller keeps within
+// MaxCoinbaseFreeBytes).
+func CoinbaseExtra(height uint64, free []byte) []byte {
+	b := binary.LittleEndian.AppendUint64(make([]byte, 0, coinbaseHeightBytes+len(free)), height)
+	return append(b, free...)
+}
+
 // CoinbaseHeight returns the height a coinbase's extra field commits to.
 func CoinbaseHeight(tx *chain.Tx) (uint64, bool) {
 	if len(tx.Extra) < coinbaseHeightBytes {
 		return 0, false
 	}
-	var h uint64
-	for i := coinbaseHeightBytes - 1; i >= 0; i-- {
-		h = h<<8 | uint64(tx.Extra[i])
-	}
-	return h, true
+	return binary.LittleEndian.Uint64(tx.Extra), true
 }
 
 // CheckBlockSanity checks the rules a block satisfies given only its

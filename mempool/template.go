@@ -1,6 +1,7 @@
 package mempool
 
 import (
+	"encoding/binary"
 	"sort"
 	"time"
 
@@ -43,9 +44,6 @@ func (t *Template) Block() *chain.Block {
 	return b
 }
 
-// coinbaseExtraFree is free coinbase data a miner can vary (extra nonce).
-const coinbaseExtraFree = 8
-
 // NewTemplate builds a block template on the current tip paying subsidy
 // plus fees to pkh. It picks packages (a transaction with its unconfirmed
 // ancestors not yet chosen) by their combined fee rate, highest first,
@@ -62,11 +60,8 @@ func (p *Pool) NewTemplate(pkh [20]byte, now time.Time, extraNonce uint64) *Temp
 	}
 	t.Header = chain.Header{Version: 1, PrevBlock: tip.ID, Time: hdrTime, Bits: consensus.NextBits(params, tip.Height, tip.Header.Time)}
 
-	extra := make([]byte, 8+coinbaseExtraFree)
-	for i := 0; i < 8; i++ {
-		extra[i] = byte(height >> (8 * i))
-		extra[8+i] = byte(extraNonce >> (8 * i))
-	}
+	// The free coinbase data is the extra nonce (u64) a miner varies.
+	extra := consensus.CoinbaseExtra(height, binary.LittleEndian.AppendUint64(nil, extraNonce))
 	cb := &chain.Tx{Version: 1, Outputs: []chain.TxOut{{PKH: pkh}}, Extra: extra}
 	// Room for the header, a 5-byte transaction count and the coinbase
 	// (whose amount has a fixed width).

@@ -82,7 +82,7 @@ type fbHarness struct {
 
 	blocks  map[string]*fbBlock
 	cur     *fbBlock
-	amounts map[chain.OutPoint]uint64
+	amounts testgen.Amounts
 	// watched are outpoints looked up with Chain.Coin after every step:
 	// every output of every transaction the scenario built (only a few of
 	// the outputs of very large transactions).
@@ -104,7 +104,7 @@ func newFBHarness(t *testing.T, p *consensus.Params, mode fbMode, kinds map[cons
 		key:        consensus.DevPrivateKey(),
 		other:      otherKey(),
 		blocks:     make(map[string]*fbBlock),
-		amounts:    make(map[chain.OutPoint]uint64),
+		amounts:    make(testgen.Amounts),
 		watchedSet: make(map[chain.OutPoint]bool),
 		kinds:      kinds,
 	}
@@ -266,35 +266,14 @@ func (g *fbHarness) resign(tx *chain.Tx, f func(r, s []byte)) *chain.Tx {
 	return tx
 }
 
-func (g *fbHarness) fee(tx *chain.Tx) uint64 {
-	var in, out uint64
-	for _, txin := range tx.Inputs {
-		a, ok := g.amounts[txin.Prev]
-		if !ok {
-			return 0
-		}
-		in += a
-	}
-	for _, o := range tx.Outputs {
-		out += o.Amount
-	}
-	if out > in {
-		return 0
-	}
-	return in - out
-}
-
 // coinbase returns a coinbase for height paying value to the dev key;
 // extra is the height then tag (so that every named block differs).
 func (g *fbHarness) coinbase(height, value uint64, tag string) *chain.Tx {
-	extra := make([]byte, 8, 8+len(tag))
-	for i := range 8 {
-		extra[i] = byte(height >> (8 * i))
+	free := []byte(tag)
+	if len(free) > consensus.MaxCoinbaseFreeBytes {
+		free = free[:consensus.MaxCoinbaseFreeBytes]
 	}
-	extra = append(extra, tag...)
-	if len(extra) > 8+consensus.MaxCoinbaseFreeBytes {
-		extra = extra[:8+consensus.MaxCoinbaseFreeBytes]
-	}
+	extra := consensus.CoinbaseExtra(height, free)
 	return &chain.Tx{Version: 1, Outputs: []chain.TxOut{{Amount: value, PKH: g.pkh}}, Extra: extra}
 }
 
@@ -353,7 +332,7 @@ func (g *fbHarness) NextBlock(name, parent string, txs []*chain.Tx, mungers ...f
 	height := pb.height + 1
 	var fees uint64
 	for _, tx := range txs {
-		fees += g.fee(tx)
+		fees += g.amounts.Fee(tx)
 	}
 	tm := pb.block.Header.Time + uint64(g.p.TargetSpacing)
 	if m := g.mtp(parent); tm <= m {
@@ -441,9 +420,7 @@ func cbExtraLen(n int) func(*chain.Block) {
 // cbHeight writes height into the coinbase extra.
 func cbHeight(height uint64) func(*chain.Block) {
 	return cbMod(func(cb *chain.Tx) {
-		for i := range 8 {
-			cb.Extra[i] = byte(height >> (8 * i))
-		}
+		copy(cb.Extra, consensus.CoinbaseExtra(height, nil))
 	})
 }
 

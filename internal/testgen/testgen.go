@@ -26,7 +26,38 @@ type Gen struct {
 	PubKey [chain.PubKeySize]byte
 	PKH    [20]byte
 
-	amounts map[chain.OutPoint]uint64
+	amounts Amounts
+}
+
+// Amounts remembers the amounts of outputs, so fees can be computed.
+type Amounts map[chain.OutPoint]uint64
+
+// Remember records the amounts of tx's outputs.
+func (a Amounts) Remember(tx *chain.Tx) {
+	id := tx.TxID()
+	for i, o := range tx.Outputs {
+		a[chain.OutPoint{TxID: id, Index: uint32(i)}] = o.Amount
+	}
+}
+
+// Fee returns the fee of tx, or 0 when an input is unknown or the outputs
+// exceed the inputs.
+func (a Amounts) Fee(tx *chain.Tx) uint64 {
+	var in, out uint64
+	for _, txin := range tx.Inputs {
+		v, ok := a[txin.Prev]
+		if !ok {
+			return 0
+		}
+		in += v
+	}
+	for _, o := range tx.Outputs {
+		out += o.Amount
+	}
+	if out > in {
+		return 0
+	}
+	return in - out
 }
 
 // DevParams returns the dev network's parameters or panics.
@@ -40,19 +71,14 @@ func DevParams() *consensus.Params {
 
 // New returns a generator for params p signing with the dev key.
 func New(p *consensus.Params) *Gen {
-	g := &Gen{P: p, Key: consensus.DevPrivateKey(), amounts: make(map[chain.OutPoint]uint64)}
+	g := &Gen{P: p, Key: consensus.DevPrivateKey(), amounts: make(Amounts)}
 	copy(g.PubKey[:], g.Key.PubKey().SerializeCompressed())
 	g.PKH = chain.Hash160(g.PubKey[:])
 	g.remember(p.Genesis.Txs[0])
 	return g
 }
 
-func (g *Gen) remember(tx *chain.Tx) {
-	id := tx.TxID()
-	for i, o := range tx.Outputs {
-		g.amounts[chain.OutPoint{TxID: id, Index: uint32(i)}] = o.Amount
-	}
-}
+func (g *Gen) remember(tx *chain.Tx) { g.amounts.Remember(tx) }
 
 // Outputs returns the spendable descriptions of tx's outputs.
 func Outputs(tx *chain.Tx) []Spend {
@@ -111,34 +137,14 @@ func (g *Gen) Pay(spends []Spend, n int, fee uint64) *chain.Tx {
 
 // Coinbase returns a coinbase for height paying value to the generator.
 func (g *Gen) Coinbase(height uint64, value uint64) *chain.Tx {
-	extra := make([]byte, 8)
-	for i := 0; i < 8; i++ {
-		extra[i] = byte(height >> (8 * i))
-	}
-	tx := &chain.Tx{Version: 1, Outputs: []chain.TxOut{{Amount: value, PKH: g.PKH}}, Extra: extra}
+	tx := &chain.Tx{Version: 1, Outputs: []chain.TxOut{{Amount: value, PKH: g.PKH}}, Extra: consensus.CoinbaseExtra(height, nil)}
 	g.remember(tx)
 	return tx
 }
 
 // Fee returns the fee of a transaction whose inputs the generator made, or
 // 0 when an input is unknown to it.
-func (g *Gen) Fee(tx *chain.Tx) uint64 {
-	var in, out uint64
-	for _, txin := range tx.Inputs {
-		a, ok := g.amounts[txin.Prev]
-		if !ok {
-			return 0
-		}
-		in += a
-	}
-	for _, o := range tx.Outputs {
-		out += o.Amount
-	}
-	if out > in {
-		return 0
-	}
-	return in - out
-}
+func (g *Gen) Fee(tx *chain.Tx) uint64 { return g.amounts.Fee(tx) }
 
 // Parent is the block a new block builds on.
 type Parent struct {
