@@ -5,6 +5,7 @@
 package mining
 
 import (
+	"bytes"
 	"context"
 	"runtime"
 	"sync"
@@ -102,7 +103,10 @@ func (m *Miner) Generate(ctx context.Context, n int, pkh [20]byte) ([]chain.Hash
 func (m *Miner) solveOne(ctx context.Context, pkh [20]byte, refresh time.Duration) *chain.Block {
 	tmpl := m.cfg.Pool.NewTemplate(pkh, m.cfg.Now(), m.extra.Add(1))
 	b := tmpl.Block()
-	target := consensus.CompactToBig(b.Header.Bits)
+	// The target as 32 big-endian bytes, so each hash is compared without
+	// allocating (template bits are ASERT's, never above the pow limit).
+	var target [32]byte
+	consensus.CompactToBig(b.Header.Bits).FillBytes(target[:])
 	tipID := b.Header.PrevBlock
 	var deadline time.Time
 	if refresh > 0 {
@@ -129,7 +133,7 @@ func (m *Miner) solveOne(ctx context.Context, pkh [20]byte, refresh time.Duratio
 						return
 					}
 				}
-				if consensus.HashToBig(h.BlockID()).Cmp(target) <= 0 {
+				if id := h.BlockID(); bytes.Compare(id[:], target[:]) <= 0 {
 					hh := h
 					found.CompareAndSwap(nil, &hh)
 					stop.Store(true)
