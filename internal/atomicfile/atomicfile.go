@@ -78,10 +78,12 @@ func write(path string, data []byte, mode fs.FileMode, create bool) (err error) 
 	} else if err := Rename(tmp, path); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return SyncDir(dir)
 }
 
-func syncDir(dir string) error {
+// SyncDir fsyncs a directory, so a file created or renamed in it survives
+// a power loss.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -14,6 +14,8 @@ import (
 
 	"tally/chain"
 	"tally/consensus"
+
+	"tally/internal/atomicfile"
 )
 
 // The header file, headers.dat:
@@ -190,16 +192,7 @@ func (s *Store) rewrite() error {
 	if err := s.f.Sync(); err != nil {
 		return fmt.Errorf("syncing header file: %w", err)
 	}
-	return syncDir(filepath.Dir(s.path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing header file directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(s.path)); err != nil {
 		return fmt.Errorf("syncing header file directory: %w", err)
 	}
 	return nil
