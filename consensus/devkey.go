@@ -5,7 +5,7 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // devKeySeed is hashed into the dev key. The key is public on purpose:
@@ -22,5 +22,5 @@ func DevPrivateKey() *secp256k1.PrivateKey {
 
 // DevPKH returns the public key hash of the dev key.
 func DevPKH() [20]byte {
-	return chain.Hash160(DevPrivateKey().PubKey().SerializeCompressed())
+	return wire.Hash160(DevPrivateKey().PubKey().SerializeCompressed())
 }

@@ -12,12 +12,11 @@ import (
 	"maps"
 	"math"
 	"math/big"
-	"os"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // DefaultGenesisJSON is the public network's genesis.json (a copy of the
@@ -30,15 +29,6 @@ var DefaultGenesisJSON []byte
 // dev network with dev set.
 func Default(dev bool) (*Params, error) {
 	return LoadGenesis(DefaultGenesisJSON, dev)
-}
-
-// LoadGenesisFile reads and loads a genesis.json file (see LoadGenesis).
-func LoadGenesisFile(path string, dev bool) (*Params, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, &GenesisError{Dev: dev, Err: err}
-	}
-	return LoadGenesis(data, dev)
 }
 
 // Bounds that LoadGenesis enforces beyond those SPEC section 3 states.
@@ -429,7 +419,7 @@ func (f *genesisFile) params() (*Params, error) {
 	var sum uint64
 	for i, a := range f.Genesis.Allocations {
 		field := fmt.Sprintf("genesis.allocations[%d]", i)
-		pkh, err := chain.DecodeAddress(p.AddressPrefix, a.Address)
+		pkh, err := wire.DecodeAddress(p.AddressPrefix, a.Address)
 		if err != nil {
 			return nil, fieldError(field+".address", "%w", err)
 		}
@@ -459,25 +449,25 @@ func (f *genesisFile) params() (*Params, error) {
 // genesisCoinbase returns the genesis coinbase of p: version 1, no inputs,
 // the allocations as outputs in file order, lock time 0 and extra = height
 // 0 as u64 followed by the message.
-func genesisCoinbase(p *Params) *chain.Tx {
-	tx := &chain.Tx{Version: 1, Extra: CoinbaseExtra(0, []byte(p.GenesisMessage))}
+func genesisCoinbase(p *Params) *wire.Tx {
+	tx := &wire.Tx{Version: 1, Extra: CoinbaseExtra(0, []byte(p.GenesisMessage))}
 	for _, a := range p.Allocations {
-		tx.Outputs = append(tx.Outputs, chain.TxOut{Amount: a.Amount, PKH: a.PKH})
+		tx.Outputs = append(tx.Outputs, wire.TxOut{Amount: a.Amount, PKH: a.PKH})
 	}
 	return tx
 }
 
 // buildGenesis returns the genesis block that p's genesis fields define.
-func buildGenesis(p *Params) *chain.Block {
+func buildGenesis(p *Params) *wire.Block {
 	cb := genesisCoinbase(p)
-	return &chain.Block{
-		Header: chain.Header{
+	return &wire.Block{
+		Header: wire.Header{
 			Version:    1,
-			MerkleRoot: chain.MerkleRoot([]chain.Hash{cb.TxID()}),
+			MerkleRoot: wire.MerkleRoot([]wire.Hash{cb.TxID()}),
 			Time:       p.GenesisTime,
 			Bits:       p.GenesisBits,
 			Nonce:      p.GenesisNonce,
 		},
-		Txs: []*chain.Tx{cb},
+		Txs: []*wire.Tx{cb},
 	}
 }

@@ -10,13 +10,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/genesis_block.hex")
@@ -73,10 +72,10 @@ func TestGenesisGolden(t *testing.T) {
 
 	// Recompute from the golden bytes alone: the id is H2 of the first 88
 	// bytes, and the block decodes to the same id.
-	if got := chain.H2(golden[:chain.HeaderSize]).String(); got != goldenGenesisID {
+	if got := wire.H2(golden[:wire.HeaderSize]).String(); got != goldenGenesisID {
 		t.Errorf("H2(golden header) = %s, want %s", got, goldenGenesisID)
 	}
-	blk, err := chain.DecodeBlock(golden)
+	blk, err := wire.DecodeBlock(golden)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +114,7 @@ func checkGenesisBlock(t *testing.T, p *Params) {
 	txid := cb.TxID()
 	wantRoot := sha256.Sum256(append([]byte{0}, txid[:]...))
 	h := b.Header
-	if h.Version != 1 || !h.PrevBlock.IsZero() || h.MerkleRoot != chain.Hash(wantRoot) ||
+	if h.Version != 1 || !h.PrevBlock.IsZero() || h.MerkleRoot != wire.Hash(wantRoot) ||
 		h.Time != p.GenesisTime || h.Bits != p.GenesisBits || h.Nonce != p.GenesisNonce {
 		t.Errorf("genesis header %+v", h)
 	}
@@ -147,7 +146,7 @@ func TestDefaultPublicParams(t *testing.T) {
 	// The public allocation is a placeholder: the key H("tally foundation")
 	// is public, so it must be replaced before a real launch.
 	seed := sha256.Sum256([]byte("tally foundation"))
-	pkh := chain.Hash160(secp256k1.PrivKeyFromBytes(seed[:]).PubKey().SerializeCompressed())
+	pkh := wire.Hash160(secp256k1.PrivKeyFromBytes(seed[:]).PubKey().SerializeCompressed())
 	if len(p.Allocations) != 1 || p.Allocations[0].PKH != pkh || p.Allocations[0].Amount != 1_000_000*100_000_000 {
 		t.Errorf("allocations %+v, want 1,000,000 TALLY to %x", p.Allocations, pkh)
 	}
@@ -182,27 +181,13 @@ func TestDevParams(t *testing.T) {
 	if len(p.Allocations) != 1 || p.Allocations[0].PKH != DevPKH() || p.Allocations[0].Address != goldenDevAddress {
 		t.Errorf("dev allocations %+v, want one to the dev key %x", p.Allocations, DevPKH())
 	}
-	addr, err := chain.EncodeAddress("tlyd", DevPKH())
+	addr, err := wire.EncodeAddress("tlyd", DevPKH())
 	if err != nil || addr != goldenDevAddress {
 		t.Errorf("dev key address %s, %v; want %s", addr, err, goldenDevAddress)
 	}
 	seed := sha256.Sum256([]byte("tally dev key"))
 	if !bytes.Equal(DevPrivateKey().Serialize(), seed[:]) {
 		t.Error("DevPrivateKey is not SHA-256(\"tally dev key\")")
-	}
-}
-
-func TestLoadGenesisFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "genesis.json")
-	if err := os.WriteFile(path, DefaultGenesisJSON, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p, err := LoadGenesisFile(path, false)
-	if err != nil || p.GenesisID.String() != goldenGenesisID {
-		t.Fatalf("LoadGenesisFile: %v", err)
-	}
-	if _, err := LoadGenesisFile(filepath.Join(t.TempDir(), "missing.json"), false); err == nil {
-		t.Error("missing file loaded")
 	}
 }
 
@@ -334,8 +319,8 @@ func TestGenesisErrorText(t *testing.T) {
 		t.Errorf("error %q, want %q", err, want)
 	}
 	_, err = LoadGenesis(mutate(t, setAlloc("address", goldenDevAddress)), false)
-	if !errors.Is(err, chain.ErrBadAddress) {
-		t.Errorf("bad address error %v does not wrap chain.ErrBadAddress", err)
+	if !errors.Is(err, wire.ErrBadAddress) {
+		t.Errorf("bad address error %v does not wrap wire.ErrBadAddress", err)
 	}
 	_, err = LoadGenesis(mutate(t, func(m map[string]any) { genesisObj(devObj(m))["nonce"] = 0 }), true)
 	if want := `genesis.json (dev network): field "genesis.nonce": `; err == nil || !strings.HasPrefix(err.Error(), want) {

@@ -3,7 +3,7 @@ package consensus
 import (
 	"math/big"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // Allocation is one output of the genesis coinbase.
@@ -43,6 +43,6 @@ type Params struct {
 
 	// Genesis is the genesis block built from the fields above, and
 	// GenesisID its id.
-	Genesis   *chain.Block
-	GenesisID chain.Hash
+	Genesis   *wire.Block
+	GenesisID wire.Hash
 }

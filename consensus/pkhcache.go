@@ -3,7 +3,7 @@ package consensus
 import (
 	"sync"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // pkhCacheMax bounds the public key hash memo: about 100 bytes an entry,
@@ -19,18 +19,18 @@ const pkhCacheMax = 8192
 // so no rule changes. When full, an arbitrary entry is evicted.
 var pkhCache = struct {
 	mu sync.RWMutex
-	m  map[[chain.PubKeySize]byte][20]byte
-}{m: make(map[[chain.PubKeySize]byte][20]byte)}
+	m  map[[wire.PubKeySize]byte][20]byte
+}{m: make(map[[wire.PubKeySize]byte][20]byte)}
 
-// pubKeyHash returns chain.Hash160 of pubKey, memoized.
-func pubKeyHash(pubKey *[chain.PubKeySize]byte) [20]byte {
+// pubKeyHash returns wire.Hash160 of pubKey, memoized.
+func pubKeyHash(pubKey *[wire.PubKeySize]byte) [20]byte {
 	pkhCache.mu.RLock()
 	h, ok := pkhCache.m[*pubKey]
 	pkhCache.mu.RUnlock()
 	if ok {
 		return h
 	}
-	h = chain.Hash160(pubKey[:])
+	h = wire.Hash160(pubKey[:])
 	pkhCache.mu.Lock()
 	if len(pkhCache.m) >= pkhCacheMax {
 		for k := range pkhCache.m {

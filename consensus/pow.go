@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"math/big"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // Compact targets ("bits") use Bitcoin's nBits format: the high byte is a
@@ -126,14 +126,14 @@ func CalcWork(bits uint32) *big.Int {
 
 // HashToBig reads a block id as a 256-bit big-endian number, the way proof
 // of work compares it with the target.
-func HashToBig(id chain.Hash) *big.Int {
+func HashToBig(id wire.Hash) *big.Int {
 	return new(big.Int).SetBytes(id[:])
 }
 
 // CheckProofOfWork checks that bits encode a valid target no easier than
 // powLimit (ErrBadTarget) and that id, read as a big-endian number, is at
 // most that target (ErrBadPoW). It allocates nothing on success.
-func CheckProofOfWork(id chain.Hash, bits uint32, powLimit *big.Int) error {
+func CheckProofOfWork(id wire.Hash, bits uint32, powLimit *big.Int) error {
 	var target, limit [32]byte
 	if err := targetBytes(bits, &target); err != nil {
 		return err

@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 func hexBig(t *testing.T, s string) *big.Int {
@@ -176,7 +176,7 @@ func TestCalcWork(t *testing.T) {
 }
 
 func TestHashToBig(t *testing.T) {
-	var id chain.Hash
+	var id wire.Hash
 	id[0], id[31] = 0x01, 0x02
 	want := new(big.Int).Lsh(big.NewInt(1), 248)
 	want.Add(want, big.NewInt(2))
@@ -188,27 +188,27 @@ func TestHashToBig(t *testing.T) {
 func TestCheckProofOfWork(t *testing.T) {
 	limit := CompactToBig(0x1f00ffff)
 	target := CompactToBig(0x1e123456)
-	idOf := func(n *big.Int) chain.Hash {
-		var h chain.Hash
+	idOf := func(n *big.Int) wire.Hash {
+		var h wire.Hash
 		n.FillBytes(h[:])
 		return h
 	}
 	plusOne := new(big.Int).Add(target, big.NewInt(1))
 	tests := []struct {
 		name string
-		id   chain.Hash
+		id   wire.Hash
 		bits uint32
 		want error
 	}{
-		{"zero id", chain.ZeroHash, 0x1e123456, nil},
+		{"zero id", wire.ZeroHash, 0x1e123456, nil},
 		{"id equals target", idOf(target), 0x1e123456, nil},
 		{"id one above target", idOf(plusOne), 0x1e123456, ErrBadPoW},
 		{"all ones id", idOf(maxTarget), 0x1e123456, ErrBadPoW},
 		{"target at limit", idOf(limit), 0x1f00ffff, nil},
-		{"target above limit", chain.ZeroHash, 0x1f010000, ErrBadTarget},
-		{"negative target", chain.ZeroHash, 0x1e923456, ErrBadTarget},
-		{"zero target", chain.ZeroHash, 0x1e000000, ErrBadTarget},
-		{"overflowing target", chain.ZeroHash, 0xff123456, ErrBadTarget},
+		{"target above limit", wire.ZeroHash, 0x1f010000, ErrBadTarget},
+		{"negative target", wire.ZeroHash, 0x1e923456, ErrBadTarget},
+		{"zero target", wire.ZeroHash, 0x1e000000, ErrBadTarget},
+		{"overflowing target", wire.ZeroHash, 0xff123456, ErrBadTarget},
 	}
 	for _, tc := range tests {
 		err := CheckProofOfWork(tc.id, tc.bits, limit)
@@ -229,6 +229,6 @@ func TestCheckProofOfWork(t *testing.T) {
 func BenchmarkCheckProofOfWork(b *testing.B) {
 	limit := CompactToBig(0x1f00ffff)
 	for b.Loop() {
-		_ = CheckProofOfWork(chain.ZeroHash, 0x1e123456, limit)
+		_ = CheckProofOfWork(wire.ZeroHash, 0x1e123456, limit)
 	}
 }

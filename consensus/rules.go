@@ -3,7 +3,7 @@ package consensus
 import (
 	"encoding/binary"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // Maximum sizes of the extra field.
@@ -15,7 +15,7 @@ const (
 
 // CheckHeaderSanity checks the rules a header satisfies on its own: version,
 // a valid target no easier than the pow limit, and proof of work.
-func CheckHeaderSanity(h *chain.Header, id chain.Hash, p *Params) error {
+func CheckHeaderSanity(h *wire.Header, id wire.Hash, p *Params) error {
 	if h.Version != 1 {
 		return ruleErr(ErrBadVersion, "block version %d, want 1", h.Version)
 	}
@@ -34,7 +34,7 @@ type Parent struct {
 // max_future_seconds past now (ErrTimeTooNew: defer, do not mark invalid).
 // A negative now skips the future-time check (for headers judged without a
 // clock).
-func CheckHeaderContext(h *chain.Header, parent Parent, p *Params, now int64) error {
+func CheckHeaderContext(h *wire.Header, parent Parent, p *Params, now int64) error {
 	if want := NextBits(p, parent.Height, parent.Time); h.Bits != want {
 		return ruleErr(ErrBadBits, "bits %08x, want %08x", h.Bits, want)
 	}
@@ -67,7 +67,7 @@ func MedianTime(times []uint64) uint64 {
 // CheckTxSanity checks the rules a transaction satisfies on its own:
 // version, inputs and outputs present, no duplicate inputs, output amounts
 // and their sum, size, and the extra field.
-func CheckTxSanity(tx *chain.Tx, p *Params) error {
+func CheckTxSanity(tx *wire.Tx, p *Params) error {
 	if tx.Version != 1 {
 		return ruleErr(ErrBadTxVersion, "tx version %d, want 1", tx.Version)
 	}
@@ -100,7 +100,7 @@ func CheckTxSanity(tx *chain.Tx, p *Params) error {
 		return ruleErr(ErrMemoTooLong, "memo is %d bytes, limit %d", len(tx.Extra), MaxMemoBytes)
 	}
 	if len(tx.Inputs) > 1 {
-		seen := make(map[chain.OutPoint]struct{}, len(tx.Inputs))
+		seen := make(map[wire.OutPoint]struct{}, len(tx.Inputs))
 		for _, in := range tx.Inputs {
 			if _, dup := seen[in.Prev]; dup {
 				return ruleErr(ErrDuplicateInput, "input %s:%d spent twice", in.Prev.TxID, in.Prev.Index)
@@ -120,7 +120,7 @@ func CoinbaseExtra(height uint64, free []byte) []byte {
 }
 
 // CoinbaseHeight returns the height a coinbase's extra field commits to.
-func CoinbaseHeight(tx *chain.Tx) (uint64, bool) {
+func CoinbaseHeight(tx *wire.Tx) (uint64, bool) {
 	if len(tx.Extra) < coinbaseHeightBytes {
 		return 0, false
 	}
@@ -131,11 +131,11 @@ func CoinbaseHeight(tx *chain.Tx) (uint64, bool) {
 // height: transactions present, coinbase first and only first with the
 // block's height, Merkle root, no duplicate txids, size, every transaction's
 // sanity and finality. txids are the block's txids in order.
-func CheckBlockSanity(b *chain.Block, txids []chain.Hash, height uint64, p *Params) error {
+func CheckBlockSanity(b *wire.Block, txids []wire.Hash, height uint64, p *Params) error {
 	// The Merkle root comes first: every later rule judges content the
 	// header commits to, so only a failure after this one may mark the
 	// block's id invalid.
-	if root := chain.MerkleRoot(txids); root != b.Header.MerkleRoot {
+	if root := wire.MerkleRoot(txids); root != b.Header.MerkleRoot {
 		return ruleErr(ErrBadMerkleRoot, "merkle root %s, header says %s", root, b.Header.MerkleRoot)
 	}
 	if len(b.Txs) == 0 {
@@ -147,7 +147,7 @@ func CheckBlockSanity(b *chain.Block, txids []chain.Hash, height uint64, p *Para
 	if !b.Txs[0].IsCoinbase() {
 		return ruleErr(ErrFirstTxNotCoinbase, "first transaction is not a coinbase")
 	}
-	seen := make(map[chain.Hash]struct{}, len(txids))
+	seen := make(map[wire.Hash]struct{}, len(txids))
 	for i, tx := range b.Txs {
 		if i > 0 && tx.IsCoinbase() {
 			return ruleErr(ErrMultipleCoinbases, "transaction %d is a second coinbase", i)
@@ -172,7 +172,7 @@ func CheckBlockSanity(b *chain.Block, txids []chain.Hash, height uint64, p *Para
 // CoinView gives the unspent outputs a transaction or block may spend.
 type CoinView interface {
 	// Coin returns the unspent output at op, if any.
-	Coin(op chain.OutPoint) (chain.Coin, bool)
+	Coin(op wire.OutPoint) (wire.Coin, bool)
 }
 
 // CheckTxInputs checks a non-coinbase transaction's inputs against view at
@@ -181,7 +181,7 @@ type CoinView interface {
 // returns the fee. Signatures are checked separately (CheckTxSignatures).
 // The transaction must have passed CheckTxSanity (no duplicate inputs,
 // output sum in range): this function relies on it.
-func CheckTxInputs(tx *chain.Tx, txid chain.Hash, height uint64, view CoinView, p *Params) (uint64, error) {
+func CheckTxInputs(tx *wire.Tx, txid wire.Hash, height uint64, view CoinView, p *Params) (uint64, error) {
 	if len(tx.Inputs) == 0 {
 		return 0, ruleErr(ErrNoInputs, "transaction %s has no inputs", txid)
 	}
@@ -215,7 +215,7 @@ func CheckTxInputs(tx *chain.Tx, txid chain.Hash, height uint64, view CoinView, 
 
 // checkBlockTxInputs checks a block's non-coinbase transaction against the
 // coins before it: no input already spent in the block, then CheckTxInputs.
-func checkBlockTxInputs(tx *chain.Tx, txid chain.Hash, height uint64, bv *blockView, p *Params) (uint64, error) {
+func checkBlockTxInputs(tx *wire.Tx, txid wire.Hash, height uint64, bv *blockView, p *Params) (uint64, error) {
 	for k, in := range tx.Inputs {
 		if _, gone := bv.spent[in.Prev]; gone {
 			return 0, ruleErr(ErrDoubleSpend, "transaction %s input %d spends %s:%d, already spent in this block", txid, k, in.Prev.TxID, in.Prev.Index)
@@ -230,21 +230,21 @@ func checkBlockTxInputs(tx *chain.Tx, txid chain.Hash, height uint64, bv *blockV
 // most outputs of a block are not spent in it.
 type blockView struct {
 	base   CoinView
-	b      *chain.Block
+	b      *wire.Block
 	height uint64
-	index  map[chain.Hash]int
+	index  map[wire.Hash]int
 	next   int
-	spent  map[chain.OutPoint]struct{}
+	spent  map[wire.OutPoint]struct{}
 }
 
-func (v *blockView) Coin(op chain.OutPoint) (chain.Coin, bool) {
+func (v *blockView) Coin(op wire.OutPoint) (wire.Coin, bool) {
 	if _, gone := v.spent[op]; gone {
-		return chain.Coin{}, false
+		return wire.Coin{}, false
 	}
 	if j, ok := v.index[op.TxID]; ok && j < v.next {
 		if outs := v.b.Txs[j].Outputs; int(op.Index) < len(outs) {
 			o := &outs[op.Index]
-			return chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: v.height, Coinbase: j == 0}, true
+			return wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: v.height, Coinbase: j == 0}, true
 		}
 	}
 	return v.base.Coin(op)
@@ -265,12 +265,12 @@ func (v *blockView) Coin(op chain.OutPoint) (chain.Coin, bool) {
 // a transaction that fails its input checks are looked up for overwrites:
 // the verdict and the error reported are those of checking every
 // transaction first, without a lookup per output of every transaction.
-func CheckBlockConnect(b *chain.Block, txids []chain.Hash, height uint64, view CoinView, p *Params) (uint64, error) {
+func CheckBlockConnect(b *wire.Block, txids []wire.Hash, height uint64, view CoinView, p *Params) (uint64, error) {
 	inputs := 0
 	for _, tx := range b.Txs {
 		inputs += len(tx.Inputs)
 	}
-	bv := &blockView{base: view, b: b, height: height, index: make(map[chain.Hash]int, len(txids)), spent: make(map[chain.OutPoint]struct{}, inputs)}
+	bv := &blockView{base: view, b: b, height: height, index: make(map[wire.Hash]int, len(txids)), spent: make(map[wire.OutPoint]struct{}, inputs)}
 	for i, id := range txids {
 		if _, dup := bv.index[id]; !dup {
 			bv.index[id] = i
@@ -278,7 +278,7 @@ func CheckBlockConnect(b *chain.Block, txids []chain.Hash, height uint64, view C
 	}
 	overwrite := func(i int) error {
 		for j := range b.Txs[i].Outputs {
-			if _, ok := bv.Coin(chain.OutPoint{TxID: txids[i], Index: uint32(j)}); ok {
+			if _, ok := bv.Coin(wire.OutPoint{TxID: txids[i], Index: uint32(j)}); ok {
 				return ruleErr(ErrOverwriteTx, "transaction %s overwrites unspent outputs", txids[i])
 			}
 		}

@@ -9,13 +9,13 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // VerifySignature checks one input's signature over msg: the public key
 // parses as a compressed secp256k1 key, r and s are in [1, n-1], s is low
 // (s <= n/2), and the ECDSA signature verifies.
-func VerifySignature(pubKey *[chain.PubKeySize]byte, sig *[chain.SigSize]byte, msg chain.Hash) error {
+func VerifySignature(pubKey *[wire.PubKeySize]byte, sig *[wire.SigSize]byte, msg wire.Hash) error {
 	pk, err := secp256k1.ParsePubKey(pubKey[:])
 	if err != nil {
 		return ruleErr(ErrBadPubKey, "public key: %v", err)
@@ -35,9 +35,9 @@ func VerifySignature(pubKey *[chain.PubKeySize]byte, sig *[chain.SigSize]byte, m
 
 // SignInput returns the low-S r||s signature of msg by key (RFC 6979
 // nonces; decred's Sign already produces low S).
-func SignInput(key *secp256k1.PrivateKey, msg chain.Hash) [chain.SigSize]byte {
+func SignInput(key *secp256k1.PrivateKey, msg wire.Hash) [wire.SigSize]byte {
 	sig := ecdsa.Sign(key, msg[:])
-	var out [chain.SigSize]byte
+	var out [wire.SigSize]byte
 	r, s := sig.R(), sig.S()
 	r.PutBytesUnchecked(out[:32])
 	s.PutBytesUnchecked(out[32:])
@@ -54,24 +54,24 @@ func SignInput(key *secp256k1.PrivateKey, msg chain.Hash) [chain.SigSize]byte {
 type SigCache struct {
 	mu      sync.RWMutex
 	max     int
-	entries map[chain.Hash]struct{}
+	entries map[wire.Hash]struct{}
 }
 
 // NewSigCache returns a cache holding at most max entries.
 func NewSigCache(max int) *SigCache {
-	return &SigCache{max: max, entries: make(map[chain.Hash]struct{}, min(max, 1<<16))}
+	return &SigCache{max: max, entries: make(map[wire.Hash]struct{}, min(max, 1<<16))}
 }
 
-func sigCacheKey(networkID [4]byte, txid chain.Hash, index int, pubKey *[chain.PubKeySize]byte) chain.Hash {
-	var b [4 + chain.HashSize + 4 + chain.PubKeySize]byte
+func sigCacheKey(networkID [4]byte, txid wire.Hash, index int, pubKey *[wire.PubKeySize]byte) wire.Hash {
+	var b [4 + wire.HashSize + 4 + wire.PubKeySize]byte
 	copy(b[:], networkID[:])
 	copy(b[4:], txid[:])
-	binary.LittleEndian.PutUint32(b[4+chain.HashSize:], uint32(index))
-	copy(b[4+chain.HashSize+4:], pubKey[:])
+	binary.LittleEndian.PutUint32(b[4+wire.HashSize:], uint32(index))
+	copy(b[4+wire.HashSize+4:], pubKey[:])
 	return sha256.Sum256(b[:])
 }
 
-func (c *SigCache) has(k chain.Hash) bool {
+func (c *SigCache) has(k wire.Hash) bool {
 	if c == nil {
 		return false
 	}
@@ -81,7 +81,7 @@ func (c *SigCache) has(k chain.Hash) bool {
 	return ok
 }
 
-func (c *SigCache) add(k chain.Hash) {
+func (c *SigCache) add(k wire.Hash) {
 	if c == nil || c.max <= 0 {
 		return
 	}
@@ -109,8 +109,8 @@ func (c *SigCache) Len() int {
 // CheckTxSignatures verifies every input signature of a non-coinbase
 // transaction against its signature message on network networkID, skipping
 // inputs the cache has already seen verified and adding those it verifies.
-func CheckTxSignatures(tx *chain.Tx, txid chain.Hash, networkID [4]byte, cache *SigCache) error {
-	var msg chain.Hash
+func CheckTxSignatures(tx *wire.Tx, txid wire.Hash, networkID [4]byte, cache *SigCache) error {
+	var msg wire.Hash
 	haveMsg := false
 	for i := range tx.Inputs {
 		in := &tx.Inputs[i]
@@ -119,7 +119,7 @@ func CheckTxSignatures(tx *chain.Tx, txid chain.Hash, networkID [4]byte, cache *
 			continue
 		}
 		if !haveMsg {
-			msg, haveMsg = chain.SigHash(tx, networkID), true
+			msg, haveMsg = wire.SigHash(tx, networkID), true
 		}
 		if err := VerifySignature(&in.PubKey, &in.Sig, msg); err != nil {
 			return fmt.Errorf("transaction %s input %d: %w", txid, i, err)

@@ -7,9 +7,9 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
-	"tally/chain"
 	"tally/consensus"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 // secp256k1 group order n and n/2 (floor), big-endian.
@@ -31,7 +31,7 @@ func hex32(t *testing.T, s string) [32]byte {
 }
 
 // negateS replaces s by n - s: the same signature, high-S form.
-func negateS(sig *[chain.SigSize]byte) {
+func negateS(sig *[wire.SigSize]byte) {
 	var s secp256k1.ModNScalar
 	s.SetByteSlice(sig[32:])
 	s.Negate()
@@ -40,12 +40,12 @@ func negateS(sig *[chain.SigSize]byte) {
 
 func TestVerifySignature(t *testing.T) {
 	key := consensus.DevPrivateKey()
-	var pub [chain.PubKeySize]byte
+	var pub [wire.PubKeySize]byte
 	copy(pub[:], key.PubKey().SerializeCompressed())
 	other := secp256k1.PrivKeyFromBytes([]byte("another key, 32 bytes long......"))
-	var otherPub [chain.PubKeySize]byte
+	var otherPub [wire.PubKeySize]byte
 	copy(otherPub[:], other.PubKey().SerializeCompressed())
-	msg := chain.H2([]byte("message"))
+	msg := wire.H2([]byte("message"))
 	sig := consensus.SignInput(key, msg)
 	n, half, field := hex32(t, orderHex), hex32(t, halfOrderHex), hex32(t, fieldHex)
 
@@ -57,52 +57,52 @@ func TestVerifySignature(t *testing.T) {
 
 	tests := []struct {
 		name   string
-		mutate func(pk *[chain.PubKeySize]byte, sig *[chain.SigSize]byte, msg *chain.Hash)
+		mutate func(pk *[wire.PubKeySize]byte, sig *[wire.SigSize]byte, msg *wire.Hash)
 		want   consensus.ErrorKind
 	}{
-		{name: "valid", mutate: func(*[chain.PubKeySize]byte, *[chain.SigSize]byte, *chain.Hash) {}},
-		{name: "high S (n - s)", mutate: func(_ *[chain.PubKeySize]byte, sig *[chain.SigSize]byte, _ *chain.Hash) { negateS(sig) }, want: consensus.ErrHighS},
-		{name: "s = n/2+1", mutate: func(_ *[chain.PubKeySize]byte, sig *[chain.SigSize]byte, _ *chain.Hash) {
+		{name: "valid", mutate: func(*[wire.PubKeySize]byte, *[wire.SigSize]byte, *wire.Hash) {}},
+		{name: "high S (n - s)", mutate: func(_ *[wire.PubKeySize]byte, sig *[wire.SigSize]byte, _ *wire.Hash) { negateS(sig) }, want: consensus.ErrHighS},
+		{name: "s = n/2+1", mutate: func(_ *[wire.PubKeySize]byte, sig *[wire.SigSize]byte, _ *wire.Hash) {
 			copy(sig[32:], half[:])
 			sig[63]++
 		}, want: consensus.ErrHighS},
-		{name: "s = n/2 is low, fails to verify", mutate: func(_ *[chain.PubKeySize]byte, sig *[chain.SigSize]byte, _ *chain.Hash) {
+		{name: "s = n/2 is low, fails to verify", mutate: func(_ *[wire.PubKeySize]byte, sig *[wire.SigSize]byte, _ *wire.Hash) {
 			copy(sig[32:], half[:])
 		}, want: consensus.ErrBadSignature},
-		{name: "r = 0", mutate: func(_ *[chain.PubKeySize]byte, sig *[chain.SigSize]byte, _ *chain.Hash) { clear(sig[:32]) }, want: consensus.ErrSignatureRange},
-		{name: "s = 0", mutate: func(_ *[chain.PubKeySize]byte, sig *[chain.SigSize]byte, _ *chain.Hash) { clear(sig[32:]) }, want: consensus.ErrSignatureRange},
-		{name: "r = n", mutate: func(_ *[chain.PubKeySize]byte, sig *[chain.SigSize]byte, _ *chain.Hash) { copy(sig[:32], n[:]) }, want: consensus.ErrSignatureRange},
-		{name: "s = n", mutate: func(_ *[chain.PubKeySize]byte, sig *[chain.SigSize]byte, _ *chain.Hash) { copy(sig[32:], n[:]) }, want: consensus.ErrSignatureRange},
-		{name: "r = n+1 (1 mod n)", mutate: func(_ *[chain.PubKeySize]byte, sig *[chain.SigSize]byte, _ *chain.Hash) {
+		{name: "r = 0", mutate: func(_ *[wire.PubKeySize]byte, sig *[wire.SigSize]byte, _ *wire.Hash) { clear(sig[:32]) }, want: consensus.ErrSignatureRange},
+		{name: "s = 0", mutate: func(_ *[wire.PubKeySize]byte, sig *[wire.SigSize]byte, _ *wire.Hash) { clear(sig[32:]) }, want: consensus.ErrSignatureRange},
+		{name: "r = n", mutate: func(_ *[wire.PubKeySize]byte, sig *[wire.SigSize]byte, _ *wire.Hash) { copy(sig[:32], n[:]) }, want: consensus.ErrSignatureRange},
+		{name: "s = n", mutate: func(_ *[wire.PubKeySize]byte, sig *[wire.SigSize]byte, _ *wire.Hash) { copy(sig[32:], n[:]) }, want: consensus.ErrSignatureRange},
+		{name: "r = n+1 (1 mod n)", mutate: func(_ *[wire.PubKeySize]byte, sig *[wire.SigSize]byte, _ *wire.Hash) {
 			copy(sig[:32], n[:])
 			sig[31]++
 		}, want: consensus.ErrSignatureRange},
-		{name: "r = 2^256-1", mutate: func(_ *[chain.PubKeySize]byte, sig *[chain.SigSize]byte, _ *chain.Hash) {
+		{name: "r = 2^256-1", mutate: func(_ *[wire.PubKeySize]byte, sig *[wire.SigSize]byte, _ *wire.Hash) {
 			for i := range 32 {
 				sig[i] = 0xff
 			}
 		}, want: consensus.ErrSignatureRange},
-		{name: "r = n-1 is in range, fails to verify", mutate: func(_ *[chain.PubKeySize]byte, sig *[chain.SigSize]byte, _ *chain.Hash) {
+		{name: "r = n-1 is in range, fails to verify", mutate: func(_ *[wire.PubKeySize]byte, sig *[wire.SigSize]byte, _ *wire.Hash) {
 			copy(sig[:32], n[:])
 			sig[31]--
 		}, want: consensus.ErrBadSignature},
-		{name: "pubkey uncompressed prefix", mutate: func(pk *[chain.PubKeySize]byte, _ *[chain.SigSize]byte, _ *chain.Hash) { pk[0] = 0x04 }, want: consensus.ErrBadPubKey},
-		{name: "pubkey zero", mutate: func(pk *[chain.PubKeySize]byte, _ *[chain.SigSize]byte, _ *chain.Hash) {
-			*pk = [chain.PubKeySize]byte{}
+		{name: "pubkey uncompressed prefix", mutate: func(pk *[wire.PubKeySize]byte, _ *[wire.SigSize]byte, _ *wire.Hash) { pk[0] = 0x04 }, want: consensus.ErrBadPubKey},
+		{name: "pubkey zero", mutate: func(pk *[wire.PubKeySize]byte, _ *[wire.SigSize]byte, _ *wire.Hash) {
+			*pk = [wire.PubKeySize]byte{}
 		}, want: consensus.ErrBadPubKey},
-		{name: "pubkey x not on the curve", mutate: func(pk *[chain.PubKeySize]byte, _ *[chain.SigSize]byte, _ *chain.Hash) {
-			*pk = [chain.PubKeySize]byte{0x02}
+		{name: "pubkey x not on the curve", mutate: func(pk *[wire.PubKeySize]byte, _ *[wire.SigSize]byte, _ *wire.Hash) {
+			*pk = [wire.PubKeySize]byte{0x02}
 			pk[32] = 5 // 5^3 + 7 is not a square mod p
 		}, want: consensus.ErrBadPubKey},
-		{name: "pubkey x = p", mutate: func(pk *[chain.PubKeySize]byte, _ *[chain.SigSize]byte, _ *chain.Hash) {
+		{name: "pubkey x = p", mutate: func(pk *[wire.PubKeySize]byte, _ *[wire.SigSize]byte, _ *wire.Hash) {
 			pk[0] = 0x02
 			copy(pk[1:], field[:])
 		}, want: consensus.ErrBadPubKey},
-		{name: "pubkey other parity", mutate: func(pk *[chain.PubKeySize]byte, _ *[chain.SigSize]byte, _ *chain.Hash) { pk[0] ^= 1 }, want: consensus.ErrBadSignature},
-		{name: "another key", mutate: func(pk *[chain.PubKeySize]byte, _ *[chain.SigSize]byte, _ *chain.Hash) { *pk = otherPub }, want: consensus.ErrBadSignature},
-		{name: "wrong message", mutate: func(_ *[chain.PubKeySize]byte, _ *[chain.SigSize]byte, msg *chain.Hash) { msg[0] ^= 1 }, want: consensus.ErrBadSignature},
-		{name: "r flipped bit", mutate: func(_ *[chain.PubKeySize]byte, sig *[chain.SigSize]byte, _ *chain.Hash) { sig[5] ^= 0x10 }, want: consensus.ErrBadSignature},
-		{name: "signature of another key", mutate: func(_ *[chain.PubKeySize]byte, sig *[chain.SigSize]byte, msg *chain.Hash) {
+		{name: "pubkey other parity", mutate: func(pk *[wire.PubKeySize]byte, _ *[wire.SigSize]byte, _ *wire.Hash) { pk[0] ^= 1 }, want: consensus.ErrBadSignature},
+		{name: "another key", mutate: func(pk *[wire.PubKeySize]byte, _ *[wire.SigSize]byte, _ *wire.Hash) { *pk = otherPub }, want: consensus.ErrBadSignature},
+		{name: "wrong message", mutate: func(_ *[wire.PubKeySize]byte, _ *[wire.SigSize]byte, msg *wire.Hash) { msg[0] ^= 1 }, want: consensus.ErrBadSignature},
+		{name: "r flipped bit", mutate: func(_ *[wire.PubKeySize]byte, sig *[wire.SigSize]byte, _ *wire.Hash) { sig[5] ^= 0x10 }, want: consensus.ErrBadSignature},
+		{name: "signature of another key", mutate: func(_ *[wire.PubKeySize]byte, sig *[wire.SigSize]byte, msg *wire.Hash) {
 			*sig = consensus.SignInput(other, *msg)
 		}, want: consensus.ErrBadSignature},
 	}
@@ -116,10 +116,10 @@ func TestVerifySignature(t *testing.T) {
 }
 
 // twoInputTx returns a transaction of two inputs signed by g on its network.
-func twoInputTx(g *testgen.Gen, seed string) *chain.Tx {
+func twoInputTx(g *testgen.Gen, seed string) *wire.Tx {
 	spends := []testgen.Spend{
-		{Out: chain.OutPoint{TxID: chain.H([]byte(seed)), Index: 0}, Amount: 5},
-		{Out: chain.OutPoint{TxID: chain.H([]byte(seed)), Index: 1}, Amount: 5},
+		{Out: wire.OutPoint{TxID: wire.H([]byte(seed)), Index: 0}, Amount: 5},
+		{Out: wire.OutPoint{TxID: wire.H([]byte(seed)), Index: 1}, Amount: 5},
 	}
 	return g.Pay(spends, 1, 1)
 }
@@ -133,33 +133,33 @@ func TestCheckTxSignatures(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		mutate  func(tx *chain.Tx)
+		mutate  func(tx *wire.Tx)
 		network [4]byte // dev unless set
 		want    consensus.ErrorKind
 	}{
 		{name: "valid"},
-		{name: "coinbase has no signatures", mutate: func(tx *chain.Tx) { *tx = *g.Coinbase(1, 1) }},
+		{name: "coinbase has no signatures", mutate: func(tx *wire.Tx) { *tx = *g.Coinbase(1, 1) }},
 		{name: "checked against the main network id", network: main.NetworkID, want: consensus.ErrBadSignature},
-		{name: "signed for the main network, checked for dev", mutate: func(tx *chain.Tx) { *tx = *cloneTx(mainTx) }, want: consensus.ErrBadSignature},
-		{name: "signed for the main network, checked for main", mutate: func(tx *chain.Tx) { *tx = *cloneTx(mainTx) }, network: main.NetworkID},
-		{name: "second input's signature corrupted", mutate: func(tx *chain.Tx) { tx.Inputs[1].Sig[10] ^= 1 }, want: consensus.ErrBadSignature},
-		{name: "second input high S", mutate: func(tx *chain.Tx) { negateS(&tx.Inputs[1].Sig) }, want: consensus.ErrHighS},
-		{name: "first input s = 0", mutate: func(tx *chain.Tx) { clear(tx.Inputs[0].Sig[32:]) }, want: consensus.ErrSignatureRange},
-		{name: "first input bad pubkey", mutate: func(tx *chain.Tx) { tx.Inputs[0].PubKey[0] = 0x05 }, want: consensus.ErrBadPubKey},
-		{name: "output changed after signing", mutate: func(tx *chain.Tx) { tx.Outputs[0].Amount++ }, want: consensus.ErrBadSignature},
-		{name: "memo changed after signing", mutate: func(tx *chain.Tx) { tx.Extra = []byte("x") }, want: consensus.ErrBadSignature},
-		{name: "input signed over another message", mutate: func(tx *chain.Tx) {
-			tx.Inputs[0].Sig = consensus.SignInput(g.Key, chain.H2([]byte("other")))
+		{name: "signed for the main network, checked for dev", mutate: func(tx *wire.Tx) { *tx = *cloneTx(mainTx) }, want: consensus.ErrBadSignature},
+		{name: "signed for the main network, checked for main", mutate: func(tx *wire.Tx) { *tx = *cloneTx(mainTx) }, network: main.NetworkID},
+		{name: "second input's signature corrupted", mutate: func(tx *wire.Tx) { tx.Inputs[1].Sig[10] ^= 1 }, want: consensus.ErrBadSignature},
+		{name: "second input high S", mutate: func(tx *wire.Tx) { negateS(&tx.Inputs[1].Sig) }, want: consensus.ErrHighS},
+		{name: "first input s = 0", mutate: func(tx *wire.Tx) { clear(tx.Inputs[0].Sig[32:]) }, want: consensus.ErrSignatureRange},
+		{name: "first input bad pubkey", mutate: func(tx *wire.Tx) { tx.Inputs[0].PubKey[0] = 0x05 }, want: consensus.ErrBadPubKey},
+		{name: "output changed after signing", mutate: func(tx *wire.Tx) { tx.Outputs[0].Amount++ }, want: consensus.ErrBadSignature},
+		{name: "memo changed after signing", mutate: func(tx *wire.Tx) { tx.Extra = []byte("x") }, want: consensus.ErrBadSignature},
+		{name: "input signed over another message", mutate: func(tx *wire.Tx) {
+			tx.Inputs[0].Sig = consensus.SignInput(g.Key, wire.H2([]byte("other")))
 		}, want: consensus.ErrBadSignature},
-		{name: "second input by another key (both keys sign the message)", mutate: func(tx *chain.Tx) {
+		{name: "second input by another key (both keys sign the message)", mutate: func(tx *wire.Tx) {
 			copy(tx.Inputs[1].PubKey[:], otherKey.PubKey().SerializeCompressed())
-			msg := chain.SigHash(tx, dev.NetworkID)
+			msg := wire.SigHash(tx, dev.NetworkID)
 			tx.Inputs[0].Sig = consensus.SignInput(g.Key, msg)
 			tx.Inputs[1].Sig = consensus.SignInput(otherKey, msg)
 		}},
-		{name: "signatures of two inputs swapped keys", mutate: func(tx *chain.Tx) {
+		{name: "signatures of two inputs swapped keys", mutate: func(tx *wire.Tx) {
 			copy(tx.Inputs[1].PubKey[:], otherKey.PubKey().SerializeCompressed())
-			msg := chain.SigHash(tx, dev.NetworkID)
+			msg := wire.SigHash(tx, dev.NetworkID)
 			tx.Inputs[0].Sig = consensus.SignInput(otherKey, msg)
 			tx.Inputs[1].Sig = consensus.SignInput(g.Key, msg)
 		}, want: consensus.ErrBadSignature},
@@ -274,7 +274,7 @@ func TestSigCache(t *testing.T) {
 
 	t.Run("concurrent", func(t *testing.T) {
 		c := consensus.NewSigCache(8)
-		txs := []*chain.Tx{txA, twoInputTx(g, "c1"), twoInputTx(g, "c2"), twoInputTx(g, "c3"), twoInputTx(g, "c4")}
+		txs := []*wire.Tx{txA, twoInputTx(g, "c1"), twoInputTx(g, "c2"), twoInputTx(g, "c3"), twoInputTx(g, "c4")}
 		var wg sync.WaitGroup
 		for w := range 4 {
 			wg.Add(1)

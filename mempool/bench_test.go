@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"tally/chain"
 	"tally/consensus"
+	"tally/wire"
 )
 
 // parallel runs fn(i) for i in [lo, hi) on GOMAXPROCS goroutines and
@@ -46,11 +46,11 @@ func parallel(lo, hi int, fn func(i int)) time.Duration {
 func BenchmarkAccept(b *testing.B) {
 	b.StopTimer()
 	f := newFixture(b, b.N)
-	txs := make([]*chain.Tx, b.N)
-	msgs := make([]chain.Hash, b.N)
+	txs := make([]*wire.Tx, b.N)
+	msgs := make([]wire.Hash, b.N)
 	for i := range txs {
 		txs[i] = f.pay1(f.coins[i], 1000+uint64(i%500))
-		msgs[i] = chain.SigHash(txs[i], f.p.NetworkID)
+		msgs[i] = wire.SigHash(txs[i], f.p.NetworkID)
 	}
 	accept := func(i int) {
 		if _, err := f.pool.Accept(txs[i], "bench"); err != nil {
@@ -127,7 +127,7 @@ func templateFixture(b *testing.B) *fixture {
 		single := benchPoolTxs - benchChains*benchChainLen
 		f := newFixture(b, single+benchChains, fixtureOpt{keepOpen: true})
 		rng := rand.New(rand.NewPCG(50, 0))
-		var txs []*chain.Tx
+		var txs []*wire.Tx
 		for i := range single {
 			rate := uint64(1 + rng.IntN(100))
 			txs = append(txs, f.pay1(f.coins[i], rate*size1))

@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // TestConcurrentAcceptAndConnect races two submitters offering different
@@ -19,15 +19,15 @@ func TestConcurrentAcceptAndConnect(t *testing.T) {
 		n = 40
 	}
 	f := newFixture(t, n)
-	a := make([]*chain.Tx, n)
-	b := make([]*chain.Tx, n)
+	a := make([]*wire.Tx, n)
+	b := make([]*wire.Tx, n)
 	for i := range n {
 		a[i] = f.pay1(f.coins[i], 1000)
 		b[i] = f.pay1(f.coins[i], 2000)
 	}
 	wins := make([]atomic.Int32, n)
 	var wg, submitters sync.WaitGroup
-	submit := func(txs []*chain.Tx, peer string) {
+	submit := func(txs []*wire.Tx, peer string) {
 		defer submitters.Done()
 		for i, tx := range txs {
 			if _, err := f.pool.Accept(tx, peer); err == nil {

@@ -3,7 +3,7 @@ package mempool
 import (
 	"testing"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // TestEvictLowestPackage fills a pool bounded to ten one-input
@@ -28,7 +28,7 @@ func TestEvictLowestPackage(t *testing.T) {
 	// whole (parent and child), which brings it under 95%.
 	rich := f.pay1(f.coins[9], 20*size1)
 	f.mustAccept(rich)
-	for _, tx := range []*chain.Tx{low, lowChild} {
+	for _, tx := range []*wire.Tx{low, lowChild} {
 		if f.pool.Has(tx.TxID()) {
 			t.Fatalf("%s not evicted", tx.TxID())
 		}
@@ -70,7 +70,7 @@ func TestEvictKeepsPaidForParent(t *testing.T) {
 	parent := f.pay1(f.coins[0], 1*size1)
 	child := f.pay1(out(parent, 0), 50*size1)
 	plain := f.pay1(f.coins[1], 3*size1)
-	for _, tx := range []*chain.Tx{parent, child, plain} {
+	for _, tx := range []*wire.Tx{parent, child, plain} {
 		f.mustAccept(tx)
 	}
 	for i := 2; i < 9; i++ {

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/consensus"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 // allKinds is every pool rejection reason, for asserting that an error
@@ -49,7 +49,7 @@ type fixture struct {
 	t     testing.TB
 	p     *consensus.Params
 	g     *testgen.Gen
-	c     *blockchain.Chain
+	c     *chain.Chain
 	pool  *Pool
 	sigs  *consensus.SigCache
 	clock *fakeClock
@@ -57,7 +57,7 @@ type fixture struct {
 	coins []testgen.Spend
 	// removed records OnRemove calls.
 	removedMu sync.Mutex
-	removed   map[chain.Hash]RemoveReason
+	removed   map[wire.Hash]RemoveReason
 }
 
 type fixtureOpt struct {
@@ -72,15 +72,15 @@ func newFixture(t testing.TB, nCoins int, opts ...fixtureOpt) *fixture {
 	t.Helper()
 	p := testgen.DevParams()
 	f := &fixture{t: t, p: p, g: testgen.New(p), sigs: consensus.NewSigCache(1 << 20),
-		clock: &fakeClock{now: time.Unix(1_800_000_000, 0)}, removed: make(map[chain.Hash]RemoveReason)}
-	c, err := blockchain.OpenMemory(blockchain.Config{Params: p, NoSync: true, SigCache: f.sigs,
+		clock: &fakeClock{now: time.Unix(1_800_000_000, 0)}, removed: make(map[wire.Hash]RemoveReason)}
+	c, err := chain.OpenMemory(chain.Config{Params: p, NoSync: true, SigCache: f.sigs,
 		Now: func() time.Time { return chainNow(p) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.c = c
 	cfg := Config{Chain: c, SigCache: f.sigs, Now: f.clock.Now,
-		OnRemove: func(txid chain.Hash, kind RemoveReason, why string) {
+		OnRemove: func(txid wire.Hash, kind RemoveReason, why string) {
 			f.removedMu.Lock()
 			f.removed[txid] = kind
 			f.removedMu.Unlock()
@@ -118,10 +118,10 @@ func (f *fixture) tip() testgen.Parent {
 
 // mine builds a block of txs on the tip, processes it and requires it to
 // become the tip.
-func (f *fixture) mine(txs ...*chain.Tx) *chain.Block {
+func (f *fixture) mine(txs ...*wire.Tx) *wire.Block {
 	f.t.Helper()
 	b := f.g.Block(f.tip(), txs)
-	if res, err := f.c.ProcessBlock(b); err != nil || res != blockchain.MainChain {
+	if res, err := f.c.ProcessBlock(b); err != nil || res != chain.MainChain {
 		f.t.Fatalf("mine: %v %v", res, err)
 	}
 	return b
@@ -144,7 +144,7 @@ func (f *fixture) fund(n int) []testgen.Spend {
 	first := f.g.Pay(gen, k, 0)
 	f.mine(first)
 	var out []testgen.Spend
-	var batch []*chain.Tx
+	var batch []*wire.Tx
 	left := n
 	for _, s := range testgen.Outputs(first) {
 		m := min(fanOut, left)
@@ -164,11 +164,11 @@ func (f *fixture) fund(n int) []testgen.Spend {
 }
 
 // pay1 spends s into one output to the dev key, leaving fee.
-func (f *fixture) pay1(s testgen.Spend, fee uint64) *chain.Tx {
+func (f *fixture) pay1(s testgen.Spend, fee uint64) *wire.Tx {
 	return f.g.Pay([]testgen.Spend{s}, 1, fee)
 }
 
-func (f *fixture) mustAccept(tx *chain.Tx) *Entry {
+func (f *fixture) mustAccept(tx *wire.Tx) *Entry {
 	f.t.Helper()
 	e, err := f.pool.Accept(tx, "")
 	if err != nil {
@@ -177,18 +177,18 @@ func (f *fixture) mustAccept(tx *chain.Tx) *Entry {
 	return e
 }
 
-func (f *fixture) removedAs(txid chain.Hash) RemoveReason {
+func (f *fixture) removedAs(txid wire.Hash) RemoveReason {
 	f.removedMu.Lock()
 	defer f.removedMu.Unlock()
 	return f.removed[txid]
 }
 
 // out returns output i of tx as a spend.
-func out(tx *chain.Tx, i int) testgen.Spend { return testgen.Outputs(tx)[i] }
+func out(tx *wire.Tx, i int) testgen.Spend { return testgen.Outputs(tx)[i] }
 
 // size1 is the encoded size of a one-input, one-output transaction
 // without memo.
-const size1 = 4 + 1 + chain.InputSize + 1 + chain.OutputSize + 8 + 1
+const size1 = 4 + 1 + wire.InputSize + 1 + wire.OutputSize + 8 + 1
 
 // requireKind fails unless err matches kind and no other pool kind.
 func requireKind(t testing.TB, err error, kind ErrorKind) {

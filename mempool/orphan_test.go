@@ -5,13 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"tally/chain"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 // fakeSpend is an output nobody has seen, so spending it makes an orphan.
 func fakeSpend(i int) testgen.Spend {
-	return testgen.Spend{Out: chain.OutPoint{TxID: chain.H([]byte(fmt.Sprint("missing parent ", i)))}, Amount: 1_000_000}
+	return testgen.Spend{Out: wire.OutPoint{TxID: wire.H([]byte(fmt.Sprint("missing parent ", i)))}, Amount: 1_000_000}
 }
 
 func TestOrphanAcceptedWhenParentArrives(t *testing.T) {
@@ -20,7 +20,7 @@ func TestOrphanAcceptedWhenParentArrives(t *testing.T) {
 	child := f.pay1(out(parent, 0), 1000)
 	grand := f.pay1(out(child, 0), 1000)
 	// The grandchild and child arrive first, in reverse order.
-	for _, tx := range []*chain.Tx{grand, child} {
+	for _, tx := range []*wire.Tx{grand, child} {
 		_, err := f.pool.Accept(tx, "peer")
 		requireKind(t, err, ErrMissingInputs)
 	}
@@ -33,7 +33,7 @@ func TestOrphanAcceptedWhenParentArrives(t *testing.T) {
 		t.Fatalf("orphans = %d, want 3", n)
 	}
 	f.mustAccept(parent)
-	for _, tx := range []*chain.Tx{child, grand} {
+	for _, tx := range []*wire.Tx{child, grand} {
 		if !f.pool.Has(tx.TxID()) {
 			t.Fatalf("orphan %s not accepted after its parent", tx.TxID())
 		}
@@ -110,14 +110,14 @@ func TestOrphanBounds(t *testing.T) {
 		}
 		return m
 	}
-	has := func(tx *chain.Tx) bool {
+	has := func(tx *wire.Tx) bool {
 		f.pool.mu.RLock()
 		defer f.pool.mu.RUnlock()
 		_, ok := f.pool.orphans[tx.TxID()]
 		return ok
 	}
 	n := 0
-	submit := func(peer string) *chain.Tx {
+	submit := func(peer string) *wire.Tx {
 		n++
 		tx := f.pay1(fakeSpend(n), 1000)
 		_, err := f.pool.Accept(tx, peer)
@@ -126,7 +126,7 @@ func TestOrphanBounds(t *testing.T) {
 		return tx
 	}
 	// One peer gets at most 20.
-	var fromA []*chain.Tx
+	var fromA []*wire.Tx
 	for range 25 {
 		fromA = append(fromA, submit("a"))
 	}

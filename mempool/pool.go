@@ -8,14 +8,14 @@ import (
 	"time"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/consensus"
+	"tally/wire"
 )
 
 // Chain is what the pool needs of the chain state.
 type Chain interface {
-	Tip() *blockchain.Snapshot
-	Coin(op chain.OutPoint) (chain.Coin, bool, error)
+	Tip() *chain.Snapshot
+	Coin(op wire.OutPoint) (wire.Coin, bool, error)
 	Params() *consensus.Params
 }
 
@@ -45,7 +45,7 @@ type Config struct {
 	// OnRemove, if set, is told of every transaction leaving the pool for
 	// a reason other than being mined (gettxstatus keeps a record). It is
 	// called with the pool's lock held and must not call back into it.
-	OnRemove func(txid chain.Hash, kind RemoveReason, why string)
+	OnRemove func(txid wire.Hash, kind RemoveReason, why string)
 }
 
 // RemoveReason says why a transaction left the pool.
@@ -60,8 +60,8 @@ const (
 
 // Entry is a pool transaction.
 type Entry struct {
-	Tx    *chain.Tx
-	TxID  chain.Hash
+	Tx    *wire.Tx
+	TxID  wire.Hash
 	Size  int
 	Fee   uint64
 	Added time.Time
@@ -69,16 +69,16 @@ type Entry struct {
 	Height uint64
 
 	seq      uint64
-	idx      int                   // position in Pool.list
-	parents  map[chain.Hash]*Entry // nil when there are none
-	children map[chain.Hash]*Entry // nil when there are none
+	idx      int                  // position in Pool.list
+	parents  map[wire.Hash]*Entry // nil when there are none
+	children map[wire.Hash]*Entry // nil when there are none
 }
 
 // FeeRate returns the entry's fee per byte.
 func (e *Entry) FeeRate() float64 { return float64(e.Fee) / float64(e.Size) }
 
 type orphanTx struct {
-	tx    *chain.Tx
+	tx    *wire.Tx
 	peer  string
 	added time.Time
 }
@@ -89,16 +89,16 @@ type Pool struct {
 	p   *consensus.Params
 
 	mu      sync.RWMutex
-	entries map[chain.Hash]*Entry
-	list    []*Entry                  // the entries in no particular order, Entry.idx indexing them
-	spends  map[chain.OutPoint]*Entry // outpoint -> pool tx spending it
+	entries map[wire.Hash]*Entry
+	list    []*Entry                 // the entries in no particular order, Entry.idx indexing them
+	spends  map[wire.OutPoint]*Entry // outpoint -> pool tx spending it
 	bytes   int
 	seq     uint64
-	orphans map[chain.Hash]*orphanTx
+	orphans map[wire.Hash]*orphanTx
 	est     *estimator
 	// tip is the chain tip the pool has caught up with (the last block
 	// event it handled): templates are built only on it.
-	tip chain.Hash
+	tip wire.Hash
 }
 
 // New returns an empty pool.
@@ -124,9 +124,9 @@ func New(cfg Config) *Pool {
 	return &Pool{
 		cfg:     cfg,
 		p:       cfg.Chain.Params(),
-		entries: make(map[chain.Hash]*Entry),
-		spends:  make(map[chain.OutPoint]*Entry),
-		orphans: make(map[chain.Hash]*orphanTx),
+		entries: make(map[wire.Hash]*Entry),
+		spends:  make(map[wire.OutPoint]*Entry),
+		orphans: make(map[wire.Hash]*orphanTx),
 		est:     newEstimator(),
 		tip:     cfg.Chain.Tip().ID,
 	}
@@ -139,22 +139,22 @@ func (p *Pool) MinRelayFee() uint64 { return p.cfg.MinRelayFee }
 type poolView struct {
 	p       *Pool
 	next    uint64
-	missing []chain.Hash
-	parents map[chain.Hash]*Entry
+	missing []wire.Hash
+	parents map[wire.Hash]*Entry
 	err     error
 }
 
-func (v *poolView) Coin(op chain.OutPoint) (chain.Coin, bool) {
+func (v *poolView) Coin(op wire.OutPoint) (wire.Coin, bool) {
 	if e, ok := v.p.entries[op.TxID]; ok {
 		if int(op.Index) >= len(e.Tx.Outputs) {
-			return chain.Coin{}, false
+			return wire.Coin{}, false
 		}
 		o := e.Tx.Outputs[op.Index]
 		if v.parents == nil {
-			v.parents = make(map[chain.Hash]*Entry)
+			v.parents = make(map[wire.Hash]*Entry)
 		}
 		v.parents[e.TxID] = e
-		return chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: v.next}, true
+		return wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: v.next}, true
 	}
 	c, ok, err := v.p.cfg.Chain.Coin(op)
 	if err != nil && v.err == nil {
@@ -168,7 +168,7 @@ func (v *poolView) Coin(op chain.OutPoint) (chain.Coin, bool) {
 
 // check runs every rule but signatures against chain + pool. The caller
 // holds p.mu (read or write).
-func (p *Pool) check(tx *chain.Tx, txid chain.Hash) (fee uint64, parents map[chain.Hash]*Entry, err error) {
+func (p *Pool) check(tx *wire.Tx, txid wire.Hash) (fee uint64, parents map[wire.Hash]*Entry, err error) {
 	if _, ok := p.entries[txid]; ok {
 		return 0, nil, reject(ErrAlreadyKnown, "transaction %s is already in the pool", txid)
 	}
@@ -193,7 +193,7 @@ func (p *Pool) check(tx *chain.Tx, txid chain.Hash) (fee uint64, parents map[cha
 	if err != nil {
 		if errors.Is(err, consensus.ErrMissingInput) {
 			for j := range tx.Outputs {
-				if _, ok, _ := p.cfg.Chain.Coin(chain.OutPoint{TxID: txid, Index: uint32(j)}); ok {
+				if _, ok, _ := p.cfg.Chain.Coin(wire.OutPoint{TxID: txid, Index: uint32(j)}); ok {
 					return 0, nil, reject(ErrAlreadyKnown, "transaction %s is already in the chain", txid)
 				}
 			}
@@ -212,8 +212,8 @@ func (p *Pool) check(tx *chain.Tx, txid chain.Hash) (fee uint64, parents map[cha
 
 // ancestors returns the pool ancestors of a transaction with the given
 // parents, in no particular order.
-func ancestors(parents map[chain.Hash]*Entry) map[chain.Hash]*Entry {
-	out := make(map[chain.Hash]*Entry)
+func ancestors(parents map[wire.Hash]*Entry) map[wire.Hash]*Entry {
+	out := make(map[wire.Hash]*Entry)
 	stack := make([]*Entry, 0, len(parents))
 	for _, e := range parents {
 		stack = append(stack, e)
@@ -232,7 +232,7 @@ func ancestors(parents map[chain.Hash]*Entry) map[chain.Hash]*Entry {
 	return out
 }
 
-func (p *Pool) countAncestors(parents map[chain.Hash]*Entry) int {
+func (p *Pool) countAncestors(parents map[wire.Hash]*Entry) int {
 	if len(parents) == 0 {
 		return 0
 	}
@@ -244,7 +244,7 @@ func (p *Pool) countAncestors(parents map[chain.Hash]*Entry) int {
 // transaction whose inputs are unknown waits in the orphan pool and
 // Accept returns ErrMissingInputs. Transactions that were waiting for this
 // one are tried next.
-func (p *Pool) Accept(tx *chain.Tx, peer string) (*Entry, error) {
+func (p *Pool) Accept(tx *wire.Tx, peer string) (*Entry, error) {
 	e, err := p.accept(tx, peer, true)
 	if err == nil {
 		p.acceptOrphansOf(e.TxID)
@@ -254,7 +254,7 @@ func (p *Pool) Accept(tx *chain.Tx, peer string) (*Entry, error) {
 
 // accept validates and adds tx; with keepOrphan a transaction with
 // missing inputs waits in the orphan pool.
-func (p *Pool) accept(tx *chain.Tx, peer string, keepOrphan bool) (*Entry, error) {
+func (p *Pool) accept(tx *wire.Tx, peer string, keepOrphan bool) (*Entry, error) {
 	if tx.IsCoinbase() {
 		return nil, reject(ErrCoinbase, "a coinbase is only valid in a block")
 	}
@@ -291,13 +291,13 @@ func (p *Pool) accept(tx *chain.Tx, peer string, keepOrphan bool) (*Entry, error
 	return e, nil
 }
 
-func (p *Pool) insert(tx *chain.Tx, txid chain.Hash, fee uint64, parents map[chain.Hash]*Entry) *Entry {
+func (p *Pool) insert(tx *wire.Tx, txid wire.Hash, fee uint64, parents map[wire.Hash]*Entry) *Entry {
 	p.seq++
 	e := &Entry{Tx: tx, TxID: txid, Size: tx.SerializeSize(), Fee: fee, Added: p.cfg.Now(),
 		Height: p.cfg.Chain.Tip().Height, seq: p.seq, idx: len(p.list), parents: parents}
 	for _, pe := range parents {
 		if pe.children == nil {
-			pe.children = make(map[chain.Hash]*Entry)
+			pe.children = make(map[wire.Hash]*Entry)
 		}
 		pe.children[txid] = e
 	}
@@ -344,7 +344,7 @@ func (p *Pool) remove(e *Entry, withDesc bool, reason RemoveReason, why string) 
 
 // descendants returns e and everything that spends from it in the pool.
 func descendants(e *Entry) []*Entry {
-	seen := map[chain.Hash]bool{e.TxID: true}
+	seen := map[wire.Hash]bool{e.TxID: true}
 	out := []*Entry{e}
 	for i := 0; i < len(out); i++ {
 		for _, c := range out[i].children {
@@ -395,7 +395,7 @@ func (p *Pool) evict() {
 	}
 }
 
-func (p *Pool) addOrphan(tx *chain.Tx, txid chain.Hash, peer string) {
+func (p *Pool) addOrphan(tx *wire.Tx, txid wire.Hash, peer string) {
 	if tx.SerializeSize() > p.p.MaxTxBytes {
 		return
 	}
@@ -403,7 +403,7 @@ func (p *Pool) addOrphan(tx *chain.Tx, txid chain.Hash, peer string) {
 	defer p.mu.Unlock()
 	now := p.cfg.Now()
 	perPeer := 0
-	var oldest chain.Hash
+	var oldest wire.Hash
 	var oldestAt time.Time
 	for id, o := range p.orphans {
 		if now.Sub(o.added) > p.cfg.OrphanTTL {
@@ -428,7 +428,7 @@ func (p *Pool) addOrphan(tx *chain.Tx, txid chain.Hash, peer string) {
 
 // acceptOrphansOf tries the orphans that spend outputs of txid, and
 // theirs in turn.
-func (p *Pool) acceptOrphansOf(txid chain.Hash) {
+func (p *Pool) acceptOrphansOf(txid wire.Hash) {
 	// Most acceptances find no orphans: do not queue for the write lock.
 	p.mu.RLock()
 	none := len(p.orphans) == 0
@@ -436,7 +436,7 @@ func (p *Pool) acceptOrphansOf(txid chain.Hash) {
 	if none {
 		return
 	}
-	queue := []chain.Hash{txid}
+	queue := []wire.Hash{txid}
 	for len(queue) > 0 {
 		parent := queue[0]
 		queue = queue[1:]
@@ -473,7 +473,7 @@ func (p *Pool) OrphanCount() int {
 }
 
 // Get returns the pool entry for txid.
-func (p *Pool) Get(txid chain.Hash) (*Entry, bool) {
+func (p *Pool) Get(txid wire.Hash) (*Entry, bool) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	e, ok := p.entries[txid]
@@ -481,38 +481,38 @@ func (p *Pool) Get(txid chain.Hash) (*Entry, bool) {
 }
 
 // Has reports whether txid is in the pool.
-func (p *Pool) Has(txid chain.Hash) bool {
+func (p *Pool) Has(txid wire.Hash) bool {
 	_, ok := p.Get(txid)
 	return ok
 }
 
 // Spender returns the pool transaction spending op, if any.
-func (p *Pool) Spender(op chain.OutPoint) (chain.Hash, bool) {
+func (p *Pool) Spender(op wire.OutPoint) (wire.Hash, bool) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	e, ok := p.spends[op]
 	if !ok {
-		return chain.Hash{}, false
+		return wire.Hash{}, false
 	}
 	return e.TxID, true
 }
 
 // EntryInfo is a copy of an entry with its package figures, for RPC.
 type EntryInfo struct {
-	TxID          chain.Hash
+	TxID          wire.Hash
 	Size          int
 	Fee           uint64
 	Added         time.Time
 	Height        uint64
-	Depends       []chain.Hash // in-pool parents
-	SpentBy       []chain.Hash // in-pool children
+	Depends       []wire.Hash // in-pool parents
+	SpentBy       []wire.Hash // in-pool children
 	AncestorCount int
 	AncestorSize  int
 	AncestorFees  uint64
 }
 
 // Info returns the pool entry for txid with its package figures.
-func (p *Pool) Info(txid chain.Hash) (EntryInfo, bool) {
+func (p *Pool) Info(txid wire.Hash) (EntryInfo, bool) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	e, ok := p.entries[txid]
@@ -551,10 +551,10 @@ func (p *Pool) Entries() []EntryInfo {
 }
 
 // TxIDs returns the pool's txids in arrival order.
-func (p *Pool) TxIDs() []chain.Hash {
+func (p *Pool) TxIDs() []wire.Hash {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	out := make([]chain.Hash, 0, len(p.entries))
+	out := make([]wire.Hash, 0, len(p.entries))
 	for _, e := range p.sortedBySeq() {
 		out = append(out, e.TxID)
 	}

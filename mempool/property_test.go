@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/consensus"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 // propModel drives random operations against a fixture and checks the
@@ -21,18 +21,18 @@ type propModel struct {
 	rng *rand.Rand
 	// outs lists every output to the dev key the test made, in creation
 	// order (for deterministic picks); amounts holds their amounts.
-	outs    []chain.OutPoint
-	amounts map[chain.OutPoint]uint64
+	outs    []wire.OutPoint
+	amounts map[wire.OutPoint]uint64
 	// alt is the tip of a branch a reorg left, to reorganize back to.
-	alt       *chain.Block
+	alt       *wire.Block
 	altHeight uint64
 	uniq      uint64 // makes every test-built block distinct
-	verified  map[chain.Hash]bool
-	events    []blockchain.Event
+	verified  map[wire.Hash]bool
+	events    []chain.Event
 	counts    map[string]int
 }
 
-func (m *propModel) addOuts(tx *chain.Tx) {
+func (m *propModel) addOuts(tx *wire.Tx) {
 	for _, s := range testgen.Outputs(tx) {
 		if tx.Outputs[s.Out.Index].PKH != m.f.g.PKH {
 			continue
@@ -53,7 +53,7 @@ const (
 	stGone            // neither in the chain's UTXO set nor the pool
 )
 
-func (m *propModel) state(op chain.OutPoint) int {
+func (m *propModel) state(op wire.OutPoint) int {
 	p := m.f.pool
 	if _, ok := p.Spender(op); ok {
 		return stConflict
@@ -80,7 +80,7 @@ func (m *propModel) state(op chain.OutPoint) int {
 
 // pick returns a random output, biased towards recent ones so that chains
 // of unconfirmed transactions grow.
-func (m *propModel) pick() chain.OutPoint {
+func (m *propModel) pick() wire.OutPoint {
 	if m.rng.IntN(2) == 0 && len(m.outs) > 40 {
 		return m.outs[len(m.outs)-1-m.rng.IntN(40)]
 	}
@@ -89,9 +89,9 @@ func (m *propModel) pick() chain.OutPoint {
 
 // pickInputs returns 1 or 2 distinct outputs; when wantValid, it tries to
 // find available ones.
-func (m *propModel) pickInputs(wantValid bool) []chain.OutPoint {
+func (m *propModel) pickInputs(wantValid bool) []wire.OutPoint {
 	n := 1 + m.rng.IntN(2)
-	var ins []chain.OutPoint
+	var ins []wire.OutPoint
 	for tries := 0; len(ins) < n && tries < 60; tries++ {
 		op := m.pick()
 		if slices.Contains(ins, op) {
@@ -107,7 +107,7 @@ func (m *propModel) pickInputs(wantValid bool) []chain.OutPoint {
 	return ins
 }
 
-func (m *propModel) build(ins []chain.OutPoint, nOut int, fee uint64) *chain.Tx {
+func (m *propModel) build(ins []wire.OutPoint, nOut int, fee uint64) *wire.Tx {
 	spends := make([]testgen.Spend, len(ins))
 	for i, op := range ins {
 		spends[i] = testgen.Spend{Out: op, Amount: m.amounts[op]}
@@ -116,7 +116,7 @@ func (m *propModel) build(ins []chain.OutPoint, nOut int, fee uint64) *chain.Tx 
 }
 
 func txSize(nIn, nOut int) int {
-	return 4 + 1 + nIn*chain.InputSize + 1 + nOut*chain.OutputSize + 8 + 1
+	return 4 + 1 + nIn*wire.InputSize + 1 + nOut*wire.OutputSize + 8 + 1
 }
 
 // opAccept submits a random transaction and checks the verdict against the
@@ -192,7 +192,7 @@ func (m *propModel) opAccept() {
 	}
 }
 
-func (m *propModel) inChain(tx *chain.Tx) bool {
+func (m *propModel) inChain(tx *wire.Tx) bool {
 	for _, s := range testgen.Outputs(tx) {
 		if _, ok, _ := m.f.c.Coin(s.Out); ok {
 			return true
@@ -201,7 +201,7 @@ func (m *propModel) inChain(tx *chain.Tx) bool {
 	return false
 }
 
-func (m *propModel) isOrphan(txid chain.Hash) bool {
+func (m *propModel) isOrphan(txid wire.Hash) bool {
 	m.f.pool.mu.RLock()
 	defer m.f.pool.mu.RUnlock()
 	_, ok := m.f.pool.orphans[txid]
@@ -248,7 +248,7 @@ func (m *propModel) opMineTemplate() {
 	m.uniq++
 	b := tmpl.Block()
 	testgen.Solve(&b.Header, m.f.p)
-	if res, err := m.f.c.ProcessBlock(b); err != nil || res != blockchain.MainChain {
+	if res, err := m.f.c.ProcessBlock(b); err != nil || res != chain.MainChain {
 		m.t.Fatalf("template block with %d txs: %v %v", len(tmpl.Txs), res, err)
 	}
 	for _, tt := range tmpl.Txs {
@@ -262,16 +262,16 @@ func (m *propModel) opMineTemplate() {
 }
 
 // block builds a distinct block on parent.
-func (m *propModel) block(parent testgen.Parent, txs []*chain.Tx) *chain.Block {
+func (m *propModel) block(parent testgen.Parent, txs []*wire.Tx) *wire.Block {
 	m.uniq++
 	u := m.uniq
-	b := m.f.g.Block(parent, txs, func(b *chain.Block) { b.Header.Time += u })
+	b := m.f.g.Block(parent, txs, func(b *wire.Block) { b.Header.Time += u })
 	m.addOuts(b.Txs[0])
 	return b
 }
 
 // mainParent returns the best-chain block at height as a parent.
-func (m *propModel) mainParent(h uint64) (testgen.Parent, *chain.Block) {
+func (m *propModel) mainParent(h uint64) (testgen.Parent, *wire.Block) {
 	id, ok := m.f.c.IDAt(h)
 	if !ok {
 		m.t.Fatalf("no block at %d", h)
@@ -284,8 +284,8 @@ func (m *propModel) mainParent(h uint64) (testgen.Parent, *chain.Block) {
 }
 
 // descendants returns txid and its pool descendants.
-func (m *propModel) descendants(txid chain.Hash) []chain.Hash {
-	out := []chain.Hash{txid}
+func (m *propModel) descendants(txid wire.Hash) []wire.Hash {
+	out := []wire.Hash{txid}
 	for i := 0; i < len(out); i++ {
 		info, _ := m.f.pool.Info(out[i])
 		for _, c := range info.SpentBy {
@@ -300,7 +300,7 @@ func (m *propModel) descendants(txid chain.Hash) []chain.Hash {
 // findVictim returns a pool transaction with an input confirmed at or
 // below height, and a transaction double-spending that input (nil if there
 // is none).
-func (m *propModel) findVictim(height uint64) (chain.Hash, *chain.Tx) {
+func (m *propModel) findVictim(height uint64) (wire.Hash, *wire.Tx) {
 	for _, id := range m.f.pool.TxIDs() {
 		e, ok := m.f.pool.Get(id)
 		if !ok {
@@ -318,13 +318,13 @@ func (m *propModel) findVictim(height uint64) (chain.Hash, *chain.Tx) {
 			// The fee varies: the victim may be a double spend an earlier
 			// reorg returned to the pool, and must not be rebuilt as is.
 			m.uniq++
-			ds := m.f.g.Tx([]testgen.Spend{{Out: in.Prev, Amount: amt}}, []chain.TxOut{{Amount: amt - 4000 - m.uniq%1000, PKH: m.f.g.PKH}})
+			ds := m.f.g.Tx([]testgen.Spend{{Out: in.Prev, Amount: amt}}, []wire.TxOut{{Amount: amt - 4000 - m.uniq%1000, PKH: m.f.g.PKH}})
 			if ds.TxID() != id {
 				return id, ds
 			}
 		}
 	}
-	return chain.Hash{}, nil
+	return wire.Hash{}, nil
 }
 
 // opConflictBlock connects a block on the tip holding a double spend of a
@@ -338,7 +338,7 @@ func (m *propModel) opConflictBlock() {
 	gone := m.descendants(victim)
 	parent, _ := m.mainParent(tipH)
 	m.addOuts(ds)
-	if res, err := m.f.c.ProcessBlock(m.block(parent, []*chain.Tx{ds})); err != nil || res != blockchain.MainChain {
+	if res, err := m.f.c.ProcessBlock(m.block(parent, []*wire.Tx{ds})); err != nil || res != chain.MainChain {
 		m.t.Fatalf("block with a double spend: %v %v", res, err)
 	}
 	for _, id := range gone {
@@ -364,24 +364,24 @@ func (m *propModel) opCompete() {
 	_, oldTip := m.mainParent(tipH)
 
 	victim, ds := m.findVictim(forkH)
-	var gone []chain.Hash
-	var first []*chain.Tx
+	var gone []wire.Hash
+	var first []*wire.Tx
 	if ds != nil {
 		gone = m.descendants(victim)
-		first = []*chain.Tx{ds}
+		first = []*wire.Tx{ds}
 		m.addOuts(ds)
 	}
-	var last *chain.Block
+	var last *wire.Block
 	for h := forkH; h <= tipH; h++ {
-		var txs []*chain.Tx
+		var txs []*wire.Tx
 		if h == forkH {
 			txs = first
 		}
 		last = m.block(parent, txs)
 		parent = testgen.ParentOf(last, h+1)
-		want := blockchain.SideChain
+		want := chain.SideChain
 		if h == tipH {
-			want = blockchain.MainChain
+			want = chain.MainChain
 		}
 		if res, err := m.f.c.ProcessBlock(last); err != nil || res != want {
 			m.t.Fatalf("competing block at %d: %v %v", h+1, res, err)
@@ -414,7 +414,7 @@ func (m *propModel) opReorgBack() {
 	}
 	_, oldTip := m.mainParent(tipH)
 	parent := testgen.ParentOf(m.alt, m.altHeight)
-	var last *chain.Block
+	var last *wire.Block
 	for h := m.altHeight; h <= tipH; h++ {
 		last = m.block(parent, nil)
 		parent = testgen.ParentOf(last, h+1)
@@ -432,10 +432,10 @@ func (m *propModel) opReorgBack() {
 // chainView is the chain's UTXO set as a consensus.CoinView.
 type chainView struct {
 	t testing.TB
-	c *blockchain.Chain
+	c *chain.Chain
 }
 
-func (v chainView) Coin(op chain.OutPoint) (chain.Coin, bool) {
+func (v chainView) Coin(op wire.OutPoint) (wire.Coin, bool) {
 	c, ok, err := v.c.Coin(op)
 	if err != nil {
 		v.t.Fatal(err)
@@ -447,22 +447,22 @@ func (v chainView) Coin(op chain.OutPoint) (chain.Coin, bool) {
 // transactions, as the next block would see them.
 type poolPlusChain struct {
 	chainView
-	pool map[chain.Hash]*Entry
+	pool map[wire.Hash]*Entry
 	next uint64
 }
 
-func (v poolPlusChain) Coin(op chain.OutPoint) (chain.Coin, bool) {
+func (v poolPlusChain) Coin(op wire.OutPoint) (wire.Coin, bool) {
 	if e, ok := v.pool[op.TxID]; ok {
 		if int(op.Index) >= len(e.Tx.Outputs) {
-			return chain.Coin{}, false
+			return wire.Coin{}, false
 		}
 		o := e.Tx.Outputs[op.Index]
-		return chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: v.next}, true
+		return wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: v.next}, true
 	}
 	return v.chainView.Coin(op)
 }
 
-func (m *propModel) sigsOK(tx *chain.Tx, txid chain.Hash) error {
+func (m *propModel) sigsOK(tx *wire.Tx, txid wire.Hash) error {
 	if m.verified[txid] {
 		return nil
 	}
@@ -481,7 +481,7 @@ func (m *propModel) check() {
 	checkPoolInternals(t, f.pool)
 	f.pool.mu.RLock()
 	entries := f.pool.sortedBySeq()
-	snapshot := make(map[chain.Hash]*Entry, len(entries))
+	snapshot := make(map[wire.Hash]*Entry, len(entries))
 	for _, e := range entries {
 		snapshot[e.TxID] = e
 	}
@@ -489,7 +489,7 @@ func (m *propModel) check() {
 	tip := f.c.Tip()
 	next := tip.Height + 1
 	view := poolPlusChain{chainView{t, f.c}, snapshot, next}
-	spent := make(map[chain.OutPoint]chain.Hash)
+	spent := make(map[wire.OutPoint]wire.Hash)
 	for _, e := range entries {
 		if e.TxID != e.Tx.TxID() || e.Size != e.Tx.SerializeSize() {
 			t.Fatalf("entry %s has wrong txid or size", e.TxID)
@@ -541,10 +541,10 @@ func (m *propModel) check() {
 // checkNotLost resubmits transactions that were in the pool or in
 // disconnected blocks before a chain change and are no longer in the pool:
 // none may be accepted now, or the pool dropped a valid transaction.
-func (m *propModel) checkNotLost(before []*chain.Tx) {
-	txs := append([]*chain.Tx(nil), before...)
+func (m *propModel) checkNotLost(before []*wire.Tx) {
+	txs := append([]*wire.Tx(nil), before...)
 	for _, ev := range m.events {
-		if ev.Kind == blockchain.BlockDisconnected {
+		if ev.Kind == chain.BlockDisconnected {
 			txs = append(txs, ev.Block.Txs[1:]...)
 		}
 	}
@@ -569,16 +569,16 @@ func TestPropertyRandomOps(t *testing.T) {
 		steps = 200
 	}
 	f := newFixture(t, 30)
-	m := &propModel{t: t, f: f, rng: rand.New(rand.NewPCG(2026, 11)), amounts: make(map[chain.OutPoint]uint64),
-		verified: make(map[chain.Hash]bool), counts: make(map[string]int)}
+	m := &propModel{t: t, f: f, rng: rand.New(rand.NewPCG(2026, 11)), amounts: make(map[wire.OutPoint]uint64),
+		verified: make(map[wire.Hash]bool), counts: make(map[string]int)}
 	for _, s := range f.coins {
 		m.outs = append(m.outs, s.Out)
 		m.amounts[s.Out] = s.Amount
 	}
-	f.c.Subscribe(func(ev []blockchain.Event) { m.events = append(m.events, ev...) })
+	f.c.Subscribe(func(ev []chain.Event) { m.events = append(m.events, ev...) })
 	for step := 0; step < steps; step++ {
 		r := m.rng.IntN(100)
-		var before []*chain.Tx
+		var before []*wire.Tx
 		if r >= 70 {
 			for _, id := range f.pool.TxIDs() {
 				if e, ok := f.pool.Get(id); ok {

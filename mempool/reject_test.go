@@ -7,9 +7,9 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
-	"tally/chain"
 	"tally/consensus"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 // otherKey is a key that owns nothing on the dev chain.
@@ -27,7 +27,7 @@ func TestRejections(t *testing.T) {
 		name string
 		opts []fixtureOpt
 		// build prepares the pool and returns the transaction to submit.
-		build    func(f *fixture) *chain.Tx
+		build    func(f *fixture) *wire.Tx
 		kind     ErrorKind
 		rule     consensus.ErrorKind // "" when no consensus rule is broken
 		provable bool                // IsProvablyInvalid
@@ -36,7 +36,7 @@ func TestRejections(t *testing.T) {
 	}{
 		{
 			name: "already known in pool",
-			build: func(f *fixture) *chain.Tx {
+			build: func(f *fixture) *wire.Tx {
 				tx := f.pay1(f.coins[0], 1000)
 				f.mustAccept(tx)
 				return tx
@@ -45,7 +45,7 @@ func TestRejections(t *testing.T) {
 		},
 		{
 			name: "already known as orphan",
-			build: func(f *fixture) *chain.Tx {
+			build: func(f *fixture) *wire.Tx {
 				parent := f.pay1(f.coins[0], 1000)
 				child := f.pay1(out(parent, 0), 1000)
 				if _, err := f.pool.Accept(child, "peer"); !errors.Is(err, ErrMissingInputs) {
@@ -57,7 +57,7 @@ func TestRejections(t *testing.T) {
 		},
 		{
 			name: "already known in chain",
-			build: func(f *fixture) *chain.Tx {
+			build: func(f *fixture) *wire.Tx {
 				tx := f.pay1(f.coins[0], 1000)
 				f.mine(tx)
 				return tx
@@ -66,7 +66,7 @@ func TestRejections(t *testing.T) {
 		},
 		{
 			name: "conflicts with pool (first seen wins, no RBF even at a higher fee)",
-			build: func(f *fixture) *chain.Tx {
+			build: func(f *fixture) *wire.Tx {
 				f.mustAccept(f.pay1(f.coins[0], 1000))
 				return f.pay1(f.coins[0], 50_000)
 			},
@@ -74,33 +74,33 @@ func TestRejections(t *testing.T) {
 		},
 		{
 			name:  "fee below min relay fee",
-			build: func(f *fixture) *chain.Tx { return f.pay1(f.coins[0], size1-1) },
+			build: func(f *fixture) *wire.Tx { return f.pay1(f.coins[0], size1-1) },
 			kind:  ErrLowFee,
 		},
 		{
 			name:  "zero fee",
-			build: func(f *fixture) *chain.Tx { return f.pay1(f.coins[0], 0) },
+			build: func(f *fixture) *wire.Tx { return f.pay1(f.coins[0], 0) },
 			kind:  ErrLowFee,
 		},
 		{
 			name:  "fee below a raised min relay fee",
 			opts:  []fixtureOpt{withConfig(func(c *Config) { c.MinRelayFee = 5 })},
-			build: func(f *fixture) *chain.Tx { return f.pay1(f.coins[0], 5*size1-1) },
+			build: func(f *fixture) *wire.Tx { return f.pay1(f.coins[0], 5*size1-1) },
 			kind:  ErrLowFee,
 		},
 		{
 			name: "too large",
-			build: func(f *fixture) *chain.Tx {
-				n := f.p.MaxTxBytes/chain.OutputSize + 1
+			build: func(f *fixture) *wire.Tx {
+				n := f.p.MaxTxBytes/wire.OutputSize + 1
 				return f.g.Pay(f.coins[:1], n, 1_000_000)
 			},
 			kind: ErrTooLarge, rule: consensus.ErrTxTooBig, provable: true,
 		},
 		{
 			name: "non-final (lock_time above next height)",
-			build: func(f *fixture) *chain.Tx {
-				tx := &chain.Tx{Version: 1, Inputs: []chain.TxIn{{Prev: f.coins[0].Out}},
-					Outputs:  []chain.TxOut{{Amount: f.coins[0].Amount - 1000, PKH: f.g.PKH}},
+			build: func(f *fixture) *wire.Tx {
+				tx := &wire.Tx{Version: 1, Inputs: []wire.TxIn{{Prev: f.coins[0].Out}},
+					Outputs:  []wire.TxOut{{Amount: f.coins[0].Amount - 1000, PKH: f.g.PKH}},
 					LockTime: f.c.Tip().Height + 2}
 				return f.g.Sign(tx)
 			},
@@ -108,7 +108,7 @@ func TestRejections(t *testing.T) {
 		},
 		{
 			name: "immature coinbase spend",
-			build: func(f *fixture) *chain.Tx {
+			build: func(f *fixture) *wire.Tx {
 				b := f.mine() // coinbase at height 2, spendable from height 12
 				for range f.p.CoinbaseMaturity - 2 {
 					f.mine()
@@ -120,7 +120,7 @@ func TestRejections(t *testing.T) {
 		},
 		{
 			name: "bad signature",
-			build: func(f *fixture) *chain.Tx {
+			build: func(f *fixture) *wire.Tx {
 				tx := f.pay1(f.coins[0], 1000)
 				tx.Inputs[0].Sig[40] ^= 1
 				return tx
@@ -129,7 +129,7 @@ func TestRejections(t *testing.T) {
 		},
 		{
 			name: "high-S signature",
-			build: func(f *fixture) *chain.Tx {
+			build: func(f *fixture) *wire.Tx {
 				tx := f.pay1(f.coins[0], 1000)
 				var s secp256k1.ModNScalar
 				s.SetByteSlice(tx.Inputs[0].Sig[32:])
@@ -141,7 +141,7 @@ func TestRejections(t *testing.T) {
 		},
 		{
 			name: "signature r out of range",
-			build: func(f *fixture) *chain.Tx {
+			build: func(f *fixture) *wire.Tx {
 				tx := f.pay1(f.coins[0], 1000)
 				clear(tx.Inputs[0].Sig[:32])
 				return tx
@@ -150,85 +150,85 @@ func TestRejections(t *testing.T) {
 		},
 		{
 			name: "wrong public key (validly signed by a key that does not own the output)",
-			build: func(f *fixture) *chain.Tx {
+			build: func(f *fixture) *wire.Tx {
 				k := otherKey()
-				tx := &chain.Tx{Version: 1, Inputs: []chain.TxIn{{Prev: f.coins[0].Out}},
-					Outputs: []chain.TxOut{{Amount: f.coins[0].Amount - 1000, PKH: f.g.PKH}}}
+				tx := &wire.Tx{Version: 1, Inputs: []wire.TxIn{{Prev: f.coins[0].Out}},
+					Outputs: []wire.TxOut{{Amount: f.coins[0].Amount - 1000, PKH: f.g.PKH}}}
 				copy(tx.Inputs[0].PubKey[:], k.PubKey().SerializeCompressed())
-				tx.Inputs[0].Sig = consensus.SignInput(k, chain.SigHash(tx, f.p.NetworkID))
+				tx.Inputs[0].Sig = consensus.SignInput(k, wire.SigHash(tx, f.p.NetworkID))
 				return tx
 			},
 			kind: ErrBadSig, rule: consensus.ErrWrongPubKey, provable: true,
 		},
 		{
 			name: "unparseable public key that hashes to the output's pkh",
-			build: func(f *fixture) *chain.Tx {
-				var bad [chain.PubKeySize]byte
+			build: func(f *fixture) *wire.Tx {
+				var bad [wire.PubKeySize]byte
 				bad[0] = 0x05
-				fund := f.g.Tx(f.coins[:1], []chain.TxOut{{Amount: 1_000_000, PKH: chain.Hash160(bad[:])}})
+				fund := f.g.Tx(f.coins[:1], []wire.TxOut{{Amount: 1_000_000, PKH: wire.Hash160(bad[:])}})
 				f.mine(fund)
-				tx := &chain.Tx{Version: 1, Inputs: []chain.TxIn{{Prev: out(fund, 0).Out, PubKey: bad}},
-					Outputs: []chain.TxOut{{Amount: 900_000, PKH: f.g.PKH}}}
-				tx.Inputs[0].Sig = consensus.SignInput(f.g.Key, chain.SigHash(tx, f.p.NetworkID))
+				tx := &wire.Tx{Version: 1, Inputs: []wire.TxIn{{Prev: out(fund, 0).Out, PubKey: bad}},
+					Outputs: []wire.TxOut{{Amount: 900_000, PKH: f.g.PKH}}}
+				tx.Inputs[0].Sig = consensus.SignInput(f.g.Key, wire.SigHash(tx, f.p.NetworkID))
 				return tx
 			},
 			kind: ErrBadSig, rule: consensus.ErrBadPubKey, provable: true,
 		},
 		{
 			name: "missing inputs go to the orphan pool",
-			build: func(f *fixture) *chain.Tx {
-				return f.pay1(testgen.Spend{Out: chain.OutPoint{TxID: chain.H([]byte("nowhere"))}, Amount: 1_000_000}, 1000)
+			build: func(f *fixture) *wire.Tx {
+				return f.pay1(testgen.Spend{Out: wire.OutPoint{TxID: wire.H([]byte("nowhere"))}, Amount: 1_000_000}, 1000)
 			},
 			kind: ErrMissingInputs, rule: consensus.ErrMissingInput, orphans: 1,
 		},
 		{
 			name: "outputs above inputs",
-			build: func(f *fixture) *chain.Tx {
-				return f.g.Tx(f.coins[:1], []chain.TxOut{{Amount: f.coins[0].Amount + 1, PKH: f.g.PKH}})
+			build: func(f *fixture) *wire.Tx {
+				return f.g.Tx(f.coins[:1], []wire.TxOut{{Amount: f.coins[0].Amount + 1, PKH: f.g.PKH}})
 			},
 			kind: ErrInvalid, rule: consensus.ErrSpendTooMuch, provable: true,
 		},
 		{
 			name: "duplicate input",
-			build: func(f *fixture) *chain.Tx {
+			build: func(f *fixture) *wire.Tx {
 				return f.g.Pay([]testgen.Spend{f.coins[0], f.coins[0]}, 1, 10_000)
 			},
 			kind: ErrInvalid, rule: consensus.ErrDuplicateInput, provable: true,
 		},
 		{
 			name: "zero output",
-			build: func(f *fixture) *chain.Tx {
-				return f.g.Tx(f.coins[:1], []chain.TxOut{{Amount: 0, PKH: f.g.PKH}})
+			build: func(f *fixture) *wire.Tx {
+				return f.g.Tx(f.coins[:1], []wire.TxOut{{Amount: 0, PKH: f.g.PKH}})
 			},
 			kind: ErrInvalid, rule: consensus.ErrBadOutputValue, provable: true,
 		},
 		{
 			name: "version 2",
-			build: func(f *fixture) *chain.Tx {
-				tx := &chain.Tx{Version: 2, Inputs: []chain.TxIn{{Prev: f.coins[0].Out}},
-					Outputs: []chain.TxOut{{Amount: 1000, PKH: f.g.PKH}}}
+			build: func(f *fixture) *wire.Tx {
+				tx := &wire.Tx{Version: 2, Inputs: []wire.TxIn{{Prev: f.coins[0].Out}},
+					Outputs: []wire.TxOut{{Amount: 1000, PKH: f.g.PKH}}}
 				return f.g.Sign(tx)
 			},
 			kind: ErrInvalid, rule: consensus.ErrBadTxVersion, provable: true,
 		},
 		{
 			name: "memo too long",
-			build: func(f *fixture) *chain.Tx {
-				tx := &chain.Tx{Version: 1, Inputs: []chain.TxIn{{Prev: f.coins[0].Out}},
-					Outputs: []chain.TxOut{{Amount: 1000, PKH: f.g.PKH}}, Extra: make([]byte, consensus.MaxMemoBytes+1)}
+			build: func(f *fixture) *wire.Tx {
+				tx := &wire.Tx{Version: 1, Inputs: []wire.TxIn{{Prev: f.coins[0].Out}},
+					Outputs: []wire.TxOut{{Amount: 1000, PKH: f.g.PKH}}, Extra: make([]byte, consensus.MaxMemoBytes+1)}
 				return f.g.Sign(tx)
 			},
 			kind: ErrInvalid, rule: consensus.ErrMemoTooLong, provable: true,
 		},
 		{
 			name:  "coinbase",
-			build: func(f *fixture) *chain.Tx { return f.g.Coinbase(f.c.Tip().Height+1, 1000) },
+			build: func(f *fixture) *wire.Tx { return f.g.Coinbase(f.c.Tip().Height+1, 1000) },
 			kind:  ErrCoinbase,
 		},
 		{
 			name: "pool full and the newcomer's fee rate is the lowest",
 			opts: []fixtureOpt{withConfig(func(c *Config) { c.MaxBytes = 10 * size1 })},
-			build: func(f *fixture) *chain.Tx {
+			build: func(f *fixture) *wire.Tx {
 				for i := range 10 {
 					f.mustAccept(f.pay1(f.coins[i], 10*size1))
 				}
@@ -238,7 +238,7 @@ func TestRejections(t *testing.T) {
 		},
 		{
 			name: "too long chain of unconfirmed transactions",
-			build: func(f *fixture) *chain.Tx {
+			build: func(f *fixture) *wire.Tx {
 				s := f.coins[0]
 				for range DefaultMaxAncestors {
 					tx := f.pay1(s, 1000)
@@ -300,8 +300,8 @@ func TestBoundaries(t *testing.T) {
 	// Fee of exactly one base unit per byte.
 	f.mustAccept(f.pay1(f.coins[0], size1))
 	// lock_time equal to the next height is final.
-	tx := &chain.Tx{Version: 1, Inputs: []chain.TxIn{{Prev: f.coins[1].Out}},
-		Outputs: []chain.TxOut{{Amount: f.coins[1].Amount - 1000, PKH: f.g.PKH}}, LockTime: f.c.Tip().Height + 1}
+	tx := &wire.Tx{Version: 1, Inputs: []wire.TxIn{{Prev: f.coins[1].Out}},
+		Outputs: []wire.TxOut{{Amount: f.coins[1].Amount - 1000, PKH: f.g.PKH}}, LockTime: f.c.Tip().Height + 1}
 	f.mustAccept(f.g.Sign(tx))
 	// A coinbase is spendable once the next height reaches its height
 	// plus the maturity.
@@ -319,9 +319,9 @@ func TestBoundaries(t *testing.T) {
 		s = out(tx, 0)
 	}
 	// The largest allowed transaction.
-	n := (f.p.MaxTxBytes - (4 + 1 + chain.InputSize + 3 + 8 + 1)) / chain.OutputSize
+	n := (f.p.MaxTxBytes - (4 + 1 + wire.InputSize + 3 + 8 + 1)) / wire.OutputSize
 	big := f.g.Pay(f.coins[3:4], n, 200_000)
-	if big.SerializeSize() > f.p.MaxTxBytes || big.SerializeSize()+chain.OutputSize <= f.p.MaxTxBytes {
+	if big.SerializeSize() > f.p.MaxTxBytes || big.SerializeSize()+wire.OutputSize <= f.p.MaxTxBytes {
 		t.Fatalf("size %d not at the limit %d", big.SerializeSize(), f.p.MaxTxBytes)
 	}
 	f.mustAccept(big)

@@ -4,7 +4,7 @@ import (
 	"errors"
 
 	"tally/chain"
-	"tally/chain/blockchain"
+	"tally/wire"
 )
 
 // HandleChainEvents updates the pool after the chain changed. Subscribe it
@@ -16,21 +16,21 @@ import (
 // back (parents first) if they are still valid, and the whole pool is
 // checked again against the new chain; what no longer fits the chain is
 // dropped, not kept as an orphan.
-func (p *Pool) HandleChainEvents(events []blockchain.Event) {
-	var resurrect []*chain.Tx
+func (p *Pool) HandleChainEvents(events []chain.Event) {
+	var resurrect []*wire.Tx
 	reorg := false
 	for i := len(events) - 1; i >= 0; i-- {
 		// Disconnections come tip first; walking backwards gives the
 		// lowest block first, so parents come before children.
 		ev := events[i]
-		if ev.Kind == blockchain.BlockDisconnected {
+		if ev.Kind == chain.BlockDisconnected {
 			reorg = true
 			resurrect = append(resurrect, ev.Block.Txs[1:]...)
 		}
 	}
 	p.mu.Lock()
 	for _, ev := range events {
-		if ev.Kind == blockchain.BlockDisconnected {
+		if ev.Kind == chain.BlockDisconnected {
 			p.tip = ev.Block.Header.PrevBlock
 			continue
 		}
@@ -66,7 +66,7 @@ func (p *Pool) HandleChainEvents(events []blockchain.Event) {
 	p.mu.Unlock()
 	// A transaction that does not come back (and is not simply in the new
 	// chain or already back in the pool) is reported as conflicted.
-	readd := func(tx *chain.Tx) {
+	readd := func(tx *wire.Tx) {
 		if _, err := p.accept(tx, "", false); err != nil && p.cfg.OnRemove != nil && !errors.Is(err, ErrAlreadyKnown) {
 			p.mu.Lock()
 			p.cfg.OnRemove(tx.TxID(), RemovedConflicted, "no longer valid after a reorganization: "+err.Error())

@@ -4,12 +4,12 @@ import (
 	"testing"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 // process requires b to be accepted with the given result.
-func (f *fixture) process(b *chain.Block, want blockchain.Result) {
+func (f *fixture) process(b *wire.Block, want chain.Result) {
 	f.t.Helper()
 	if res, err := f.c.ProcessBlock(b); err != nil || res != want {
 		f.t.Fatalf("block %s: %v %v, want %v", b.BlockID(), res, err, want)
@@ -36,8 +36,8 @@ func TestReorgReturnsMinedTx(t *testing.T) {
 	}
 	a2 := f.g.Block(base, nil)
 	a3 := f.g.Block(testgen.ParentOf(a2, base.Height+1), nil)
-	f.process(a2, blockchain.SideChain)
-	f.process(a3, blockchain.MainChain)
+	f.process(a2, chain.SideChain)
+	f.process(a3, chain.MainChain)
 	if f.c.Tip().ID != a3.BlockID() {
 		t.Fatal("no reorg")
 	}
@@ -76,24 +76,24 @@ func TestReorgDoubleSpendRemovesDescendants(t *testing.T) {
 	m := f.pay1(f.coins[1], 1000)
 	mc := f.pay1(out(m, 0), 1000)
 	u := f.pay1(f.coins[2], 1000)
-	for _, x := range []*chain.Tx{tx, tc, tg, m, mc, u} {
+	for _, x := range []*wire.Tx{tx, tc, tg, m, mc, u} {
 		f.mustAccept(x)
 	}
 	b2 := f.mine(m)
 
-	d := f.g.Tx([]testgen.Spend{f.coins[0]}, []chain.TxOut{{Amount: f.coins[0].Amount - 5000, PKH: [20]byte{1}}})
-	d2 := f.g.Tx([]testgen.Spend{f.coins[1]}, []chain.TxOut{{Amount: f.coins[1].Amount - 5000, PKH: [20]byte{2}}})
-	a2 := f.g.Block(base, []*chain.Tx{d, d2})
+	d := f.g.Tx([]testgen.Spend{f.coins[0]}, []wire.TxOut{{Amount: f.coins[0].Amount - 5000, PKH: [20]byte{1}}})
+	d2 := f.g.Tx([]testgen.Spend{f.coins[1]}, []wire.TxOut{{Amount: f.coins[1].Amount - 5000, PKH: [20]byte{2}}})
+	a2 := f.g.Block(base, []*wire.Tx{d, d2})
 	a3 := f.g.Block(testgen.ParentOf(a2, base.Height+1), nil)
-	f.process(a2, blockchain.SideChain)
-	f.process(a3, blockchain.MainChain)
+	f.process(a2, chain.SideChain)
+	f.process(a3, chain.MainChain)
 
-	for _, x := range []*chain.Tx{tx, tc, tg, m, mc} {
+	for _, x := range []*wire.Tx{tx, tc, tg, m, mc} {
 		if f.pool.Has(x.TxID()) {
 			t.Fatalf("%s still in the pool after a double spend was mined", x.TxID())
 		}
 	}
-	for _, x := range []*chain.Tx{tx, tc, tg, mc} {
+	for _, x := range []*wire.Tx{tx, tc, tg, mc} {
 		if r := f.removedAs(x.TxID()); r != RemovedConflicted {
 			t.Fatalf("%s removed as %q, want conflicted", x.TxID(), r)
 		}
@@ -109,8 +109,8 @@ func TestReorgDoubleSpendRemovesDescendants(t *testing.T) {
 	// Back to the b branch: D is valid there, D2 is not.
 	b3 := f.g.Block(testgen.ParentOf(b2, base.Height+1), nil)
 	b4 := f.g.Block(testgen.ParentOf(b3, base.Height+2), nil)
-	f.process(b3, blockchain.SideChain)
-	f.process(b4, blockchain.MainChain)
+	f.process(b3, chain.SideChain)
+	f.process(b4, chain.MainChain)
 	if !f.pool.Has(d.TxID()) || f.pool.Has(d2.TxID()) || !f.pool.Has(u.TxID()) {
 		t.Fatalf("after reorganizing back: D %v (want true), D2 %v (want false), U %v",
 			f.pool.Has(d.TxID()), f.pool.Has(d2.TxID()), f.pool.Has(u.TxID()))
@@ -131,10 +131,10 @@ func TestConnectConflictRemovesDescendants(t *testing.T) {
 	tx := f.pay1(f.coins[0], 1000)
 	tc := f.pay1(out(tx, 0), 1000)
 	u := f.pay1(f.coins[1], 1000)
-	for _, x := range []*chain.Tx{tx, tc, u} {
+	for _, x := range []*wire.Tx{tx, tc, u} {
 		f.mustAccept(x)
 	}
-	d := f.g.Tx([]testgen.Spend{f.coins[0]}, []chain.TxOut{{Amount: 1000, PKH: [20]byte{1}}})
+	d := f.g.Tx([]testgen.Spend{f.coins[0]}, []wire.TxOut{{Amount: 1000, PKH: [20]byte{1}}})
 	f.mine(d)
 	if f.pool.Has(tx.TxID()) || f.pool.Has(tc.TxID()) || !f.pool.Has(u.TxID()) {
 		t.Fatal("conflict handling on connect")
@@ -168,11 +168,11 @@ func TestReorgDropsSpendOfLostCoinbase(t *testing.T) {
 	// A longer branch from base whose coinbases pay elsewhere (testgen's
 	// would be identical to the old branch's, txids included).
 	parent := base
-	var last *chain.Block
+	var last *wire.Block
 	for h, top := base.Height, f.c.Tip().Height; h <= top; h++ {
-		last = f.g.Block(parent, nil, func(b *chain.Block) {
+		last = f.g.Block(parent, nil, func(b *wire.Block) {
 			b.Txs[0].Outputs[0].PKH = [20]byte{9}
-			b.Header.MerkleRoot = chain.MerkleRoot(b.TxIDs())
+			b.Header.MerkleRoot = wire.MerkleRoot(b.TxIDs())
 		})
 		parent = testgen.ParentOf(last, h+1)
 		if _, err := f.c.ProcessBlock(last); err != nil {

@@ -6,8 +6,8 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
-	"tally/chain"
 	"tally/consensus"
+	"tally/wire"
 )
 
 // TestSigCacheSharedWithChain: acceptance caches each input's signature
@@ -28,7 +28,7 @@ func TestSigCacheSharedWithChain(t *testing.T) {
 	// txid is a hit that verifies nothing. This is the path the block
 	// takes (it computes the same txid from the same bytes).
 	forged := *tx
-	forged.Inputs = append([]chain.TxIn(nil), tx.Inputs...)
+	forged.Inputs = append([]wire.TxIn(nil), tx.Inputs...)
 	forged.Inputs[0].Sig[10] ^= 1
 	forged.Inputs[1].Sig[10] ^= 1
 	if err := consensus.CheckTxSignatures(&forged, tx.TxID(), f.p.NetworkID, f.sigs); err != nil {
@@ -53,7 +53,7 @@ func TestSigCacheSharedWithChain(t *testing.T) {
 	_, err := f.pool.Accept(reuse, "")
 	requireKind(t, err, ErrBadSig)
 	tip := f.c.Tip().ID
-	bad := f.g.Block(f.tip(), []*chain.Tx{reuse})
+	bad := f.g.Block(f.tip(), []*wire.Tx{reuse})
 	if _, err := f.c.ProcessBlock(bad); !errors.Is(err, consensus.ErrBadSignature) {
 		t.Fatalf("block with a reused signature: %v", err)
 	}
@@ -66,12 +66,12 @@ func TestSigCacheSharedWithChain(t *testing.T) {
 	good := f.pay1(f.coins[3], 1000)
 	f.mustAccept(good)
 	mall := *good
-	mall.Inputs = append([]chain.TxIn(nil), good.Inputs...)
+	mall.Inputs = append([]wire.TxIn(nil), good.Inputs...)
 	var s secp256k1.ModNScalar
 	s.SetByteSlice(mall.Inputs[0].Sig[32:])
 	s.Negate()
 	s.PutBytesUnchecked(mall.Inputs[0].Sig[32:])
-	bad = f.g.Block(f.tip(), []*chain.Tx{&mall})
+	bad = f.g.Block(f.tip(), []*wire.Tx{&mall})
 	if _, err := f.c.ProcessBlock(bad); !errors.Is(err, consensus.ErrHighS) {
 		t.Fatalf("block with a malleated copy of a cached tx: %v", err)
 	}
@@ -92,7 +92,7 @@ func TestEstimateFee(t *testing.T) {
 	if r, ok := f.pool.EstimateFee(1); ok || r != f.pool.MinRelayFee() {
 		t.Fatalf("estimate with no data: %d %v", r, ok)
 	}
-	var txs []*chain.Tx
+	var txs []*wire.Tx
 	for i := range 12 {
 		tx := f.pay1(f.coins[i], uint64(i+1)*size1) // 1..12 per byte
 		f.mustAccept(tx)

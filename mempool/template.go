@@ -5,16 +5,16 @@ import (
 	"sort"
 	"time"
 
-	"tally/chain"
 	"tally/consensus"
+	"tally/wire"
 )
 
 // Template is a block to mine: header fields, the coinbase and the chosen
 // transactions in an order that respects dependencies.
 type Template struct {
-	Header   chain.Header // Merkle root and nonce left for the miner
+	Header   wire.Header // Merkle root and nonce left for the miner
 	Height   uint64
-	Coinbase *chain.Tx
+	Coinbase *wire.Tx
 	Txs      []TemplateTx
 	Fees     uint64
 	// CoinbaseValue is subsidy plus fees.
@@ -26,21 +26,21 @@ type Template struct {
 // TemplateTx is a chosen transaction with its fee and the indexes (in
 // Txs, 0-based) of the template transactions it depends on.
 type TemplateTx struct {
-	Tx      *chain.Tx
-	TxID    chain.Hash
+	Tx      *wire.Tx
+	TxID    wire.Hash
 	Fee     uint64
 	Depends []int
 }
 
 // Block assembles the template into a block with the given nonce; the
 // caller solves the header afterwards.
-func (t *Template) Block() *chain.Block {
-	b := &chain.Block{Header: t.Header, Txs: make([]*chain.Tx, 0, len(t.Txs)+1)}
+func (t *Template) Block() *wire.Block {
+	b := &wire.Block{Header: t.Header, Txs: make([]*wire.Tx, 0, len(t.Txs)+1)}
 	b.Txs = append(b.Txs, t.Coinbase)
 	for _, tx := range t.Txs {
 		b.Txs = append(b.Txs, tx.Tx)
 	}
-	b.Header.MerkleRoot = chain.MerkleRoot(b.TxIDs())
+	b.Header.MerkleRoot = wire.MerkleRoot(b.TxIDs())
 	return b
 }
 
@@ -58,14 +58,14 @@ func (p *Pool) NewTemplate(pkh [20]byte, now time.Time, extraNonce uint64) *Temp
 	if hdrTime < t.MinTime {
 		hdrTime = t.MinTime
 	}
-	t.Header = chain.Header{Version: 1, PrevBlock: tip.ID, Time: hdrTime, Bits: consensus.NextBits(params, tip.Height, tip.Header.Time)}
+	t.Header = wire.Header{Version: 1, PrevBlock: tip.ID, Time: hdrTime, Bits: consensus.NextBits(params, tip.Height, tip.Header.Time)}
 
 	// The free coinbase data is the extra nonce (u64) a miner varies.
 	extra := consensus.CoinbaseExtra(height, binary.LittleEndian.AppendUint64(nil, extraNonce))
-	cb := &chain.Tx{Version: 1, Outputs: []chain.TxOut{{PKH: pkh}}, Extra: extra}
+	cb := &wire.Tx{Version: 1, Outputs: []wire.TxOut{{PKH: pkh}}, Extra: extra}
 	// Room for the header, a 5-byte transaction count and the coinbase
 	// (whose amount has a fixed width).
-	room := params.MaxBlockBytes - chain.HeaderSize - 5 - cb.SerializeSize()
+	room := params.MaxBlockBytes - wire.HeaderSize - 5 - cb.SerializeSize()
 
 	p.mu.RLock()
 	// The pool's entries are only valid on the tip the pool has caught

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/consensus"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 // templateNow is a header time the fixture's chain accepts for the next
@@ -19,12 +19,12 @@ func (f *fixture) templateNow() time.Time {
 
 // mineTemplate builds a template, solves it and processes it; the block
 // must become the tip.
-func (f *fixture) mineTemplate() (*Template, *chain.Block) {
+func (f *fixture) mineTemplate() (*Template, *wire.Block) {
 	f.t.Helper()
 	tmpl := f.pool.NewTemplate(f.g.PKH, f.templateNow(), 7)
 	b := tmpl.Block()
 	testgen.Solve(&b.Header, f.p)
-	if res, err := f.c.ProcessBlock(b); err != nil || res != blockchain.MainChain {
+	if res, err := f.c.ProcessBlock(b); err != nil || res != chain.MainChain {
 		f.t.Fatalf("template block: %v %v", res, err)
 	}
 	return tmpl, b
@@ -34,7 +34,7 @@ func (f *fixture) mineTemplate() (*Template, *chain.Block) {
 // pool parents it spends and that Depends lists exactly their indexes.
 func checkDepends(t testing.TB, tmpl *Template) {
 	t.Helper()
-	index := make(map[chain.Hash]int, len(tmpl.Txs))
+	index := make(map[wire.Hash]int, len(tmpl.Txs))
 	for i, tt := range tmpl.Txs {
 		var want []int
 		for _, in := range tt.Tx.Inputs {
@@ -79,7 +79,7 @@ func TestChainOfUnconfirmed(t *testing.T) {
 		requireKind(t, err, ErrConflict)
 	}
 	// Spending a pool output that does not exist is missing inputs.
-	bogus := f.pay1(testgen.Spend{Out: chain.OutPoint{TxID: parent.TxID(), Index: 5}, Amount: 1_000_000}, 1000)
+	bogus := f.pay1(testgen.Spend{Out: wire.OutPoint{TxID: parent.TxID(), Index: 5}, Amount: 1_000_000}, 1000)
 	if _, err := f.pool.Accept(bogus, ""); err == nil {
 		t.Fatal("spend of a nonexistent pool output accepted")
 	} else {
@@ -113,16 +113,16 @@ func TestTemplateOrder(t *testing.T) {
 	high := f.g.Pay([]testgen.Spend{out(low, 0)}, 1, size1*20)               // 20/B; package ~10/B
 	two := f.g.Pay([]testgen.Spend{out(high, 0), out(low, 1)}, 1, 2*size1*3) // spends two pool txs
 	top := f.pay1(f.coins[2], size1*50)                                      // 50/B
-	for _, tx := range []*chain.Tx{low, mid, high, two, top} {
+	for _, tx := range []*wire.Tx{low, mid, high, two, top} {
 		f.mustAccept(tx)
 	}
 	tmpl := f.pool.NewTemplate(f.g.PKH, f.templateNow(), 1)
-	var order []chain.Hash
+	var order []wire.Hash
 	for _, tt := range tmpl.Txs {
 		order = append(order, tt.TxID)
 	}
 	// Once low and high are in, two adds only its own 3.4/B: mid first.
-	want := []chain.Hash{top.TxID(), low.TxID(), high.TxID(), mid.TxID(), two.TxID()}
+	want := []wire.Hash{top.TxID(), low.TxID(), high.TxID(), mid.TxID(), two.TxID()}
 	if !slices.Equal(order, want) {
 		t.Fatalf("template order %v, want %v", order, want)
 	}
@@ -160,9 +160,9 @@ func TestTemplateSizeLimit(t *testing.T) {
 		c.Chain = paramChain{Chain: c.Chain, p: &small}
 	}))
 	cb := f.pool.NewTemplate(f.g.PKH, f.templateNow(), 0).Coinbase
-	small.MaxBlockBytes = chain.HeaderSize + 5 + cb.SerializeSize() + 3*size1 + size1/2
+	small.MaxBlockBytes = wire.HeaderSize + 5 + cb.SerializeSize() + 3*size1 + size1/2
 	rates := []uint64{3, 9, 1, 7, 8, 2}
-	var best []chain.Hash
+	var best []wire.Hash
 	for i, r := range rates {
 		tx := f.pay1(f.coins[i], r*size1)
 		f.mustAccept(tx)
@@ -171,12 +171,12 @@ func TestTemplateSizeLimit(t *testing.T) {
 		}
 	}
 	tmpl := f.pool.NewTemplate(f.g.PKH, f.templateNow(), 0)
-	var got []chain.Hash
+	var got []wire.Hash
 	for _, tt := range tmpl.Txs {
 		got = append(got, tt.TxID)
 	}
-	slices.SortFunc(got, func(a, b chain.Hash) int { return slices.Compare(a[:], b[:]) })
-	slices.SortFunc(best, func(a, b chain.Hash) int { return slices.Compare(a[:], b[:]) })
+	slices.SortFunc(got, func(a, b wire.Hash) int { return slices.Compare(a[:], b[:]) })
+	slices.SortFunc(best, func(a, b wire.Hash) int { return slices.Compare(a[:], b[:]) })
 	if !slices.Equal(got, best) {
 		t.Fatalf("template took %d txs, want the 3 best", len(got))
 	}
@@ -191,8 +191,8 @@ func TestTemplateSizeLimit(t *testing.T) {
 // include transactions the block already mined.
 func TestTemplateWhilePoolBehindChain(t *testing.T) {
 	f := newFixture(t, 10, fixtureOpt{noSubscribe: true})
-	var events []blockchain.Event
-	f.c.Subscribe(func(ev []blockchain.Event) { events = append(events, ev...) })
+	var events []chain.Event
+	f.c.Subscribe(func(ev []chain.Event) { events = append(events, ev...) })
 	a := f.pay1(f.coins[0], 1000)
 	b := f.pay1(f.coins[1], 1000)
 	f.mustAccept(a)
@@ -227,19 +227,19 @@ func TestTemplateRescores(t *testing.T) {
 		c.Chain = paramChain{Chain: c.Chain, p: &small}
 	}))
 	cb := f.pool.NewTemplate(f.g.PKH, f.templateNow(), 0).Coinbase
-	small.MaxBlockBytes = chain.HeaderSize + 5 + cb.SerializeSize() + 2*size1 + size1/2
+	small.MaxBlockBytes = wire.HeaderSize + 5 + cb.SerializeSize() + 2*size1 + size1/2
 	parent := f.pay1(f.coins[0], 50*size1)
 	child := f.pay1(out(parent, 0), 1*size1)
 	other := f.pay1(f.coins[1], 20*size1)
-	for _, tx := range []*chain.Tx{parent, child, other} {
+	for _, tx := range []*wire.Tx{parent, child, other} {
 		f.mustAccept(tx)
 	}
 	tmpl := f.pool.NewTemplate(f.g.PKH, f.templateNow(), 0)
-	var got []chain.Hash
+	var got []wire.Hash
 	for _, tt := range tmpl.Txs {
 		got = append(got, tt.TxID)
 	}
-	if want := []chain.Hash{parent.TxID(), other.TxID()}; !slices.Equal(got, want) {
+	if want := []wire.Hash{parent.TxID(), other.TxID()}; !slices.Equal(got, want) {
 		t.Fatalf("template %v, want parent then the 20/B transaction %v", got, want)
 	}
 }

@@ -13,19 +13,19 @@ import (
 	"time"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/consensus"
 	"tally/mempool"
+	"tally/wire"
 )
 
 // Config configures a Miner.
 type Config struct {
-	Chain *blockchain.Chain
+	Chain *chain.Chain
 	Pool  *mempool.Pool
 	PKH   [20]byte
 	// Submit hands a solved block to the node; its error is logged by the
 	// caller and mining goes on.
-	Submit func(*chain.Block) error
+	Submit func(*wire.Block) error
 	// Workers defaults to GOMAXPROCS.
 	Workers int
 	// MinInterval spaces blocks at least this far apart (dev mode mines
@@ -79,8 +79,8 @@ func (m *Miner) Run(ctx context.Context) {
 
 // Generate mines n blocks to pkh on the current tip, submitting each, and
 // returns their ids. It stops early if ctx ends or a submit fails.
-func (m *Miner) Generate(ctx context.Context, n int, pkh [20]byte) ([]chain.Hash, error) {
-	var ids []chain.Hash
+func (m *Miner) Generate(ctx context.Context, n int, pkh [20]byte) ([]wire.Hash, error) {
+	var ids []wire.Hash
 	for len(ids) < n {
 		b := m.solveOne(ctx, pkh, 0)
 		if b == nil {
@@ -100,7 +100,7 @@ func (m *Miner) Generate(ctx context.Context, n int, pkh [20]byte) ([]chain.Hash
 // solveOne builds a template and searches nonces on all workers until one
 // solves it, the tip changes, the refresh period passes (if > 0) or ctx
 // ends. It returns nil when it gave up.
-func (m *Miner) solveOne(ctx context.Context, pkh [20]byte, refresh time.Duration) *chain.Block {
+func (m *Miner) solveOne(ctx context.Context, pkh [20]byte, refresh time.Duration) *wire.Block {
 	tmpl := m.cfg.Pool.NewTemplate(pkh, m.cfg.Now(), m.extra.Add(1))
 	b := tmpl.Block()
 	// The target as 32 big-endian bytes, so each hash is compared without
@@ -113,7 +113,7 @@ func (m *Miner) solveOne(ctx context.Context, pkh [20]byte, refresh time.Duratio
 		deadline = time.Now().Add(refresh)
 	}
 	var (
-		found atomic.Pointer[chain.Header]
+		found atomic.Pointer[wire.Header]
 		stop  atomic.Bool
 		wg    sync.WaitGroup
 	)

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/consensus"
 	"tally/internal/testgen"
 	"tally/mempool"
+	"tally/wire"
 )
 
 // clockNow is the tests' clock: a month after the dev genesis, so block
@@ -24,19 +24,19 @@ func clockNow(p *consensus.Params) time.Time {
 type env struct {
 	p    *consensus.Params
 	g    *testgen.Gen
-	c    *blockchain.Chain
+	c    *chain.Chain
 	pool *mempool.Pool
 	now  func() time.Time
 }
 
 // newEnv opens a dev chain in memory with a pool subscribed to it. With
 // poolChain the pool sees the chain through that wrapper.
-func newEnv(t *testing.T, poolChain func(*blockchain.Chain) mempool.Chain) *env {
+func newEnv(t *testing.T, poolChain func(*chain.Chain) mempool.Chain) *env {
 	t.Helper()
 	p := testgen.DevParams()
 	sigs := consensus.NewSigCache(1 << 16)
 	now := func() time.Time { return clockNow(p) }
-	c, err := blockchain.OpenMemory(blockchain.Config{Params: p, NoSync: true, SigCache: sigs, Now: now})
+	c, err := chain.OpenMemory(chain.Config{Params: p, NoSync: true, SigCache: sigs, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func newEnv(t *testing.T, poolChain func(*blockchain.Chain) mempool.Chain) *env 
 	return &env{p: p, g: testgen.New(p), c: c, pool: pool, now: now}
 }
 
-func (e *env) submit(b *chain.Block) error {
+func (e *env) submit(b *wire.Block) error {
 	_, err := e.c.ProcessBlock(b)
 	return err
 }
@@ -102,7 +102,7 @@ func TestGenerateSubmitError(t *testing.T) {
 	e := newEnv(t, nil)
 	refuse := errors.New("refused")
 	n := 0
-	submit := func(b *chain.Block) error {
+	submit := func(b *wire.Block) error {
 		n++
 		if n == 2 {
 			return refuse
@@ -121,7 +121,7 @@ func TestRunMinesUntilCancelled(t *testing.T) {
 	var mu sync.Mutex
 	var submitted int
 	m := New(Config{Chain: e.c, Pool: e.pool, PKH: e.g.PKH, Now: e.now, MinInterval: 5 * time.Millisecond,
-		Submit: func(b *chain.Block) error {
+		Submit: func(b *wire.Block) error {
 			mu.Lock()
 			submitted++
 			mu.Unlock()
@@ -166,21 +166,21 @@ func TestRunMinesUntilCancelled(t *testing.T) {
 // one, so that blocks built elsewhere still connect. It records the tips
 // it served.
 type hardChain struct {
-	*blockchain.Chain
+	*chain.Chain
 	p      *consensus.Params
-	served atomic.Pointer[chain.Hash]
+	served atomic.Pointer[wire.Hash]
 }
 
 func (h *hardChain) Params() *consensus.Params { return h.p }
 
-func (h *hardChain) Tip() *blockchain.Snapshot {
+func (h *hardChain) Tip() *chain.Snapshot {
 	s := h.Chain.Tip()
 	id := s.ID
 	h.served.Store(&id)
 	return s
 }
 
-func (h *hardChain) waitServed(t *testing.T, id chain.Hash, within time.Duration) time.Duration {
+func (h *hardChain) waitServed(t *testing.T, id wire.Hash, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for {
@@ -200,7 +200,7 @@ func (h *hardChain) waitServed(t *testing.T, id chain.Hash, within time.Duration
 // (its workers look at the tip every 4096 hashes).
 func TestRunRestartsOnTipChange(t *testing.T) {
 	var hc *hardChain
-	e := newEnv(t, func(c *blockchain.Chain) mempool.Chain {
+	e := newEnv(t, func(c *chain.Chain) mempool.Chain {
 		hard := *testgen.DevParams()
 		hard.GenesisBits = 0x1d00ffff // about 2^32 hashes per block
 		hc = &hardChain{Chain: c, p: &hard}
@@ -208,7 +208,7 @@ func TestRunRestartsOnTipChange(t *testing.T) {
 	})
 	var found atomic.Int32
 	m := New(Config{Chain: e.c, Pool: e.pool, PKH: e.g.PKH, Now: e.now, Refresh: time.Hour,
-		Submit: func(*chain.Block) error { found.Add(1); return nil }})
+		Submit: func(*wire.Block) error { found.Add(1); return nil }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -249,13 +249,13 @@ func TestRunRestartsOnTipChange(t *testing.T) {
 // TestGenerateCancelled: Generate gives up with the context's error when
 // it cannot find a block in time.
 func TestGenerateCancelled(t *testing.T) {
-	e := newEnv(t, func(c *blockchain.Chain) mempool.Chain {
+	e := newEnv(t, func(c *chain.Chain) mempool.Chain {
 		hard := *testgen.DevParams()
 		hard.GenesisBits = 0x1d00ffff
 		return &hardChain{Chain: c, p: &hard}
 	})
 	m := New(Config{Chain: e.c, Pool: e.pool, PKH: e.g.PKH, Now: e.now,
-		Submit: func(*chain.Block) error { return errors.New("unexpected block") }})
+		Submit: func(*wire.Block) error { return errors.New("unexpected block") }})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()

@@ -38,7 +38,12 @@ type Config struct {
 // LoadParams returns the network parameters the config selects.
 func (c *Config) LoadParams() (*consensus.Params, error) {
 	if c.GenesisFile != "" {
-		return consensus.LoadGenesisFile(c.GenesisFile, c.Dev)
+		// consensus parses bytes and does no file I/O: the file is read here.
+		data, err := os.ReadFile(c.GenesisFile)
+		if err != nil {
+			return nil, &consensus.GenesisError{Dev: c.Dev, Err: err}
+		}
+		return consensus.LoadGenesis(data, c.Dev)
 	}
 	return consensus.Default(c.Dev)
 }

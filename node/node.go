@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/chain/indexes"
 	"tally/consensus"
 	"tally/mempool"
@@ -23,6 +22,7 @@ import (
 	"tally/p2p"
 	"tally/rpc"
 	"tally/wallet"
+	"tally/wire"
 )
 
 // DevWalletPassphrase is the passphrase of <datadir>/dev.wallet.
@@ -34,7 +34,7 @@ type Node struct {
 	log     *slog.Logger
 	params  *consensus.Params
 	dataDir string
-	chain   *blockchain.Chain
+	chain   *chain.Chain
 	pool    *mempool.Pool
 	sigs    *consensus.SigCache
 	miner   *mining.Miner
@@ -90,12 +90,12 @@ func (n *Node) run(ctx context.Context) error {
 	if cfg.Mine || cfg.MinerAddress != "" {
 		addr := cfg.MinerAddress
 		if addr == "" && cfg.Dev {
-			addr, _ = chain.EncodeAddress(n.params.AddressPrefix, consensus.DevPKH())
+			addr, _ = wire.EncodeAddress(n.params.AddressPrefix, consensus.DevPKH())
 		}
 		if addr == "" {
 			return errors.New("--mine needs --miner-address (an address of this network)")
 		}
-		pkh, err := chain.DecodeAddress(n.params.AddressPrefix, addr)
+		pkh, err := wire.DecodeAddress(n.params.AddressPrefix, addr)
 		if err != nil {
 			return fmt.Errorf("--miner-address: %w", err)
 		}
@@ -110,7 +110,7 @@ func (n *Node) run(ctx context.Context) error {
 		ix.addr = indexes.NewAddrIndex()
 	}
 	n.log.Info("opening chain", "network", n.params.Network, "datadir", n.dataDir, "genesis", n.params.GenesisID)
-	c, err := blockchain.Open(filepath.Join(n.dataDir, "chain"), blockchain.Config{
+	c, err := chain.Open(filepath.Join(n.dataDir, "chain"), chain.Config{
 		Params:     n.params,
 		CacheBytes: cfg.DBCacheMB << 20,
 		SigCache:   n.sigs,
@@ -207,7 +207,7 @@ func (n *Node) run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			addr, _ := chain.EncodeAddress(n.params.AddressPrefix, n.minerPKH)
+			addr, _ := wire.EncodeAddress(n.params.AddressPrefix, n.minerPKH)
 			n.log.Info("mining", "address", addr)
 			n.miner.Run(ctx)
 		}()
@@ -235,7 +235,7 @@ func (n *Node) mineInterval() time.Duration {
 }
 
 // SubmitBlock processes a block from the miner or RPC.
-func (n *Node) SubmitBlock(b *chain.Block) error {
+func (n *Node) SubmitBlock(b *wire.Block) error {
 	start := time.Now()
 	res, err := n.chain.ProcessBlock(b)
 	n.metrics.blockTime.Observe(time.Since(start).Seconds())
@@ -246,7 +246,7 @@ func (n *Node) SubmitBlock(b *chain.Block) error {
 	if err != nil {
 		return err
 	}
-	if res == blockchain.MainChain {
+	if res == chain.MainChain {
 		n.log.Debug("block accepted", "id", b.BlockID(), "txs", len(b.Txs))
 		if n.p2p != nil {
 			if err := n.p2p.PublishBlock(b); err != nil {
@@ -257,14 +257,14 @@ func (n *Node) SubmitBlock(b *chain.Block) error {
 	return nil
 }
 
-func (n *Node) onChainEvents(events []blockchain.Event) {
+func (n *Node) onChainEvents(events []chain.Event) {
 	disconnected := false
 	for _, ev := range events {
 		switch ev.Kind {
-		case blockchain.BlockConnected:
+		case chain.BlockConnected:
 			n.metrics.blocks.Inc()
 			n.metrics.txs.Add(float64(len(ev.Block.Txs)))
-		case blockchain.BlockDisconnected:
+		case chain.BlockDisconnected:
 			disconnected = true
 		}
 	}

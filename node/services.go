@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/chain/indexes"
 	"tally/consensus"
 	"tally/internal/atomicfile"
 	"tally/p2p"
 	"tally/rpc"
+	"tally/wire"
 )
 
 // indexSet is the optional indexes the config turns on.
@@ -24,8 +24,8 @@ type indexSet struct {
 	addr *indexes.AddrIndex
 }
 
-func (s indexSet) indexers() []blockchain.Indexer {
-	var out []blockchain.Indexer
+func (s indexSet) indexers() []chain.Indexer {
+	var out []chain.Indexer
 	if s.tx != nil {
 		out = append(out, s.tx)
 	}
@@ -35,7 +35,7 @@ func (s indexSet) indexers() []blockchain.Indexer {
 	return out
 }
 
-func (s indexSet) catchup(c *blockchain.Chain) error {
+func (s indexSet) catchup(c *chain.Chain) error {
 	var ixs []indexes.Index
 	if s.tx != nil {
 		ixs = append(ixs, s.tx)
@@ -170,7 +170,7 @@ func (n *Node) synced(pn *p2p.Node) (bool, string) {
 
 // printDevHelp tells a newcomer what to do next.
 func (n *Node) printDevHelp(rpcAddr, cookie string) {
-	devAddr, _ := chain.EncodeAddress(n.params.AddressPrefix, consensus.DevPKH())
+	devAddr, _ := wire.EncodeAddress(n.params.AddressPrefix, consensus.DevPKH())
 	fmt.Fprintf(os.Stderr, `
 Tally dev node is running (network %s).
   RPC:      http://%s   (cookie: %s)

@@ -18,9 +18,9 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/consensus"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 // The network benchmark (docs/performance.md, "Network (issue 5)"). Not
@@ -114,14 +114,14 @@ func benchNode(t testing.TB) *testNode {
 
 // fanOut spends the genesis allocation into fan1*fan2 outputs over
 // blocks of at most about 700 kB.
-func fanOut(g *testgen.Gen, fan1, fan2 int) ([]*chain.Block, []testgen.Spend) {
+func fanOut(g *testgen.Gen, fan1, fan2 int) ([]*wire.Block, []testgen.Spend) {
 	parent := g.Genesis()
 	first := g.Pay(g.GenesisSpends(), fan1, 0)
-	b := g.Block(parent, []*chain.Tx{first})
-	blocks := []*chain.Block{b}
+	b := g.Block(parent, []*wire.Tx{first})
+	blocks := []*wire.Block{b}
 	parent = testgen.ParentOf(b, 1)
 	var outs []testgen.Spend
-	var txs []*chain.Tx
+	var txs []*wire.Tx
 	size := 0
 	flush := func() {
 		b := g.Block(parent, txs)
@@ -186,10 +186,10 @@ func benchPropagation(t *testing.T) *propResult {
 		n := benchNode(t)
 		n.processAll(setup)
 		i := i
-		n.chain.Subscribe(func(evs []blockchain.Event) {
+		n.chain.Subscribe(func(evs []chain.Event) {
 			now := time.Now()
 			for _, ev := range evs {
-				if ev.Kind == blockchain.BlockConnected {
+				if ev.Kind == chain.BlockConnected {
 					select {
 					case blockCh <- arrival{i, string(ev.ID[:]), now}:
 					default:
@@ -250,7 +250,7 @@ func benchPropagation(t *testing.T) *propResult {
 	pkh := g.PKH
 	var emptyPer, emptyAll, rawPer, rawAll []time.Duration
 	extra := uint64(0)
-	newBlock := func(origin *testNode) *chain.Block {
+	newBlock := func(origin *testNode) *wire.Block {
 		extra++
 		b := origin.pool.NewTemplate(pkh, time.Now(), extra).Block()
 		testgen.Solve(&b.Header, devParams)
@@ -290,7 +290,7 @@ func benchPropagation(t *testing.T) *propResult {
 
 	var fullPer, fullAll, rawFPer, rawFAll []time.Duration
 	for r := 0; r < fullRounds; r++ {
-		txs := make([]*chain.Tx, txsPerBlock)
+		txs := make([]*wire.Tx, txsPerBlock)
 		for i := range txs {
 			txs[i] = g.Pay(outs[:1], 2, 1000)
 			outs = outs[1:]
@@ -388,9 +388,9 @@ func benchSync(t *testing.T) *syncResult {
 	g := testgen.New(devParams)
 	setup, outs := fanOut(g, 100, (blocksN*txsPer+99)/100)
 	parent := testgen.ParentOf(setup[len(setup)-1], uint64(len(setup)))
-	var timed []*chain.Block
+	var timed []*wire.Block
 	for i := 0; i < blocksN; i++ {
-		txs := make([]*chain.Tx, txsPer)
+		txs := make([]*wire.Tx, txsPer)
 		for k := range txs {
 			txs[k] = g.Pay(outs[:1], 2, 1000)
 			outs = outs[1:]
@@ -407,7 +407,7 @@ func benchSync(t *testing.T) *syncResult {
 	// Measured before and after the syncs (the machine is shared; the
 	// mean of the two is the reference).
 	local := func() time.Duration {
-		c, err := blockchain.OpenMemory(blockchain.Config{Params: devParams, NoSync: true, Now: testClock, SigCache: consensus.NewSigCache(200000), CacheBytes: 32 << 20})
+		c, err := chain.OpenMemory(chain.Config{Params: devParams, NoSync: true, Now: testClock, SigCache: consensus.NewSigCache(200000), CacheBytes: 32 << 20})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -476,7 +476,7 @@ func benchSync(t *testing.T) *syncResult {
 func BenchmarkValidateFullBlock(b *testing.B) {
 	g := testgen.New(devParams)
 	setup, outs := fanOut(g, 100, 47)
-	txs := make([]*chain.Tx, 4700)
+	txs := make([]*wire.Tx, 4700)
 	for i := range txs {
 		txs[i] = g.Pay(outs[i:i+1], 2, 1000)
 	}

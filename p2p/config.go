@@ -10,7 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"tally/chain/blockchain"
+	"tally/chain"
 	"tally/consensus"
 	"tally/mempool"
 )
@@ -21,7 +21,7 @@ type Config struct {
 	// each start (unless PrivateKey is set) and no peer store.
 	DataDir string
 	Params  *consensus.Params
-	Chain   *blockchain.Chain
+	Chain   *chain.Chain
 	Pool    *mempool.Pool
 	// Listen multiaddrs; port 0 picks a free port. Default: TCP and QUIC
 	// on all IPv4 and IPv6 interfaces at Params.P2PPort.

@@ -12,7 +12,7 @@
 // Byte formats, the validation-to-action mapping, scoring parameters, ban
 // policy and resource limits are documented in docs/p2p.md.
 //
-// The package changes chain state only through blockchain.Chain's
+// The package changes chain state only through chain.Chain's
 // ProcessBlock (the chain's one writer) and the mempool only through
 // Pool.Accept. It leaves to the node (cmd/noded, package node) writing
 // p2p.addr, wiring the mempool to chain events, mining, and calling

@@ -10,11 +10,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/consensus"
 	"tally/internal/testgen"
 	"tally/mempool"
 	"tally/mining"
+	"tally/wire"
 )
 
 // testClock runs far ahead of the wall clock, so that blocks built by
@@ -28,7 +28,7 @@ var devParams = testgen.DevParams()
 type testNode struct {
 	*Node
 	t     testing.TB
-	chain *blockchain.Chain
+	chain *chain.Chain
 	pool  *mempool.Pool
 	miner *mining.Miner
 }
@@ -50,7 +50,7 @@ func newTestNode(t testing.TB, opts ...nodeOpt) *testNode {
 	t.Helper()
 	p := devParams
 	sigs := consensus.NewSigCache(200000)
-	c, err := blockchain.OpenMemory(blockchain.Config{Params: p, NoSync: true, Now: testClock, SigCache: sigs, CacheBytes: 32 << 20})
+	c, err := chain.OpenMemory(chain.Config{Params: p, NoSync: true, Now: testClock, SigCache: sigs, CacheBytes: 32 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func newTestNode(t testing.TB, opts ...nodeOpt) *testNode {
 		t.Fatal(err)
 	}
 	tn := &testNode{Node: n, t: t, chain: c, pool: pool}
-	tn.miner = mining.New(mining.Config{Chain: c, Pool: pool, Workers: 1, Submit: func(b *chain.Block) error {
+	tn.miner = mining.New(mining.Config{Chain: c, Pool: pool, Workers: 1, Submit: func(b *wire.Block) error {
 		if _, err := c.ProcessBlock(b); err != nil {
 			return err
 		}
@@ -100,7 +100,7 @@ func (tn *testNode) start() *testNode {
 }
 
 // mine mines one block from the node's mempool and publishes it.
-func (tn *testNode) mine() chain.Hash {
+func (tn *testNode) mine() wire.Hash {
 	tn.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -113,7 +113,7 @@ func (tn *testNode) mine() chain.Hash {
 
 // submitTx accepts a transaction into the node's pool and publishes it,
 // as sendrawtransaction does.
-func (tn *testNode) submitTx(tx *chain.Tx) {
+func (tn *testNode) submitTx(tx *wire.Tx) {
 	tn.t.Helper()
 	if _, err := tn.pool.Accept(tx, ""); err != nil {
 		tn.t.Fatalf("accept tx: %v", err)
@@ -168,13 +168,13 @@ func waitMesh(t testing.TB, nodes []*testNode, want int) {
 
 // buildChain returns n blocks on the genesis built by testgen (coinbase
 // only, except a fan-out of the genesis allocation in the first block).
-func buildChain(g *testgen.Gen, n int) []*chain.Block {
+func buildChain(g *testgen.Gen, n int) []*wire.Block {
 	parent := g.Genesis()
-	var out []*chain.Block
+	var out []*wire.Block
 	for i := 0; i < n; i++ {
-		var txs []*chain.Tx
+		var txs []*wire.Tx
 		if i == 0 {
-			txs = []*chain.Tx{g.Pay(g.GenesisSpends(), 50, 10000)}
+			txs = []*wire.Tx{g.Pay(g.GenesisSpends(), 50, 10000)}
 		}
 		b := g.Block(parent, txs)
 		out = append(out, b)
@@ -183,7 +183,7 @@ func buildChain(g *testgen.Gen, n int) []*chain.Block {
 	return out
 }
 
-func (tn *testNode) processAll(blocks []*chain.Block) {
+func (tn *testNode) processAll(blocks []*wire.Block) {
 	tn.t.Helper()
 	for _, b := range blocks {
 		if _, err := tn.chain.ProcessBlock(b); err != nil {

@@ -12,8 +12,8 @@ import (
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"tally/chain"
 	"tally/consensus"
+	"tally/wire"
 )
 
 // Gossip sizing.
@@ -289,11 +289,11 @@ func (n *Node) validateBlock(_ context.Context, from peer.ID, msg *pubsub.Messag
 	return v.Result
 }
 
-func (n *Node) checkBlock(data []byte, local bool) (*chain.Block, error) {
+func (n *Node) checkBlock(data []byte, local bool) (*wire.Block, error) {
 	if len(data) > n.p.MaxBlockBytes {
 		return nil, errOversize
 	}
-	b, err := chain.DecodeBlock(data)
+	b, err := wire.DecodeBlock(data)
 	if err != nil {
 		return nil, err
 	}
@@ -325,7 +325,7 @@ func (n *Node) checkTx(data []byte, from peer.ID, local bool) error {
 	if len(data) > n.p.MaxTxBytes {
 		return errOversize
 	}
-	tx, err := chain.DecodeTx(data)
+	tx, err := wire.DecodeTx(data)
 	if err != nil {
 		return err
 	}
@@ -361,7 +361,7 @@ func (n *Node) account(c *kindCounters, kind string, from peer.ID, local bool, v
 
 // PublishBlock announces a block the node has processed (mined locally or
 // submitted over RPC) to the network.
-func (n *Node) PublishBlock(b *chain.Block) error {
+func (n *Node) PublishBlock(b *wire.Block) error {
 	if err := n.blocks.Publish(n.ctx, b.Encode()); err != nil {
 		return fmt.Errorf("publish block %s: %w", b.BlockID(), err)
 	}
@@ -369,7 +369,7 @@ func (n *Node) PublishBlock(b *chain.Block) error {
 }
 
 // PublishTx announces a transaction the pool has accepted.
-func (n *Node) PublishTx(tx *chain.Tx) error {
+func (n *Node) PublishTx(tx *wire.Tx) error {
 	if err := n.txs.Publish(n.ctx, tx.Encode()); err != nil {
 		return fmt.Errorf("publish transaction %s: %w", tx.TxID(), err)
 	}
@@ -378,14 +378,14 @@ func (n *Node) PublishTx(tx *chain.Tx) error {
 
 // RelayBlock is PublishBlock for callers that only log failures (the RPC
 // layer's Relay interface).
-func (n *Node) RelayBlock(b *chain.Block) {
+func (n *Node) RelayBlock(b *wire.Block) {
 	if err := n.PublishBlock(b); err != nil {
 		n.log.Warn("relay block", "err", err)
 	}
 }
 
 // RelayTx is PublishTx for callers that only log failures.
-func (n *Node) RelayTx(tx *chain.Tx) {
+func (n *Node) RelayTx(tx *wire.Tx) {
 	if err := n.PublishTx(tx); err != nil {
 		n.log.Warn("relay transaction", "err", err)
 	}

@@ -14,9 +14,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"tally/chain"
 	"tally/consensus"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 // attacker is a raw libp2p host speaking our topics and sync protocol
@@ -135,7 +135,7 @@ func (a *attacker) expectBanned(n *testNode) {
 }
 
 // misbehaveNet is two honest nodes sharing a 30-block chain.
-func misbehaveNet(t *testing.T) (h1, h2 *testNode, g *testgen.Gen, blocks []*chain.Block) {
+func misbehaveNet(t *testing.T) (h1, h2 *testNode, g *testgen.Gen, blocks []*wire.Block) {
 	g = testgen.New(devParams)
 	blocks = buildChain(g, 30)
 	h1 = newTestNode(t).start()
@@ -162,7 +162,7 @@ func TestMisbehavingPeers(t *testing.T) {
 		a := newAttacker(t)
 		a.joinGossip(h1)
 		parent := tipParent(h1)
-		var bad []*chain.Block
+		var bad []*wire.Block
 		// Proof of work fails (checked before anything else).
 		noPoW := g.Block(parent, nil)
 		target := consensus.CompactToBig(noPoW.Header.Bits)
@@ -173,13 +173,13 @@ func TestMisbehavingPeers(t *testing.T) {
 		// Valid PoW, coinbase claims too much.
 		for i := 1; i <= 2; i++ {
 			extra := uint64(i)
-			bad = append(bad, g.Block(parent, nil, func(b *chain.Block) {
+			bad = append(bad, g.Block(parent, nil, func(b *wire.Block) {
 				b.Txs[0].Outputs[0].Amount += extra
-				b.Header.MerkleRoot = chain.MerkleRoot(b.TxIDs())
+				b.Header.MerkleRoot = wire.MerkleRoot(b.TxIDs())
 			}))
 		}
 		// Valid PoW over a Merkle root the body does not match.
-		bad = append(bad, g.Block(parent, nil, func(b *chain.Block) { b.Header.MerkleRoot[0] ^= 1 }))
+		bad = append(bad, g.Block(parent, nil, func(b *wire.Block) { b.Header.MerkleRoot[0] ^= 1 }))
 		for _, b := range bad {
 			a.publish(a.blocks, b.Encode())
 		}
@@ -198,7 +198,7 @@ func TestMisbehavingPeers(t *testing.T) {
 		a := newAttacker(t)
 		a.joinGossip(h1)
 		outs := testgen.Outputs(blocks[0].Txs[1])
-		var bad []*chain.Tx
+		var bad []*wire.Tx
 		for i := 0; i < 4; i++ {
 			tx := g.Pay(outs[i:i+1], 1, 1000)
 			tx.Inputs[0].Sig[10] ^= 0x40 // breaks the signature
@@ -235,10 +235,10 @@ func TestMisbehavingPeers(t *testing.T) {
 		// 20 valid headers from genesis: less work than the 30-block
 		// chain, announced with enormous work.
 		g2 := testgen.New(devParams)
-		var spam []chain.Header
+		var spam []wire.Header
 		parent := g2.Genesis()
 		for i := 0; i < 20; i++ {
-			b := g2.Block(parent, nil, func(b *chain.Block) { b.Header.Time++ })
+			b := g2.Block(parent, nil, func(b *wire.Block) { b.Header.Time++ })
 			spam = append(spam, b.Header)
 			parent = testgen.ParentOf(b, parent.Height+1)
 		}
@@ -257,10 +257,10 @@ func TestMisbehavingPeers(t *testing.T) {
 	t.Run("headers without proof of work", func(t *testing.T) {
 		a := newAttacker(t)
 		// Headers on the honest tip, the third without proof of work.
-		var hs []chain.Header
+		var hs []wire.Header
 		parent := tipParent(h1)
 		for i := 0; i < 5; i++ {
-			b := g.Block(parent, nil, func(b *chain.Block) { b.Header.Time += 7 })
+			b := g.Block(parent, nil, func(b *wire.Block) { b.Header.Time += 7 })
 			if i == 2 {
 				target := consensus.CompactToBig(b.Header.Bits)
 				for consensus.HashToBig(b.BlockID()).Cmp(target) <= 0 {
@@ -324,7 +324,7 @@ func (a *attacker) rawSync(n *testNode, b []byte) {
 }
 
 // serveSync answers status with enormous work and getheaders with hs.
-func (a *attacker) serveSync(hs []chain.Header) {
+func (a *attacker) serveSync(hs []wire.Header) {
 	a.host.SetStreamHandler(SyncProtocol(devParams.NetworkID), func(s network.Stream) {
 		defer s.Close()
 		typ, _, err := readFrame(s, maxRequestFrame)
@@ -335,7 +335,7 @@ func (a *attacker) serveSync(hs []chain.Header) {
 		switch typ {
 		case msgStatus:
 			work := new(big.Int).Lsh(big.NewInt(1), 200)
-			_ = writeFrame(s, msgStatus, encodeStatus(status{Genesis: devParams.GenesisID, Height: 1 << 20, Tip: chain.H([]byte("fake")), Work: work}))
+			_ = writeFrame(s, msgStatus, encodeStatus(status{Genesis: devParams.GenesisID, Height: 1 << 20, Tip: wire.H([]byte("fake")), Work: work}))
 		case msgGetHeaders:
 			_ = writeFrame(s, msgHeaders, encodeHeaders(hs))
 		default:

@@ -24,9 +24,9 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/consensus"
 	"tally/mempool"
+	"tally/wire"
 )
 
 // SyncProtocol returns the sync protocol id of a network.
@@ -40,7 +40,7 @@ type Node struct {
 	cfg   Config
 	log   *slog.Logger
 	p     *consensus.Params
-	chain *blockchain.Chain
+	chain *chain.Chain
 	pool  *mempool.Pool
 
 	host   host.Host
@@ -86,7 +86,7 @@ type peerState struct {
 	connTime time.Time
 	// From the peer's last status (or later blocks it relayed).
 	height   uint64
-	tip      chain.Hash
+	tip      wire.Hash
 	work     *big.Int
 	statusAt time.Time
 	speaks   bool // answered or sent a status: it runs the sync protocol
@@ -305,7 +305,7 @@ type PeerInfo struct {
 	ConnTime time.Time     // when the connection was made
 	Agent    string        // identify agent version
 	Height   uint64        // best height the peer announced (or relayed)
-	Tip      chain.Hash    // its tip
+	Tip      wire.Hash     // its tip
 	PingTime time.Duration // latency estimate
 	Score    float64       // gossipsub peer score
 	BanScore float64       // our misbehaviour points
@@ -458,7 +458,7 @@ func (n *Node) peerSnapshot() []peerState {
 }
 
 // notePeerBlock records that a peer relayed a valid block: it has it.
-func (n *Node) notePeerBlock(p peer.ID, id chain.Hash) {
+func (n *Node) notePeerBlock(p peer.ID, id wire.Hash) {
 	info, ok := n.chain.BlockInfo(id)
 	if !ok {
 		return
@@ -476,13 +476,13 @@ func (n *Node) notePeerBlock(p peer.ID, id chain.Hash) {
 // SeenTTL (its cache is swept once a minute), so the first attempt only
 // reaches nodes that never saw the transaction announced; a second one
 // after the cache forgot it reaches the rest.
-func (n *Node) chainEvents(events []blockchain.Event) {
+func (n *Node) chainEvents(events []chain.Event) {
 	if n.closed.Load() {
 		return
 	}
-	var txs []*chain.Tx
+	var txs []*wire.Tx
 	for _, ev := range events {
-		if ev.Kind == blockchain.BlockDisconnected && ev.Block != nil && len(ev.Block.Txs) > 1 {
+		if ev.Kind == chain.BlockDisconnected && ev.Block != nil && len(ev.Block.Txs) > 1 {
 			txs = append(txs, ev.Block.Txs[1:]...)
 		}
 	}

@@ -9,8 +9,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"tally/chain"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 // TestLateNodeSyncs: a node started after 500 blocks were mined catches
@@ -115,7 +115,7 @@ func TestPartitionHeals(t *testing.T) {
 	waitFor(t, 10*time.Second, "each half's tx in its pools", func() bool {
 		return halfA[1].pool.Has(txA.TxID()) && halfB[1].pool.Has(txB.TxID())
 	})
-	var tipA, tipB chain.Hash
+	var tipA, tipB wire.Hash
 	for i := 0; i < 2; i++ {
 		tipA = halfA[i%2].mine()
 		allAt(t, halfA, tipA)
@@ -176,7 +176,7 @@ func TestPartitionHeals(t *testing.T) {
 	}
 }
 
-func allAt(t *testing.T, nodes []*testNode, id chain.Hash) {
+func allAt(t *testing.T, nodes []*testNode, id wire.Hash) {
 	t.Helper()
 	waitFor(t, 30*time.Second, "every node at "+id.String()[:12], func() bool {
 		for _, n := range nodes {

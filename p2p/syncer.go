@@ -13,8 +13,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/consensus"
+	"tally/wire"
 )
 
 // Sync tuning (docs/p2p.md, "Sync").
@@ -174,15 +174,15 @@ func (s *syncer) announced(p peer.ID) *big.Int {
 
 // pendingHdr is a checked header whose body we do not have yet.
 type pendingHdr struct {
-	id     chain.Hash
-	header chain.Header
+	id     wire.Hash
+	header wire.Header
 	height uint64
 	work   *big.Int // cumulative
 }
 
 // hdrCtx is what checking the next header needs of its parent.
 type hdrCtx struct {
-	id     chain.Hash
+	id     wire.Hash
 	height uint64
 	work   *big.Int
 	times  []uint64 // up to 11 block times ending at this block, oldest first
@@ -192,13 +192,13 @@ func (c hdrCtx) parent() consensus.Parent {
 	return consensus.Parent{Height: c.height, Time: c.times[len(c.times)-1], MedianTime: consensus.MedianTime(c.times)}
 }
 
-func (c hdrCtx) child(h *chain.Header, id chain.Hash) hdrCtx {
+func (c hdrCtx) child(h *wire.Header, id wire.Hash) hdrCtx {
 	times := append(append([]uint64(nil), c.times[max(0, len(c.times)-10):]...), h.Time)
 	return hdrCtx{id: id, height: c.height + 1, work: new(big.Int).Add(c.work, consensus.CalcWork(h.Bits)), times: times}
 }
 
 // ctxFromIndex builds the header context of a stored block.
-func (s *syncer) ctxFromIndex(id chain.Hash) (hdrCtx, bool) {
+func (s *syncer) ctxFromIndex(id wire.Hash) (hdrCtx, bool) {
 	info, ok := s.n.chain.BlockInfo(id)
 	if !ok {
 		return hdrCtx{}, false
@@ -263,7 +263,7 @@ func (s *syncer) fetchHeaders(ctx context.Context, p peer.ID, announced *big.Int
 	for iter := 0; iter < 2*maxHeaderChain/MaxHeadersPerMsg; iter++ {
 		loc := base
 		if haveCur {
-			loc = append([]chain.Hash{cur.id}, base...)
+			loc = append([]wire.Hash{cur.id}, base...)
 		}
 		if len(loc) > MaxLocatorIDs {
 			loc = append(loc[:MaxLocatorIDs-1], n.p.GenesisID)
@@ -401,7 +401,7 @@ type fetcher struct {
 	hdrPeer peer.ID
 	hdrs    []pendingHdr
 	state   []uint8
-	blocks  []*chain.Block
+	blocks  []*wire.Block
 	from    []peer.ID
 	reqAt   []time.Time
 	reqPeer []peer.ID
@@ -412,7 +412,7 @@ type fetcher struct {
 	fed     int // next index to hand to the processor
 	done    int // blocks connected (or already stored)
 	results chan fetchResult
-	feed    chan *chain.Block
+	feed    chan *wire.Block
 	procd   chan procResult
 }
 
@@ -451,12 +451,12 @@ func (f *fetcher) addPeers() {
 func (s *syncer) fetchBodies(ctx context.Context, hdrPeer peer.ID, hdrs []pendingHdr) (int, error) {
 	f := &fetcher{
 		s: s, hdrPeer: hdrPeer, hdrs: hdrs,
-		state: make([]uint8, len(hdrs)), blocks: make([]*chain.Block, len(hdrs)), from: make([]peer.ID, len(hdrs)),
+		state: make([]uint8, len(hdrs)), blocks: make([]*wire.Block, len(hdrs)), from: make([]peer.ID, len(hdrs)),
 		reqAt: make([]time.Time, len(hdrs)), reqPeer: make([]peer.ID, len(hdrs)), avoid: make([]peer.ID, len(hdrs)),
 		peers:   s.fetchPeers(hdrPeer, hdrs[0].work),
 		dropped: make(map[peer.ID]bool),
 		results: make(chan fetchResult, maxFetchPeers*inflightPerPeer),
-		feed:    make(chan *chain.Block, fetchWindow),
+		feed:    make(chan *wire.Block, fetchWindow),
 		procd:   make(chan procResult, fetchWindow),
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -535,7 +535,7 @@ func (f *fetcher) assign(ctx context.Context, wg *sync.WaitGroup) {
 			if len(idx) == 0 {
 				break
 			}
-			ids := make([]chain.Hash, len(idx))
+			ids := make([]wire.Hash, len(idx))
 			now := time.Now()
 			for k, i := range idx {
 				ids[k] = f.hdrs[i].id
@@ -546,9 +546,9 @@ func (f *fetcher) assign(ctx context.Context, wg *sync.WaitGroup) {
 			go func(p peer.ID) {
 				defer wg.Done()
 				rctx, cancel := context.WithTimeout(ctx, blocksTimeout)
-				ans, err := f.s.n.requestBlocks(rctx, p, ids, func(k int, b *chain.Block) {
+				ans, err := f.s.n.requestBlocks(rctx, p, ids, func(k int, b *wire.Block) {
 					select {
-					case f.results <- fetchResult{peer: p, idx: []int{idx[k]}, ans: blocksAnswer{blocks: []*chain.Block{b}, notFound: []bool{false}}}:
+					case f.results <- fetchResult{peer: p, idx: []int{idx[k]}, ans: blocksAnswer{blocks: []*wire.Block{b}, notFound: []bool{false}}}:
 					case <-ctx.Done():
 					}
 				})
@@ -628,7 +628,7 @@ func (f *fetcher) onResult(r fetchResult) {
 }
 
 // store keeps a fetched block unless it is already there.
-func (f *fetcher) store(i int, b *chain.Block, from peer.ID) {
+func (f *fetcher) store(i int, b *wire.Block, from peer.ID) {
 	if f.state[i] != fsQueued && f.state[i] != fsInflight {
 		return
 	}
@@ -657,7 +657,7 @@ func (f *fetcher) onProcessed(r procResult) error {
 	}
 	f.state[i] = fsDone
 	err := r.err
-	if err == nil || errors.Is(err, blockchain.ErrDuplicate) {
+	if err == nil || errors.Is(err, chain.ErrDuplicate) {
 		f.done++
 		return nil
 	}

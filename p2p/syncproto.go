@@ -11,7 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"tally/chain"
-	"tally/chain/blockchain"
+	"tally/wire"
 )
 
 // Sync protocol timing and size bounds (docs/p2p.md, "Sync protocol").
@@ -95,12 +95,12 @@ func (n *Node) handleSync(s network.Stream) {
 
 // serveBlocks writes the requested blocks in order (notfound for the ones
 // we lack) until maxBlocksResponse bytes, then done.
-func (n *Node) serveBlocks(w *bufio.Writer, ids []chain.Hash) error {
+func (n *Node) serveBlocks(w *bufio.Writer, ids []wire.Hash) error {
 	sent := 0
 	for _, id := range ids {
 		b, err := n.chain.Block(id)
 		if err != nil {
-			if !errors.Is(err, blockchain.ErrNotFound) {
+			if !errors.Is(err, chain.ErrNotFound) {
 				n.log.Error("read block to serve", "id", id, "err", err)
 			}
 			if err := writeFrame(w, msgNotFound, id[:]); err != nil {
@@ -239,7 +239,7 @@ func (n *Node) requestStatus(ctx context.Context, p peer.ID) (status, error) {
 }
 
 // requestHeaders asks a peer for the headers after a locator.
-func (n *Node) requestHeaders(ctx context.Context, p peer.ID, locator []chain.Hash) ([]chain.Header, error) {
+func (n *Node) requestHeaders(ctx context.Context, p peer.ID, locator []wire.Hash) ([]wire.Header, error) {
 	ctx, cancel := context.WithTimeout(ctx, headersTimeout)
 	defer cancel()
 	s, err := n.openRequest(ctx, p, msgGetHeaders, encodeGetHeaders(getHeaders{Locator: locator}))
@@ -251,7 +251,7 @@ func (n *Node) requestHeaders(ctx context.Context, p peer.ID, locator []chain.Ha
 	if err == nil && typ != msgHeaders {
 		err = garbage("answer type %#x to getheaders", typ)
 	}
-	var hs []chain.Header
+	var hs []wire.Header
 	if err == nil {
 		hs, err = decodeHeaders(payload)
 	}
@@ -265,7 +265,7 @@ func (n *Node) requestHeaders(ctx context.Context, p peer.ID, locator []chain.Ha
 // blocksAnswer is a peer's answer to getblocks, aligned with the request:
 // a block, or notFound, or neither (not sent within the byte bound).
 type blocksAnswer struct {
-	blocks   []*chain.Block
+	blocks   []*wire.Block
 	notFound []bool
 }
 
@@ -273,8 +273,8 @@ type blocksAnswer struct {
 // asked for at its position is a protocol violation. got, if set, is
 // called with each block as soon as it arrived (the caller can start
 // connecting it while the rest is on its way).
-func (n *Node) requestBlocks(ctx context.Context, p peer.ID, ids []chain.Hash, got func(k int, b *chain.Block)) (blocksAnswer, error) {
-	ans := blocksAnswer{blocks: make([]*chain.Block, len(ids)), notFound: make([]bool, len(ids))}
+func (n *Node) requestBlocks(ctx context.Context, p peer.ID, ids []wire.Hash, got func(k int, b *wire.Block)) (blocksAnswer, error) {
+	ans := blocksAnswer{blocks: make([]*wire.Block, len(ids)), notFound: make([]bool, len(ids))}
 	s, err := n.openRequest(ctx, p, msgGetBlocks, encodeGetBlocks(ids))
 	if err != nil {
 		return ans, err
@@ -294,13 +294,13 @@ func (n *Node) requestBlocks(ctx context.Context, p peer.ID, ids []chain.Hash, g
 		case msgDone:
 			return ans, nil
 		case msgNotFound:
-			if len(payload) != 32 || chain.Hash(payload) != ids[k] {
+			if len(payload) != 32 || wire.Hash(payload) != ids[k] {
 				n.streamError(p, s, garbage("notfound for an id not asked at position %d", k), "blocks answer")
 				return ans, errGarbage
 			}
 			ans.notFound[k] = true
 		case msgBlock:
-			b, err := chain.DecodeBlock(payload)
+			b, err := wire.DecodeBlock(payload)
 			if err != nil {
 				n.streamError(p, s, garbage("block: %v", err), "blocks answer")
 				return ans, errGarbage

@@ -13,9 +13,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/consensus"
 	"tally/mempool"
+	"tally/wire"
 )
 
 func TestJudge(t *testing.T) {
@@ -34,15 +34,15 @@ func TestJudge(t *testing.T) {
 		ourFault bool
 	}{
 		{"nil", nil, accept, false, false},
-		{"duplicate block", blockchain.ErrDuplicate, ignore, false, false},
-		{"orphan", blockchain.ErrOrphan, ignore, true, false},
+		{"duplicate block", chain.ErrDuplicate, ignore, false, false},
+		{"orphan", chain.ErrOrphan, ignore, true, false},
 		{"future block", rule(consensus.ErrTimeTooNew), ignore, false, false},
 		{"syncing", errSyncing, ignore, false, false},
 		{"bad pow", rule(consensus.ErrBadPoW), reject, false, false},
 		{"bad merkle root", rule(consensus.ErrBadMerkleRoot), reject, false, false},
-		{"known invalid", rule(blockchain.ErrKnownInvalid), reject, false, false},
+		{"known invalid", rule(chain.ErrKnownInvalid), reject, false, false},
 		{"wrapped rule", fmt.Errorf("tx x input 0: %w", rule(consensus.ErrBadSignature)), reject, false, false},
-		{"malformed", fmt.Errorf("%w: trailing bytes", chain.ErrDecode), reject, false, false},
+		{"malformed", fmt.Errorf("%w: trailing bytes", wire.ErrDecode), reject, false, false},
 		{"oversize", errOversize, reject, false, false},
 		{"tx bad sig", pool(mempool.ErrBadSig, rule(consensus.ErrBadSignature)), reject, false, false},
 		{"tx missing inputs", pool(mempool.ErrMissingInputs, rule(consensus.ErrMissingInput)), ignore, false, false},
@@ -55,7 +55,7 @@ func TestJudge(t *testing.T) {
 		{"loose coinbase", pool(mempool.ErrCoinbase, nil), reject, false, false},
 		{"tx overspends", pool(mempool.ErrInvalid, rule(consensus.ErrSpendTooMuch)), reject, false, false},
 		{"storage", errors.New("leveldb: closed"), ignore, false, true},
-		{"broken chain", fmt.Errorf("%w: disk", blockchain.ErrBroken), ignore, false, true},
+		{"broken chain", fmt.Errorf("%w: disk", chain.ErrBroken), ignore, false, true},
 	} {
 		v := judge(c.err)
 		if v.Result != c.want || v.Orphan != c.orphan || v.OurFault != c.ourFault {

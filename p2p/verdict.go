@@ -6,9 +6,9 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/consensus"
 	"tally/mempool"
+	"tally/wire"
 )
 
 // Errors the validators raise themselves before the chain or the pool
@@ -56,15 +56,15 @@ func judge(err error) verdict {
 	switch {
 	case err == nil:
 		return verdict{Result: pubsub.ValidationAccept, Reason: "accepted"}
-	case errors.Is(err, blockchain.ErrDuplicate):
+	case errors.Is(err, chain.ErrDuplicate):
 		return verdict{Result: pubsub.ValidationIgnore, Reason: "duplicate"}
-	case errors.Is(err, blockchain.ErrOrphan):
+	case errors.Is(err, chain.ErrOrphan):
 		return verdict{Result: pubsub.ValidationIgnore, Reason: "orphan", Orphan: true}
 	case errors.Is(err, errSyncing):
 		return verdict{Result: pubsub.ValidationIgnore, Reason: "syncing"}
 	case errors.Is(err, errOversize):
 		return verdict{Result: pubsub.ValidationReject, Reason: "oversize"}
-	case errors.Is(err, chain.ErrDecode):
+	case errors.Is(err, wire.ErrDecode):
 		return verdict{Result: pubsub.ValidationReject, Reason: "malformed"}
 	case errors.As(err, &rej):
 		// The pool's verdicts come before the consensus case: a pool

@@ -7,7 +7,7 @@ import (
 	"io"
 	"math/big"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // The sync protocol's frames (docs/p2p.md, "Sync protocol"). A frame is
@@ -42,7 +42,7 @@ const (
 	// locator is the largest).
 	maxRequestFrame = 1 + 1 + MaxLocatorIDs*32 + 32 + 8
 	// maxHeadersFrame bounds a headers frame.
-	maxHeadersFrame = 1 + 3 + MaxHeadersPerMsg*chain.HeaderSize
+	maxHeadersFrame = 1 + 3 + MaxHeadersPerMsg*wire.HeaderSize
 )
 
 // errGarbage is wrapped by every error caused by bytes that break the
@@ -97,9 +97,9 @@ func readFrame(r io.Reader, max int) (byte, []byte, error) {
 
 // status is what a node tells a peer about its chain.
 type status struct {
-	Genesis chain.Hash
+	Genesis wire.Hash
 	Height  uint64
-	Tip     chain.Hash
+	Tip     wire.Hash
 	Work    *big.Int // cumulative work of the tip
 }
 
@@ -146,11 +146,11 @@ func readCount(b []byte, max uint64, what string) (uint64, []byte, error) {
 	return v, b[n:], nil
 }
 
-func readIDs(b []byte, n uint64) ([]chain.Hash, []byte, error) {
+func readIDs(b []byte, n uint64) ([]wire.Hash, []byte, error) {
 	if uint64(len(b)) < n*32 {
 		return nil, nil, garbage("%d ids need %d bytes, have %d", n, n*32, len(b))
 	}
-	ids := make([]chain.Hash, n)
+	ids := make([]wire.Hash, n)
 	for i := range ids {
 		copy(ids[i][:], b[i*32:])
 	}
@@ -160,8 +160,8 @@ func readIDs(b []byte, n uint64) ([]chain.Hash, []byte, error) {
 // getHeaders asks for the headers after the first locator id on the
 // server's best chain, up to Stop (zero: no stop) or MaxHeadersPerMsg.
 type getHeaders struct {
-	Locator []chain.Hash
-	Stop    chain.Hash
+	Locator []wire.Hash
+	Stop    wire.Hash
 }
 
 func encodeGetHeaders(g getHeaders) []byte {
@@ -191,8 +191,8 @@ func decodeGetHeaders(b []byte) (getHeaders, error) {
 	return g, nil
 }
 
-func encodeHeaders(hs []chain.Header) []byte {
-	b := make([]byte, 0, 3+len(hs)*chain.HeaderSize)
+func encodeHeaders(hs []wire.Header) []byte {
+	b := make([]byte, 0, 3+len(hs)*wire.HeaderSize)
 	b = binary.AppendUvarint(b, uint64(len(hs)))
 	for i := range hs {
 		b = append(b, hs[i].Encode()...)
@@ -200,22 +200,22 @@ func encodeHeaders(hs []chain.Header) []byte {
 	return b
 }
 
-func decodeHeaders(b []byte) ([]chain.Header, error) {
+func decodeHeaders(b []byte) ([]wire.Header, error) {
 	n, rest, err := readCount(b, MaxHeadersPerMsg, "header count")
 	if err != nil {
 		return nil, err
 	}
-	if uint64(len(rest)) != n*chain.HeaderSize {
-		return nil, garbage("%d headers need %d bytes, have %d", n, n*chain.HeaderSize, len(rest))
+	if uint64(len(rest)) != n*wire.HeaderSize {
+		return nil, garbage("%d headers need %d bytes, have %d", n, n*wire.HeaderSize, len(rest))
 	}
-	hs := make([]chain.Header, n)
+	hs := make([]wire.Header, n)
 	for i := range hs {
-		hs[i], _ = chain.DecodeHeader(rest[i*chain.HeaderSize : (i+1)*chain.HeaderSize])
+		hs[i], _ = wire.DecodeHeader(rest[i*wire.HeaderSize : (i+1)*wire.HeaderSize])
 	}
 	return hs, nil
 }
 
-func encodeGetBlocks(ids []chain.Hash) []byte {
+func encodeGetBlocks(ids []wire.Hash) []byte {
 	b := binary.AppendUvarint(nil, uint64(len(ids)))
 	for _, id := range ids {
 		b = append(b, id[:]...)
@@ -223,7 +223,7 @@ func encodeGetBlocks(ids []chain.Hash) []byte {
 	return b
 }
 
-func decodeGetBlocks(b []byte) ([]chain.Hash, error) {
+func decodeGetBlocks(b []byte) ([]wire.Hash, error) {
 	n, rest, err := readCount(b, MaxBlocksPerRequest, "block count")
 	if err != nil {
 		return nil, err

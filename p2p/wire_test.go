@@ -8,8 +8,8 @@ import (
 	"math/big"
 	"testing"
 
-	"tally/chain"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 func TestFrameRoundTrip(t *testing.T) {
@@ -52,24 +52,24 @@ func TestFrameLimits(t *testing.T) {
 }
 
 func TestMessagesRoundTrip(t *testing.T) {
-	st := status{Genesis: chain.H([]byte("g")), Height: 77, Tip: chain.H([]byte("t")), Work: big.NewInt(123456789)}
+	st := status{Genesis: wire.H([]byte("g")), Height: 77, Tip: wire.H([]byte("t")), Work: big.NewInt(123456789)}
 	got, err := decodeStatus(encodeStatus(st))
 	if err != nil || got.Genesis != st.Genesis || got.Height != 77 || got.Tip != st.Tip || got.Work.Cmp(st.Work) != 0 {
 		t.Fatalf("status: %+v %v", got, err)
 	}
-	gh := getHeaders{Locator: []chain.Hash{chain.H([]byte("a")), chain.H([]byte("b"))}, Stop: chain.H([]byte("s"))}
+	gh := getHeaders{Locator: []wire.Hash{wire.H([]byte("a")), wire.H([]byte("b"))}, Stop: wire.H([]byte("s"))}
 	gh2, err := decodeGetHeaders(encodeGetHeaders(gh))
 	if err != nil || len(gh2.Locator) != 2 || gh2.Locator[1] != gh.Locator[1] || gh2.Stop != gh.Stop {
 		t.Fatalf("getheaders: %+v %v", gh2, err)
 	}
 	g := testgen.New(devParams)
 	blocks := buildChain(g, 3)
-	hs := []chain.Header{blocks[0].Header, blocks[1].Header, blocks[2].Header}
+	hs := []wire.Header{blocks[0].Header, blocks[1].Header, blocks[2].Header}
 	hs2, err := decodeHeaders(encodeHeaders(hs))
 	if err != nil || len(hs2) != 3 || hs2[2] != hs[2] {
 		t.Fatalf("headers: %v", err)
 	}
-	ids := []chain.Hash{blocks[0].BlockID(), blocks[2].BlockID()}
+	ids := []wire.Hash{blocks[0].BlockID(), blocks[2].BlockID()}
 	ids2, err := decodeGetBlocks(encodeGetBlocks(ids))
 	if err != nil || len(ids2) != 2 || ids2[1] != ids[1] {
 		t.Fatalf("getblocks: %v", err)
@@ -102,9 +102,9 @@ func TestMessagesRefuseBadInput(t *testing.T) {
 // none may panic, and what decodes re-encodes to the same bytes.
 func FuzzSyncMessages(f *testing.F) {
 	f.Add(encodeStatus(status{Work: big.NewInt(5)}))
-	f.Add(encodeGetHeaders(getHeaders{Locator: []chain.Hash{{1}}}))
-	f.Add(encodeGetBlocks([]chain.Hash{{1}, {2}}))
-	f.Add(encodeHeaders([]chain.Header{{Version: 1}}))
+	f.Add(encodeGetHeaders(getHeaders{Locator: []wire.Hash{{1}}}))
+	f.Add(encodeGetBlocks([]wire.Hash{{1}, {2}}))
+	f.Add(encodeHeaders([]wire.Header{{Version: 1}}))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if s, err := decodeStatus(b); err == nil && !bytes.Equal(encodeStatus(s), b) {

@@ -1,8 +1,8 @@
 package rpc
 
 import (
-	"tally/chain"
 	"tally/chain/indexes"
+	"tally/wire"
 )
 
 // TxIndexOn binds a transaction index to the database it lives in (the
@@ -20,7 +20,7 @@ type txIndexView struct {
 	db indexes.Reader
 }
 
-func (v txIndexView) Lookup(txid chain.Hash) (chain.Hash, uint32, bool, error) {
+func (v txIndexView) Lookup(txid wire.Hash) (wire.Hash, uint32, bool, error) {
 	return v.ix.Lookup(v.db, txid)
 }
 

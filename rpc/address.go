@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"encoding/hex"
+	"tally/rpc/rpcjson"
 )
 
 // MaxAddressResults bounds getaddressutxos and getaddresstxids; an
@@ -49,10 +50,10 @@ var addressMethods = []*method{
 func (c *call) addrIndex() (AddrIndex, error) {
 	ix := c.s.deps.AddrIndex
 	if ix == nil {
-		return nil, rpcErr(CodeInvalidParameter, "%s requires --addrindex", c.m.Name)
+		return nil, rpcErr(rpcjson.CodeInvalidParameter, "%s requires --addrindex", c.m.Name)
 	}
 	if !ix.Ready() {
-		return nil, rpcErr(CodeWarmingUp, "The address index is still being built")
+		return nil, rpcErr(rpcjson.CodeWarmingUp, "The address index is still being built")
 	}
 	return ix, nil
 }
@@ -77,7 +78,7 @@ func getAddressBalance(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return AddressBalance{Balance: b.Balance, Received: b.Received, UTXOs: b.UTXOs}, nil
+	return rpcjson.AddressBalance{Balance: b.Balance, Received: b.Received, UTXOs: b.UTXOs}, nil
 }
 
 func getAddressUTXOs(c *call) (any, error) {
@@ -91,12 +92,12 @@ func getAddressUTXOs(c *call) (any, error) {
 		return nil, err
 	}
 	if more {
-		return nil, rpcErr(CodeInvalidParameter, "address has more than %d unspent outputs", MaxAddressResults)
+		return nil, rpcErr(rpcjson.CodeInvalidParameter, "address has more than %d unspent outputs", MaxAddressResults)
 	}
 	tip := c.s.deps.Chain.Tip().Height
-	out := make([]AddressUTXO, len(utxos))
+	out := make([]rpcjson.AddressUTXO, len(utxos))
 	for i, u := range utxos {
-		out[i] = AddressUTXO{Address: addr, TxID: u.OutPoint.TxID, Vout: u.OutPoint.Index, Value: u.Amount,
+		out[i] = rpcjson.AddressUTXO{Address: addr, TxID: u.OutPoint.TxID, Vout: u.OutPoint.Index, Value: u.Amount,
 			Height: u.Height, Coinbase: u.Coinbase}
 		if tip >= u.Height {
 			out[i].Confirmations = tip - u.Height + 1
@@ -126,7 +127,7 @@ func getAddressTxIDs(c *call) (any, error) {
 		return nil, err
 	}
 	if more {
-		return nil, rpcErr(CodeInvalidParameter, "more than %d transactions in the range: narrow it with start and end", MaxAddressResults)
+		return nil, rpcErr(rpcjson.CodeInvalidParameter, "more than %d transactions in the range: narrow it with start and end", MaxAddressResults)
 	}
 	out := make([]string, len(refs))
 	for i, r := range refs {
@@ -142,10 +143,10 @@ func validateAddress(c *call) (any, error) {
 	pkh, _, aerr := c.address(0)
 	if aerr != nil {
 		msg := aerr.Error()
-		if re, ok := aerr.(*RPCError); ok {
+		if re, ok := aerr.(*rpcjson.RPCError); ok {
 			msg = re.Message
 		}
-		return ValidateAddressResult{IsValid: false, Error: msg}, nil
+		return rpcjson.ValidateAddressResult{IsValid: false, Error: msg}, nil
 	}
-	return ValidateAddressResult{IsValid: true, Address: c.s.address(pkh), PKH: hex.EncodeToString(pkh[:])}, nil
+	return rpcjson.ValidateAddressResult{IsValid: true, Address: c.s.address(pkh), PKH: hex.EncodeToString(pkh[:])}, nil
 }

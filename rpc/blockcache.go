@@ -5,43 +5,44 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"tally/rpc/rpcjson"
 	"time"
 
 	"tally/chain"
-	"tally/chain/blockchain"
+	"tally/wire"
 )
 
 // cachedBlock is a stored block with what the handlers derive from it.
 // Blocks never change under an id, so entries never go stale.
 type cachedBlock struct {
-	id    chain.Hash
-	block *chain.Block
-	txids []chain.Hash
+	id    wire.Hash
+	block *wire.Block
+	txids []wire.Hash
 	raw   []byte // canonical encoding
 	// verbose1 is the last getblock verbosity 1 result and the tip it
 	// was computed at (confirmations and nextblockhash depend on it).
 	verbose1 atomic.Pointer[encodedAt]
 
 	treeOnce sync.Once
-	levels   [][]chain.Hash // Merkle tree, leaf hashes first, root last
+	levels   [][]wire.Hash // Merkle tree, leaf hashes first, root last
 }
 
 // merkleProof returns the audit path of transaction i, from the block's
 // Merkle tree built once. The RFC 6962 tree is the tree that pairs nodes
 // level by level and promotes an odd last node (SPEC section 2), so the
 // path is the sibling at each level that has one.
-func (cb *cachedBlock) merkleProof(i int) chain.MerkleProof {
+func (cb *cachedBlock) merkleProof(i int) wire.MerkleProof {
 	cb.treeOnce.Do(func() {
-		level := make([]chain.Hash, len(cb.txids))
+		level := make([]wire.Hash, len(cb.txids))
 		for j, id := range cb.txids {
-			level[j] = chain.MerkleLeaf(id)
+			level[j] = wire.MerkleLeaf(id)
 		}
 		cb.levels = append(cb.levels, level)
 		for len(level) > 1 {
-			next := make([]chain.Hash, 0, (len(level)+1)/2)
+			next := make([]wire.Hash, 0, (len(level)+1)/2)
 			for j := 0; j < len(level); j += 2 {
 				if j+1 < len(level) {
-					next = append(next, chain.MerkleNode(level[j], level[j+1]))
+					next = append(next, wire.MerkleNode(level[j], level[j+1]))
 				} else {
 					next = append(next, level[j])
 				}
@@ -50,7 +51,7 @@ func (cb *cachedBlock) merkleProof(i int) chain.MerkleProof {
 			level = next
 		}
 	})
-	path := []chain.Hash{}
+	path := []wire.Hash{}
 	idx := i
 	for _, level := range cb.levels[:len(cb.levels)-1] {
 		if sib := idx ^ 1; sib < len(level) {
@@ -58,17 +59,17 @@ func (cb *cachedBlock) merkleProof(i int) chain.MerkleProof {
 		}
 		idx >>= 1
 	}
-	return chain.MerkleProof{Index: uint32(i), LeafCount: uint32(len(cb.txids)), Path: path}
+	return wire.MerkleProof{Index: uint32(i), LeafCount: uint32(len(cb.txids)), Path: path}
 }
 
 // encodedAt is a result encoded while the tip was tip.
 type encodedAt struct {
-	tip chain.Hash
+	tip wire.Hash
 	enc encodedResult
 }
 
 // position returns the index of txid in the block.
-func (cb *cachedBlock) position(txid chain.Hash) (int, bool) {
+func (cb *cachedBlock) position(txid wire.Hash) (int, bool) {
 	for i, id := range cb.txids {
 		if id == txid {
 			return i, true
@@ -85,11 +86,11 @@ type blockCache struct {
 	max   int
 	used  int
 	lru   *list.List // of *cachedBlock, most recent first
-	index map[chain.Hash]*list.Element
+	index map[wire.Hash]*list.Element
 }
 
 func newBlockCache(maxBytes int) *blockCache {
-	return &blockCache{max: maxBytes, lru: list.New(), index: make(map[chain.Hash]*list.Element)}
+	return &blockCache{max: maxBytes, lru: list.New(), index: make(map[wire.Hash]*list.Element)}
 }
 
 // cost approximates an entry's memory: the encoding, the decoded block
@@ -97,7 +98,7 @@ func newBlockCache(maxBytes int) *blockCache {
 // many hashes).
 func (cb *cachedBlock) cost() int { return 3*len(cb.raw) + 3*32*len(cb.txids) }
 
-func (bc *blockCache) get(id chain.Hash) (*cachedBlock, bool) {
+func (bc *blockCache) get(id wire.Hash) (*cachedBlock, bool) {
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
 	if el, ok := bc.index[id]; ok {
@@ -128,14 +129,14 @@ func (bc *blockCache) add(cb *cachedBlock) {
 }
 
 // block returns the stored block id, from the cache or the chain.
-func (s *Server) block(id chain.Hash) (*cachedBlock, error) {
+func (s *Server) block(id wire.Hash) (*cachedBlock, error) {
 	if cb, ok := s.blocks.get(id); ok {
 		return cb, nil
 	}
 	b, err := s.deps.Chain.Block(id)
 	if err != nil {
-		if errors.Is(err, blockchain.ErrNotFound) {
-			return nil, rpcErr(CodeNotFound, "Block not found")
+		if errors.Is(err, chain.ErrNotFound) {
+			return nil, rpcErr(rpcjson.CodeNotFound, "Block not found")
 		}
 		return nil, err
 	}
@@ -148,7 +149,7 @@ func (s *Server) block(id chain.Hash) (*cachedBlock, error) {
 // known invalid) for a second, since computing it walks the block index.
 type tipsCache struct {
 	mu      sync.Mutex
-	tip     chain.Hash
+	tip     wire.Hash
 	at      time.Time
 	headers uint64
 }

@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"math/big"
 	"sort"
+	"tally/rpc/rpcjson"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/consensus"
+	"tally/wire"
 )
 
 var blockchainMethods = []*method{
@@ -126,7 +127,7 @@ func difficulty(p *consensus.Params, bits uint32) float64 {
 }
 
 // confirmations is 1 for the tip, more below it, -1 off the best chain.
-func (s *Server) confirmations(bi *blockchain.BlockInfo) int64 {
+func (s *Server) confirmations(bi *chain.BlockInfo) int64 {
 	tip := s.deps.Chain.Tip()
 	if !bi.OnMain || tip.Height < bi.Height {
 		return -1
@@ -135,7 +136,7 @@ func (s *Server) confirmations(bi *blockchain.BlockInfo) int64 {
 }
 
 // medianTime is the median time past of the 11 blocks ending at bi.
-func (s *Server) medianTime(bi *blockchain.BlockInfo) uint64 {
+func (s *Server) medianTime(bi *chain.BlockInfo) uint64 {
 	times := make([]uint64, 0, 11)
 	cur := *bi
 	for len(times) < 11 {
@@ -153,10 +154,10 @@ func (s *Server) medianTime(bi *blockchain.BlockInfo) uint64 {
 }
 
 // blockInfo returns the index entry of a block with stored data.
-func (s *Server) blockInfo(id chain.Hash) (blockchain.BlockInfo, error) {
+func (s *Server) blockInfo(id wire.Hash) (chain.BlockInfo, error) {
 	bi, ok := s.deps.Chain.BlockInfo(id)
 	if !ok {
-		return bi, rpcErr(CodeNotFound, "Block not found")
+		return bi, rpcErr(rpcjson.CodeNotFound, "Block not found")
 	}
 	return bi, nil
 }
@@ -177,7 +178,7 @@ func getBlockchainInfo(c *call) (any, error) {
 			progress = 0
 		}
 	}
-	return BlockchainInfo{
+	return rpcjson.BlockchainInfo{
 		Chain:                s.params.Network,
 		Blocks:               tip.Height,
 		Headers:              s.headersHeight(),
@@ -198,20 +199,20 @@ func getBlockchainInfo(c *call) (any, error) {
 func getBlockHash(c *call) (any, error) {
 	h, err := c.uint(0, 0, ^uint64(0))
 	if err != nil {
-		if rpcCode(err) == CodeInvalidParameter {
-			return nil, rpcErr(CodeInvalidParameter, "Block height out of range")
+		if rpcCode(err) == rpcjson.CodeInvalidParameter {
+			return nil, rpcErr(rpcjson.CodeInvalidParameter, "Block height out of range")
 		}
 		return nil, err
 	}
 	id, ok := c.s.deps.Chain.IDAt(h)
 	if !ok {
-		return nil, rpcErr(CodeInvalidParameter, "Block height out of range")
+		return nil, rpcErr(rpcjson.CodeInvalidParameter, "Block height out of range")
 	}
 	return id, nil
 }
 
-func (s *Server) headerResult(bi *blockchain.BlockInfo, ntx int) BlockHeaderResult {
-	r := BlockHeaderResult{
+func (s *Server) headerResult(bi *chain.BlockInfo, ntx int) rpcjson.BlockHeaderResult {
+	r := rpcjson.BlockHeaderResult{
 		Hash:          bi.ID,
 		Confirmations: s.confirmations(bi),
 		Height:        bi.Height,
@@ -267,7 +268,7 @@ func getBlock(c *call) (any, error) {
 		return nil, err
 	}
 	h := c.s.headerResult(&bi, len(cb.txids))
-	r := BlockResult{
+	r := rpcjson.BlockResult{
 		Hash: h.Hash, Confirmations: h.Confirmations, Size: len(cb.raw), Height: h.Height,
 		Version: h.Version, MerkleRoot: h.MerkleRoot, Time: h.Time, MedianTime: h.MedianTime,
 		Nonce: h.Nonce, Bits: h.Bits, Target: h.Target, Difficulty: h.Difficulty, ChainWork: h.ChainWork,
@@ -284,7 +285,7 @@ func getBlock(c *call) (any, error) {
 		}
 		return encodedResult(enc), nil
 	}
-	txs := make([]TxResult, len(cb.block.Txs))
+	txs := make([]rpcjson.TxResult, len(cb.block.Txs))
 	for i, tx := range cb.block.Txs {
 		txs[i] = c.s.txResult(tx, cb.txids[i])
 	}
@@ -317,16 +318,16 @@ func getBlockHeader(c *call) (any, error) {
 
 func getChainTips(c *call) (any, error) {
 	tips := c.s.deps.Chain.ChainTips()
-	out := make([]ChainTip, len(tips))
+	out := make([]rpcjson.ChainTip, len(tips))
 	for i, t := range tips {
-		out[i] = ChainTip{Height: t.Height, Hash: t.ID, BranchLen: t.BranchLen, Status: t.Status}
+		out[i] = rpcjson.ChainTip{Height: t.Height, Hash: t.ID, BranchLen: t.BranchLen, Status: t.Status}
 	}
 	// Highest first; the active tip first among equals; then by hash.
 	sortTips(out)
 	return out, nil
 }
 
-func sortTips(t []ChainTip) {
+func sortTips(t []rpcjson.ChainTip) {
 	sort.Slice(t, func(i, j int) bool {
 		a, b := t[i], t[j]
 		if a.Height != b.Height {
@@ -353,7 +354,7 @@ func getTxOut(c *call) (any, error) {
 		return nil, err
 	}
 	s := c.s
-	op := chain.OutPoint{TxID: txid, Index: uint32(n)}
+	op := wire.OutPoint{TxID: txid, Index: uint32(n)}
 	tip := s.deps.Chain.Tip()
 	coin, ok, err := s.deps.Chain.Coin(op)
 	if err != nil {
@@ -386,15 +387,15 @@ func getTxOut(c *call) (any, error) {
 }
 
 func (s *Server) address(pkh [20]byte) string {
-	a, err := chain.EncodeAddress(s.params.AddressPrefix, pkh)
+	a, err := wire.EncodeAddress(s.params.AddressPrefix, pkh)
 	if err != nil {
 		return ""
 	}
 	return a
 }
 
-func (s *Server) txOutResult(best chain.Hash, conf uint64, amount uint64, pkh [20]byte, coinbase bool) TxOutResult {
-	return TxOutResult{BestBlock: best, Confirmations: conf, Value: amount, Address: s.address(pkh), PKH: hex.EncodeToString(pkh[:]), Coinbase: coinbase}
+func (s *Server) txOutResult(best wire.Hash, conf uint64, amount uint64, pkh [20]byte, coinbase bool) rpcjson.TxOutResult {
+	return rpcjson.TxOutResult{BestBlock: best, Confirmations: conf, Value: amount, Address: s.address(pkh), PKH: hex.EncodeToString(pkh[:]), Coinbase: coinbase}
 }
 
 func getTxOutSetInfo(c *call) (any, error) {
@@ -402,5 +403,5 @@ func getTxOutSetInfo(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return TxOutSetInfo{Height: st.Height, BestBlock: st.BestBlock, TxOuts: st.TxOuts, TotalAmount: st.TotalAmount, UTXOHash: st.Hash}, nil
+	return rpcjson.TxOutSetInfo{Height: st.Height, BestBlock: st.BestBlock, TxOuts: st.TxOuts, TotalAmount: st.TotalAmount, UTXOHash: st.Hash}, nil
 }

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"tally/chain"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 // docExample is one captured call for docs/rpc.md.
@@ -39,10 +39,10 @@ func TestWriteDocs(t *testing.T) {
 	// One more block paying a fresh address twice, so that the address
 	// examples are short.
 	docPKH := [20]byte{0xd0, 0xc5}
-	docAddr, _ := chain.EncodeAddress(f.p.AddressPrefix, docPKH)
+	docAddr, _ := wire.EncodeAddress(f.p.AddressPrefix, docPKH)
 	s := f.spendable[0]
 	f.spendable = f.spendable[1:]
-	payDoc := f.g.Tx([]testgen.Spend{s}, []chain.TxOut{{Amount: 150_000_000, PKH: docPKH}, {Amount: 25_000_000, PKH: docPKH}, {Amount: s.Amount - 175_000_000 - 2000, PKH: f.g.PKH}})
+	payDoc := f.g.Tx([]testgen.Spend{s}, []wire.TxOut{{Amount: 150_000_000, PKH: docPKH}, {Amount: 25_000_000, PKH: docPKH}, {Amount: s.Amount - 175_000_000 - 2000, PKH: f.g.PKH}})
 	f.spendable = append(f.spendable, testgen.Outputs(payDoc)[2])
 	f.addBlock(payDoc)
 
@@ -95,14 +95,14 @@ func TestWriteDocs(t *testing.T) {
 	capture("", "getheaders", 0, 2)
 	capture("more than 2000", "getheaders", 0, 2001)
 	var proof string
-	json.Unmarshal(capture("", "gettxoutproof", []chain.Hash{pay3.TxID()}), &proof)
-	capture("a transaction still in the pool", "gettxoutproof", []chain.Hash{parent.TxID()})
+	json.Unmarshal(capture("", "gettxoutproof", []wire.Hash{pay3.TxID()}), &proof)
+	capture("a transaction still in the pool", "gettxoutproof", []wire.Hash{parent.TxID()})
 	capture("", "verifytxoutproof", proof)
 	capture("", "getmerkleproof", pay3.TxID())
 
 	capture("", "getrawtransaction", pay3.TxID())
 	capture("verbose", "getrawtransaction", payDoc.TxID(), true)
-	capture("a transaction that is nowhere", "getrawtransaction", chain.Hash{0xab})
+	capture("a transaction that is nowhere", "getrawtransaction", wire.Hash{0xab})
 	capture("", "decoderawtransaction", hexOf(third.Encode()))
 	capture("", "getrawmempool")
 	capture("verbose", "getrawmempool", true)
@@ -114,12 +114,12 @@ func TestWriteDocs(t *testing.T) {
 	capture("", "sendrawtransaction", hexOf(newTx.Encode()))
 	low := f.g.Pay(testgen.Outputs(third)[2:3], 1, 1)
 	capture("a fee below the relay minimum", "sendrawtransaction", hexOf(low.Encode()))
-	capture("an input nobody created", "sendrawtransaction", hexOf(f.g.Pay([]testgen.Spend{{Out: chain.OutPoint{TxID: chain.Hash{0x99}}, Amount: 10000}}, 1, 1000).Encode()))
+	capture("an input nobody created", "sendrawtransaction", hexOf(f.g.Pay([]testgen.Spend{{Out: wire.OutPoint{TxID: wire.Hash{0x99}}, Amount: 10000}}, 1, 1000).Encode()))
 	capture("already confirmed", "sendrawtransaction", hexOf(pay3.Encode()))
 	capture("in the pool", "gettxstatus", parent.TxID())
 	capture("confirmed", "gettxstatus", payDoc.TxID())
 	capture("refused", "gettxstatus", low.TxID())
-	capture("never seen", "gettxstatus", chain.Hash{0xcd})
+	capture("never seen", "gettxstatus", wire.Hash{0xcd})
 
 	capture("", "getaddressbalance", docAddr)
 	capture("", "getaddressutxos", docAddr)
@@ -135,7 +135,7 @@ func TestWriteDocs(t *testing.T) {
 	capture("accepted", "submitblock", hexOf(next.Encode()))
 	capture("the same block again", "submitblock", hexOf(next.Encode()))
 	f.blocks = append(f.blocks, next)
-	capture("a body that does not match the header", "submitblock", hexOf(f.g.Block(f.tip(), nil, func(b *chain.Block) { b.Header.MerkleRoot = chain.Hash{1} }).Encode()))
+	capture("a body that does not match the header", "submitblock", hexOf(f.g.Block(f.tip(), nil, func(b *wire.Block) { b.Header.MerkleRoot = wire.Hash{1} }).Encode()))
 	capture("not a block", "submitblock", "00")
 	capture("", "generatetoaddress", 1, docAddr)
 

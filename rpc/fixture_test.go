@@ -10,16 +10,18 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"tally/rpc/client"
+	"tally/rpc/rpcjson"
 	"testing"
 	"time"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/chain/indexes"
 	"tally/consensus"
 	"tally/internal/testgen"
 	"tally/mempool"
 	"tally/mining"
+	"tally/wire"
 )
 
 // clock is a settable test clock.
@@ -70,17 +72,17 @@ func (p *fakePeers) ListenAddrs() []string { return []string{"/ip4/127.0.0.1/tcp
 // relayLog records what the server relayed.
 type relayLog struct {
 	mu     sync.Mutex
-	txs    []chain.Hash
-	blocks []chain.Hash
+	txs    []wire.Hash
+	blocks []wire.Hash
 }
 
-func (r *relayLog) RelayTx(tx *chain.Tx) {
+func (r *relayLog) RelayTx(tx *wire.Tx) {
 	r.mu.Lock()
 	r.txs = append(r.txs, tx.TxID())
 	r.mu.Unlock()
 }
 
-func (r *relayLog) RelayBlock(b *chain.Block) {
+func (r *relayLog) RelayBlock(b *wire.Block) {
 	r.mu.Lock()
 	r.blocks = append(r.blocks, b.BlockID())
 	r.mu.Unlock()
@@ -97,7 +99,7 @@ type fixture struct {
 	p      *consensus.Params
 	g      *testgen.Gen
 	clock  *clock
-	c      *blockchain.Chain
+	c      *chain.Chain
 	pool   *mempool.Pool
 	miner  *mining.Miner
 	txix   *indexes.TxIndex
@@ -107,17 +109,17 @@ type fixture struct {
 	relay  *relayLog
 	srv    *Server
 	dir    string
-	cli    *Client // cookie credentials
-	pub    *Client // public listener
+	cli    *client.Client // cookie credentials
+	pub    *client.Client // public listener
 
 	synced    bool
 	syncWhy   string
 	syncMu    sync.Mutex
 	stopped   chan struct{}
 	spendable []testgen.Spend
-	blocks    []*chain.Block // best chain by height
-	payments  []*chain.Tx    // confirmed transactions paying other, in order
-	poolTxs   []*chain.Tx    // pool transactions: a parent, its child, another
+	blocks    []*wire.Block // best chain by height
+	payments  []*wire.Tx    // confirmed transactions paying other, in order
+	poolTxs   []*wire.Tx    // pool transactions: a parent, its child, another
 	otherAddr string
 	genAddr   string
 }
@@ -139,12 +141,12 @@ func newFixture(t testing.TB, opts ...func(*fixtureOpts)) *fixture {
 	f := &fixture{t: t, p: p, g: testgen.New(p), clock: &clock{t: fixtureNow}, peers: &fakePeers{}, relay: &relayLog{},
 		synced: true, stopped: make(chan struct{})}
 	f.spendable = f.g.GenesisSpends()
-	f.otherAddr, _ = chain.EncodeAddress(p.AddressPrefix, other)
-	f.genAddr, _ = chain.EncodeAddress(p.AddressPrefix, f.g.PKH)
+	f.otherAddr, _ = wire.EncodeAddress(p.AddressPrefix, other)
+	f.genAddr, _ = wire.EncodeAddress(p.AddressPrefix, f.g.PKH)
 	f.txix, f.addrix = indexes.NewTxIndex(), indexes.NewAddrIndex()
 	var err error
-	f.c, err = blockchain.OpenMemory(blockchain.Config{Params: p, NoSync: true, Now: f.clock.Now, Workers: 1,
-		Indexers: []blockchain.Indexer{f.txix, f.addrix}})
+	f.c, err = chain.OpenMemory(chain.Config{Params: p, NoSync: true, Now: f.clock.Now, Workers: 1,
+		Indexers: []chain.Indexer{f.txix, f.addrix}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,8 +159,8 @@ func newFixture(t testing.TB, opts ...func(*fixtureOpts)) *fixture {
 	f.c.Subscribe(f.pool.HandleChainEvents)
 	f.c.Subscribe(f.rec.HandleChainEvents)
 	f.miner = mining.New(mining.Config{Chain: f.c, Pool: f.pool, Workers: 1, Now: f.clock.Now,
-		Submit: func(b *chain.Block) error { _, err := f.c.ProcessBlock(b); return err }})
-	f.blocks = []*chain.Block{p.Genesis}
+		Submit: func(b *wire.Block) error { _, err := f.c.ProcessBlock(b); return err }})
+	f.blocks = []*wire.Block{p.Genesis}
 
 	// Blocks 1..15 from the generator, two payments each; blocks 16..20
 	// mined from the pool (three payments each), which feeds the fee
@@ -188,7 +190,7 @@ func newFixture(t testing.TB, opts ...func(*fixtureOpts)) *fixture {
 	f.spendable = slices.DeleteFunc(f.spendable, func(s testgen.Spend) bool { return s.Out == child.Inputs[0].Prev })
 	f.spendable = append(f.spendable, testgen.Outputs(child)...)
 	third := f.pay(5000)
-	for _, tx := range []*chain.Tx{parent, child, third} {
+	for _, tx := range []*wire.Tx{parent, child, third} {
 		if _, err := f.pool.Accept(tx, ""); err != nil {
 			t.Fatal(err)
 		}
@@ -216,12 +218,12 @@ func newFixture(t testing.TB, opts ...func(*fixtureOpts)) *fixture {
 		defer cancel()
 		f.srv.Stop(ctx)
 	})
-	f.cli, err = ClientFromCookie("http://"+f.srv.Addr(), filepath.Join(f.dir, CookieFile))
+	f.cli, err = client.FromCookie("http://"+f.srv.Addr(), filepath.Join(f.dir, rpcjson.CookieFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if f.srv.PublicAddr() != "" {
-		f.pub = NewClient("http://"+f.srv.PublicAddr(), "", "")
+		f.pub = client.New("http://"+f.srv.PublicAddr(), "", "")
 	}
 	return f
 }
@@ -240,11 +242,11 @@ func (f *fixture) setSynced(ok bool, why string) {
 
 // pay spends the oldest spendable coin: 5,000 to other and the rest, less
 // fee, in two outputs back to the generator.
-func (f *fixture) pay(fee uint64) *chain.Tx {
+func (f *fixture) pay(fee uint64) *wire.Tx {
 	s := f.spendable[0]
 	f.spendable = f.spendable[1:]
 	rest := s.Amount - fee - 5000
-	tx := f.g.Tx([]testgen.Spend{s}, []chain.TxOut{
+	tx := f.g.Tx([]testgen.Spend{s}, []wire.TxOut{
 		{Amount: 5000, PKH: other},
 		{Amount: rest / 2, PKH: f.g.PKH},
 		{Amount: rest - rest/2, PKH: f.g.PKH},
@@ -261,10 +263,10 @@ func (f *fixture) tip() testgen.Parent {
 
 // addBlock mines a block of txs on the tip with the generator and
 // processes it.
-func (f *fixture) addBlock(txs ...*chain.Tx) *chain.Block {
+func (f *fixture) addBlock(txs ...*wire.Tx) *wire.Block {
 	f.t.Helper()
 	b := f.g.Block(f.tip(), txs)
-	if res, err := f.c.ProcessBlock(b); err != nil || res != blockchain.MainChain {
+	if res, err := f.c.ProcessBlock(b); err != nil || res != chain.MainChain {
 		f.t.Fatalf("block %d: %v %v", len(f.blocks), res, err)
 	}
 	f.blocks = append(f.blocks, b)

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"encoding/json"
+	"tally/rpc/rpcjson"
 	"testing"
 )
 
@@ -40,7 +41,7 @@ func FuzzDecodeRequest(f *testing.F) {
 			r := &reqs[i]
 			for _, out := range [][]byte{
 				appendResponse(nil, r, json.RawMessage(`{"a":[1,2]}`), nil),
-				appendResponse(nil, r, nil, rpcErr(CodeInternal, "x %q", r.method)),
+				appendResponse(nil, r, nil, rpcErr(rpcjson.CodeInternal, "x %q", r.method)),
 			} {
 				if !json.Valid(out) {
 					t.Fatalf("invalid response %q for %q", out, body)

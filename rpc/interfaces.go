@@ -5,43 +5,43 @@ import (
 	"time"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/chain/indexes"
 	"tally/consensus"
 	"tally/mempool"
+	"tally/wire"
 )
 
-// Chain is what the handlers use of the chain state (*blockchain.Chain).
+// Chain is what the handlers use of the chain state (*chain.Chain).
 type Chain interface {
 	Params() *consensus.Params
-	Tip() *blockchain.Snapshot
-	BlockInfo(id chain.Hash) (blockchain.BlockInfo, bool)
-	IDAt(height uint64) (chain.Hash, bool)
-	HeadersFrom(height uint64, count int) []chain.Header
-	Block(id chain.Hash) (*chain.Block, error)
-	Coin(op chain.OutPoint) (chain.Coin, bool, error)
-	ChainTips() []blockchain.TipInfo
-	UTXOStats() (blockchain.UTXOStats, error)
-	ProcessBlock(b *chain.Block) (blockchain.Result, error)
+	Tip() *chain.Snapshot
+	BlockInfo(id wire.Hash) (chain.BlockInfo, bool)
+	IDAt(height uint64) (wire.Hash, bool)
+	HeadersFrom(height uint64, count int) []wire.Header
+	Block(id wire.Hash) (*wire.Block, error)
+	Coin(op wire.OutPoint) (wire.Coin, bool, error)
+	ChainTips() []chain.TipInfo
+	UTXOStats() (chain.UTXOStats, error)
+	ProcessBlock(b *wire.Block) (chain.Result, error)
 }
 
 // Mempool is what the handlers use of the transaction pool
 // (*mempool.Pool).
 type Mempool interface {
-	Accept(tx *chain.Tx, peer string) (*mempool.Entry, error)
-	Get(txid chain.Hash) (*mempool.Entry, bool)
-	Info(txid chain.Hash) (mempool.EntryInfo, bool)
+	Accept(tx *wire.Tx, peer string) (*mempool.Entry, error)
+	Get(txid wire.Hash) (*mempool.Entry, bool)
+	Info(txid wire.Hash) (mempool.EntryInfo, bool)
 	Entries() []mempool.EntryInfo
-	TxIDs() []chain.Hash
+	TxIDs() []wire.Hash
 	Stats() mempool.Stats
-	Spender(op chain.OutPoint) (chain.Hash, bool)
+	Spender(op wire.OutPoint) (wire.Hash, bool)
 	EstimateFee(target int) (rate uint64, ok bool)
 	NewTemplate(pkh [20]byte, now time.Time, extraNonce uint64) *mempool.Template
 }
 
 // Miner mines blocks on demand (generatetoaddress; *mining.Miner).
 type Miner interface {
-	Generate(ctx context.Context, n int, pkh [20]byte) ([]chain.Hash, error)
+	Generate(ctx context.Context, n int, pkh [20]byte) ([]wire.Hash, error)
 }
 
 // PeerInfo is one connected peer, as getpeerinfo reports it.
@@ -69,7 +69,7 @@ type Peers interface {
 
 // TxIndex finds confirmed transactions (--txindex). See TxIndexOn.
 type TxIndex interface {
-	Lookup(txid chain.Hash) (block chain.Hash, pos uint32, found bool, err error)
+	Lookup(txid wire.Hash) (block wire.Hash, pos uint32, found bool, err error)
 	Ready() bool
 }
 
@@ -84,6 +84,6 @@ type AddrIndex interface {
 // Relay announces what sendrawtransaction and submitblock accepted to
 // the network (the p2p layer); optional.
 type Relay interface {
-	RelayTx(tx *chain.Tx)
-	RelayBlock(b *chain.Block)
+	RelayTx(tx *wire.Tx)
+	RelayBlock(b *wire.Block)
 }

@@ -5,49 +5,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+	"tally/rpc/rpcjson"
 )
 
-// RPCError is a JSON-RPC error object. The client returns it for every
-// error the server answers with.
-type RPCError struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-}
-
-// Error returns "rpc error CODE: MESSAGE".
-func (e *RPCError) Error() string { return "rpc error " + strconv.Itoa(e.Code) + ": " + e.Message }
-
-// Error codes: JSON-RPC 2.0's own, then Bitcoin Core's numbers.
-const (
-	CodeParseError     = -32700
-	CodeInvalidRequest = -32600
-	CodeMethodNotFound = -32601
-	CodeInvalidParams  = -32602
-	CodeInternal       = -32603
-
-	CodeMisc             = -1  // anything else
-	CodeNotFound         = -5  // block, transaction or address not found, or an invalid address
-	CodeInvalidParameter = -8  // a parameter has the right type but a bad value
-	CodeInitialDownload  = -10 // still syncing (getblocktemplate)
-	CodeDecode           = -22 // a transaction, block or proof does not decode
-	CodeVerify           = -25 // missing or spent inputs
-	CodeVerifyRejected   = -26 // refused by the pool's policy or the rules
-	CodeAlreadyInChain   = -27 // the transaction is already confirmed
-	CodeWarmingUp        = -28 // an index is still being built
-)
-
-// rpcCode returns the code of an *RPCError, or 0.
+// rpcCode returns the code of an *rpcjson.RPCError, or 0.
 func rpcCode(err error) int {
-	var re *RPCError
+	var re *rpcjson.RPCError
 	if errors.As(err, &re) {
 		return re.Code
 	}
 	return 0
 }
 
-func rpcErr(code int, format string, args ...any) *RPCError {
-	return &RPCError{Code: code, Message: fmt.Sprintf(format, args...)}
+func rpcErr(code int, format string, args ...any) *rpcjson.RPCError {
+	return &rpcjson.RPCError{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 // request is one decoded JSON-RPC call. A malformed entry keeps err, and
@@ -57,7 +28,7 @@ type request struct {
 	id     json.RawMessage // nil when absent
 	method string
 	params json.RawMessage
-	err    *RPCError
+	err    *rpcjson.RPCError
 }
 
 // notification reports whether the call expects no response: a JSON-RPC
@@ -76,23 +47,23 @@ type rawRequest struct {
 // array of them, at most maxBatch). An error for the whole body (not
 // JSON, an empty or oversized batch, not an object or array) comes back
 // as err; a malformed entry of a batch comes back in its request.
-func decodeRequests(body []byte, maxBatch int) (reqs []request, batch bool, err *RPCError) {
+func decodeRequests(body []byte, maxBatch int) (reqs []request, batch bool, err *rpcjson.RPCError) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || !json.Valid(body) {
-		return nil, false, rpcErr(CodeParseError, "Parse error: the body is not valid JSON")
+		return nil, false, rpcErr(rpcjson.CodeParseError, "Parse error: the body is not valid JSON")
 	}
 	if body[0] != '[' {
 		return []request{parseRequest(body)}, false, nil
 	}
 	var entries []json.RawMessage
 	if e := json.Unmarshal(body, &entries); e != nil {
-		return nil, true, rpcErr(CodeParseError, "Parse error: %v", e)
+		return nil, true, rpcErr(rpcjson.CodeParseError, "Parse error: %v", e)
 	}
 	if len(entries) == 0 {
-		return nil, true, rpcErr(CodeInvalidRequest, "Invalid Request: empty batch")
+		return nil, true, rpcErr(rpcjson.CodeInvalidRequest, "Invalid Request: empty batch")
 	}
 	if len(entries) > maxBatch {
-		return nil, true, rpcErr(CodeInvalidRequest, "Invalid Request: batch of %d calls exceeds the limit of %d", len(entries), maxBatch)
+		return nil, true, rpcErr(rpcjson.CodeInvalidRequest, "Invalid Request: batch of %d calls exceeds the limit of %d", len(entries), maxBatch)
 	}
 	reqs = make([]request, len(entries))
 	for i, e := range entries {
@@ -105,11 +76,11 @@ func decodeRequests(body []byte, maxBatch int) (reqs []request, batch bool, err 
 func parseRequest(raw json.RawMessage) request {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
-		return request{err: rpcErr(CodeInvalidRequest, "Invalid Request: a call must be a JSON object")}
+		return request{err: rpcErr(rpcjson.CodeInvalidRequest, "Invalid Request: a call must be a JSON object")}
 	}
 	var rr rawRequest
 	if err := json.Unmarshal(raw, &rr); err != nil {
-		return request{err: rpcErr(CodeInvalidRequest, "Invalid Request: %v", err)}
+		return request{err: rpcErr(rpcjson.CodeInvalidRequest, "Invalid Request: %v", err)}
 	}
 	var r request
 	if rr.ID != nil {
@@ -117,27 +88,27 @@ func parseRequest(raw json.RawMessage) request {
 		case '"', 'n', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 			r.id = rr.ID
 		default:
-			return request{err: rpcErr(CodeInvalidRequest, "Invalid Request: id must be a string, a number or null")}
+			return request{err: rpcErr(rpcjson.CodeInvalidRequest, "Invalid Request: id must be a string, a number or null")}
 		}
 	}
 	if rr.JSONRPC != nil && !isNull(rr.JSONRPC) {
 		var v string
 		if err := json.Unmarshal(rr.JSONRPC, &v); err != nil {
-			r.err = rpcErr(CodeInvalidRequest, "Invalid Request: jsonrpc must be a string")
+			r.err = rpcErr(rpcjson.CodeInvalidRequest, "Invalid Request: jsonrpc must be a string")
 			return r
 		}
 		r.v2 = v == "2.0"
 	}
 	if rr.Method == nil || rr.Method[0] != '"' {
-		r.err = rpcErr(CodeInvalidRequest, "Invalid Request: method must be a string")
+		r.err = rpcErr(rpcjson.CodeInvalidRequest, "Invalid Request: method must be a string")
 		return r
 	}
 	if err := json.Unmarshal(rr.Method, &r.method); err != nil {
-		r.err = rpcErr(CodeInvalidRequest, "Invalid Request: method must be a string")
+		r.err = rpcErr(rpcjson.CodeInvalidRequest, "Invalid Request: method must be a string")
 		return r
 	}
 	if rr.Params != nil && !isNull(rr.Params) && rr.Params[0] != '[' && rr.Params[0] != '{' {
-		r.err = rpcErr(CodeInvalidRequest, "Invalid Request: params must be an array or an object")
+		r.err = rpcErr(rpcjson.CodeInvalidRequest, "Invalid Request: params must be an array or an object")
 		return r
 	}
 	r.params = rr.Params
@@ -149,7 +120,7 @@ func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "
 // appendResponse appends the response to r: JSON-RPC 2.0 form (result or
 // error) for a 2.0 request, Bitcoin Core's 1.0 form (result and error,
 // one of them null) otherwise.
-func appendResponse(b []byte, r *request, result json.RawMessage, rerr *RPCError) []byte {
+func appendResponse(b []byte, r *request, result json.RawMessage, rerr *rpcjson.RPCError) []byte {
 	id := r.id
 	if id == nil || r.err != nil && r.id == nil {
 		id = json.RawMessage("null")
@@ -187,6 +158,6 @@ func appendResponse(b []byte, r *request, result json.RawMessage, rerr *RPCError
 }
 
 // errorBody is the response to a body that failed as a whole.
-func errorBody(rerr *RPCError) []byte {
+func errorBody(rerr *rpcjson.RPCError) []byte {
 	return append(appendResponse(nil, &request{v2: true}, nil, rerr), '\n')
 }

@@ -3,8 +3,9 @@ package rpc
 import (
 	"encoding/hex"
 	"encoding/json"
+	"tally/rpc/rpcjson"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // MaxHeaders bounds getheaders.
@@ -28,7 +29,7 @@ var lightClientMethods = []*method{
 			{Name: "txids", Type: "array", Doc: "one txid (proofs hold exactly one transaction)"},
 			{Name: "blockhash", Type: "hash", Optional: true, Doc: "the block holding it; needed without --txindex"},
 		},
-		Summary: "Returns a proof that a transaction is in a block: header | txid | index u32 | leaf_count u32 | varint n | n sibling hashes (chain.TxProof).",
+		Summary: "Returns a proof that a transaction is in a block: header | txid | index u32 | leaf_count u32 | varint n | n sibling hashes (wire.TxProof).",
 		Result:  "proof (hex)",
 		Errors:  []string{"-5 Transaction not yet in block / not found in the block / no --txindex and no blockhash", "-8 not exactly one txid"},
 		Handler: getTxOutProof,
@@ -64,7 +65,7 @@ func getHeaders(c *call) (any, error) {
 		return nil, err
 	}
 	hs := c.s.deps.Chain.HeadersFrom(start, int(count))
-	out := make([]byte, 0, 2+len(hs)*(2*chain.HeaderSize+3))
+	out := make([]byte, 0, 2+len(hs)*(2*wire.HeaderSize+3))
 	out = append(out, '[')
 	for i := range hs {
 		if i > 0 {
@@ -79,26 +80,26 @@ func getHeaders(c *call) (any, error) {
 
 // findTxBlock returns the block holding txid: the given one, or the one
 // the transaction index names.
-func (c *call) findTxBlock(txid chain.Hash, blockHash chain.Hash, given bool) (*cachedBlock, int, error) {
+func (c *call) findTxBlock(txid wire.Hash, blockHash wire.Hash, given bool) (*cachedBlock, int, error) {
 	s := c.s
 	if !given {
 		if s.deps.Mempool != nil {
 			if _, ok := s.deps.Mempool.Get(txid); ok {
-				return nil, 0, rpcErr(CodeNotFound, "Transaction not yet in block")
+				return nil, 0, rpcErr(rpcjson.CodeNotFound, "Transaction not yet in block")
 			}
 		}
 		if s.deps.TxIndex == nil {
-			return nil, 0, rpcErr(CodeNotFound, "Transaction not found: without --txindex, give the hash of the block holding it")
+			return nil, 0, rpcErr(rpcjson.CodeNotFound, "Transaction not found: without --txindex, give the hash of the block holding it")
 		}
 		if !s.deps.TxIndex.Ready() {
-			return nil, 0, rpcErr(CodeWarmingUp, "The transaction index is still being built")
+			return nil, 0, rpcErr(rpcjson.CodeWarmingUp, "The transaction index is still being built")
 		}
 		id, _, ok, err := s.deps.TxIndex.Lookup(txid)
 		if err != nil {
 			return nil, 0, err
 		}
 		if !ok {
-			return nil, 0, rpcErr(CodeNotFound, "Transaction not found in the block chain")
+			return nil, 0, rpcErr(rpcjson.CodeNotFound, "Transaction not found in the block chain")
 		}
 		blockHash = id
 	}
@@ -108,7 +109,7 @@ func (c *call) findTxBlock(txid chain.Hash, blockHash chain.Hash, given bool) (*
 	}
 	pos, ok := cb.position(txid)
 	if !ok {
-		return nil, 0, rpcErr(CodeNotFound, "Transaction not found in block %s", blockHash)
+		return nil, 0, rpcErr(rpcjson.CodeNotFound, "Transaction not found in block %s", blockHash)
 	}
 	return cb, pos, nil
 }
@@ -119,11 +120,11 @@ func getTxOutProof(c *call) (any, error) {
 		return nil, err
 	}
 	if len(list) != 1 {
-		return nil, rpcErr(CodeInvalidParameter, "txids must hold exactly one txid (got %d): a proof covers one transaction", len(list))
+		return nil, rpcErr(rpcjson.CodeInvalidParameter, "txids must hold exactly one txid (got %d): a proof covers one transaction", len(list))
 	}
-	var txid chain.Hash
+	var txid wire.Hash
 	if err := json.Unmarshal(list[0], &txid); err != nil {
-		return nil, rpcErr(CodeInvalidParameter, "txids[0] must be 64 hex digits")
+		return nil, rpcErr(rpcjson.CodeInvalidParameter, "txids[0] must be 64 hex digits")
 	}
 	bh, given, err := c.optHash(1)
 	if err != nil {
@@ -133,20 +134,20 @@ func getTxOutProof(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := chain.TxProof{Header: cb.block.Header, TxID: txid, Proof: cb.merkleProof(pos)}
+	p := wire.TxProof{Header: cb.block.Header, TxID: txid, Proof: cb.merkleProof(pos)}
 	return hex.EncodeToString(p.Encode()), nil
 }
 
 func verifyTxOutProof(c *call) (any, error) {
-	raw, err := c.hexArg(0, chain.HeaderSize+chain.HashSize+9+chain.MaxMerklePath*chain.HashSize, CodeDecode, "proof")
+	raw, err := c.hexArg(0, wire.HeaderSize+wire.HashSize+9+wire.MaxMerklePath*wire.HashSize, rpcjson.CodeDecode, "proof")
 	if err != nil {
 		return nil, err
 	}
-	p, derr := chain.DecodeTxProof(raw)
+	p, derr := wire.DecodeTxProof(raw)
 	if derr != nil {
-		return nil, rpcErr(CodeDecode, "proof decode failed: %v", derr)
+		return nil, rpcErr(rpcjson.CodeDecode, "proof decode failed: %v", derr)
 	}
-	out := []chain.Hash{}
+	out := []wire.Hash{}
 	if p.Verify() != nil {
 		return out, nil
 	}
@@ -176,7 +177,7 @@ func getMerkleProof(c *call) (any, error) {
 	}
 	mp := cb.merkleProof(pos)
 	path := mp.Path
-	return MerkleProofResult{
+	return rpcjson.MerkleProofResult{
 		BlockHeight:   bi.Height,
 		BlockHash:     bi.ID,
 		Confirmations: c.s.confirmations(&bi),

@@ -18,10 +18,11 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"tally/rpc/client"
 	"testing"
 	"time"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // TestRPCLoad drives getblock, getmerkleproof and getheaders, one method
@@ -62,7 +63,7 @@ func TestRPCLoad(t *testing.T) {
 	// 30 more blocks of 50 payments each, then 2,000 empty blocks so that
 	// header requests reach back into a real chain.
 	for i := 0; i < 30; i++ {
-		txs := make([]*chain.Tx, 50)
+		txs := make([]*wire.Tx, 50)
 		for j := range txs {
 			txs[j] = f.pay(1000)
 		}
@@ -72,11 +73,11 @@ func TestRPCLoad(t *testing.T) {
 		f.addBlock()
 	}
 	height := len(f.blocks) - 1
-	var txids []chain.Hash
+	var txids []wire.Hash
 	for _, b := range f.blocks[22:52] {
 		txids = append(txids, b.TxIDs()...)
 	}
-	ids := make([]chain.Hash, len(f.blocks))
+	ids := make([]wire.Hash, len(f.blocks))
 	for i, b := range f.blocks {
 		ids[i] = b.BlockID()
 	}
@@ -92,7 +93,7 @@ func TestRPCLoad(t *testing.T) {
 	var newCaller func() caller
 	switch os.Getenv("TALLY_RPC_LOAD_CLIENT") {
 	case "full":
-		c := clientCaller{NewClient(f.srv.Addr(), "alice", "correct horse")}
+		c := clientCaller{client.New(f.srv.Addr(), "alice", "correct horse")}
 		newCaller = func() caller { return c }
 	case "nethttp":
 		c := newRawCaller("http://"+f.srv.Addr(), "alice", "correct horse")
@@ -258,7 +259,7 @@ type caller interface {
 	call(method string, params []any) error
 }
 
-type clientCaller struct{ c *Client }
+type clientCaller struct{ c *client.Client }
 
 func (c clientCaller) call(method string, params []any) error {
 	var raw json.RawMessage

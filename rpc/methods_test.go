@@ -8,13 +8,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"tally/rpc/rpcjson"
 	"testing"
 	"time"
 
-	"tally/chain"
 	"tally/consensus"
 	"tally/internal/testgen"
 	"tally/mempool"
+	"tally/wire"
 )
 
 // tcase is one call and what it must answer: an error code, a result
@@ -107,11 +108,11 @@ func TestEveryMethod(t *testing.T) {
 		}
 		return consensus.MedianTime(ts)
 	}
-	hashPtr := func(h chain.Hash) *chain.Hash { return &h }
+	hashPtr := func(h wire.Hash) *wire.Hash { return &h }
 
 	t.Run("chain", func(t *testing.T) {
 		f.run(t, []tcase{
-			{method: "getblockchaininfo", want: BlockchainInfo{
+			{method: "getblockchaininfo", want: rpcjson.BlockchainInfo{
 				Chain: "tally-dev", Blocks: 20, Headers: 20, BestBlockHash: tipID, Bits: "207fffff",
 				Target: "7fffff0000000000000000000000000000000000000000000000000000000000", Difficulty: 1,
 				Time: f.blocks[20].Header.Time, MedianTime: medianAt(20), VerificationProgress: 1,
@@ -121,15 +122,15 @@ func TestEveryMethod(t *testing.T) {
 			{method: "getbestblockhash", want: tipID},
 			{method: "getblockhash", params: []any{5}, want: b5ID},
 			{name: "getblockhash/genesis", method: "getblockhash", params: []any{0}, want: p.GenesisID},
-			{name: "getblockhash/above-tip", method: "getblockhash", params: []any{21}, code: CodeInvalidParameter},
-			{name: "getblockhash/negative", method: "getblockhash", params: []any{-1}, code: CodeInvalidParameter},
-			{name: "getblockhash/1e400", method: "getblockhash", params: []any{json.RawMessage("1e400")}, code: CodeInvalidParameter},
-			{name: "getblockhash/2^70", method: "getblockhash", params: []any{json.RawMessage("1180591620717411303424")}, code: CodeInvalidParameter},
-			{name: "getblockhash/fraction", method: "getblockhash", params: []any{1.5}, code: CodeInvalidParameter},
-			{name: "getblockhash/string", method: "getblockhash", params: []any{"5"}, code: CodeInvalidParams},
-			{name: "getblockhash/missing", method: "getblockhash", code: CodeInvalidParams},
-			{name: "getblockhash/too-many", method: "getblockhash", params: []any{1, 2}, code: CodeInvalidParams},
-			{method: "getblock", params: []any{b5ID}, want: BlockResult{
+			{name: "getblockhash/above-tip", method: "getblockhash", params: []any{21}, code: rpcjson.CodeInvalidParameter},
+			{name: "getblockhash/negative", method: "getblockhash", params: []any{-1}, code: rpcjson.CodeInvalidParameter},
+			{name: "getblockhash/1e400", method: "getblockhash", params: []any{json.RawMessage("1e400")}, code: rpcjson.CodeInvalidParameter},
+			{name: "getblockhash/2^70", method: "getblockhash", params: []any{json.RawMessage("1180591620717411303424")}, code: rpcjson.CodeInvalidParameter},
+			{name: "getblockhash/fraction", method: "getblockhash", params: []any{1.5}, code: rpcjson.CodeInvalidParameter},
+			{name: "getblockhash/string", method: "getblockhash", params: []any{"5"}, code: rpcjson.CodeInvalidParams},
+			{name: "getblockhash/missing", method: "getblockhash", code: rpcjson.CodeInvalidParams},
+			{name: "getblockhash/too-many", method: "getblockhash", params: []any{1, 2}, code: rpcjson.CodeInvalidParams},
+			{method: "getblock", params: []any{b5ID}, want: rpcjson.BlockResult{
 				Hash: b5ID, Confirmations: 16, Size: len(b5.Encode()), Height: 5, Version: 1, MerkleRoot: b5.Header.MerkleRoot,
 				Tx: b5.TxIDs(), Time: b5.Header.Time, MedianTime: medianAt(5), Nonce: b5.Header.Nonce, Bits: "207fffff",
 				Target: "7fffff0000000000000000000000000000000000000000000000000000000000", Difficulty: 1,
@@ -140,8 +141,8 @@ func TestEveryMethod(t *testing.T) {
 			{name: "getblock/false", method: "getblock", params: []any{b5ID, false}, want: hexOf(b5.Encode())},
 			{name: "getblock/2", method: "getblock", params: []any{b5ID, 2}, check: func(t *testing.T, raw json.RawMessage) {
 				var r struct {
-					Height uint64     `json:"height"`
-					Tx     []TxResult `json:"tx"`
+					Height uint64             `json:"height"`
+					Tx     []rpcjson.TxResult `json:"tx"`
 				}
 				mustJSON(t, raw, &r)
 				if r.Height != 5 || len(r.Tx) != 3 || !r.Tx[0].Coinbase || len(r.Tx[0].Vin) != 0 || r.Tx[1].TxID != b5.Txs[1].TxID() {
@@ -172,11 +173,11 @@ func TestEveryMethod(t *testing.T) {
 					t.Fatalf("tip: %s", raw)
 				}
 			}},
-			{name: "getblock/unknown", method: "getblock", params: []any{chain.Hash{1}}, code: CodeNotFound},
-			{name: "getblock/bad-hash", method: "getblock", params: []any{"zz"}, code: CodeInvalidParameter},
-			{name: "getblock/verbosity-3", method: "getblock", params: []any{b5ID, 3}, code: CodeInvalidParameter},
-			{name: "getblock/named", method: "getblock", params: nil, code: CodeInvalidParams},
-			{method: "getblockheader", params: []any{b5ID}, want: BlockHeaderResult{
+			{name: "getblock/unknown", method: "getblock", params: []any{wire.Hash{1}}, code: rpcjson.CodeNotFound},
+			{name: "getblock/bad-hash", method: "getblock", params: []any{"zz"}, code: rpcjson.CodeInvalidParameter},
+			{name: "getblock/verbosity-3", method: "getblock", params: []any{b5ID, 3}, code: rpcjson.CodeInvalidParameter},
+			{name: "getblock/named", method: "getblock", params: nil, code: rpcjson.CodeInvalidParams},
+			{method: "getblockheader", params: []any{b5ID}, want: rpcjson.BlockHeaderResult{
 				Hash: b5ID, Confirmations: 16, Height: 5, Version: 1, MerkleRoot: b5.Header.MerkleRoot,
 				Time: b5.Header.Time, MedianTime: medianAt(5), Nonce: b5.Header.Nonce, Bits: "207fffff",
 				Target: "7fffff0000000000000000000000000000000000000000000000000000000000", Difficulty: 1,
@@ -184,13 +185,13 @@ func TestEveryMethod(t *testing.T) {
 				PreviousBlockHash: hashPtr(f.blocks[4].BlockID()), NextBlockHash: hashPtr(f.blocks[6].BlockID()),
 			}},
 			{name: "getblockheader/hex", method: "getblockheader", params: []any{b5ID, false}, want: hexOf(b5.Header.Encode())},
-			{name: "getblockheader/unknown", method: "getblockheader", params: []any{chain.Hash{2}}, code: CodeNotFound},
-			{name: "getblockheader/verbose-string", method: "getblockheader", params: []any{b5ID, "yes"}, code: CodeInvalidParams},
-			{method: "getchaintips", want: []ChainTip{{Height: 20, Hash: tipID, Status: "active"}}},
+			{name: "getblockheader/unknown", method: "getblockheader", params: []any{wire.Hash{2}}, code: rpcjson.CodeNotFound},
+			{name: "getblockheader/verbose-string", method: "getblockheader", params: []any{b5ID, "yes"}, code: rpcjson.CodeInvalidParams},
+			{method: "getchaintips", want: []rpcjson.ChainTip{{Height: 20, Hash: tipID, Status: "active"}}},
 			{method: "getdifficulty", want: 1},
-			{method: "gettxout", params: []any{pay3ID, 0}, want: TxOutResult{BestBlock: tipID, Confirmations: 18, Value: 5000, Address: f.otherAddr, PKH: hexOf(other[:])}},
+			{method: "gettxout", params: []any{pay3ID, 0}, want: rpcjson.TxOutResult{BestBlock: tipID, Confirmations: 18, Value: 5000, Address: f.otherAddr, PKH: hexOf(other[:])}},
 			{name: "gettxout/coinbase", method: "gettxout", params: []any{f.blocks[2].Txs[0].TxID(), 0}, check: func(t *testing.T, raw json.RawMessage) {
-				var r TxOutResult
+				var r rpcjson.TxOutResult
 				mustJSON(t, raw, &r)
 				if !r.Coinbase || r.Confirmations != 19 || r.Value != consensus.Subsidy(p, 2)+3000 || r.Address != f.genAddr {
 					t.Fatalf("coinbase output: %s", raw)
@@ -199,23 +200,23 @@ func TestEveryMethod(t *testing.T) {
 			{name: "gettxout/spent", method: "gettxout", params: []any{f.blocks[1].Txs[1].TxID(), 1}, want: nil, check: wantNull},
 			{name: "gettxout/spent-in-pool", method: "gettxout", params: []any{parent.Inputs[0].Prev.TxID, parent.Inputs[0].Prev.Index}, check: wantNull},
 			{name: "gettxout/spent-in-pool-ignored", method: "gettxout", params: []any{parent.Inputs[0].Prev.TxID, parent.Inputs[0].Prev.Index, false}, check: func(t *testing.T, raw json.RawMessage) {
-				var r TxOutResult
+				var r rpcjson.TxOutResult
 				mustJSON(t, raw, &r)
 				if r.Value == 0 || r.Confirmations == 0 {
 					t.Fatalf("%s", raw)
 				}
 			}},
-			{name: "gettxout/pool-output", method: "gettxout", params: []any{parent.TxID(), 0}, want: TxOutResult{BestBlock: tipID, Confirmations: 0, Value: 5000, Address: f.otherAddr, PKH: hexOf(other[:])}},
+			{name: "gettxout/pool-output", method: "gettxout", params: []any{parent.TxID(), 0}, want: rpcjson.TxOutResult{BestBlock: tipID, Confirmations: 0, Value: 5000, Address: f.otherAddr, PKH: hexOf(other[:])}},
 			{name: "gettxout/pool-output-spent-by-child", method: "gettxout", params: []any{parent.TxID(), 1}, check: wantNull},
 			{name: "gettxout/pool-output-without-pool", method: "gettxout", params: []any{parent.TxID(), 0, false}, check: wantNull},
 			{name: "gettxout/no-such-index", method: "gettxout", params: []any{pay3ID, 7}, check: wantNull},
-			{name: "gettxout/index-2^32", method: "gettxout", params: []any{pay3ID, json.RawMessage("4294967296")}, code: CodeInvalidParameter},
+			{name: "gettxout/index-2^32", method: "gettxout", params: []any{pay3ID, json.RawMessage("4294967296")}, code: rpcjson.CodeInvalidParameter},
 			{method: "gettxoutsetinfo", check: func(t *testing.T, raw json.RawMessage) {
 				st, err := f.c.UTXOStats()
 				if err != nil {
 					t.Fatal(err)
 				}
-				assertJSON(t, raw, TxOutSetInfo{Height: 20, BestBlock: tipID, TxOuts: st.TxOuts, TotalAmount: st.TotalAmount, UTXOHash: st.Hash})
+				assertJSON(t, raw, rpcjson.TxOutSetInfo{Height: 20, BestBlock: tipID, TxOuts: st.TxOuts, TotalAmount: st.TotalAmount, UTXOHash: st.Hash})
 				// Every block added 3 outputs per payment and one coinbase
 				// output, and spent one coin per payment.
 				if st.TxOuts != 1+20+45*2 {
@@ -226,9 +227,9 @@ func TestEveryMethod(t *testing.T) {
 	})
 
 	t.Run("light clients", func(t *testing.T) {
-		proofOf := func(txid chain.Hash) string {
+		proofOf := func(txid wire.Hash) string {
 			var s string
-			f.mustCall("gettxoutproof", []any{[]chain.Hash{txid}}, &s)
+			f.mustCall("gettxoutproof", []any{[]wire.Hash{txid}}, &s)
 			return s
 		}
 		f.run(t, []tcase{
@@ -236,40 +237,40 @@ func TestEveryMethod(t *testing.T) {
 			{name: "getheaders/near-tip", method: "getheaders", params: []any{19, 2000}, want: []string{hexOf(f.blocks[19].Header.Encode()), hexOf(f.blocks[20].Header.Encode())}},
 			{name: "getheaders/above-tip", method: "getheaders", params: []any{21, 5}, want: []string{}},
 			{name: "getheaders/zero", method: "getheaders", params: []any{0, 0}, want: []string{}},
-			{name: "getheaders/2001", method: "getheaders", params: []any{0, 2001}, code: CodeInvalidParameter},
+			{name: "getheaders/2001", method: "getheaders", params: []any{0, 2001}, code: rpcjson.CodeInvalidParameter},
 			{name: "getheaders/huge-start", method: "getheaders", params: []any{json.RawMessage("18446744073709551615"), 10}, want: []string{}},
-			{method: "gettxoutproof", params: []any{[]chain.Hash{pay3ID}}, check: func(t *testing.T, raw json.RawMessage) {
+			{method: "gettxoutproof", params: []any{[]wire.Hash{pay3ID}}, check: func(t *testing.T, raw json.RawMessage) {
 				var s string
 				mustJSON(t, raw, &s)
 				b, _ := hex.DecodeString(s)
-				pr, err := chain.DecodeTxProof(b)
+				pr, err := wire.DecodeTxProof(b)
 				if err != nil || pr.Verify() != nil || pr.TxID != pay3ID || pr.Header != f.blocks[3].Header || pr.Proof.Index != 1 || pr.Proof.LeafCount != 3 {
 					t.Fatalf("proof %s: %v", s, err)
 				}
 			}},
-			{name: "gettxoutproof/blockhash", method: "gettxoutproof", params: []any{[]chain.Hash{pay3ID}, f.blocks[3].BlockID()}, want: proofOf(pay3ID)},
-			{name: "gettxoutproof/wrong-block", method: "gettxoutproof", params: []any{[]chain.Hash{pay3ID}, f.blocks[4].BlockID()}, code: CodeNotFound},
-			{name: "gettxoutproof/mempool", method: "gettxoutproof", params: []any{[]chain.Hash{parent.TxID()}}, code: CodeNotFound},
-			{name: "gettxoutproof/empty", method: "gettxoutproof", params: []any{[]chain.Hash{}}, code: CodeInvalidParameter},
-			{name: "gettxoutproof/two", method: "gettxoutproof", params: []any{[]chain.Hash{pay3ID, pay3ID}}, code: CodeInvalidParameter},
-			{name: "gettxoutproof/not-array", method: "gettxoutproof", params: []any{pay3ID}, code: CodeInvalidParams},
-			{method: "verifytxoutproof", params: []any{proofOf(pay3ID)}, want: []chain.Hash{pay3ID}},
+			{name: "gettxoutproof/blockhash", method: "gettxoutproof", params: []any{[]wire.Hash{pay3ID}, f.blocks[3].BlockID()}, want: proofOf(pay3ID)},
+			{name: "gettxoutproof/wrong-block", method: "gettxoutproof", params: []any{[]wire.Hash{pay3ID}, f.blocks[4].BlockID()}, code: rpcjson.CodeNotFound},
+			{name: "gettxoutproof/mempool", method: "gettxoutproof", params: []any{[]wire.Hash{parent.TxID()}}, code: rpcjson.CodeNotFound},
+			{name: "gettxoutproof/empty", method: "gettxoutproof", params: []any{[]wire.Hash{}}, code: rpcjson.CodeInvalidParameter},
+			{name: "gettxoutproof/two", method: "gettxoutproof", params: []any{[]wire.Hash{pay3ID, pay3ID}}, code: rpcjson.CodeInvalidParameter},
+			{name: "gettxoutproof/not-array", method: "gettxoutproof", params: []any{pay3ID}, code: rpcjson.CodeInvalidParams},
+			{method: "verifytxoutproof", params: []any{proofOf(pay3ID)}, want: []wire.Hash{pay3ID}},
 			{name: "verifytxoutproof/tampered", method: "verifytxoutproof", params: []any{func() string {
 				b, _ := hex.DecodeString(proofOf(pay3ID))
 				b[len(b)-1] ^= 1
 				return hexOf(b)
-			}()}, want: []chain.Hash{}},
+			}()}, want: []wire.Hash{}},
 			{name: "verifytxoutproof/foreign-header", method: "verifytxoutproof", params: []any{func() string {
 				// A valid proof whose block is not on our chain.
-				b := f.g.Block(testgen.ParentOf(f.blocks[20], 20), []*chain.Tx{f.g.Pay(f.spendable[5:6], 1, 1000)})
-				mp, _ := chain.BuildMerkleProof(b.TxIDs(), 1)
-				pr := chain.TxProof{Header: b.Header, TxID: b.Txs[1].TxID(), Proof: mp}
+				b := f.g.Block(testgen.ParentOf(f.blocks[20], 20), []*wire.Tx{f.g.Pay(f.spendable[5:6], 1, 1000)})
+				mp, _ := wire.BuildMerkleProof(b.TxIDs(), 1)
+				pr := wire.TxProof{Header: b.Header, TxID: b.Txs[1].TxID(), Proof: mp}
 				return hexOf(pr.Encode())
-			}()}, want: []chain.Hash{}},
-			{name: "verifytxoutproof/truncated", method: "verifytxoutproof", params: []any{proofOf(pay3ID)[:100]}, code: CodeDecode},
-			{name: "verifytxoutproof/not-hex", method: "verifytxoutproof", params: []any{"xyz"}, code: CodeDecode},
+			}()}, want: []wire.Hash{}},
+			{name: "verifytxoutproof/truncated", method: "verifytxoutproof", params: []any{proofOf(pay3ID)[:100]}, code: rpcjson.CodeDecode},
+			{name: "verifytxoutproof/not-hex", method: "verifytxoutproof", params: []any{"xyz"}, code: rpcjson.CodeDecode},
 			{method: "getmerkleproof", params: []any{pay3ID}, check: func(t *testing.T, raw json.RawMessage) {
-				var r MerkleProofResult
+				var r rpcjson.MerkleProofResult
 				mustJSON(t, raw, &r)
 				if r.BlockHeight != 3 || r.BlockHash != f.blocks[3].BlockID() || r.Pos != 1 || r.LeafCount != 3 || r.Confirmations != 18 || len(r.Merkle) != 2 {
 					t.Fatalf("%s", raw)
@@ -284,23 +285,23 @@ func TestEveryMethod(t *testing.T) {
 				}
 			}},
 			{name: "getmerkleproof/coinbase", method: "getmerkleproof", params: []any{f.blocks[20].Txs[0].TxID(), tipID}, check: func(t *testing.T, raw json.RawMessage) {
-				var r MerkleProofResult
+				var r rpcjson.MerkleProofResult
 				mustJSON(t, raw, &r)
 				pr, err := r.TxProof(f.blocks[20].Txs[0].TxID())
 				if err != nil || pr.Verify() != nil || r.Pos != 0 || r.LeafCount != 4 || r.Confirmations != 1 {
 					t.Fatalf("%s %v", raw, err)
 				}
 			}},
-			{name: "getmerkleproof/unknown", method: "getmerkleproof", params: []any{chain.Hash{3}}, code: CodeNotFound},
+			{name: "getmerkleproof/unknown", method: "getmerkleproof", params: []any{wire.Hash{3}}, code: rpcjson.CodeNotFound},
 		})
 	})
 
 	t.Run("transactions", func(t *testing.T) {
-		var lowFee, conflict, missing *chain.Tx
+		var lowFee, conflict, missing *wire.Tx
 		f.run(t, []tcase{
 			{method: "getrawtransaction", params: []any{pay3ID}, want: hexOf(pay3.Encode())},
 			{name: "getrawtransaction/verbose", method: "getrawtransaction", params: []any{pay3ID, true}, check: func(t *testing.T, raw json.RawMessage) {
-				var r TxResult
+				var r rpcjson.TxResult
 				mustJSON(t, raw, &r)
 				if r.TxID != pay3ID || r.Hash != pay3ID || r.Size != pay3.SerializeSize() || r.Version != 1 || r.Hex != hexOf(pay3.Encode()) ||
 					r.BlockHash == nil || *r.BlockHash != f.blocks[3].BlockID() || r.Confirmations == nil || *r.Confirmations != 18 ||
@@ -313,14 +314,14 @@ func TestEveryMethod(t *testing.T) {
 				}
 			}},
 			{name: "getrawtransaction/blockhash", method: "getrawtransaction", params: []any{pay3ID, 1, f.blocks[3].BlockID()}, check: func(t *testing.T, raw json.RawMessage) {
-				var r TxResult
+				var r rpcjson.TxResult
 				mustJSON(t, raw, &r)
 				if r.InActiveChain == nil || !*r.InActiveChain || *r.Confirmations != 18 {
 					t.Fatalf("%s", raw)
 				}
 			}},
-			{name: "getrawtransaction/wrong-block", method: "getrawtransaction", params: []any{pay3ID, false, f.blocks[4].BlockID()}, code: CodeNotFound},
-			{name: "getrawtransaction/unknown-block", method: "getrawtransaction", params: []any{pay3ID, false, chain.Hash{5}}, code: CodeNotFound},
+			{name: "getrawtransaction/wrong-block", method: "getrawtransaction", params: []any{pay3ID, false, f.blocks[4].BlockID()}, code: rpcjson.CodeNotFound},
+			{name: "getrawtransaction/unknown-block", method: "getrawtransaction", params: []any{pay3ID, false, wire.Hash{5}}, code: rpcjson.CodeNotFound},
 			{name: "getrawtransaction/mempool", method: "getrawtransaction", params: []any{child.TxID(), true}, check: func(t *testing.T, raw json.RawMessage) {
 				var r map[string]any
 				mustJSON(t, raw, &r)
@@ -328,7 +329,7 @@ func TestEveryMethod(t *testing.T) {
 					t.Fatalf("%s", raw)
 				}
 			}},
-			{name: "getrawtransaction/unknown", method: "getrawtransaction", params: []any{chain.Hash{4}}, code: CodeNotFound},
+			{name: "getrawtransaction/unknown", method: "getrawtransaction", params: []any{wire.Hash{4}}, code: rpcjson.CodeNotFound},
 			{method: "decoderawtransaction", params: []any{hexOf(third.Encode())}, check: func(t *testing.T, raw json.RawMessage) {
 				var r map[string]any
 				mustJSON(t, raw, &r)
@@ -336,24 +337,24 @@ func TestEveryMethod(t *testing.T) {
 					t.Fatalf("%s", raw)
 				}
 			}},
-			{name: "decoderawtransaction/garbage", method: "decoderawtransaction", params: []any{"0100"}, code: CodeDecode},
-			{name: "decoderawtransaction/odd-hex", method: "decoderawtransaction", params: []any{"abc"}, code: CodeDecode},
-			{name: "decoderawtransaction/number", method: "decoderawtransaction", params: []any{12}, code: CodeInvalidParams},
-			{method: "getrawmempool", want: []chain.Hash{parent.TxID(), child.TxID(), third.TxID()}},
+			{name: "decoderawtransaction/garbage", method: "decoderawtransaction", params: []any{"0100"}, code: rpcjson.CodeDecode},
+			{name: "decoderawtransaction/odd-hex", method: "decoderawtransaction", params: []any{"abc"}, code: rpcjson.CodeDecode},
+			{name: "decoderawtransaction/number", method: "decoderawtransaction", params: []any{12}, code: rpcjson.CodeInvalidParams},
+			{method: "getrawmempool", want: []wire.Hash{parent.TxID(), child.TxID(), third.TxID()}},
 			{name: "getrawmempool/verbose", method: "getrawmempool", params: []any{true}, check: func(t *testing.T, raw json.RawMessage) {
-				var r map[string]MempoolEntry
+				var r map[string]rpcjson.MempoolEntry
 				mustJSON(t, raw, &r)
 				e := r[child.TxID().String()]
 				if len(r) != 3 || e.Fee != 3000 || e.Size != child.SerializeSize() || e.AncestorCount != 2 ||
-					!slices.Equal(e.Depends, []chain.Hash{parent.TxID()}) || e.Time != fixtureNow.Unix() || e.Height != 20 {
+					!slices.Equal(e.Depends, []wire.Hash{parent.TxID()}) || e.Time != fixtureNow.Unix() || e.Height != 20 {
 					t.Fatalf("%s", raw)
 				}
-				if pe := r[parent.TxID().String()]; !slices.Equal(pe.SpentBy, []chain.Hash{child.TxID()}) || len(pe.Depends) != 0 {
+				if pe := r[parent.TxID().String()]; !slices.Equal(pe.SpentBy, []wire.Hash{child.TxID()}) || len(pe.Depends) != 0 {
 					t.Fatalf("parent %+v", pe)
 				}
 			}},
 			{method: "getmempoolinfo", check: func(t *testing.T, raw json.RawMessage) {
-				var r MempoolInfo
+				var r rpcjson.MempoolInfo
 				mustJSON(t, raw, &r)
 				want := parent.SerializeSize() + child.SerializeSize() + third.SerializeSize()
 				if !r.Loaded || r.Size != 3 || r.Bytes != want || r.MaxMempool != mempool.DefaultMaxBytes || r.MinRelayTxFee != 1 || r.MempoolMinFee != 1 {
@@ -361,15 +362,15 @@ func TestEveryMethod(t *testing.T) {
 				}
 			}},
 			{method: "getmempoolentry", params: []any{parent.TxID()}, check: func(t *testing.T, raw json.RawMessage) {
-				var r MempoolEntry
+				var r rpcjson.MempoolEntry
 				mustJSON(t, raw, &r)
 				if r.Fee != 4000 || r.AncestorCount != 1 || r.FeeRate != 4000/float64(parent.SerializeSize()) {
 					t.Fatalf("%s", raw)
 				}
 			}},
-			{name: "getmempoolentry/unknown", method: "getmempoolentry", params: []any{pay3ID}, code: CodeNotFound},
+			{name: "getmempoolentry/unknown", method: "getmempoolentry", params: []any{pay3ID}, code: rpcjson.CodeNotFound},
 			{method: "estimatesmartfee", params: []any{2}, check: func(t *testing.T, raw json.RawMessage) {
-				var r FeeEstimate
+				var r rpcjson.FeeEstimate
 				mustJSON(t, raw, &r)
 				rate, ok := f.pool.EstimateFee(2)
 				if !ok || r.FeeRate == nil || *r.FeeRate != rate || r.Blocks != 2 || r.Errors != nil {
@@ -377,16 +378,16 @@ func TestEveryMethod(t *testing.T) {
 				}
 			}},
 			{name: "estimatesmartfee/clamped", method: "estimatesmartfee", params: []any{5000}, check: func(t *testing.T, raw json.RawMessage) {
-				var r FeeEstimate
+				var r rpcjson.FeeEstimate
 				mustJSON(t, raw, &r)
 				if r.Blocks != 1008 {
 					t.Fatalf("%s", raw)
 				}
 			}},
-			{name: "estimatesmartfee/zero", method: "estimatesmartfee", params: []any{0}, code: CodeInvalidParameter},
-			{name: "estimatesmartfee/mode", method: "estimatesmartfee", params: []any{2, "fast"}, code: CodeInvalidParameter},
+			{name: "estimatesmartfee/zero", method: "estimatesmartfee", params: []any{0}, code: rpcjson.CodeInvalidParameter},
+			{name: "estimatesmartfee/mode", method: "estimatesmartfee", params: []any{2, "fast"}, code: rpcjson.CodeInvalidParameter},
 			{name: "sendrawtransaction/new", method: "sendrawtransaction", params: []any{func() string { tx := f.pay(2500); return hexOf(tx.Encode()) }()}, check: func(t *testing.T, raw json.RawMessage) {
-				var id chain.Hash
+				var id wire.Hash
 				mustJSON(t, raw, &id)
 				tx := f.payments[len(f.payments)-1]
 				if id != tx.TxID() || !f.pool.Has(id) {
@@ -401,50 +402,50 @@ func TestEveryMethod(t *testing.T) {
 				f.poolTxs = append(f.poolTxs, tx)
 			}},
 			{name: "sendrawtransaction/again", method: "sendrawtransaction", params: []any{hexOf(third.Encode())}, want: third.TxID()},
-			{name: "sendrawtransaction/confirmed", method: "sendrawtransaction", params: []any{hexOf(pay3.Encode())}, code: CodeAlreadyInChain},
-			{name: "sendrawtransaction/garbage", method: "sendrawtransaction", params: []any{"00112233"}, code: CodeDecode},
-			{name: "sendrawtransaction/too-big", method: "sendrawtransaction", params: []any{strings.Repeat("00", p.MaxTxBytes+1)}, code: CodeDecode},
+			{name: "sendrawtransaction/confirmed", method: "sendrawtransaction", params: []any{hexOf(pay3.Encode())}, code: rpcjson.CodeAlreadyInChain},
+			{name: "sendrawtransaction/garbage", method: "sendrawtransaction", params: []any{"00112233"}, code: rpcjson.CodeDecode},
+			{name: "sendrawtransaction/too-big", method: "sendrawtransaction", params: []any{strings.Repeat("00", p.MaxTxBytes+1)}, code: rpcjson.CodeDecode},
 			{name: "sendrawtransaction/conflict", method: "sendrawtransaction", params: []any{func() string {
 				op := third.Inputs[0].Prev
 				coin, _, _ := f.c.Coin(op)
 				conflict = f.g.Pay([]testgen.Spend{{Out: op, Amount: coin.Amount}}, 1, 100000)
 				return hexOf(conflict.Encode())
-			}()}, code: CodeVerifyRejected},
+			}()}, code: rpcjson.CodeVerifyRejected},
 			{name: "sendrawtransaction/missing-inputs", method: "sendrawtransaction", params: []any{func() string {
-				missing = f.g.Pay([]testgen.Spend{{Out: chain.OutPoint{TxID: chain.Hash{9}}, Amount: 100000}}, 1, 1000)
+				missing = f.g.Pay([]testgen.Spend{{Out: wire.OutPoint{TxID: wire.Hash{9}}, Amount: 100000}}, 1, 1000)
 				return hexOf(missing.Encode())
-			}()}, code: CodeVerify},
+			}()}, code: rpcjson.CodeVerify},
 			{name: "sendrawtransaction/low-fee", method: "sendrawtransaction", params: []any{func() string {
 				s := f.spendable[len(f.spendable)-1]
 				f.spendable = f.spendable[:len(f.spendable)-1]
 				lowFee = f.g.Pay([]testgen.Spend{s}, 1, 1)
 				return hexOf(lowFee.Encode())
-			}()}, code: CodeVerifyRejected},
+			}()}, code: rpcjson.CodeVerifyRejected},
 			{method: "gettxstatus", params: []any{parent.TxID()}, check: func(t *testing.T, raw json.RawMessage) {
-				var r TxStatus
+				var r rpcjson.TxStatus
 				mustJSON(t, raw, &r)
-				if r.Status != StatusMempool || r.Fee == nil || *r.Fee != 4000 || r.Size != parent.SerializeSize() || r.Time != fixtureNow.Unix() {
+				if r.Status != rpcjson.StatusMempool || r.Fee == nil || *r.Fee != 4000 || r.Size != parent.SerializeSize() || r.Time != fixtureNow.Unix() {
 					t.Fatalf("%s", raw)
 				}
 			}},
 			{name: "gettxstatus/confirmed", method: "gettxstatus", params: []any{pay3ID}, check: func(t *testing.T, raw json.RawMessage) {
-				var r TxStatus
+				var r rpcjson.TxStatus
 				mustJSON(t, raw, &r)
-				if r.Status != StatusConfirmed || *r.Height != 3 || *r.BlockHash != f.blocks[3].BlockID() || r.Confirmations != 18 {
+				if r.Status != rpcjson.StatusConfirmed || *r.Height != 3 || *r.BlockHash != f.blocks[3].BlockID() || r.Confirmations != 18 {
 					t.Fatalf("%s", raw)
 				}
 			}},
-			{name: "gettxstatus/empty-hash", method: "gettxstatus", params: []any{""}, code: CodeInvalidParameter},
-			{name: "gettxstatus/unknown", method: "gettxstatus", params: []any{chain.Hash{6}}, want: TxStatus{TxID: chain.Hash{6}, Status: StatusUnknown}},
+			{name: "gettxstatus/empty-hash", method: "gettxstatus", params: []any{""}, code: rpcjson.CodeInvalidParameter},
+			{name: "gettxstatus/unknown", method: "gettxstatus", params: []any{wire.Hash{6}}, want: rpcjson.TxStatus{TxID: wire.Hash{6}, Status: rpcjson.StatusUnknown}},
 		})
 		t.Run("gettxstatus/refusals", func(t *testing.T) {
 			for _, c := range []struct {
-				tx     *chain.Tx
+				tx     *wire.Tx
 				reason string
 			}{{lowFee, "min-relay-fee-not-met"}, {conflict, "txn-mempool-conflict"}, {missing, "missing-inputs"}} {
-				var r TxStatus
+				var r rpcjson.TxStatus
 				f.mustCall("gettxstatus", []any{c.tx.TxID()}, &r)
-				if r.Status != StatusRefused || !strings.HasPrefix(r.Reason, c.reason) || r.Time != fixtureNow.Unix() {
+				if r.Status != rpcjson.StatusRefused || !strings.HasPrefix(r.Reason, c.reason) || r.Time != fixtureNow.Unix() {
 					t.Fatalf("%s: %+v", c.reason, r)
 				}
 			}
@@ -466,14 +467,14 @@ func TestEveryMethod(t *testing.T) {
 			ids = append(ids, idsAt(h)...)
 		}
 		f.run(t, []tcase{
-			{method: "getaddressbalance", params: []any{f.otherAddr}, want: AddressBalance{Balance: 45 * 5000, Received: 45 * 5000, UTXOs: 45}},
-			{name: "getaddressbalance/invalid", method: "getaddressbalance", params: []any{"tly1qqqqqq"}, code: CodeNotFound},
+			{method: "getaddressbalance", params: []any{f.otherAddr}, want: rpcjson.AddressBalance{Balance: 45 * 5000, Received: 45 * 5000, UTXOs: 45}},
+			{name: "getaddressbalance/invalid", method: "getaddressbalance", params: []any{"tly1qqqqqq"}, code: rpcjson.CodeNotFound},
 			{name: "getaddressbalance/other-network", method: "getaddressbalance", params: []any{func() string {
-				a, _ := chain.EncodeAddress("tly", other)
+				a, _ := wire.EncodeAddress("tly", other)
 				return a
-			}()}, code: CodeNotFound},
+			}()}, code: rpcjson.CodeNotFound},
 			{method: "getaddressutxos", params: []any{f.otherAddr}, check: func(t *testing.T, raw json.RawMessage) {
-				var r []AddressUTXO
+				var r []rpcjson.AddressUTXO
 				mustJSON(t, raw, &r)
 				if len(r) != 45 {
 					t.Fatalf("%d utxos", len(r))
@@ -485,7 +486,7 @@ func TestEveryMethod(t *testing.T) {
 				}
 			}},
 			{name: "getaddressutxos/spent-by-pool", method: "getaddressutxos", params: []any{f.genAddr}, check: func(t *testing.T, raw json.RawMessage) {
-				var r []AddressUTXO
+				var r []rpcjson.AddressUTXO
 				mustJSON(t, raw, &r)
 				found := false
 				for _, u := range r {
@@ -499,11 +500,11 @@ func TestEveryMethod(t *testing.T) {
 			}},
 			{method: "getaddresstxids", params: []any{f.otherAddr}, want: ids},
 			{name: "getaddresstxids/range", method: "getaddresstxids", params: []any{f.otherAddr, 2, 3}, want: append(idsAt(2), idsAt(3)...)},
-			{name: "getaddresstxids/named", method: "getaddresstxids", params: nil, code: CodeInvalidParams},
-			{method: "validateaddress", params: []any{f.otherAddr}, want: ValidateAddressResult{IsValid: true, Address: f.otherAddr, PKH: hexOf(other[:])}},
-			{name: "validateaddress/upper", method: "validateaddress", params: []any{strings.ToUpper(f.otherAddr)}, want: ValidateAddressResult{IsValid: true, Address: f.otherAddr, PKH: hexOf(other[:])}},
+			{name: "getaddresstxids/named", method: "getaddresstxids", params: nil, code: rpcjson.CodeInvalidParams},
+			{method: "validateaddress", params: []any{f.otherAddr}, want: rpcjson.ValidateAddressResult{IsValid: true, Address: f.otherAddr, PKH: hexOf(other[:])}},
+			{name: "validateaddress/upper", method: "validateaddress", params: []any{strings.ToUpper(f.otherAddr)}, want: rpcjson.ValidateAddressResult{IsValid: true, Address: f.otherAddr, PKH: hexOf(other[:])}},
 			{name: "validateaddress/typo", method: "validateaddress", params: []any{f.otherAddr[:len(f.otherAddr)-1] + "q"}, check: func(t *testing.T, raw json.RawMessage) {
-				var r ValidateAddressResult
+				var r rpcjson.ValidateAddressResult
 				mustJSON(t, raw, &r)
 				if r.IsValid || r.Error == "" || r.Address != "" {
 					t.Fatalf("%s", raw)
@@ -515,20 +516,20 @@ func TestEveryMethod(t *testing.T) {
 	t.Run("mining", func(t *testing.T) {
 		f.run(t, []tcase{
 			{method: "getmininginfo", check: func(t *testing.T, raw json.RawMessage) {
-				var r MiningInfo
+				var r rpcjson.MiningInfo
 				mustJSON(t, raw, &r)
 				if r.Blocks != 20 || r.Difficulty != 1 || r.PooledTx != len(f.poolTxs) || r.Chain != "tally-dev" || r.Bits != "207fffff" || r.NetworkHashPS <= 0 {
 					t.Fatalf("%s", raw)
 				}
 			}},
 			{method: "getblocktemplate", check: func(t *testing.T, raw json.RawMessage) {
-				var r BlockTemplate
+				var r rpcjson.BlockTemplate
 				mustJSON(t, raw, &r)
 				if r.Height != 21 || r.PreviousBlockHash != tipID || r.Bits != "207fffff" || r.Version != 1 || r.SizeLimit != p.MaxBlockBytes ||
 					r.CoinbaseExtra != "1500000000000000" || r.CurTime != uint64(fixtureNow.Unix()) || r.MinTime != medianAt(20)+1 || len(r.Transactions) != len(f.poolTxs) {
 					t.Fatalf("%s", raw)
 				}
-				pos := map[chain.Hash]int{}
+				pos := map[wire.Hash]int{}
 				var fees uint64
 				for i, tt := range r.Transactions {
 					pos[tt.TxID] = i + 1
@@ -544,11 +545,11 @@ func TestEveryMethod(t *testing.T) {
 					t.Fatalf("coinbasevalue %d", r.CoinbaseValue)
 				}
 			}},
-			{name: "getblocktemplate/proposal", method: "getblocktemplate", params: []any{map[string]any{"mode": "proposal"}}, code: CodeInvalidParameter},
+			{name: "getblocktemplate/proposal", method: "getblocktemplate", params: []any{map[string]any{"mode": "proposal"}}, code: rpcjson.CodeInvalidParameter},
 		})
 		// submitblock: a valid block (it takes the pool's parent and
 		// child), then the BIP 22 reasons.
-		next := f.g.Block(f.tip(), []*chain.Tx{parent, child})
+		next := f.g.Block(f.tip(), []*wire.Tx{parent, child})
 		var res any
 		f.mustCall("submitblock", []any{hexOf(next.Encode())}, &res)
 		if res != nil || f.c.Tip().ID != next.BlockID() {
@@ -557,16 +558,16 @@ func TestEveryMethod(t *testing.T) {
 		f.blocks = append(f.blocks, next)
 		for _, c := range []struct {
 			name string
-			b    *chain.Block
+			b    *wire.Block
 			want string
 		}{
 			{"duplicate", next, "duplicate"},
-			{"orphan", f.g.Block(testgen.Parent{ID: chain.Hash{7}, Header: next.Header, Height: 21}, nil), "orphan"},
-			{"bad-merkle", f.g.Block(f.tip(), nil, func(b *chain.Block) { b.Header.MerkleRoot = chain.Hash{1} }), "bad-txnmrklroot"},
-			{"too-new", f.g.Block(f.tip(), nil, func(b *chain.Block) { b.Header.Time = uint64(fixtureNow.Unix()) + 100000 }), "time-too-new"},
-			{"bad-coinbase", f.g.Block(f.tip(), nil, func(b *chain.Block) {
+			{"orphan", f.g.Block(testgen.Parent{ID: wire.Hash{7}, Header: next.Header, Height: 21}, nil), "orphan"},
+			{"bad-merkle", f.g.Block(f.tip(), nil, func(b *wire.Block) { b.Header.MerkleRoot = wire.Hash{1} }), "bad-txnmrklroot"},
+			{"too-new", f.g.Block(f.tip(), nil, func(b *wire.Block) { b.Header.Time = uint64(fixtureNow.Unix()) + 100000 }), "time-too-new"},
+			{"bad-coinbase", f.g.Block(f.tip(), nil, func(b *wire.Block) {
 				b.Txs[0].Outputs[0].Amount++
-				b.Header.MerkleRoot = chain.MerkleRoot(b.TxIDs())
+				b.Header.MerkleRoot = wire.MerkleRoot(b.TxIDs())
 			}), "bad-cb-amount"},
 		} {
 			var got any
@@ -575,24 +576,24 @@ func TestEveryMethod(t *testing.T) {
 				t.Fatalf("submitblock %s: %v, want %s", c.name, got, c.want)
 			}
 		}
-		if err := f.call("submitblock", []any{"0011"}, nil); rpcCode(err) != CodeDecode {
+		if err := f.call("submitblock", []any{"0011"}, nil); rpcCode(err) != rpcjson.CodeDecode {
 			t.Fatalf("undecodable block: %v", err)
 		}
 		f.relay.mu.Lock()
-		if !slices.Equal(f.relay.blocks, []chain.Hash{next.BlockID()}) {
+		if !slices.Equal(f.relay.blocks, []wire.Hash{next.BlockID()}) {
 			t.Fatalf("relayed blocks %v", f.relay.blocks)
 		}
 		f.relay.mu.Unlock()
 		// The pool forgot the mined transactions; gettxstatus finds them.
-		var st TxStatus
+		var st rpcjson.TxStatus
 		f.mustCall("gettxstatus", []any{child.TxID()}, &st)
-		if st.Status != StatusConfirmed || *st.Height != 21 || st.Confirmations != 1 {
+		if st.Status != rpcjson.StatusConfirmed || *st.Height != 21 || st.Confirmations != 1 {
 			t.Fatalf("child status %+v", st)
 		}
 
 		f.run(t, []tcase{
 			{method: "generatetoaddress", params: []any{2, f.otherAddr}, check: func(t *testing.T, raw json.RawMessage) {
-				var ids []chain.Hash
+				var ids []wire.Hash
 				mustJSON(t, raw, &ids)
 				if len(ids) != 2 || f.c.Tip().ID != ids[1] || f.c.Tip().Height != 23 {
 					t.Fatalf("%s", raw)
@@ -606,23 +607,23 @@ func TestEveryMethod(t *testing.T) {
 					f.blocks = append(f.blocks, b)
 				}
 			}},
-			{name: "generatetoaddress/zero", method: "generatetoaddress", params: []any{0, f.otherAddr}, want: []chain.Hash{}},
-			{name: "generatetoaddress/too-many", method: "generatetoaddress", params: []any{1001, f.otherAddr}, code: CodeInvalidParameter},
-			{name: "generatetoaddress/bad-address", method: "generatetoaddress", params: []any{1, "nope"}, code: CodeNotFound},
+			{name: "generatetoaddress/zero", method: "generatetoaddress", params: []any{0, f.otherAddr}, want: []wire.Hash{}},
+			{name: "generatetoaddress/too-many", method: "generatetoaddress", params: []any{1001, f.otherAddr}, code: rpcjson.CodeInvalidParameter},
+			{name: "generatetoaddress/bad-address", method: "generatetoaddress", params: []any{1, "nope"}, code: rpcjson.CodeNotFound},
 		})
 	})
 
 	t.Run("node", func(t *testing.T) {
 		f.run(t, []tcase{
-			{method: "getnetworkinfo", want: NetworkInfo{Version: Version, SubVersion: SubVersion, ProtocolVersion: ProtocolVersion,
+			{method: "getnetworkinfo", want: rpcjson.NetworkInfo{Version: Version, SubVersion: SubVersion, ProtocolVersion: ProtocolVersion,
 				Network: "tally-dev", NetworkID: "7a11de00", NetworkActive: true, Connections: 2, ConnectionsIn: 1, ConnectionsOut: 1,
 				RelayFee: 1, LocalAddresses: []string{"/ip4/127.0.0.1/tcp/8646"}}},
 			{method: "getpeerinfo", want: f.peers.Info()},
 			{method: "getconnectioncount", want: 2},
 			{method: "addnode", params: []any{"/ip4/127.0.0.1/tcp/9999/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo", "add"}, check: wantNull},
 			{name: "addnode/onetry", method: "addnode", params: []any{"/ip4/127.0.0.1/tcp/9998"}, check: wantNull},
-			{name: "addnode/remove", method: "addnode", params: []any{"/ip4/127.0.0.1/tcp/9998", "remove"}, code: CodeInvalidParameter},
-			{name: "addnode/fails", method: "addnode", params: []any{"bad"}, code: CodeMisc},
+			{name: "addnode/remove", method: "addnode", params: []any{"/ip4/127.0.0.1/tcp/9998", "remove"}, code: rpcjson.CodeInvalidParameter},
+			{name: "addnode/fails", method: "addnode", params: []any{"bad"}, code: rpcjson.CodeMisc},
 			{method: "uptime", want: 3600},
 			{method: "help", check: func(t *testing.T, raw json.RawMessage) {
 				var s string
@@ -647,7 +648,7 @@ func TestEveryMethod(t *testing.T) {
 				}
 			}},
 			{name: "help/unknown", method: "help", params: []any{"nosuch"}, want: "help: unknown command: nosuch"},
-			{name: "unknown-method", method: "nosuch", code: CodeMethodNotFound},
+			{name: "unknown-method", method: "nosuch", code: rpcjson.CodeMethodNotFound},
 		})
 		f.peers.mu.Lock()
 		if len(f.peers.added) != 2 {

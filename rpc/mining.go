@@ -6,10 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"math/big"
+	"tally/rpc/rpcjson"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/consensus"
+	"tally/wire"
 )
 
 // MaxGenerate bounds generatetoaddress.
@@ -58,7 +59,7 @@ var miningMethods = []*method{
 func getMiningInfo(c *call) (any, error) {
 	s := c.s
 	tip := s.deps.Chain.Tip()
-	return MiningInfo{
+	return rpcjson.MiningInfo{
 		Blocks: tip.Height, Bits: bitsHex(tip.Header.Bits), Difficulty: difficulty(s.params, tip.Header.Bits),
 		Target: targetHex(tip.Header.Bits), NetworkHashPS: s.networkHashPS(tip, 120),
 		PooledTx: s.deps.Mempool.Stats().Count, Chain: s.params.Network,
@@ -67,7 +68,7 @@ func getMiningInfo(c *call) (any, error) {
 
 // networkHashPS estimates hashes per second from the work and time of the
 // last n blocks.
-func (s *Server) networkHashPS(tip *blockchain.Snapshot, n uint64) float64 {
+func (s *Server) networkHashPS(tip *chain.Snapshot, n uint64) float64 {
 	if tip.Height == 0 {
 		return 0
 	}
@@ -96,17 +97,17 @@ func getBlockTemplate(c *call) (any, error) {
 			return nil, c.typeErr(0, "an object")
 		}
 		if req.Mode != "" && req.Mode != "template" {
-			return nil, rpcErr(CodeInvalidParameter, "Invalid mode %q: only \"template\" is supported", req.Mode)
+			return nil, rpcErr(rpcjson.CodeInvalidParameter, "Invalid mode %q: only \"template\" is supported", req.Mode)
 		}
 	}
 	if !s.cfg.Dev && s.cfg.Synced != nil {
 		if ok, why := s.cfg.Synced(); !ok {
-			return nil, rpcErr(CodeInitialDownload, "Tally is not synced (%s)", why)
+			return nil, rpcErr(rpcjson.CodeInitialDownload, "Tally is not synced (%s)", why)
 		}
 	}
 	t := s.deps.Mempool.NewTemplate([20]byte{}, s.now(), 0)
-	out := BlockTemplate{
-		Version: t.Header.Version, PreviousBlockHash: t.Header.PrevBlock, Transactions: make([]TemplateTx, len(t.Txs)),
+	out := rpcjson.BlockTemplate{
+		Version: t.Header.Version, PreviousBlockHash: t.Header.PrevBlock, Transactions: make([]rpcjson.TemplateTx, len(t.Txs)),
 		CoinbaseValue: t.CoinbaseValue, CoinbaseExtra: hex.EncodeToString(binary.LittleEndian.AppendUint64(nil, t.Height)),
 		Bits: bitsHex(t.Header.Bits), Target: targetHex(t.Header.Bits), Height: t.Height, CurTime: t.Header.Time,
 		MinTime: t.MinTime, SizeLimit: t.SizeLimit, Mutable: []string{"time", "transactions", "prevblock"},
@@ -118,20 +119,20 @@ func getBlockTemplate(c *call) (any, error) {
 		for j, d := range tt.Depends {
 			deps[j] = d + 1
 		}
-		out.Transactions[i] = TemplateTx{Data: hex.EncodeToString(raw), TxID: tt.TxID, Hash: tt.TxID, Fee: tt.Fee, Size: len(raw), Depends: deps}
+		out.Transactions[i] = rpcjson.TemplateTx{Data: hex.EncodeToString(raw), TxID: tt.TxID, Hash: tt.TxID, Fee: tt.Fee, Size: len(raw), Depends: deps}
 	}
 	return out, nil
 }
 
 func submitBlock(c *call) (any, error) {
 	s := c.s
-	raw, err := c.hexArg(0, s.params.MaxBlockBytes, CodeDecode, "Block")
+	raw, err := c.hexArg(0, s.params.MaxBlockBytes, rpcjson.CodeDecode, "Block")
 	if err != nil {
 		return nil, err
 	}
-	b, derr := chain.DecodeBlock(raw)
+	b, derr := wire.DecodeBlock(raw)
 	if derr != nil {
-		return nil, rpcErr(CodeDecode, "Block decode failed: %v", derr)
+		return nil, rpcErr(rpcjson.CodeDecode, "Block decode failed: %v", derr)
 	}
 	_, perr := s.deps.Chain.ProcessBlock(b)
 	var re *consensus.RuleError
@@ -141,9 +142,9 @@ func submitBlock(c *call) (any, error) {
 			s.deps.Relay.RelayBlock(b)
 		}
 		return nil, nil
-	case errors.Is(perr, blockchain.ErrDuplicate):
+	case errors.Is(perr, chain.ErrDuplicate):
 		return "duplicate", nil
-	case errors.Is(perr, blockchain.ErrOrphan):
+	case errors.Is(perr, chain.ErrOrphan):
 		return "orphan", nil
 	case errors.As(perr, &re):
 		return string(re.Kind), nil
@@ -154,7 +155,7 @@ func submitBlock(c *call) (any, error) {
 func generateToAddress(c *call) (any, error) {
 	s := c.s
 	if !s.cfg.Dev {
-		return nil, rpcErr(CodeMethodNotFound, "generatetoaddress is only available on dev and test networks (noded --dev)")
+		return nil, rpcErr(rpcjson.CodeMethodNotFound, "generatetoaddress is only available on dev and test networks (noded --dev)")
 	}
 	n, err := c.uint(0, 0, MaxGenerate)
 	if err != nil {
@@ -170,14 +171,14 @@ func generateToAddress(c *call) (any, error) {
 		}
 	}
 	if s.deps.Miner == nil {
-		return nil, rpcErr(CodeMisc, "no miner is configured")
+		return nil, rpcErr(rpcjson.CodeMisc, "no miner is configured")
 	}
 	ids, err := s.deps.Miner.Generate(c.ctx, int(n), pkh)
 	if err != nil {
-		return nil, rpcErr(CodeMisc, "mined %d of %d blocks, then: %v", len(ids), n, err)
+		return nil, rpcErr(rpcjson.CodeMisc, "mined %d of %d blocks, then: %v", len(ids), n, err)
 	}
 	if ids == nil {
-		ids = []chain.Hash{}
+		ids = []wire.Hash{}
 	}
 	return ids, nil
 }

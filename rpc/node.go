@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"strings"
+	"tally/rpc/rpcjson"
 	"time"
 )
 
@@ -74,7 +75,7 @@ var nodeMethods = []*method{
 
 func getNetworkInfo(c *call) (any, error) {
 	s := c.s
-	ni := NetworkInfo{
+	ni := rpcjson.NetworkInfo{
 		Version: Version, SubVersion: SubVersion, ProtocolVersion: ProtocolVersion,
 		Network: s.params.Network, NetworkID: hex.EncodeToString(s.params.NetworkID[:]),
 		NetworkActive: true, RelayFee: s.deps.Mempool.Stats().MinRelayFee, LocalAddresses: []string{},
@@ -113,15 +114,15 @@ func addNode(c *call) (any, error) {
 		return nil, err
 	}
 	if cmd != "add" && cmd != "onetry" {
-		return nil, rpcErr(CodeInvalidParameter, "unknown command %.32q: use add or onetry", cmd)
+		return nil, rpcErr(rpcjson.CodeInvalidParameter, "unknown command %.32q: use add or onetry", cmd)
 	}
 	if c.s.deps.Peers == nil {
-		return nil, rpcErr(CodeMisc, "the p2p layer is not running")
+		return nil, rpcErr(rpcjson.CodeMisc, "the p2p layer is not running")
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 	defer cancel()
 	if err := c.s.deps.Peers.AddNode(ctx, addr); err != nil {
-		return nil, rpcErr(CodeMisc, "addnode %s: %v", addr, err)
+		return nil, rpcErr(rpcjson.CodeMisc, "addnode %s: %v", addr, err)
 	}
 	return nil, nil
 }
@@ -129,7 +130,7 @@ func addNode(c *call) (any, error) {
 func stopNode(c *call) (any, error) {
 	s := c.s
 	if s.deps.Stop == nil {
-		return nil, rpcErr(CodeMisc, "stop is not wired to the node")
+		return nil, rpcErr(rpcjson.CodeMisc, "stop is not wired to the node")
 	}
 	c.after = func() { s.stopOnce.Do(s.deps.Stop) }
 	return "Tally server stopping", nil

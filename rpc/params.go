@@ -6,8 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"strconv"
+	"tally/rpc/rpcjson"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // call is one method invocation: the server, the method, its positional
@@ -24,37 +25,37 @@ type call struct {
 
 // parseParams places the call's params (an array, an object of named
 // params, or nothing) by position and checks their number.
-func parseParams(m *method, raw json.RawMessage) ([]json.RawMessage, *RPCError) {
+func parseParams(m *method, raw json.RawMessage) ([]json.RawMessage, *rpcjson.RPCError) {
 	raw = bytes.TrimSpace(raw)
 	var args []json.RawMessage
 	switch {
 	case len(raw) == 0 || isNull(raw):
 	case raw[0] == '[':
 		if err := json.Unmarshal(raw, &args); err != nil {
-			return nil, rpcErr(CodeInvalidParams, "params: %v", err)
+			return nil, rpcErr(rpcjson.CodeInvalidParams, "params: %v", err)
 		}
 		if len(args) > len(m.Params) {
-			return nil, rpcErr(CodeInvalidParams, "%s takes at most %d parameters, got %d (usage: %s)", m.Name, len(m.Params), len(args), m.usage())
+			return nil, rpcErr(rpcjson.CodeInvalidParams, "%s takes at most %d parameters, got %d (usage: %s)", m.Name, len(m.Params), len(args), m.usage())
 		}
 	case raw[0] == '{':
 		var named map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &named); err != nil {
-			return nil, rpcErr(CodeInvalidParams, "params: %v", err)
+			return nil, rpcErr(rpcjson.CodeInvalidParams, "params: %v", err)
 		}
 		args = make([]json.RawMessage, len(m.Params))
 		for k, v := range named {
 			i := m.paramIndex(k)
 			if i < 0 {
-				return nil, rpcErr(CodeInvalidParameter, "Unknown named parameter %s (usage: %s)", k, m.usage())
+				return nil, rpcErr(rpcjson.CodeInvalidParameter, "Unknown named parameter %s (usage: %s)", k, m.usage())
 			}
 			args[i] = v
 		}
 	default:
-		return nil, rpcErr(CodeInvalidRequest, "params must be an array or an object")
+		return nil, rpcErr(rpcjson.CodeInvalidRequest, "params must be an array or an object")
 	}
 	for i, p := range m.Params {
 		if !p.Optional && (i >= len(args) || args[i] == nil || isNull(args[i])) {
-			return nil, rpcErr(CodeInvalidParams, "missing required parameter %q (usage: %s)", p.Name, m.usage())
+			return nil, rpcErr(rpcjson.CodeInvalidParams, "missing required parameter %q (usage: %s)", p.Name, m.usage())
 		}
 	}
 	return args, nil
@@ -67,8 +68,8 @@ func (c *call) has(i int) bool {
 
 func (c *call) name(i int) string { return c.m.Params[i].Name }
 
-func (c *call) typeErr(i int, want string) *RPCError {
-	return rpcErr(CodeInvalidParams, "parameter %q must be %s", c.name(i), want)
+func (c *call) typeErr(i int, want string) *rpcjson.RPCError {
+	return rpcErr(rpcjson.CodeInvalidParams, "parameter %q must be %s", c.name(i), want)
 }
 
 // str returns argument i as a string.
@@ -93,22 +94,22 @@ func (c *call) optStr(i int, def string) (string, error) {
 }
 
 // hash returns argument i as a 64-hex-digit hash.
-func (c *call) hash(i int) (chain.Hash, error) {
+func (c *call) hash(i int) (wire.Hash, error) {
 	s, err := c.str(i)
 	if err != nil {
-		return chain.Hash{}, err
+		return wire.Hash{}, err
 	}
-	h, perr := chain.ParseHash(s)
+	h, perr := wire.ParseHash(s)
 	if perr != nil {
-		return chain.Hash{}, rpcErr(CodeInvalidParameter, "%s must be of length 64 (not %d) and hexadecimal", c.name(i), len(s))
+		return wire.Hash{}, rpcErr(rpcjson.CodeInvalidParameter, "%s must be of length 64 (not %d) and hexadecimal", c.name(i), len(s))
 	}
 	return h, nil
 }
 
 // optHash returns argument i as a hash, and whether it was given.
-func (c *call) optHash(i int) (chain.Hash, bool, error) {
+func (c *call) optHash(i int) (wire.Hash, bool, error) {
 	if !c.has(i) {
-		return chain.Hash{}, false, nil
+		return wire.Hash{}, false, nil
 	}
 	h, err := c.hash(i)
 	return h, err == nil, err
@@ -129,7 +130,7 @@ func (c *call) uint(i int, lo, hi uint64) (uint64, error) {
 	}
 	v, err := strconv.ParseUint(string(raw), 10, 64)
 	if err != nil || v < lo || v > hi {
-		return 0, rpcErr(CodeInvalidParameter, "%s out of range: want an integer from %d to %d, got %.40s", c.name(i), lo, hi, raw)
+		return 0, rpcErr(rpcjson.CodeInvalidParameter, "%s out of range: want an integer from %d to %d, got %.40s", c.name(i), lo, hi, raw)
 	}
 	return v, nil
 }
@@ -195,9 +196,9 @@ func (c *call) address(i int) ([20]byte, string, error) {
 	if err != nil {
 		return [20]byte{}, "", err
 	}
-	pkh, aerr := chain.DecodeAddress(c.s.params.AddressPrefix, s)
+	pkh, aerr := wire.DecodeAddress(c.s.params.AddressPrefix, s)
 	if aerr != nil {
-		return pkh, s, rpcErr(CodeNotFound, "%v", aerr)
+		return pkh, s, rpcErr(rpcjson.CodeNotFound, "%v", aerr)
 	}
 	return pkh, s, nil
 }

@@ -4,10 +4,11 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"tally/rpc/rpcjson"
 	"testing"
 	"time"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // pythonClient is an independent JSON-RPC 1.0 client in Python 3's
@@ -51,7 +52,7 @@ func TestPythonClient(t *testing.T) {
 	f := newFixture(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, py, "-c", pythonClient, "http://"+f.srv.Addr()+"/", filepath.Join(f.dir, CookieFile))
+	cmd := exec.CommandContext(ctx, py, "-c", pythonClient, "http://"+f.srv.Addr()+"/", filepath.Join(f.dir, rpcjson.CookieFile))
 	out, err := cmd.Output()
 	if err != nil {
 		var stderr []byte
@@ -61,16 +62,16 @@ func TestPythonClient(t *testing.T) {
 		t.Fatalf("python client: %v\n%s", err, stderr)
 	}
 	var got struct {
-		Count      uint64            `json:"count"`
-		Best       chain.Hash        `json:"best"`
-		Hash5      chain.Hash        `json:"hash5"`
-		Header5    BlockHeaderResult `json:"header5"`
-		Header5Hex string            `json:"header5hex"`
-		Mempool    []chain.Hash      `json:"mempool"`
+		Count      uint64                    `json:"count"`
+		Best       wire.Hash                 `json:"best"`
+		Hash5      wire.Hash                 `json:"hash5"`
+		Header5    rpcjson.BlockHeaderResult `json:"header5"`
+		Header5Hex string                    `json:"header5hex"`
+		Mempool    []wire.Hash               `json:"mempool"`
 		NotFound   struct {
-			Result     any      `json:"result"`
-			Error      RPCError `json:"error"`
-			HTTPStatus int      `json:"http_status"`
+			Result     any              `json:"result"`
+			Error      rpcjson.RPCError `json:"error"`
+			HTTPStatus int              `json:"http_status"`
 		} `json:"notfound"`
 	}
 	mustJSON(t, out, &got)
@@ -92,7 +93,7 @@ func TestPythonClient(t *testing.T) {
 			t.Fatalf("python mempool %v, want %v", got.Mempool, want)
 		}
 	}
-	if got.NotFound.HTTPStatus != 404 || got.NotFound.Error.Code != CodeMethodNotFound || got.NotFound.Result != nil {
+	if got.NotFound.HTTPStatus != 404 || got.NotFound.Error.Code != rpcjson.CodeMethodNotFound || got.NotFound.Result != nil {
 		t.Fatalf("python unknown method: %+v", got.NotFound)
 	}
 }

@@ -5,9 +5,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"sort"
+	"tally/rpc/rpcjson"
 
-	"tally/chain"
 	"tally/mempool"
+	"tally/wire"
 )
 
 var rawTxMethods = []*method{
@@ -81,26 +82,26 @@ var rawTxMethods = []*method{
 }
 
 // txResult decodes tx for JSON.
-func (s *Server) txResult(tx *chain.Tx, txid chain.Hash) TxResult {
+func (s *Server) txResult(tx *wire.Tx, txid wire.Hash) rpcjson.TxResult {
 	raw := tx.Encode()
-	r := TxResult{
+	r := rpcjson.TxResult{
 		TxID: txid, Hash: txid, Size: len(raw), Version: tx.Version, LockTime: tx.LockTime,
-		Coinbase: tx.IsCoinbase(), Vin: make([]TxInResult, len(tx.Inputs)), Vout: make([]TxOutEntry, len(tx.Outputs)),
+		Coinbase: tx.IsCoinbase(), Vin: make([]rpcjson.TxInResult, len(tx.Inputs)), Vout: make([]rpcjson.TxOutEntry, len(tx.Outputs)),
 		Extra: hex.EncodeToString(tx.Extra), Hex: hex.EncodeToString(raw),
 	}
 	for i := range tx.Inputs {
 		in := &tx.Inputs[i]
-		r.Vin[i] = TxInResult{TxID: in.Prev.TxID, Vout: in.Prev.Index, PubKey: hex.EncodeToString(in.PubKey[:]),
-			Sig: hex.EncodeToString(in.Sig[:]), Address: s.address(chain.Hash160(in.PubKey[:]))}
+		r.Vin[i] = rpcjson.TxInResult{TxID: in.Prev.TxID, Vout: in.Prev.Index, PubKey: hex.EncodeToString(in.PubKey[:]),
+			Sig: hex.EncodeToString(in.Sig[:]), Address: s.address(wire.Hash160(in.PubKey[:]))}
 	}
 	for i, o := range tx.Outputs {
-		r.Vout[i] = TxOutEntry{Value: o.Amount, N: uint32(i), Address: s.address(o.PKH), PKH: hex.EncodeToString(o.PKH[:])}
+		r.Vout[i] = rpcjson.TxOutEntry{Value: o.Amount, N: uint32(i), Address: s.address(o.PKH), PKH: hex.EncodeToString(o.PKH[:])}
 	}
 	return r
 }
 
 // withBlock adds the block fields of a confirmed transaction.
-func (s *Server) withBlock(r *TxResult, cb *cachedBlock, givenBlock bool) {
+func (s *Server) withBlock(r *rpcjson.TxResult, cb *cachedBlock, givenBlock bool) {
 	id := cb.id
 	r.BlockHash = &id
 	r.Time, r.BlockTime = cb.block.Header.Time, cb.block.Header.Time
@@ -135,19 +136,19 @@ func getRawTransaction(c *call) (any, error) {
 		return nil, err
 	}
 	s := c.s
-	var tx *chain.Tx
+	var tx *wire.Tx
 	var cb *cachedBlock
 	switch {
 	case given:
 		if _, ok := s.deps.Chain.BlockInfo(bh); !ok {
-			return nil, rpcErr(CodeNotFound, "Block hash not found")
+			return nil, rpcErr(rpcjson.CodeNotFound, "Block hash not found")
 		}
 		if cb, err = s.block(bh); err != nil {
 			return nil, err
 		}
 		pos, ok := cb.position(txid)
 		if !ok {
-			return nil, rpcErr(CodeNotFound, "No such transaction found in the provided block")
+			return nil, rpcErr(rpcjson.CodeNotFound, "No such transaction found in the provided block")
 		}
 		tx = cb.block.Txs[pos]
 	default:
@@ -156,17 +157,17 @@ func getRawTransaction(c *call) (any, error) {
 			break
 		}
 		if s.deps.TxIndex == nil {
-			return nil, rpcErr(CodeNotFound, "No such mempool transaction. Use --txindex or provide a block hash to look up confirmed transactions")
+			return nil, rpcErr(rpcjson.CodeNotFound, "No such mempool transaction. Use --txindex or provide a block hash to look up confirmed transactions")
 		}
 		if !s.deps.TxIndex.Ready() {
-			return nil, rpcErr(CodeWarmingUp, "The transaction index is still being built")
+			return nil, rpcErr(rpcjson.CodeWarmingUp, "The transaction index is still being built")
 		}
 		id, pos, ok, err := s.deps.TxIndex.Lookup(txid)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
-			return nil, rpcErr(CodeNotFound, "No such mempool or blockchain transaction")
+			return nil, rpcErr(rpcjson.CodeNotFound, "No such mempool or blockchain transaction")
 		}
 		if cb, err = s.block(id); err != nil {
 			return nil, err
@@ -186,14 +187,14 @@ func getRawTransaction(c *call) (any, error) {
 	return r, nil
 }
 
-func (c *call) decodeTx(i int) (*chain.Tx, error) {
-	raw, err := c.hexArg(i, c.s.params.MaxTxBytes, CodeDecode, "TX")
+func (c *call) decodeTx(i int) (*wire.Tx, error) {
+	raw, err := c.hexArg(i, c.s.params.MaxTxBytes, rpcjson.CodeDecode, "TX")
 	if err != nil {
 		return nil, err
 	}
-	tx, derr := chain.DecodeTx(raw)
+	tx, derr := wire.DecodeTx(raw)
 	if derr != nil {
-		return nil, rpcErr(CodeDecode, "TX decode failed: %v", derr)
+		return nil, rpcErr(rpcjson.CodeDecode, "TX decode failed: %v", derr)
 	}
 	return tx, nil
 }
@@ -208,9 +209,9 @@ func decodeRawTransaction(c *call) (any, error) {
 
 // inChain reports whether txid has an unspent output in the UTXO set or
 // is in the transaction index.
-func (s *Server) inChain(tx *chain.Tx, txid chain.Hash) bool {
+func (s *Server) inChain(tx *wire.Tx, txid wire.Hash) bool {
 	for j := range tx.Outputs {
-		if _, ok, _ := s.deps.Chain.Coin(chain.OutPoint{TxID: txid, Index: uint32(j)}); ok {
+		if _, ok, _ := s.deps.Chain.Coin(wire.OutPoint{TxID: txid, Index: uint32(j)}); ok {
 			return true
 		}
 	}
@@ -232,7 +233,7 @@ func sendRawTransaction(c *call) (any, error) {
 		return txid, nil
 	}
 	if s.inChain(tx, txid) {
-		return nil, rpcErr(CodeAlreadyInChain, "Transaction already in block chain")
+		return nil, rpcErr(rpcjson.CodeAlreadyInChain, "Transaction already in block chain")
 	}
 	if _, err := s.deps.Mempool.Accept(tx, ""); err != nil {
 		var rej *mempool.RejectError
@@ -245,17 +246,17 @@ func sendRawTransaction(c *call) (any, error) {
 				return txid, nil
 			}
 			if s.inChain(tx, txid) {
-				return nil, rpcErr(CodeAlreadyInChain, "Transaction already in block chain")
+				return nil, rpcErr(rpcjson.CodeAlreadyInChain, "Transaction already in block chain")
 			}
 			// Waiting in the orphan pool for its inputs.
-			s.deps.TxStatus.Record(txid, StatusRefused, rej.Msg)
-			return nil, rpcErr(CodeVerify, "missing-inputs: %s", rej.Msg)
+			s.deps.TxStatus.Record(txid, rpcjson.StatusRefused, rej.Msg)
+			return nil, rpcErr(rpcjson.CodeVerify, "missing-inputs: %s", rej.Msg)
 		case rej.Kind == mempool.ErrMissingInputs:
-			s.deps.TxStatus.Record(txid, StatusRefused, rej.Msg)
-			return nil, rpcErr(CodeVerify, "%s", rej.Msg)
+			s.deps.TxStatus.Record(txid, rpcjson.StatusRefused, rej.Msg)
+			return nil, rpcErr(rpcjson.CodeVerify, "%s", rej.Msg)
 		default:
-			s.deps.TxStatus.Record(txid, StatusRefused, rej.Msg)
-			return nil, rpcErr(CodeVerifyRejected, "%s", rej.Msg)
+			s.deps.TxStatus.Record(txid, rpcjson.StatusRefused, rej.Msg)
+			return nil, rpcErr(rpcjson.CodeVerifyRejected, "%s", rej.Msg)
 		}
 	}
 	if s.deps.Relay != nil {
@@ -264,14 +265,14 @@ func sendRawTransaction(c *call) (any, error) {
 	return txid, nil
 }
 
-func sortedHashes(h []chain.Hash) []chain.Hash {
-	out := append([]chain.Hash{}, h...)
+func sortedHashes(h []wire.Hash) []wire.Hash {
+	out := append([]wire.Hash{}, h...)
 	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i][:], out[j][:]) < 0 })
 	return out
 }
 
-func mempoolEntry(e *mempool.EntryInfo) MempoolEntry {
-	return MempoolEntry{
+func mempoolEntry(e *mempool.EntryInfo) rpcjson.MempoolEntry {
+	return rpcjson.MempoolEntry{
 		Size: e.Size, Fee: e.Fee, FeeRate: float64(e.Fee) / float64(max(e.Size, 1)), Time: e.Added.Unix(), Height: e.Height,
 		AncestorCount: e.AncestorCount, AncestorSize: e.AncestorSize, AncestorFees: e.AncestorFees,
 		Depends: sortedHashes(e.Depends), SpentBy: sortedHashes(e.SpentBy),
@@ -286,16 +287,16 @@ func getRawMempool(c *call) (any, error) {
 	if !verbose {
 		ids := c.s.deps.Mempool.TxIDs()
 		if ids == nil {
-			ids = []chain.Hash{}
+			ids = []wire.Hash{}
 		}
 		return ids, nil
 	}
 	if c.public {
 		if n := c.s.deps.Mempool.Stats().Count; n > MaxAddressResults {
-			return nil, rpcErr(CodeInvalidParameter, "the pool holds %d transactions, more than the public interface lists verbosely (%d); use getrawmempool without verbose and getmempoolentry", n, MaxAddressResults)
+			return nil, rpcErr(rpcjson.CodeInvalidParameter, "the pool holds %d transactions, more than the public interface lists verbosely (%d); use getrawmempool without verbose and getmempoolentry", n, MaxAddressResults)
 		}
 	}
-	out := make(map[string]MempoolEntry)
+	out := make(map[string]rpcjson.MempoolEntry)
 	for _, e := range c.s.deps.Mempool.Entries() {
 		out[e.TxID.String()] = mempoolEntry(&e)
 	}
@@ -304,7 +305,7 @@ func getRawMempool(c *call) (any, error) {
 
 func getMempoolInfo(c *call) (any, error) {
 	st := c.s.deps.Mempool.Stats()
-	return MempoolInfo{Loaded: true, Size: st.Count, Bytes: st.Bytes, Usage: st.Bytes, MaxMempool: st.MaxBytes,
+	return rpcjson.MempoolInfo{Loaded: true, Size: st.Count, Bytes: st.Bytes, Usage: st.Bytes, MaxMempool: st.MaxBytes,
 		MempoolMinFee: st.MinRelayFee, MinRelayTxFee: st.MinRelayFee, Orphans: st.Orphans}, nil
 }
 
@@ -315,7 +316,7 @@ func getMempoolEntry(c *call) (any, error) {
 	}
 	e, ok := c.s.deps.Mempool.Info(txid)
 	if !ok {
-		return nil, rpcErr(CodeNotFound, "Transaction not in mempool")
+		return nil, rpcErr(rpcjson.CodeNotFound, "Transaction not in mempool")
 	}
 	return mempoolEntry(&e), nil
 }
@@ -326,7 +327,7 @@ func estimateSmartFee(c *call) (any, error) {
 	}
 	target, err := c.uint(0, 1, ^uint64(0))
 	if err != nil {
-		return nil, rpcErr(CodeInvalidParameter, "Invalid conf_target, must be between 1 and 1008")
+		return nil, rpcErr(rpcjson.CodeInvalidParameter, "Invalid conf_target, must be between 1 and 1008")
 	}
 	target = min(target, 1008)
 	mode, err := c.optStr(1, "conservative")
@@ -336,13 +337,13 @@ func estimateSmartFee(c *call) (any, error) {
 	switch mode {
 	case "unset", "economical", "conservative", "UNSET", "ECONOMICAL", "CONSERVATIVE":
 	default:
-		return nil, rpcErr(CodeInvalidParameter, "Invalid estimate_mode parameter, must be one of: \"unset\", \"economical\", \"conservative\"")
+		return nil, rpcErr(rpcjson.CodeInvalidParameter, "Invalid estimate_mode parameter, must be one of: \"unset\", \"economical\", \"conservative\"")
 	}
 	rate, ok := c.s.deps.Mempool.EstimateFee(int(target))
 	if !ok {
-		return FeeEstimate{Errors: []string{"Insufficient data or no feerate found"}, Blocks: int(target)}, nil
+		return rpcjson.FeeEstimate{Errors: []string{"Insufficient data or no feerate found"}, Blocks: int(target)}, nil
 	}
-	return FeeEstimate{FeeRate: &rate, Blocks: int(target)}, nil
+	return rpcjson.FeeEstimate{FeeRate: &rate, Blocks: int(target)}, nil
 }
 
 func getTxStatus(c *call) (any, error) {
@@ -351,19 +352,19 @@ func getTxStatus(c *call) (any, error) {
 		return nil, err
 	}
 	s := c.s
-	r := TxStatus{TxID: txid, Status: StatusUnknown}
+	r := rpcjson.TxStatus{TxID: txid, Status: rpcjson.StatusUnknown}
 	if e, ok := s.deps.Mempool.Get(txid); ok {
 		fee := e.Fee
-		r.Status, r.Time, r.Fee, r.Size = StatusMempool, e.Added.Unix(), &fee, e.Size
+		r.Status, r.Time, r.Fee, r.Size = rpcjson.StatusMempool, e.Added.Unix(), &fee, e.Size
 		return r, nil
 	}
-	confirmedIn := func(id chain.Hash) bool {
+	confirmedIn := func(id wire.Hash) bool {
 		bi, ok := s.deps.Chain.BlockInfo(id)
 		if !ok || !bi.OnMain {
 			return false
 		}
 		h, blk := bi.Height, bi.ID
-		r.Status, r.Height, r.BlockHash, r.Confirmations = StatusConfirmed, &h, &blk, s.confirmations(&bi)
+		r.Status, r.Height, r.BlockHash, r.Confirmations = rpcjson.StatusConfirmed, &h, &blk, s.confirmations(&bi)
 		r.Time = int64(bi.Header.Time)
 		return r.Confirmations > 0
 	}
@@ -380,7 +381,7 @@ func getTxStatus(c *call) (any, error) {
 	if hasConf && confirmedIn(conf.Block) {
 		return r, nil
 	}
-	r = TxStatus{TxID: txid, Status: StatusUnknown}
+	r = rpcjson.TxStatus{TxID: txid, Status: rpcjson.StatusUnknown}
 	if hasFailed {
 		r.Status, r.Reason, r.Time = failed.Status, failed.Reason, failed.Time.Unix()
 	}

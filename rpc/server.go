@@ -18,18 +18,13 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"tally/rpc/rpcjson"
 	"time"
 
 	"tally/consensus"
 
 	"tally/internal/atomicfile"
 )
-
-// CookieFile is the name of the cookie file in the cookie directory.
-const CookieFile = ".cookie"
-
-// CookieUser is the user name of the cookie credentials.
-const CookieUser = "__cookie__"
 
 // Defaults for Config fields left zero.
 const (
@@ -107,7 +102,7 @@ type Deps struct {
 	TxIndex   TxIndex
 	AddrIndex AddrIndex
 	Relay     Relay
-	// TxStatus records why transactions left or never entered the pool
+	// rpcjson.TxStatus records why transactions left or never entered the pool
 	// (gettxstatus). Nil: New makes one (see Server.TxStatus).
 	TxStatus *Recorder
 	// Stop is the node's shutdown hook, called after the stop method's
@@ -156,8 +151,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.User != "" && cfg.Password == "" {
 		return nil, errors.New("rpc: --rpc-user is set without --rpc-password")
 	}
-	if cfg.User == CookieUser {
-		return nil, fmt.Errorf("rpc: the user name %q is reserved for the cookie", CookieUser)
+	if cfg.User == rpcjson.CookieUser {
+		return nil, fmt.Errorf("rpc: the user name %q is reserved for the cookie", rpcjson.CookieUser)
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Params.RPCPort))
@@ -226,7 +221,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	return s, nil
 }
 
-// TxStatus returns the recorder behind gettxstatus, for the node to feed
+// rpcjson.TxStatus returns the recorder behind gettxstatus, for the node to feed
 // (mempool removals, chain events).
 func (s *Server) TxStatus() *Recorder { return s.deps.TxStatus }
 
@@ -318,7 +313,7 @@ func (s *Server) CookiePath() string {
 	if s.cfg.CookieDir == "" {
 		return ""
 	}
-	return filepath.Join(s.cfg.CookieDir, CookieFile)
+	return filepath.Join(s.cfg.CookieDir, rpcjson.CookieFile)
 }
 
 // Stop stops the listeners, waits for running requests until ctx ends,
@@ -355,8 +350,8 @@ func writeCookie(dir string) (string, error) {
 	if _, err := rand.Read(secret[:]); err != nil {
 		return "", fmt.Errorf("rpc: cookie: %w", err)
 	}
-	content := CookieUser + ":" + hex.EncodeToString(secret[:])
-	if err := atomicfile.Write(filepath.Join(dir, CookieFile), []byte(content), 0o600); err != nil {
+	content := rpcjson.CookieUser + ":" + hex.EncodeToString(secret[:])
+	if err := atomicfile.Write(filepath.Join(dir, rpcjson.CookieFile), []byte(content), 0o600); err != nil {
 		return "", fmt.Errorf("rpc: write cookie: %w", err)
 	}
 	return content, nil
@@ -417,7 +412,7 @@ func (s *Server) servePublic(w http.ResponseWriter, r *http.Request) {
 		defer func() { <-s.sem }()
 	case <-timer.C:
 		w.Header().Set("Retry-After", "1")
-		writeJSON(w, http.StatusServiceUnavailable, errorBody(rpcErr(CodeMisc, "server busy: too many concurrent requests")))
+		writeJSON(w, http.StatusServiceUnavailable, errorBody(rpcErr(rpcjson.CodeMisc, "server busy: too many concurrent requests")))
 		return
 	case <-r.Context().Done():
 		return
@@ -427,7 +422,7 @@ func (s *Server) servePublic(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) tooMany(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", "1")
-	writeJSON(w, http.StatusTooManyRequests, errorBody(rpcErr(CodeMisc,
+	writeJSON(w, http.StatusTooManyRequests, errorBody(rpcErr(rpcjson.CodeMisc,
 		"rate limit exceeded: %g requests/s per client, burst %d", s.cfg.PublicRate, s.cfg.PublicBurst)))
 }
 
@@ -441,9 +436,9 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 // legacyStatus is the HTTP status Bitcoin Core gives a failed 1.0 call.
 func legacyStatus(code int) int {
 	switch code {
-	case CodeInvalidRequest:
+	case rpcjson.CodeInvalidRequest:
 		return http.StatusBadRequest
-	case CodeMethodNotFound:
+	case rpcjson.CodeMethodNotFound:
 		return http.StatusNotFound
 	}
 	return http.StatusInternalServerError
@@ -457,7 +452,7 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request, public bool, k
 	}
 	tooLarge := func() {
 		w.Header().Set("Connection", "close")
-		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody(rpcErr(CodeInvalidRequest, "request body exceeds %d bytes", limit)))
+		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody(rpcErr(rpcjson.CodeInvalidRequest, "request body exceeds %d bytes", limit)))
 	}
 	if r.ContentLength > limit {
 		tooLarge()
@@ -470,7 +465,7 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request, public bool, k
 			tooLarge()
 			return
 		}
-		writeJSON(w, http.StatusBadRequest, errorBody(rpcErr(CodeParseError, "reading the request body: %v", err)))
+		writeJSON(w, http.StatusBadRequest, errorBody(rpcErr(rpcjson.CodeParseError, "reading the request body: %v", err)))
 		return
 	}
 	reqs, batch, rerr := decodeRequests(body, maxBatch)
@@ -494,10 +489,10 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request, public bool, k
 		n := 0
 		for i := range reqs {
 			var res json.RawMessage
-			var rerr *RPCError
+			var rerr *rpcjson.RPCError
 			var after func()
 			if len(out) > budget {
-				rerr = rpcErr(CodeMisc, "not run: the batch's response reached %d bytes; split the batch", budget)
+				rerr = rpcErr(rpcjson.CodeMisc, "not run: the batch's response reached %d bytes; split the batch", budget)
 			} else {
 				res, rerr, after = s.exec(r.Context(), &reqs[i], public)
 			}
@@ -520,7 +515,7 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request, public bool, k
 	} else {
 		res, rerr, after := s.exec(r.Context(), &reqs[0], public)
 		if public && len(res) > budget {
-			res, rerr = nil, rpcErr(CodeMisc, "the result is larger than the public interface's limit of %d bytes", budget)
+			res, rerr = nil, rpcErr(rpcjson.CodeMisc, "the result is larger than the public interface's limit of %d bytes", budget)
 		}
 		if after != nil {
 			afters = append(afters, after)
@@ -558,7 +553,7 @@ func hexString(b []byte) encodedResult {
 }
 
 // exec runs one call and returns its result or error.
-func (s *Server) exec(ctx context.Context, req *request, public bool) (result json.RawMessage, rerr *RPCError, after func()) {
+func (s *Server) exec(ctx context.Context, req *request, public bool) (result json.RawMessage, rerr *rpcjson.RPCError, after func()) {
 	if req.err != nil {
 		return nil, req.err, nil
 	}
@@ -571,10 +566,10 @@ func (s *Server) exec(ctx context.Context, req *request, public bool) (result js
 		s.cfg.OnRequest(name)
 	}
 	if m == nil {
-		return nil, rpcErr(CodeMethodNotFound, "Method not found: %.64q", req.method), nil
+		return nil, rpcErr(rpcjson.CodeMethodNotFound, "Method not found: %.64q", req.method), nil
 	}
 	if public && !m.Public {
-		return nil, rpcErr(CodeMethodNotFound, "Method not found: %s is not available on the public interface", m.Name), nil
+		return nil, rpcErr(rpcjson.CodeMethodNotFound, "Method not found: %s is not available on the public interface", m.Name), nil
 	}
 	args, rerr := parseParams(m, req.params)
 	if rerr != nil {
@@ -585,15 +580,15 @@ func (s *Server) exec(ctx context.Context, req *request, public bool) (result js
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("rpc handler panic", "method", m.Name, "panic", p, "stack", string(debug.Stack()))
-			result, rerr, after = nil, rpcErr(CodeInternal, "internal error in %s", m.Name), nil
+			result, rerr, after = nil, rpcErr(rpcjson.CodeInternal, "internal error in %s", m.Name), nil
 		}
 	}()
 	v, err := m.Handler(c)
 	if err != nil {
-		var re *RPCError
+		var re *rpcjson.RPCError
 		if !errors.As(err, &re) {
 			s.log.Error("rpc call failed", "method", m.Name, "err", err)
-			re = rpcErr(CodeInternal, "internal error: %v", err)
+			re = rpcErr(rpcjson.CodeInternal, "internal error: %v", err)
 		}
 		return nil, re, nil
 	}
@@ -603,7 +598,7 @@ func (s *Server) exec(ctx context.Context, req *request, public bool) (result js
 	} else {
 		if raw, err = json.Marshal(v); err != nil {
 			s.log.Error("rpc result encoding failed", "method", m.Name, "err", err)
-			return nil, rpcErr(CodeInternal, "internal error: encoding the result: %v", err), nil
+			return nil, rpcErr(rpcjson.CodeInternal, "internal error: encoding the result: %v", err), nil
 		}
 	}
 	if s.log.Enabled(ctx, slog.LevelDebug) {

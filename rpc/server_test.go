@@ -13,18 +13,20 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"tally/rpc/client"
+	"tally/rpc/rpcjson"
 	"testing"
 	"time"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/mempool"
+	"tally/wire"
 )
 
 func TestAuth(t *testing.T) {
 	f := newFixture(t)
 	url := "http://" + f.srv.Addr()
-	cookiePath := filepath.Join(f.dir, CookieFile)
+	cookiePath := filepath.Join(f.dir, rpcjson.CookieFile)
 	raw, err := os.ReadFile(cookiePath)
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +37,7 @@ func TestAuth(t *testing.T) {
 	if st, _ := os.Stat(cookiePath); st.Mode().Perm() != 0o600 {
 		t.Fatalf("cookie mode %v", st.Mode())
 	}
-	if m, _ := filepath.Glob(filepath.Join(f.dir, CookieFile+".tmp*")); len(m) != 0 {
+	if m, _ := filepath.Glob(filepath.Join(f.dir, rpcjson.CookieFile+".tmp*")); len(m) != 0 {
 		t.Fatalf("temporary files left: %v", m)
 	}
 	cookiePass := strings.TrimPrefix(string(raw), "__cookie__:")
@@ -47,10 +49,10 @@ func TestAuth(t *testing.T) {
 		{"none", "", "", http.StatusUnauthorized},
 		{"wrong password", "alice", "wrong", http.StatusUnauthorized},
 		{"wrong user", "bob", "correct horse", http.StatusUnauthorized},
-		{"wrong cookie", CookieUser, strings.Repeat("0", 64), http.StatusUnauthorized},
-		{"cookie prefix", CookieUser, cookiePass[:63], http.StatusUnauthorized},
+		{"wrong cookie", rpcjson.CookieUser, strings.Repeat("0", 64), http.StatusUnauthorized},
+		{"cookie prefix", rpcjson.CookieUser, cookiePass[:63], http.StatusUnauthorized},
 		{"cookie as user/password", "alice", cookiePass, http.StatusUnauthorized},
-		{"cookie", CookieUser, cookiePass, http.StatusOK},
+		{"cookie", rpcjson.CookieUser, cookiePass, http.StatusOK},
 		{"user/password", "alice", "correct horse", http.StatusOK},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -68,8 +70,8 @@ func TestAuth(t *testing.T) {
 		})
 	}
 	// The client reports a 401 clearly.
-	bad := NewClient(url, "alice", "nope")
-	if _, err := bad.GetBlockCount(context.Background()); !errors.Is(err, ErrUnauthorized) {
+	bad := client.New(url, "alice", "nope")
+	if _, err := bad.GetBlockCount(context.Background()); !errors.Is(err, client.ErrUnauthorized) {
 		t.Fatalf("client error %v", err)
 	}
 	// GET is refused, healthz needs no credentials.
@@ -103,7 +105,7 @@ func TestNewRefusesMissingCredentials(t *testing.T) {
 	for _, cfg := range []Config{
 		{Params: f.p},
 		{Params: f.p, User: "u"},
-		{Params: f.p, User: CookieUser, Password: "x"},
+		{Params: f.p, User: rpcjson.CookieUser, Password: "x"},
 		{User: "u", Password: "p"},
 	} {
 		if _, err := New(cfg, deps); err == nil {
@@ -136,8 +138,8 @@ func TestPublicListener(t *testing.T) {
 		{"getpeerinfo", nil},
 	} {
 		err := f.pub.Call(ctx, c.method, c.params, nil)
-		var re *RPCError
-		if !errors.As(err, &re) || re.Code != CodeMethodNotFound || !strings.Contains(re.Message, "not available on the public interface") {
+		var re *rpcjson.RPCError
+		if !errors.As(err, &re) || re.Code != rpcjson.CodeMethodNotFound || !strings.Contains(re.Message, "not available on the public interface") {
 			t.Fatalf("%s on the public listener: %v", c.method, err)
 		}
 	}
@@ -166,7 +168,7 @@ func TestPublicListener(t *testing.T) {
 		t.Fatalf("public help of a private method: %q", hb)
 	}
 	// Read-only methods answer with values.
-	var txids []chain.Hash
+	var txids []wire.Hash
 	if err := f.pub.Call(ctx, "getaddresstxids", []any{f.otherAddr, 1, 1}, &txids); err != nil || len(txids) != 2 {
 		t.Fatalf("getaddresstxids: %v %v", txids, err)
 	}
@@ -193,7 +195,7 @@ func TestRateLimit(t *testing.T) {
 	if st != http.StatusTooManyRequests || h.Get("Retry-After") == "" || !strings.Contains(string(b), "rate limit") {
 		t.Fatalf("11th request: %d %s", st, b)
 	}
-	if err := f.pub.Call(context.Background(), "getblockcount", nil, nil); !errors.Is(err, ErrRateLimited) {
+	if err := f.pub.Call(context.Background(), "getblockcount", nil, nil); !errors.Is(err, client.ErrRateLimited) {
 		t.Fatalf("client: %v", err)
 	}
 	// The private listener is not limited.
@@ -228,7 +230,7 @@ func TestBodyAndBatchLimits(t *testing.T) {
 	// A maximum-size block fits the private limit: the body is read and
 	// the block judged (here: it does not decode).
 	blockHex := strings.Repeat("00", f.p.MaxBlockBytes)
-	if err := f.call("submitblock", []any{blockHex}, nil); rpcCode(err) != CodeDecode {
+	if err := f.call("submitblock", []any{blockHex}, nil); rpcCode(err) != rpcjson.CodeDecode {
 		t.Fatalf("max-size submitblock: %v", err)
 	}
 	call := `{"jsonrpc":"2.0","id":1,"method":"getblockcount"}`
@@ -237,9 +239,9 @@ func TestBodyAndBatchLimits(t *testing.T) {
 		t.Fatalf("batch of 1000: %d", st)
 	}
 	st, b = f.postPriv(batch(1001))
-	var resp struct{ Error *RPCError }
+	var resp struct{ Error *rpcjson.RPCError }
 	mustJSON(t, b, &resp)
-	if st != http.StatusBadRequest || resp.Error.Code != CodeInvalidRequest {
+	if st != http.StatusBadRequest || resp.Error.Code != rpcjson.CodeInvalidRequest {
 		t.Fatalf("batch of 1001: %d %s", st, b)
 	}
 	if st, _, _ := post(t, "http://"+f.srv.PublicAddr(), "", "", batch(101)); st != http.StatusBadRequest {
@@ -276,14 +278,14 @@ func TestBatch(t *testing.T) {
 	}
 	wants := []want{
 		{`1`, `20`, 0, true},
-		{`"two"`, ``, CodeMethodNotFound, true},
-		{`null`, ``, CodeInvalidRequest, false},
-		{`4`, ``, CodeInvalidParams, true},
+		{`"two"`, ``, rpcjson.CodeMethodNotFound, true},
+		{`null`, ``, rpcjson.CodeInvalidRequest, false},
+		{`4`, ``, rpcjson.CodeInvalidParams, true},
 		// the notification gets no entry
 		{`null`, `"` + f.blocks[1].BlockID().String() + `"`, 0, false},
 		{`7`, `"` + f.blocks[2].BlockID().String() + `"`, 0, true},
-		{`8`, ``, CodeInvalidParameter, true},
-		{`null`, ``, CodeInvalidRequest, false},
+		{`8`, ``, rpcjson.CodeInvalidParameter, true},
+		{`null`, ``, rpcjson.CodeInvalidRequest, false},
 		{`10`, `"` + f.blocks[20].BlockID().String() + `"`, 0, false},
 	}
 	if len(got) != len(wants) {
@@ -294,7 +296,7 @@ func TestBatch(t *testing.T) {
 		if string(g["id"]) != w.id {
 			t.Errorf("entry %d: id %s, want %s", i, g["id"], w.id)
 		}
-		if _, has := g["jsonrpc"]; has != w.v2 && w.code != CodeInvalidRequest {
+		if _, has := g["jsonrpc"]; has != w.v2 && w.code != rpcjson.CodeInvalidRequest {
 			t.Errorf("entry %d: jsonrpc field %v, want %v", i, has, w.v2)
 		}
 		if w.code == 0 {
@@ -306,7 +308,7 @@ func TestBatch(t *testing.T) {
 			}
 			continue
 		}
-		var e RPCError
+		var e rpcjson.RPCError
 		mustJSON(t, g["error"], &e)
 		if e.Code != w.code {
 			t.Errorf("entry %d: code %d, want %d (%s)", i, e.Code, w.code, e.Message)
@@ -334,41 +336,41 @@ func TestMalformed(t *testing.T) {
 		status     int
 		code       int
 	}{
-		{"empty", "", 400, CodeParseError},
-		{"truncated", `{"jsonrpc":"2.0","id":1,"method":"getblockcount"`, 400, CodeParseError},
-		{"trailing", `{"jsonrpc":"2.0","id":1,"method":"getblockcount"} {}`, 400, CodeParseError},
-		{"not json", `hello`, 400, CodeParseError},
-		{"deep nesting", deep, 400, CodeParseError},
-		{"empty batch", `[]`, 400, CodeInvalidRequest},
-		{"number", `42`, 400, CodeInvalidRequest},
-		{"null", `null`, 400, CodeInvalidRequest},
-		{"method number", `{"jsonrpc":"2.0","id":1,"method":5}`, 200, CodeInvalidRequest},
-		{"method missing", `{"jsonrpc":"2.0","id":1}`, 200, CodeInvalidRequest},
-		{"params string", `{"jsonrpc":"2.0","id":1,"method":"getblockcount","params":"x"}`, 200, CodeInvalidRequest},
-		{"jsonrpc number", `{"jsonrpc":2,"id":1,"method":"getblockcount"}`, 400, CodeInvalidRequest},
-		{"id object", `{"jsonrpc":"2.0","id":{},"method":"getblockcount"}`, 400, CodeInvalidRequest},
-		{"id bool", `{"jsonrpc":"2.0","id":true,"method":"getblockcount"}`, 400, CodeInvalidRequest},
-		{"unknown method 2.0", `{"jsonrpc":"2.0","id":1,"method":"x"}`, 200, CodeMethodNotFound},
-		{"unknown method 1.0", `{"id":1,"method":"x","params":[]}`, 404, CodeMethodNotFound},
-		{"bad params 1.0", `{"id":1,"method":"getblockhash","params":["x"]}`, 500, CodeInvalidParams},
-		{"huge height", `{"jsonrpc":"2.0","id":1,"method":"getblockhash","params":[1e400]}`, 200, CodeInvalidParameter},
-		{"huge int height", `{"jsonrpc":"2.0","id":1,"method":"getblockhash","params":[123456789012345678901234567890]}`, 200, CodeInvalidParameter},
-		{"negative count", `{"jsonrpc":"2.0","id":1,"method":"getheaders","params":[0,-1]}`, 200, CodeInvalidParameter},
-		{"float count", `{"jsonrpc":"2.0","id":1,"method":"getheaders","params":[0,2.5]}`, 200, CodeInvalidParameter},
-		{"array hash", `{"jsonrpc":"2.0","id":1,"method":"getblock","params":[["00"]]}`, 200, CodeInvalidParams},
-		{"object verbosity", `{"jsonrpc":"2.0","id":1,"method":"getblock","params":["` + f.blocks[1].BlockID().String() + `",{}]}`, 200, CodeInvalidParams},
-		{"null required", `{"jsonrpc":"2.0","id":1,"method":"getblock","params":[null]}`, 200, CodeInvalidParams},
-		{"unknown named", `{"jsonrpc":"2.0","id":1,"method":"getblockcount","params":{"x":1}}`, 200, CodeInvalidParameter},
-		{"long method name", `{"jsonrpc":"2.0","id":1,"method":"` + strings.Repeat("x", 100000) + `"}`, 200, CodeMethodNotFound},
-		{"utf8 junk", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\xfe\"}", 200, CodeMethodNotFound},
+		{"empty", "", 400, rpcjson.CodeParseError},
+		{"truncated", `{"jsonrpc":"2.0","id":1,"method":"getblockcount"`, 400, rpcjson.CodeParseError},
+		{"trailing", `{"jsonrpc":"2.0","id":1,"method":"getblockcount"} {}`, 400, rpcjson.CodeParseError},
+		{"not json", `hello`, 400, rpcjson.CodeParseError},
+		{"deep nesting", deep, 400, rpcjson.CodeParseError},
+		{"empty batch", `[]`, 400, rpcjson.CodeInvalidRequest},
+		{"number", `42`, 400, rpcjson.CodeInvalidRequest},
+		{"null", `null`, 400, rpcjson.CodeInvalidRequest},
+		{"method number", `{"jsonrpc":"2.0","id":1,"method":5}`, 200, rpcjson.CodeInvalidRequest},
+		{"method missing", `{"jsonrpc":"2.0","id":1}`, 200, rpcjson.CodeInvalidRequest},
+		{"params string", `{"jsonrpc":"2.0","id":1,"method":"getblockcount","params":"x"}`, 200, rpcjson.CodeInvalidRequest},
+		{"jsonrpc number", `{"jsonrpc":2,"id":1,"method":"getblockcount"}`, 400, rpcjson.CodeInvalidRequest},
+		{"id object", `{"jsonrpc":"2.0","id":{},"method":"getblockcount"}`, 400, rpcjson.CodeInvalidRequest},
+		{"id bool", `{"jsonrpc":"2.0","id":true,"method":"getblockcount"}`, 400, rpcjson.CodeInvalidRequest},
+		{"unknown method 2.0", `{"jsonrpc":"2.0","id":1,"method":"x"}`, 200, rpcjson.CodeMethodNotFound},
+		{"unknown method 1.0", `{"id":1,"method":"x","params":[]}`, 404, rpcjson.CodeMethodNotFound},
+		{"bad params 1.0", `{"id":1,"method":"getblockhash","params":["x"]}`, 500, rpcjson.CodeInvalidParams},
+		{"huge height", `{"jsonrpc":"2.0","id":1,"method":"getblockhash","params":[1e400]}`, 200, rpcjson.CodeInvalidParameter},
+		{"huge int height", `{"jsonrpc":"2.0","id":1,"method":"getblockhash","params":[123456789012345678901234567890]}`, 200, rpcjson.CodeInvalidParameter},
+		{"negative count", `{"jsonrpc":"2.0","id":1,"method":"getheaders","params":[0,-1]}`, 200, rpcjson.CodeInvalidParameter},
+		{"float count", `{"jsonrpc":"2.0","id":1,"method":"getheaders","params":[0,2.5]}`, 200, rpcjson.CodeInvalidParameter},
+		{"array hash", `{"jsonrpc":"2.0","id":1,"method":"getblock","params":[["00"]]}`, 200, rpcjson.CodeInvalidParams},
+		{"object verbosity", `{"jsonrpc":"2.0","id":1,"method":"getblock","params":["` + f.blocks[1].BlockID().String() + `",{}]}`, 200, rpcjson.CodeInvalidParams},
+		{"null required", `{"jsonrpc":"2.0","id":1,"method":"getblock","params":[null]}`, 200, rpcjson.CodeInvalidParams},
+		{"unknown named", `{"jsonrpc":"2.0","id":1,"method":"getblockcount","params":{"x":1}}`, 200, rpcjson.CodeInvalidParameter},
+		{"long method name", `{"jsonrpc":"2.0","id":1,"method":"` + strings.Repeat("x", 100000) + `"}`, 200, rpcjson.CodeMethodNotFound},
+		{"utf8 junk", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\xfe\"}", 200, rpcjson.CodeMethodNotFound},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			st, b := f.postPriv(c.body)
 			var resp struct {
-				Error *RPCError       `json:"error"`
-				ID    any             `json:"id"`
-				Res   json.RawMessage `json:"result"`
+				Error *rpcjson.RPCError `json:"error"`
+				ID    any               `json:"id"`
+				Res   json.RawMessage   `json:"result"`
 			}
 			if err := json.Unmarshal(b, &resp); err != nil {
 				t.Fatalf("status %d, body not JSON: %.200q", st, b)
@@ -436,7 +438,7 @@ func TestHealthz(t *testing.T) {
 		}
 	}
 	f.clock.Set(fixtureNow.Add(1_000_000 * time.Second))
-	var info BlockchainInfo
+	var info rpcjson.BlockchainInfo
 	f.mustCall("getblockchaininfo", nil, &info)
 	if !info.InitialBlockDownload || info.VerificationProgress != 0.5 || info.VerificationProgress <= 0 {
 		t.Fatalf("unsynced getblockchaininfo: %+v", info)
@@ -447,7 +449,7 @@ func TestHealthz(t *testing.T) {
 // panicChain makes one chain method panic.
 type panicChain struct{ Chain }
 
-func (panicChain) ChainTips() []blockchain.TipInfo { panic("boom") }
+func (panicChain) ChainTips() []chain.TipInfo { panic("boom") }
 
 func TestPanicBecomesInternalError(t *testing.T) {
 	f := newFixture(t)
@@ -459,8 +461,8 @@ func TestPanicBecomesInternalError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Stop(context.Background())
-	cli := NewClient(srv.Addr(), "u", "p")
-	if err := cli.Call(context.Background(), "getchaintips", nil, nil); rpcCode(err) != CodeInternal {
+	cli := client.New(srv.Addr(), "u", "p")
+	if err := cli.Call(context.Background(), "getchaintips", nil, nil); rpcCode(err) != rpcjson.CodeInternal {
 		t.Fatalf("panicking handler: %v", err)
 	}
 	st, b, _ := post(t, "http://"+srv.Addr(), "u", "p", `[{"jsonrpc":"2.0","id":1,"method":"getchaintips"},{"jsonrpc":"2.0","id":2,"method":"getblockcount"}]`)
@@ -481,7 +483,7 @@ func TestEstimateSmartFeeNoData(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Stop(context.Background())
-	fe, err := NewClient(srv.Addr(), "u", "p").EstimateSmartFee(context.Background(), 6)
+	fe, err := client.New(srv.Addr(), "u", "p").EstimateSmartFee(context.Background(), 6)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,19 +491,19 @@ func TestEstimateSmartFeeNoData(t *testing.T) {
 		t.Fatalf("%+v", fe)
 	}
 	// Without indexes, the address and index methods say what is missing.
-	cli := NewClient(srv.Addr(), "u", "p")
+	cli := client.New(srv.Addr(), "u", "p")
 	for _, m := range []string{"getaddressbalance", "getaddressutxos", "getaddresstxids"} {
-		if err := cli.Call(context.Background(), m, []any{f.otherAddr}, nil); rpcCode(err) != CodeInvalidParameter || !strings.Contains(err.Error(), "--addrindex") {
+		if err := cli.Call(context.Background(), m, []any{f.otherAddr}, nil); rpcCode(err) != rpcjson.CodeInvalidParameter || !strings.Contains(err.Error(), "--addrindex") {
 			t.Fatalf("%s without index: %v", m, err)
 		}
 	}
-	if err := cli.Call(context.Background(), "getrawtransaction", []any{f.blocks[3].Txs[1].TxID()}, nil); rpcCode(err) != CodeNotFound || !strings.Contains(err.Error(), "--txindex") {
+	if err := cli.Call(context.Background(), "getrawtransaction", []any{f.blocks[3].Txs[1].TxID()}, nil); rpcCode(err) != rpcjson.CodeNotFound || !strings.Contains(err.Error(), "--txindex") {
 		t.Fatalf("getrawtransaction without index: %v", err)
 	}
-	if err := cli.Call(context.Background(), "generatetoaddress", []any{1, f.genAddr}, nil); rpcCode(err) != CodeMethodNotFound {
+	if err := cli.Call(context.Background(), "generatetoaddress", []any{1, f.genAddr}, nil); rpcCode(err) != rpcjson.CodeMethodNotFound {
 		t.Fatalf("generatetoaddress off dev: %v", err)
 	}
-	if err := cli.Call(context.Background(), "stop", nil, nil); rpcCode(err) != CodeMisc {
+	if err := cli.Call(context.Background(), "stop", nil, nil); rpcCode(err) != rpcjson.CodeMisc {
 		t.Fatalf("stop without a hook: %v", err)
 	}
 }
@@ -511,7 +513,7 @@ func TestEstimateSmartFeeNoData(t *testing.T) {
 func TestConcurrentCallsDuringBlocks(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	var ids []chain.Hash
+	var ids []wire.Hash
 	for _, b := range f.blocks {
 		ids = append(ids, b.BlockID())
 	}
@@ -525,7 +527,7 @@ func TestConcurrentCallsDuringBlocks(t *testing.T) {
 			defer wg.Done()
 			cli := f.cli
 			if w%2 == 1 {
-				cli = NewClient(f.srv.Addr(), "alice", "correct horse")
+				cli = client.New(f.srv.Addr(), "alice", "correct horse")
 			}
 			for i := 0; ; i++ {
 				select {
@@ -538,7 +540,7 @@ func TestConcurrentCallsDuringBlocks(t *testing.T) {
 				case 0:
 					_, err = cli.GetHeaders(ctx, 0, 50)
 				case 1:
-					var r BlockHeaderResult
+					var r rpcjson.BlockHeaderResult
 					err = cli.Call(ctx, "getblockheader", []any{ids[i%20]}, &r)
 				case 2:
 					_, err = cli.GetMerkleProof(ctx, payID)
@@ -582,14 +584,14 @@ func TestResponseBudget(t *testing.T) {
 	call := `{"jsonrpc":"2.0","id":1,"method":"getblock","params":["` + id + `",2]}`
 	st, b := f.postPriv("[" + strings.Repeat(call+",", 4) + call + "]")
 	var resps []struct {
-		Result json.RawMessage `json:"result"`
-		Error  *RPCError       `json:"error"`
+		Result json.RawMessage   `json:"result"`
+		Error  *rpcjson.RPCError `json:"error"`
 	}
 	mustJSON(t, b, &resps)
 	if st != 200 || len(resps) != 5 || resps[0].Error != nil || resps[4].Error == nil || !strings.Contains(resps[4].Error.Message, "split the batch") {
 		t.Fatalf("%d %.400s", st, b)
 	}
-	if err := f.pub.Call(context.Background(), "getblock", []any{id, 2}, nil); rpcCode(err) != CodeMisc {
+	if err := f.pub.Call(context.Background(), "getblock", []any{id, 2}, nil); rpcCode(err) != rpcjson.CodeMisc {
 		t.Fatalf("public result over the bound: %v", err)
 	}
 	if err := f.pub.Call(context.Background(), "getblock", []any{id, 1}, nil); err != nil {
@@ -612,7 +614,7 @@ func TestPublicConnectionLimit(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	done := make(chan error, 1)
 	go func() {
-		_, err := NewClient(f.srv.PublicAddr(), "", "").GetBlockCount(context.Background())
+		_, err := client.New(f.srv.PublicAddr(), "", "").GetBlockCount(context.Background())
 		done <- err
 	}()
 	select {
@@ -633,16 +635,16 @@ func TestPublicConnectionLimit(t *testing.T) {
 }
 
 // TestMerkleProofFromLevels checks the cached level-by-level tree against
-// chain.BuildMerkleProof (RFC 6962) for every position of trees of 1 to
+// wire.BuildMerkleProof (RFC 6962) for every position of trees of 1 to
 // 70 leaves.
 func TestMerkleProofFromLevels(t *testing.T) {
 	for n := 1; n <= 70; n++ {
 		cb := &cachedBlock{}
 		for i := 0; i < n; i++ {
-			cb.txids = append(cb.txids, chain.H([]byte{byte(i), byte(n)}))
+			cb.txids = append(cb.txids, wire.H([]byte{byte(i), byte(n)}))
 		}
 		for i := 0; i < n; i++ {
-			want, err := chain.BuildMerkleProof(cb.txids, i)
+			want, err := wire.BuildMerkleProof(cb.txids, i)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -655,7 +657,7 @@ func TestMerkleProofFromLevels(t *testing.T) {
 					t.Fatalf("n=%d i=%d: path differs at %d", n, i, j)
 				}
 			}
-			if err := got.Verify(cb.txids[i], chain.MerkleRoot(cb.txids)); err != nil {
+			if err := got.Verify(cb.txids[i], wire.MerkleRoot(cb.txids)); err != nil {
 				t.Fatalf("n=%d i=%d: %v", n, i, err)
 			}
 		}

@@ -4,22 +4,12 @@ import (
 	"container/list"
 	"strconv"
 	"sync"
+	"tally/rpc/rpcjson"
 	"time"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/mempool"
-)
-
-// Transaction statuses reported by gettxstatus.
-const (
-	StatusMempool    = "mempool"    // waiting in the pool
-	StatusConfirmed  = "confirmed"  // in a best-chain block
-	StatusRefused    = "refused"    // sendrawtransaction (or a peer) offered it; the pool refused it
-	StatusEvicted    = "evicted"    // left a full pool (lowest fee rate)
-	StatusReplaced   = "replaced"   // replaced by a conflicting transaction paying more
-	StatusConflicted = "conflicted" // a block spent one of its inputs, or it became invalid after a reorganization
-	StatusUnknown    = "unknown"    // never seen, or forgotten
+	"tally/wire"
 )
 
 // Defaults of NewRecorder.
@@ -33,8 +23,8 @@ type Record struct {
 	Status string
 	Reason string
 	Time   time.Time
-	// Block and Height are set for StatusConfirmed.
-	Block  chain.Hash
+	// Block and Height are set for rpcjson.StatusConfirmed.
+	Block  wire.Hash
 	Height uint64
 }
 
@@ -55,8 +45,8 @@ type Recorder struct {
 
 // recordSet is a map with insertion order, oldest first.
 type recordSet struct {
-	order *list.List // of chain.Hash
-	byID  map[chain.Hash]recordEntry
+	order *list.List // of wire.Hash
+	byID  map[wire.Hash]recordEntry
 }
 
 type recordEntry struct {
@@ -65,7 +55,7 @@ type recordEntry struct {
 }
 
 func newRecordSet() recordSet {
-	return recordSet{order: list.New(), byID: make(map[chain.Hash]recordEntry)}
+	return recordSet{order: list.New(), byID: make(map[wire.Hash]recordEntry)}
 }
 
 // NewRecorder returns a recorder keeping at most max failures and max
@@ -84,7 +74,7 @@ func NewRecorder(max int, ttl time.Duration, now func() time.Time) *Recorder {
 	return &Recorder{max: max, ttl: ttl, now: now, failed: newRecordSet(), mined: newRecordSet()}
 }
 
-func (r *Recorder) put(set *recordSet, txid chain.Hash, rec Record) {
+func (r *Recorder) put(set *recordSet, txid wire.Hash, rec Record) {
 	if old, ok := set.byID[txid]; ok {
 		set.order.Remove(old.el)
 	}
@@ -97,7 +87,7 @@ func (r *Recorder) expire(set *recordSet) {
 	cutoff := r.now().Add(-r.ttl)
 	for set.order.Len() > 0 {
 		el := set.order.Front()
-		id := el.Value.(chain.Hash)
+		id := el.Value.(wire.Hash)
 		if set.order.Len() <= r.max && !set.byID[id].rec.Time.Before(cutoff) {
 			return
 		}
@@ -106,26 +96,26 @@ func (r *Recorder) expire(set *recordSet) {
 	}
 }
 
-func (r *Recorder) get(set *recordSet, txid chain.Hash) (Record, bool) {
+func (r *Recorder) get(set *recordSet, txid wire.Hash) (Record, bool) {
 	r.expire(set)
 	e, ok := set.byID[txid]
 	return e.rec, ok
 }
 
-// Record remembers that txid ended with status (StatusRefused,
-// StatusEvicted, StatusReplaced, StatusConflicted) and why.
-func (r *Recorder) Record(txid chain.Hash, status, reason string) {
+// Record remembers that txid ended with status (rpcjson.StatusRefused,
+// rpcjson.StatusEvicted, rpcjson.StatusReplaced, rpcjson.StatusConflicted) and why.
+func (r *Recorder) Record(txid wire.Hash, status, reason string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.put(&r.failed, txid, Record{Status: status, Reason: reason, Time: r.now()})
 }
 
 // PoolRemoved is a mempool.Config.OnRemove hook feeding the recorder:
-// evicted transactions are StatusEvicted, the others StatusConflicted.
-func (r *Recorder) PoolRemoved(txid chain.Hash, kind mempool.RemoveReason, why string) {
-	status := StatusConflicted
+// evicted transactions are rpcjson.StatusEvicted, the others rpcjson.StatusConflicted.
+func (r *Recorder) PoolRemoved(txid wire.Hash, kind mempool.RemoveReason, why string) {
+	status := rpcjson.StatusConflicted
 	if kind == mempool.RemovedEvicted {
-		status = StatusEvicted
+		status = rpcjson.StatusEvicted
 	}
 	r.Record(txid, status, string(kind)+": "+why)
 }
@@ -134,7 +124,7 @@ func (r *Recorder) PoolRemoved(txid chain.Hash, kind mempool.RemoveReason, why s
 // confirmed, and those of disconnected blocks as conflicted (reported only
 // while they are neither in the pool nor on the new chain); subscribe it
 // with Chain.Subscribe. Coinbases are not recorded.
-func (r *Recorder) HandleChainEvents(events []blockchain.Event) {
+func (r *Recorder) HandleChainEvents(events []chain.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
@@ -144,9 +134,9 @@ func (r *Recorder) HandleChainEvents(events []blockchain.Event) {
 				continue
 			}
 			switch ev.Kind {
-			case blockchain.BlockConnected:
-				r.put(&r.mined, txid, Record{Status: StatusConfirmed, Time: now, Block: ev.ID, Height: ev.Height})
-			case blockchain.BlockDisconnected:
+			case chain.BlockConnected:
+				r.put(&r.mined, txid, Record{Status: rpcjson.StatusConfirmed, Time: now, Block: ev.ID, Height: ev.Height})
+			case chain.BlockDisconnected:
 				if e, ok := r.mined.byID[txid]; ok && e.rec.Block == ev.ID {
 					r.mined.order.Remove(e.el)
 					delete(r.mined.byID, txid)
@@ -154,7 +144,7 @@ func (r *Recorder) HandleChainEvents(events []blockchain.Event) {
 				// Lookups see the pool and the new chain first: this
 				// record only speaks when the transaction came back to
 				// neither.
-				r.put(&r.failed, txid, Record{Status: StatusConflicted, Time: now,
+				r.put(&r.failed, txid, Record{Status: rpcjson.StatusConflicted, Time: now,
 					Reason: "reorganized out: block " + ev.ID.String() + " at height " + strconv.FormatUint(ev.Height, 10) + " left the best chain and the transaction is in neither the pool nor the new chain"})
 			}
 		}
@@ -163,7 +153,7 @@ func (r *Recorder) HandleChainEvents(events []blockchain.Event) {
 
 // Lookup returns what the recorder knows of txid: a confirmation if it
 // has one, else a failure.
-func (r *Recorder) Lookup(txid chain.Hash) (confirmed, failed Record, hasConfirmed, hasFailed bool) {
+func (r *Recorder) Lookup(txid wire.Hash) (confirmed, failed Record, hasConfirmed, hasFailed bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	confirmed, hasConfirmed = r.get(&r.mined, txid)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // SeedSize is the size of a wallet seed in bytes.
@@ -134,21 +134,21 @@ func DeriveKey(seed []byte, index uint32) (*secp256k1.PrivateKey, error) {
 
 // PubKeyBytes returns the 33-byte compressed public key of key, as an
 // input's pubkey field holds it.
-func PubKeyBytes(key *secp256k1.PrivateKey) [chain.PubKeySize]byte {
-	var pk [chain.PubKeySize]byte
+func PubKeyBytes(key *secp256k1.PrivateKey) [wire.PubKeySize]byte {
+	var pk [wire.PubKeySize]byte
 	copy(pk[:], key.PubKey().SerializeCompressed())
 	return pk
 }
 
-// KeyPKH returns the public key hash of key: chain.Hash160 of its
+// KeyPKH returns the public key hash of key: wire.Hash160 of its
 // compressed public key.
 func KeyPKH(key *secp256k1.PrivateKey) [20]byte {
 	pk := PubKeyBytes(key)
-	return chain.Hash160(pk[:])
+	return wire.Hash160(pk[:])
 }
 
 // KeyAddress returns the address of key on the network with address
 // prefix (bech32 HRP) hrp.
 func KeyAddress(hrp string, key *secp256k1.PrivateKey) (string, error) {
-	return chain.EncodeAddress(hrp, KeyPKH(key))
+	return wire.EncodeAddress(hrp, KeyPKH(key))
 }

@@ -18,7 +18,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/crypto/scrypt"
 
-	"tally/chain"
+	"tally/wire"
 
 	"tally/internal/atomicfile"
 )
@@ -299,11 +299,11 @@ func (n Network) validate() error {
 		return bad
 	}
 	pkh := [20]byte{19: 1}
-	addr, err := chain.EncodeAddress(n.AddressPrefix, pkh)
+	addr, err := wire.EncodeAddress(n.AddressPrefix, pkh)
 	if err != nil {
 		return bad
 	}
-	if got, err := chain.DecodeAddress(n.AddressPrefix, addr); err != nil || got != pkh {
+	if got, err := wire.DecodeAddress(n.AddressPrefix, addr); err != nil || got != pkh {
 		return bad
 	}
 	return nil
@@ -441,7 +441,7 @@ func (w *Wallet) load(pt []byte) error {
 			return fmt.Errorf("address %d: needs either an index or imported", i)
 		}
 		entry.PKH = KeyPKH(key)
-		addr, err := chain.EncodeAddress(w.net.AddressPrefix, entry.PKH)
+		addr, err := wire.EncodeAddress(w.net.AddressPrefix, entry.PKH)
 		if err != nil {
 			return err
 		}
@@ -553,7 +553,7 @@ func (w *Wallet) write(create bool) error {
 // addKey records a key and its address. The caller holds w.mu or owns w.
 func (w *Wallet) addKey(key *secp256k1.PrivateKey, entry Address) (Address, error) {
 	entry.PKH = KeyPKH(key)
-	addr, err := chain.EncodeAddress(w.net.AddressPrefix, entry.PKH)
+	addr, err := wire.EncodeAddress(w.net.AddressPrefix, entry.PKH)
 	if err != nil {
 		return Address{}, err
 	}

@@ -10,15 +10,15 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
-	"tally/chain"
 	"tally/consensus"
+	"tally/wire"
 )
 
 // UTXO is an unspent output the wallet can spend, as a node reports it.
 // Confirmations is 0 for an output of a transaction still in the mempool;
 // outputs with negative confirmations (conflicted) are never selected.
 type UTXO struct {
-	OutPoint      chain.OutPoint
+	OutPoint      wire.OutPoint
 	Amount        uint64
 	PKH           [20]byte
 	Confirmations int64
@@ -30,10 +30,10 @@ var ErrInsufficientFunds = errors.New("insufficient funds")
 
 // TxSize returns the encoded size in bytes of a transaction with nIn
 // inputs, nOut outputs and a memo of memoLen bytes (SPEC section 2; the
-// same as chain.Tx.SerializeSize of such a transaction).
+// same as wire.Tx.SerializeSize of such a transaction).
 func TxSize(nIn, nOut, memoLen int) int {
-	return 4 + uvarintLen(uint64(nIn)) + nIn*chain.InputSize +
-		uvarintLen(uint64(nOut)) + nOut*chain.OutputSize +
+	return 4 + uvarintLen(uint64(nIn)) + nIn*wire.InputSize +
+		uvarintLen(uint64(nOut)) + nOut*wire.OutputSize +
 		8 + uvarintLen(uint64(memoLen)) + memoLen
 }
 
@@ -114,7 +114,7 @@ func (s *selection) pick(pool []UTXO) ([]UTXO, uint64, uint64, bool) {
 		change, fee, _ := s.settle(1, pool[best].Amount)
 		return []UTXO{pool[best]}, change, fee, true
 	}
-	inputFee := satMul(s.feeRate, chain.InputSize)
+	inputFee := satMul(s.feeRate, wire.InputSize)
 	var sel []UTXO
 	var sum uint64
 	for _, u := range pool {
@@ -150,7 +150,7 @@ func SelectCoinsFor(utxos []UTXO, target uint64, nOutputs, memoLen int, feeRate,
 	if nOutputs < 1 || memoLen < 0 {
 		return nil, 0, 0, fmt.Errorf("bad transaction shape: %d outputs, %d-byte memo", nOutputs, memoLen)
 	}
-	seen := make(map[chain.OutPoint]bool, len(utxos))
+	seen := make(map[wire.OutPoint]bool, len(utxos))
 	var confirmed, all []UTXO
 	var total, unconfirmed uint64
 	for _, u := range utxos {
@@ -211,12 +211,12 @@ func SelectCoinsFor(utxos []UTXO, target uint64, nOutputs, memoLen int, feeRate,
 // (change comes last), with memo as its extra field. keys returns the
 // private key for a coin's pkh; a missing key or one whose public key does
 // not hash to the coin's pkh is an error. Every input signs
-// chain.SigHash(tx, networkID), computed once, and every signature is
+// wire.SigHash(tx, networkID), computed once, and every signature is
 // checked with consensus.VerifySignature before the transaction is
 // returned. The fee is sum(selected) - sum(outputs) - change.Amount; it is
 // an error for it to be negative.
-func BuildAndSign(selected []UTXO, outputs []chain.TxOut, change chain.TxOut,
-	keys func(pkh [20]byte) (*secp256k1.PrivateKey, bool), networkID [4]byte, memo []byte) (*chain.Tx, error) {
+func BuildAndSign(selected []UTXO, outputs []wire.TxOut, change wire.TxOut,
+	keys func(pkh [20]byte) (*secp256k1.PrivateKey, bool), networkID [4]byte, memo []byte) (*wire.Tx, error) {
 	if len(selected) == 0 {
 		return nil, errors.New("transaction needs at least one coin to spend")
 	}
@@ -226,8 +226,8 @@ func BuildAndSign(selected []UTXO, outputs []chain.TxOut, change chain.TxOut,
 	if len(memo) > consensus.MaxMemoBytes {
 		return nil, fmt.Errorf("memo is %d bytes, at most %d", len(memo), consensus.MaxMemoBytes)
 	}
-	tx := &chain.Tx{Version: 1, LockTime: 0, Extra: append([]byte(nil), memo...)}
-	tx.Outputs = append(make([]chain.TxOut, 0, len(outputs)+1), outputs...)
+	tx := &wire.Tx{Version: 1, LockTime: 0, Extra: append([]byte(nil), memo...)}
+	tx.Outputs = append(make([]wire.TxOut, 0, len(outputs)+1), outputs...)
 	if change.Amount > 0 {
 		tx.Outputs = append(tx.Outputs, change)
 	}
@@ -242,7 +242,7 @@ func BuildAndSign(selected []UTXO, outputs []chain.TxOut, change chain.TxOut,
 		}
 	}
 	signers := make([]*secp256k1.PrivateKey, len(selected))
-	seen := make(map[chain.OutPoint]bool, len(selected))
+	seen := make(map[wire.OutPoint]bool, len(selected))
 	for i, u := range selected {
 		if seen[u.OutPoint] {
 			return nil, fmt.Errorf("coin %s:%d selected twice", u.OutPoint.TxID, u.OutPoint.Index)
@@ -257,16 +257,16 @@ func BuildAndSign(selected []UTXO, outputs []chain.TxOut, change chain.TxOut,
 			return nil, fmt.Errorf("no private key for coin %s:%d", u.OutPoint.TxID, u.OutPoint.Index)
 		}
 		pub := PubKeyBytes(key)
-		if chain.Hash160(pub[:]) != u.PKH {
+		if wire.Hash160(pub[:]) != u.PKH {
 			return nil, fmt.Errorf("key for coin %s:%d does not match its owner", u.OutPoint.TxID, u.OutPoint.Index)
 		}
 		signers[i] = key
-		tx.Inputs = append(tx.Inputs, chain.TxIn{Prev: u.OutPoint, PubKey: pub})
+		tx.Inputs = append(tx.Inputs, wire.TxIn{Prev: u.OutPoint, PubKey: pub})
 	}
 	if out > in {
 		return nil, fmt.Errorf("outputs total %s TALLY, more than the %s TALLY of the coins spent", FormatAmount(out), FormatAmount(in))
 	}
-	msg := chain.SigHash(tx, networkID)
+	msg := wire.SigHash(tx, networkID)
 	for i := range tx.Inputs {
 		tx.Inputs[i].Sig = consensus.SignInput(signers[i], msg)
 	}

@@ -7,21 +7,21 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
-	"tally/chain"
 	"tally/consensus"
+	"tally/wire"
 )
 
 const coin = BaseUnitsPerTally
 
 func utxo(id byte, amount uint64, conf int64) UTXO {
-	return UTXO{OutPoint: chain.OutPoint{TxID: chain.Hash{id}, Index: uint32(id)}, Amount: amount, Confirmations: conf}
+	return UTXO{OutPoint: wire.OutPoint{TxID: wire.Hash{id}, Index: uint32(id)}, Amount: amount, Confirmations: conf}
 }
 
 func TestTxSize(t *testing.T) {
 	for _, shape := range [][3]int{{0, 0, 0}, {1, 1, 0}, {1, 2, 0}, {2, 3, 80}, {127, 1, 0}, {128, 1, 0}, {300, 200, 5}} {
-		tx := &chain.Tx{
-			Inputs:  make([]chain.TxIn, shape[0]),
-			Outputs: make([]chain.TxOut, shape[1]),
+		tx := &wire.Tx{
+			Inputs:  make([]wire.TxIn, shape[0]),
+			Outputs: make([]wire.TxOut, shape[1]),
 			Extra:   make([]byte, shape[2]),
 		}
 		if got, want := TxSize(shape[0], shape[1], shape[2]), tx.SerializeSize(); got != want {
@@ -232,18 +232,18 @@ func TestBuildAndSign(t *testing.T) {
 	if len(sel) != 2 || change == 0 {
 		t.Fatalf("selected %d coins, change %d", len(sel), change)
 	}
-	tx, err := BuildAndSign(sel, []chain.TxOut{{Amount: target, PKH: payTo}}, chain.TxOut{Amount: change, PKH: pkhs[2]}, lookup, netID, memo)
+	tx, err := BuildAndSign(sel, []wire.TxOut{{Amount: target, PKH: payTo}}, wire.TxOut{Amount: change, PKH: pkhs[2]}, lookup, netID, memo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tx.Version != 1 || tx.LockTime != 0 || string(tx.Extra) != "thanks" || len(tx.Inputs) != 2 || len(tx.Outputs) != 2 ||
-		tx.Outputs[0] != (chain.TxOut{Amount: target, PKH: payTo}) || tx.Outputs[1].Amount != change {
+		tx.Outputs[0] != (wire.TxOut{Amount: target, PKH: payTo}) || tx.Outputs[1].Amount != change {
 		t.Fatalf("unexpected tx %+v", tx)
 	}
 	var in, out uint64
 	for i, u := range sel {
 		in += u.Amount
-		if tx.Inputs[i].Prev != u.OutPoint || chain.Hash160(tx.Inputs[i].PubKey[:]) != u.PKH {
+		if tx.Inputs[i].Prev != u.OutPoint || wire.Hash160(tx.Inputs[i].PubKey[:]) != u.PKH {
 			t.Errorf("input %d does not spend its coin with its key", i)
 		}
 	}
@@ -259,18 +259,18 @@ func TestBuildAndSign(t *testing.T) {
 	if err := consensus.CheckTxSignatures(tx, tx.TxID(), [4]byte{1, 2, 3, 4}, nil); err == nil {
 		t.Error("signatures verify on another network")
 	}
-	dec, err := chain.DecodeTx(tx.Encode())
+	dec, err := wire.DecodeTx(tx.Encode())
 	if err != nil || dec.TxID() != tx.TxID() {
 		t.Errorf("decode round trip: %v", err)
 	}
 	// Deterministic (RFC 6979): the same inputs give the same transaction.
-	tx2, _ := BuildAndSign(sel, []chain.TxOut{{Amount: target, PKH: payTo}}, chain.TxOut{Amount: change, PKH: pkhs[2]}, lookup, netID, memo)
+	tx2, _ := BuildAndSign(sel, []wire.TxOut{{Amount: target, PKH: payTo}}, wire.TxOut{Amount: change, PKH: pkhs[2]}, lookup, netID, memo)
 	if tx2.TxID() != tx.TxID() {
 		t.Error("signing is not deterministic")
 	}
 
 	// No change output when change is 0.
-	tx3, err := BuildAndSign(sel[:1], []chain.TxOut{{Amount: coin, PKH: payTo}}, chain.TxOut{}, lookup, netID, nil)
+	tx3, err := BuildAndSign(sel[:1], []wire.TxOut{{Amount: coin, PKH: payTo}}, wire.TxOut{}, lookup, netID, nil)
 	if err != nil || len(tx3.Outputs) != 1 || tx3.Extra != nil {
 		t.Errorf("no-change tx: %+v, %v", tx3, err)
 	}
@@ -284,25 +284,25 @@ func TestBuildAndSignErrors(t *testing.T) {
 	u.PKH = pkhs[0]
 	foreign := utxo(2, coin, 1)
 	foreign.PKH = [20]byte{9}
-	pay := []chain.TxOut{{Amount: coin / 2, PKH: [20]byte{1}}}
+	pay := []wire.TxOut{{Amount: coin / 2, PKH: [20]byte{1}}}
 	net := [4]byte{}
 	cases := []struct {
 		name    string
 		sel     []UTXO
-		outs    []chain.TxOut
-		change  chain.TxOut
+		outs    []wire.TxOut
+		change  wire.TxOut
 		keys    func([20]byte) (*secp256k1.PrivateKey, bool)
 		memo    []byte
 		message string
 	}{
-		{"no inputs", nil, pay, chain.TxOut{}, lookup, nil, "at least one coin"},
-		{"no outputs", []UTXO{u}, nil, chain.TxOut{}, lookup, nil, "at least one output"},
-		{"missing key", []UTXO{foreign}, pay, chain.TxOut{}, lookup, nil, "no private key"},
-		{"wrong key", []UTXO{u}, pay, chain.TxOut{}, wrongKey, nil, "does not match"},
-		{"memo too long", []UTXO{u}, pay, chain.TxOut{}, lookup, make([]byte, 81), "memo"},
-		{"outputs exceed inputs", []UTXO{u}, pay, chain.TxOut{Amount: coin/2 + 1}, lookup, nil, "more than"},
-		{"zero output", []UTXO{u}, []chain.TxOut{{Amount: 0}}, chain.TxOut{}, lookup, nil, "amount 0"},
-		{"duplicate coin", []UTXO{u, u}, pay, chain.TxOut{}, lookup, nil, "twice"},
+		{"no inputs", nil, pay, wire.TxOut{}, lookup, nil, "at least one coin"},
+		{"no outputs", []UTXO{u}, nil, wire.TxOut{}, lookup, nil, "at least one output"},
+		{"missing key", []UTXO{foreign}, pay, wire.TxOut{}, lookup, nil, "no private key"},
+		{"wrong key", []UTXO{u}, pay, wire.TxOut{}, wrongKey, nil, "does not match"},
+		{"memo too long", []UTXO{u}, pay, wire.TxOut{}, lookup, make([]byte, 81), "memo"},
+		{"outputs exceed inputs", []UTXO{u}, pay, wire.TxOut{Amount: coin/2 + 1}, lookup, nil, "more than"},
+		{"zero output", []UTXO{u}, []wire.TxOut{{Amount: 0}}, wire.TxOut{}, lookup, nil, "amount 0"},
+		{"duplicate coin", []UTXO{u, u}, pay, wire.TxOut{}, lookup, nil, "twice"},
 	}
 	for _, c := range cases {
 		_, err := BuildAndSign(c.sel, c.outs, c.change, c.keys, net, c.memo)

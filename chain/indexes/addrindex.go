@@ -8,14 +8,14 @@ import (
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/util"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 const (
 	prefixHistory  = 'a'
 	prefixUnspent  = 'i'
-	historyKeySize = 1 + 20 + 8 + chain.HashSize + 1 + 4
-	unspentKeySize = 1 + 20 + chain.HashSize + 4
+	historyKeySize = 1 + 20 + 8 + wire.HashSize + 1 + 4
+	unspentKeySize = 1 + 20 + wire.HashSize + 4
 	unspentValSize = 8 + 8 + 1
 )
 
@@ -33,10 +33,10 @@ const (
 type AddrIndex struct{ state }
 
 // NewAddrIndex returns an address index; list it in
-// blockchain.Config.Indexers and call Catchup after Open.
+// chain.Config.Indexers and call Catchup after Open.
 func NewAddrIndex() *AddrIndex { return &AddrIndex{} }
 
-func historyKey(pkh [20]byte, height uint64, txid chain.Hash, dir byte, n uint32) []byte {
+func historyKey(pkh [20]byte, height uint64, txid wire.Hash, dir byte, n uint32) []byte {
 	k := make([]byte, historyKeySize)
 	k[0] = prefixHistory
 	copy(k[1:], pkh[:])
@@ -47,7 +47,7 @@ func historyKey(pkh [20]byte, height uint64, txid chain.Hash, dir byte, n uint32
 	return k
 }
 
-func unspentKey(pkh [20]byte, op chain.OutPoint) []byte {
+func unspentKey(pkh [20]byte, op wire.OutPoint) []byte {
 	k := make([]byte, unspentKeySize)
 	k[0] = prefixUnspent
 	copy(k[1:], pkh[:])
@@ -58,7 +58,7 @@ func unspentKey(pkh [20]byte, op chain.OutPoint) []byte {
 
 func u64(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
 
-func unspentValue(c chain.Coin) []byte {
+func unspentValue(c wire.Coin) []byte {
 	v := make([]byte, unspentValSize)
 	binary.LittleEndian.PutUint64(v, c.Amount)
 	binary.LittleEndian.PutUint64(v[8:], c.Height)
@@ -68,22 +68,22 @@ func unspentValue(c chain.Coin) []byte {
 	return v
 }
 
-func decodeUnspentValue(v []byte, pkh [20]byte) (chain.Coin, error) {
+func decodeUnspentValue(v []byte, pkh [20]byte) (wire.Coin, error) {
 	if len(v) != unspentValSize || v[16] > 1 {
-		return chain.Coin{}, fmt.Errorf("%w: addrindex unspent entry of %d bytes", ErrCorrupt, len(v))
+		return wire.Coin{}, fmt.Errorf("%w: addrindex unspent entry of %d bytes", ErrCorrupt, len(v))
 	}
-	return chain.Coin{Amount: binary.LittleEndian.Uint64(v), PKH: pkh, Height: binary.LittleEndian.Uint64(v[8:]), Coinbase: v[16] == 1}, nil
+	return wire.Coin{Amount: binary.LittleEndian.Uint64(v), PKH: pkh, Height: binary.LittleEndian.Uint64(v[8:]), Coinbase: v[16] == 1}, nil
 }
 
-// ConnectBlock implements blockchain.Indexer.
-func (ix *AddrIndex) ConnectBlock(batch *leveldb.Batch, b *chain.Block, txids []chain.Hash, height uint64, spent []chain.Coin) {
+// ConnectBlock implements chain.Indexer.
+func (ix *AddrIndex) ConnectBlock(batch *leveldb.Batch, b *wire.Block, txids []wire.Hash, height uint64, spent []wire.Coin) {
 	ix.connect(batch, b, txids, height, spent)
 	ix.putMarker(batch, keyAddrMarker, b.BlockID())
 }
 
 // connect applies the block's transactions in order: each one's inputs
 // (delete the spent coin, add a spend to the history) then its outputs.
-func (ix *AddrIndex) connect(batch *leveldb.Batch, b *chain.Block, txids []chain.Hash, height uint64, spent []chain.Coin) {
+func (ix *AddrIndex) connect(batch *leveldb.Batch, b *wire.Block, txids []wire.Hash, height uint64, spent []wire.Coin) {
 	k := 0
 	for i, tx := range b.Txs {
 		txid := txids[i]
@@ -97,22 +97,22 @@ func (ix *AddrIndex) connect(batch *leveldb.Batch, b *chain.Block, txids []chain
 			batch.Put(historyKey(c.PKH, height, txid, DirSpent, uint32(j)), u64(c.Amount))
 		}
 		for j, o := range tx.Outputs {
-			op := chain.OutPoint{TxID: txid, Index: uint32(j)}
-			batch.Put(unspentKey(o.PKH, op), unspentValue(chain.Coin{Amount: o.Amount, Height: height, Coinbase: i == 0}))
+			op := wire.OutPoint{TxID: txid, Index: uint32(j)}
+			batch.Put(unspentKey(o.PKH, op), unspentValue(wire.Coin{Amount: o.Amount, Height: height, Coinbase: i == 0}))
 			batch.Put(historyKey(o.PKH, height, txid, DirReceived, uint32(j)), u64(o.Amount))
 		}
 	}
 }
 
-// DisconnectBlock implements blockchain.Indexer: the transactions are
+// DisconnectBlock implements chain.Indexer: the transactions are
 // undone in reverse, each one's outputs then its inputs.
-func (ix *AddrIndex) DisconnectBlock(batch *leveldb.Batch, b *chain.Block, txids []chain.Hash, height uint64, spent []chain.Coin) {
+func (ix *AddrIndex) DisconnectBlock(batch *leveldb.Batch, b *wire.Block, txids []wire.Hash, height uint64, spent []wire.Coin) {
 	k := len(spent)
 	for i := len(b.Txs) - 1; i >= 0; i-- {
 		tx := b.Txs[i]
 		txid := txids[i]
 		for j, o := range tx.Outputs {
-			batch.Delete(unspentKey(o.PKH, chain.OutPoint{TxID: txid, Index: uint32(j)}))
+			batch.Delete(unspentKey(o.PKH, wire.OutPoint{TxID: txid, Index: uint32(j)}))
 			batch.Delete(historyKey(o.PKH, height, txid, DirReceived, uint32(j)))
 		}
 		if i == 0 {
@@ -144,9 +144,9 @@ func (ix *AddrIndex) prefixes() [][]byte {
 // data: an input's public key hashes to the owner of the coin it spends
 // (a consensus rule), which names the coin's unspent entry, written by an
 // earlier block or by an earlier transaction of this one.
-func (ix *AddrIndex) rebuildBlock(db Reader, batch *leveldb.Batch, b *chain.Block, txids []chain.Hash, height uint64) error {
-	created := make(map[chain.OutPoint]chain.Coin)
-	var spent []chain.Coin
+func (ix *AddrIndex) rebuildBlock(db Reader, batch *leveldb.Batch, b *wire.Block, txids []wire.Hash, height uint64) error {
+	created := make(map[wire.OutPoint]wire.Coin)
+	var spent []wire.Coin
 	for i, tx := range b.Txs {
 		if i > 0 {
 			for _, in := range tx.Inputs {
@@ -155,7 +155,7 @@ func (ix *AddrIndex) rebuildBlock(db Reader, batch *leveldb.Batch, b *chain.Bloc
 					delete(created, in.Prev)
 					continue
 				}
-				pkh := chain.Hash160(in.PubKey[:])
+				pkh := wire.Hash160(in.PubKey[:])
 				v, err := db.Get(unspentKey(pkh, in.Prev), nil)
 				if err != nil {
 					if errors.Is(err, leveldb.ErrNotFound) {
@@ -171,7 +171,7 @@ func (ix *AddrIndex) rebuildBlock(db Reader, batch *leveldb.Batch, b *chain.Bloc
 			}
 		}
 		for j, o := range tx.Outputs {
-			created[chain.OutPoint{TxID: txids[i], Index: uint32(j)}] = chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: height, Coinbase: i == 0}
+			created[wire.OutPoint{TxID: txids[i], Index: uint32(j)}] = wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: height, Coinbase: i == 0}
 		}
 	}
 	ix.connect(batch, b, txids, height, spent)
@@ -218,7 +218,7 @@ func (ix *AddrIndex) Balance(db Reader, pkh [20]byte) (Balance, error) {
 
 // UTXO is an unspent output of an address.
 type UTXO struct {
-	OutPoint chain.OutPoint
+	OutPoint wire.OutPoint
 	Amount   uint64
 	Height   uint64
 	Coinbase bool
@@ -251,7 +251,7 @@ func (ix *AddrIndex) UTXOs(db Reader, pkh [20]byte, limit int) (out []UTXO, more
 
 // TxRef is a transaction in an address's history.
 type TxRef struct {
-	TxID   chain.Hash
+	TxID   wire.Hash
 	Height uint64
 }
 

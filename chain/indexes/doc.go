@@ -4,14 +4,14 @@
 // (--addrindex: history and unspent outputs per public key hash, for
 // explorers and wallets).
 //
-// Both implement blockchain.Indexer: the chain calls them while it builds
+// Both implement chain.Indexer: the chain calls them while it builds
 // the batch that connects or disconnects a block, so an index moves with
 // the chain in the same atomic write, across reorganizations and crashes.
 // Every write is an idempotent put or delete, as crash recovery requires.
 // Queries read the database directly (a *leveldb.DB or a snapshot); they
 // never take the chain's locks.
 //
-// An index must be listed in blockchain.Config.Indexers when the chain is
+// An index must be listed in chain.Config.Indexers when the chain is
 // opened, and Catchup must run right after Open, before anything else
 // processes blocks: it builds what the index is missing (everything, for a
 // database that never had the index; the blocks connected while the node
@@ -22,7 +22,7 @@
 //
 // # Storage layout
 //
-// Keys use prefixes the chain schema (chain/blockchain/schema.go) reserves
+// Keys use prefixes the chain schema (chain/schema.go) reserves
 // for indexes. Integers in keys are big-endian, so that keys sort by them;
 // integers in values are little-endian, as everywhere else.
 //

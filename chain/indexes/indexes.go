@@ -11,7 +11,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/util"
 
 	"tally/chain"
-	"tally/chain/blockchain"
+	"tally/wire"
 )
 
 // Reader is what queries read: a *leveldb.DB or a *leveldb.Snapshot.
@@ -20,19 +20,19 @@ type Reader interface {
 	NewIterator(slice *util.Range, ro *opt.ReadOptions) iterator.Iterator
 }
 
-// Chain is what Catchup needs of the chain state (*blockchain.Chain).
+// Chain is what Catchup needs of the chain state (*chain.Chain).
 type Chain interface {
-	Tip() *blockchain.Snapshot
-	BlockInfo(id chain.Hash) (blockchain.BlockInfo, bool)
-	IDAt(height uint64) (chain.Hash, bool)
-	Block(id chain.Hash) (*chain.Block, error)
+	Tip() *chain.Snapshot
+	BlockInfo(id wire.Hash) (chain.BlockInfo, bool)
+	IDAt(height uint64) (wire.Hash, bool)
+	Block(id wire.Hash) (*wire.Block, error)
 	DB() *leveldb.DB
 }
 
-// Index is an optional index: a blockchain.Indexer that can build what it
+// Index is an optional index: a chain.Indexer that can build what it
 // is missing and say when it is complete.
 type Index interface {
-	blockchain.Indexer
+	chain.Indexer
 	// Catchup builds the index up to the chain's tip (see the package
 	// doc); call it after Open, before blocks are processed concurrently.
 	Catchup(c Chain) error
@@ -57,7 +57,7 @@ var ErrCorrupt = errors.New("index corrupt")
 // stored version makes Catchup rebuild the index.
 const markerVersion = 1
 
-func markerValue(id chain.Hash) []byte {
+func markerValue(id wire.Hash) []byte {
 	return append([]byte{markerVersion}, id[:]...)
 }
 
@@ -68,7 +68,7 @@ type impl interface {
 	prefixes() [][]byte
 	// rebuildBlock adds the entries of a best-chain block to batch during
 	// Catchup, reading what it needs of earlier blocks from db.
-	rebuildBlock(db Reader, batch *leveldb.Batch, b *chain.Block, txids []chain.Hash, height uint64) error
+	rebuildBlock(db Reader, batch *leveldb.Batch, b *wire.Block, txids []wire.Hash, height uint64) error
 }
 
 // state is the readiness flag shared by both indexes.
@@ -79,7 +79,7 @@ func (s *state) Ready() bool { return s.live.Load() }
 
 // putMarker records in batch that the index is complete up to id, once the
 // index is live (before, Catchup owns the marker).
-func (s *state) putMarker(batch *leveldb.Batch, key []byte, id chain.Hash) {
+func (s *state) putMarker(batch *leveldb.Batch, key []byte, id wire.Hash) {
 	if s.live.Load() {
 		batch.Put(key, markerValue(id))
 	}
@@ -136,22 +136,22 @@ func catchup(c Chain, ix impl, s *state) error {
 // of the block before it, wiping the index first when it cannot continue
 // (no marker, another layout version, or a marker block that left the best
 // chain while the index was off).
-func resume(c Chain, db *leveldb.DB, ix impl) (uint64, chain.Hash, error) {
+func resume(c Chain, db *leveldb.DB, ix impl) (uint64, wire.Hash, error) {
 	raw, err := db.Get(ix.marker(), nil)
 	switch {
-	case err == nil && len(raw) == 1+chain.HashSize && raw[0] == markerVersion:
-		var id chain.Hash
+	case err == nil && len(raw) == 1+wire.HashSize && raw[0] == markerVersion:
+		var id wire.Hash
 		copy(id[:], raw[1:])
 		if bi, ok := c.BlockInfo(id); ok && bi.OnMain {
 			return bi.Height + 1, id, nil
 		}
 	case err != nil && !errors.Is(err, leveldb.ErrNotFound):
-		return 0, chain.Hash{}, fmt.Errorf("%s: read marker: %w", ix.name(), err)
+		return 0, wire.Hash{}, fmt.Errorf("%s: read marker: %w", ix.name(), err)
 	}
 	if err := wipe(db, ix); err != nil {
-		return 0, chain.Hash{}, err
+		return 0, wire.Hash{}, err
 	}
-	return 0, chain.Hash{}, nil
+	return 0, wire.Hash{}, nil
 }
 
 // wipe deletes every entry and the marker of ix.

@@ -14,9 +14,9 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/util"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/consensus"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 func testNow() time.Time { return time.Unix(4_000_000_000, 0) }
@@ -40,12 +40,12 @@ func newBuilder(t *testing.T) *builder {
 
 // pay spends the oldest spendable coin into an output to other, two change
 // outputs and a fee; the change becomes spendable.
-func (bd *builder) pay() *chain.Tx {
+func (bd *builder) pay() *wire.Tx {
 	s := bd.spendable[0]
 	bd.spendable = bd.spendable[1:]
 	fee := uint64(1000)
 	rest := s.Amount - fee - 5000
-	tx := bd.g.Tx([]testgen.Spend{s}, []chain.TxOut{
+	tx := bd.g.Tx([]testgen.Spend{s}, []wire.TxOut{
 		{Amount: 5000, PKH: other},
 		{Amount: rest / 2, PKH: bd.g.PKH},
 		{Amount: rest - rest/2, PKH: bd.g.PKH},
@@ -56,7 +56,7 @@ func (bd *builder) pay() *chain.Tx {
 
 // chainTx returns a transaction spending an output of parent created in
 // the same block.
-func (bd *builder) chainTx(parent *chain.Tx) *chain.Tx {
+func (bd *builder) chainTx(parent *wire.Tx) *wire.Tx {
 	out := testgen.Outputs(parent)[2]
 	for i, s := range bd.spendable {
 		if s.Out == out.Out {
@@ -69,7 +69,7 @@ func (bd *builder) chainTx(parent *chain.Tx) *chain.Tx {
 	return tx
 }
 
-func (bd *builder) block(c *blockchain.Chain, parent testgen.Parent, txs ...*chain.Tx) *chain.Block {
+func (bd *builder) block(c *chain.Chain, parent testgen.Parent, txs ...*wire.Tx) *wire.Block {
 	bd.t.Helper()
 	b := bd.g.Block(parent, txs)
 	if _, err := c.ProcessBlock(b); err != nil {
@@ -78,7 +78,7 @@ func (bd *builder) block(c *blockchain.Chain, parent testgen.Parent, txs ...*cha
 	return b
 }
 
-func tipParent(t *testing.T, c *blockchain.Chain) testgen.Parent {
+func tipParent(t *testing.T, c *chain.Chain) testgen.Parent {
 	t.Helper()
 	tip := c.Tip()
 	return testgen.Parent{ID: tip.ID, Header: tip.Header, Height: tip.Height}
@@ -86,7 +86,7 @@ func tipParent(t *testing.T, c *blockchain.Chain) testgen.Parent {
 
 // extend adds n blocks of two payments (one with a child in the same
 // block) on the tip.
-func (bd *builder) extend(c *blockchain.Chain, n int) {
+func (bd *builder) extend(c *chain.Chain, n int) {
 	for i := 0; i < n; i++ {
 		a := bd.pay()
 		bd.block(c, tipParent(bd.t, c), a, bd.chainTx(a), bd.pay())
@@ -109,12 +109,12 @@ func dump(t *testing.T, db *leveldb.DB) map[string]string {
 
 // expected computes the index entries from scratch by walking the best
 // chain with an in-memory UTXO set.
-func expected(t *testing.T, c *blockchain.Chain) map[string]string {
+func expected(t *testing.T, c *chain.Chain) map[string]string {
 	t.Helper()
 	out := make(map[string]string)
 	put := func(k, v []byte) { out[hex.EncodeToString(k)] = hex.EncodeToString(v) }
 	del := func(k []byte) { delete(out, hex.EncodeToString(k)) }
-	utxo := make(map[chain.OutPoint]chain.Coin)
+	utxo := make(map[wire.OutPoint]wire.Coin)
 	for h := uint64(0); ; h++ {
 		id, ok := c.IDAt(h)
 		if !ok {
@@ -135,8 +135,8 @@ func expected(t *testing.T, c *blockchain.Chain) map[string]string {
 				put(historyKey(coin.PKH, h, txid, DirSpent, uint32(j)), u64(coin.Amount))
 			}
 			for j, o := range tx.Outputs {
-				op := chain.OutPoint{TxID: txid, Index: uint32(j)}
-				coin := chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: h, Coinbase: i == 0}
+				op := wire.OutPoint{TxID: txid, Index: uint32(j)}
+				coin := wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: h, Coinbase: i == 0}
 				utxo[op] = coin
 				put(unspentKey(o.PKH, op), unspentValue(coin))
 				put(historyKey(o.PKH, h, txid, DirReceived, uint32(j)), u64(o.Amount))
@@ -146,7 +146,7 @@ func expected(t *testing.T, c *blockchain.Chain) map[string]string {
 	return out
 }
 
-func checkConsistent(t *testing.T, c *blockchain.Chain, ixs ...Index) {
+func checkConsistent(t *testing.T, c *chain.Chain, ixs ...Index) {
 	t.Helper()
 	for _, ix := range ixs {
 		if !ix.Ready() {
@@ -178,13 +178,13 @@ func checkConsistent(t *testing.T, c *blockchain.Chain, ixs ...Index) {
 	}
 }
 
-func openMem(t *testing.T, p *consensus.Params, ixs ...Index) *blockchain.Chain {
+func openMem(t *testing.T, p *consensus.Params, ixs ...Index) *chain.Chain {
 	t.Helper()
-	var list []blockchain.Indexer
+	var list []chain.Indexer
 	for _, ix := range ixs {
 		list = append(list, ix)
 	}
-	c, err := blockchain.OpenMemory(blockchain.Config{Params: p, NoSync: true, Now: testNow, Indexers: list})
+	c, err := chain.OpenMemory(chain.Config{Params: p, NoSync: true, Now: testNow, Indexers: list})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestIndexesFollowReorg(t *testing.T) {
 		t.Fatalf("history at 6 before reorg: %v %v", refs, err)
 	}
 
-	a6 := bd.g.Block(fork, nil, func(b *chain.Block) { b.Header.Time++ })
+	a6 := bd.g.Block(fork, nil, func(b *wire.Block) { b.Header.Time++ })
 	if _, err := c.ProcessBlock(a6); err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,7 @@ func TestIndexQueriesBounds(t *testing.T) {
 	if len(u) != 2 || !more {
 		t.Fatalf("utxos limited: %v %v", u, more)
 	}
-	if _, _, ok, err := tx.Lookup(db, chain.Hash{1}); ok || err != nil {
+	if _, _, ok, err := tx.Lookup(db, wire.Hash{1}); ok || err != nil {
 		t.Fatal("unknown txid found")
 	}
 	gid := bd.p.Genesis.Txs[0].TxID()
@@ -318,13 +318,13 @@ func TestIndexQueriesBounds(t *testing.T) {
 func TestIndexesCatchupAcrossReopen(t *testing.T) {
 	bd := newBuilder(t)
 	dir := t.TempDir()
-	open := func(ixs ...Index) *blockchain.Chain {
+	open := func(ixs ...Index) *chain.Chain {
 		t.Helper()
-		var list []blockchain.Indexer
+		var list []chain.Indexer
 		for _, ix := range ixs {
 			list = append(list, ix)
 		}
-		c, err := blockchain.Open(dir, blockchain.Config{Params: bd.p, NoSync: true, Now: testNow, Indexers: list, CacheBytes: 1 << 20})
+		c, err := chain.Open(dir, chain.Config{Params: bd.p, NoSync: true, Now: testNow, Indexers: list, CacheBytes: 1 << 20})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -378,7 +378,7 @@ func TestIndexesCatchupAcrossReopen(t *testing.T) {
 	}
 	parent := testgen.ParentOf(fb, markerHeight-2)
 	for i := 0; i < 4; i++ {
-		b := bd.g.Block(parent, nil, func(b *chain.Block) { b.Header.Time += 7 })
+		b := bd.g.Block(parent, nil, func(b *wire.Block) { b.Header.Time += 7 })
 		if _, err := c.ProcessBlock(b); err != nil {
 			t.Fatal(err)
 		}
@@ -399,7 +399,7 @@ func TestIndexesCatchupAcrossReopen(t *testing.T) {
 
 // TestLayoutExample checks the package doc's worked example byte for byte.
 func TestLayoutExample(t *testing.T) {
-	var txid, p1, p2 = chain.Hash{}, [20]byte{}, [20]byte{}
+	var txid, p1, p2 = wire.Hash{}, [20]byte{}, [20]byte{}
 	for i := range txid {
 		txid[i] = 0x77
 	}
@@ -414,8 +414,8 @@ func TestLayoutExample(t *testing.T) {
 		{h(historyKey(p2, 5, txid, DirReceived, 0)), "61" + p2h + "0000000000000005" + th + "00" + "00000000"},
 		{h(u64(1000)), "e803000000000000"},
 		{h(u64(1900)), "6c07000000000000"},
-		{h(unspentKey(p1, chain.OutPoint{TxID: txid, Index: 1})), "69" + p1h + th + "00000001"},
-		{h(unspentValue(chain.Coin{Amount: 1900, Height: 5})), "6c07000000000000" + "0500000000000000" + "00"},
+		{h(unspentKey(p1, wire.OutPoint{TxID: txid, Index: 1})), "69" + p1h + th + "00000001"},
+		{h(unspentValue(wire.Coin{Amount: 1900, Height: 5})), "6c07000000000000" + "0500000000000000" + "00"},
 		{h(txKey(txid)), "78" + th},
 	}
 	for i, c := range cases {
@@ -431,7 +431,7 @@ func TestLayoutExample(t *testing.T) {
 func TestNoMarkerBeforeCatchup(t *testing.T) {
 	bd := newBuilder(t)
 	tx, addr := NewTxIndex(), NewAddrIndex()
-	c, err := blockchain.OpenMemory(blockchain.Config{Params: bd.p, NoSync: true, Now: testNow, Indexers: []blockchain.Indexer{tx, addr}})
+	c, err := chain.OpenMemory(chain.Config{Params: bd.p, NoSync: true, Now: testNow, Indexers: []chain.Indexer{tx, addr}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"tally/chain"
 	"tally/wallet"
+	"tally/wire"
 )
 
 // walletNode opens the wallet and connects to the node, checking that the
@@ -197,7 +197,7 @@ func history(ctx context.Context, cfg *config, n *node, addrs []wallet.Address) 
 	if err != nil {
 		return nil, err
 	}
-	seen := make(map[chain.Hash]bool)
+	seen := make(map[wire.Hash]bool)
 	for _, id := range ids {
 		seen[id] = true
 	}
@@ -213,8 +213,8 @@ func history(ctx context.Context, cfg *config, n *node, addrs []wallet.Address) 
 			}
 		}
 	}
-	txs := map[chain.Hash]*rawTx{genesisCoinbase.TxID(): {Tx: genesisCoinbase, Height: 0, Confirmations: int64(tip) + 1}}
-	fetch := func(id chain.Hash) (*rawTx, error) {
+	txs := map[wire.Hash]*rawTx{genesisCoinbase.TxID(): {Tx: genesisCoinbase, Height: 0, Confirmations: int64(tip) + 1}}
+	fetch := func(id wire.Hash) (*rawTx, error) {
 		if t, ok := txs[id]; ok {
 			return t, nil
 		}

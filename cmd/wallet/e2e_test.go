@@ -9,13 +9,13 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"tally/rpc/client"
 	"testing"
 	"time"
 
-	"tally/chain"
 	"tally/consensus"
-	"tally/rpc"
 	"tally/wallet"
+	"tally/wire"
 )
 
 // moduleRoot returns the repository root (two levels above this package).
@@ -165,11 +165,11 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// Mine two blocks to an address of neither wallet.
-	rc, err := rpc.ClientFromCookie(rpcURL, cookie)
+	rc, err := client.FromCookie(rpcURL, cookie)
 	if err != nil {
 		t.Fatal(err)
 	}
-	miner, _ := chain.EncodeAddress(p.AddressPrefix, [20]byte{0xee})
+	miner, _ := wire.EncodeAddress(p.AddressPrefix, [20]byte{0xee})
 	mined, err := rc.GenerateToAddress(ctx, 2, miner)
 	if err != nil || len(mined) != 2 {
 		t.Fatalf("generatetoaddress: %v %v", mined, err)

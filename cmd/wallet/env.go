@@ -44,7 +44,11 @@ func loadConfig(c *cli.Context) (*config, error) {
 	var p *consensus.Params
 	var err error
 	if g := c.String("genesis"); g != "" {
-		p, err = consensus.LoadGenesisFile(g, dev)
+		var data []byte
+		if data, err = os.ReadFile(g); err != nil {
+			return nil, &consensus.GenesisError{Dev: dev, Err: err}
+		}
+		p, err = consensus.LoadGenesis(data, dev)
 	} else {
 		p, err = consensus.Default(dev)
 	}

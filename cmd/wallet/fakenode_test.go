@@ -14,10 +14,10 @@ import (
 	"sync"
 	"testing"
 
-	"tally/chain"
 	"tally/consensus"
 	"tally/internal/testgen"
 	"tally/wallet"
+	"tally/wire"
 )
 
 // fakeNode answers the JSON-RPC methods the wallet uses from a chain of
@@ -26,25 +26,25 @@ type fakeNode struct {
 	t      *testing.T
 	p      *consensus.Params
 	mu     sync.Mutex
-	blocks []*chain.Block
+	blocks []*wire.Block
 	utxos  map[string][]map[string]any // by address
-	sent   []*chain.Tx
+	sent   []*wire.Tx
 	// tamperProof, if set, changes getmerkleproof results.
 	tamperProof func(map[string]any)
 	feeRate     *uint64
 	// txs are served by getrawtransaction (height -1: in the mempool) and
 	// addrTxs by getaddresstxids.
-	txs         map[chain.Hash]*chain.Tx
-	txHeight    map[chain.Hash]int64
-	addrTxs     map[string][]chain.Hash
+	txs         map[wire.Hash]*wire.Tx
+	txHeight    map[wire.Hash]int64
+	addrTxs     map[string][]wire.Hash
 	statusCalls int
 	srv         *httptest.Server
 	user, pass  string
 }
 
-func newFakeNode(t *testing.T, p *consensus.Params, blocks []*chain.Block) *fakeNode {
+func newFakeNode(t *testing.T, p *consensus.Params, blocks []*wire.Block) *fakeNode {
 	f := &fakeNode{t: t, p: p, blocks: blocks, utxos: make(map[string][]map[string]any), user: "__cookie__", pass: "secret",
-		txs: make(map[chain.Hash]*chain.Tx), txHeight: make(map[chain.Hash]int64), addrTxs: make(map[string][]chain.Hash)}
+		txs: make(map[wire.Hash]*wire.Tx), txHeight: make(map[wire.Hash]int64), addrTxs: make(map[string][]wire.Hash)}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -121,7 +121,7 @@ func (f *fakeNode) handle(method string, params []json.RawMessage) (any, map[str
 		var x string
 		f.arg(params, 0, &x)
 		b, _ := hex.DecodeString(x)
-		tx, err := chain.DecodeTx(b)
+		tx, err := wire.DecodeTx(b)
 		if err != nil {
 			return nil, map[string]any{"code": -22, "message": err.Error()}
 		}
@@ -143,11 +143,11 @@ func (f *fakeNode) handle(method string, params []json.RawMessage) (any, map[str
 		f.arg(params, 0, &a)
 		out := f.addrTxs[a]
 		if out == nil {
-			out = []chain.Hash{}
+			out = []wire.Hash{}
 		}
 		return out, nil
 	case "getrawtransaction":
-		var id chain.Hash
+		var id wire.Hash
 		f.arg(params, 0, &id)
 		tx, ok := f.txs[id]
 		if !ok {
@@ -172,7 +172,7 @@ func (f *fakeNode) handle(method string, params []json.RawMessage) (any, map[str
 		}
 		return out, nil
 	case "getmerkleproof":
-		var txid chain.Hash
+		var txid wire.Hash
 		f.arg(params, 0, &txid)
 		for h, b := range f.blocks {
 			ids := b.TxIDs()
@@ -180,11 +180,11 @@ func (f *fakeNode) handle(method string, params []json.RawMessage) (any, map[str
 				if id != txid {
 					continue
 				}
-				mp, _ := chain.BuildMerkleProof(ids, i)
+				mp, _ := wire.BuildMerkleProof(ids, i)
 				res := map[string]any{"block_height": h, "blockhash": b.BlockID(), "pos": mp.Index, "leaf_count": mp.LeafCount,
 					"merkle": mp.Path, "header": hex.EncodeToString(b.Header.Encode()), "chainwork": "00"}
 				if mp.Path == nil {
-					res["merkle"] = []chain.Hash{}
+					res["merkle"] = []wire.Hash{}
 				}
 				if f.tamperProof != nil {
 					f.tamperProof(res)
@@ -258,12 +258,12 @@ func writeFile(t *testing.T, path, content string) string {
 
 // devChain returns the dev network's genesis block and n blocks on it;
 // block 2 holds txs extra transactions.
-func devChain(t *testing.T, n int, txs []*chain.Tx) (*consensus.Params, []*chain.Block) {
+func devChain(t *testing.T, n int, txs []*wire.Tx) (*consensus.Params, []*wire.Block) {
 	p := testgen.DevParams()
 	g := testgen.New(p)
-	blocks := []*chain.Block{p.Genesis}
+	blocks := []*wire.Block{p.Genesis}
 	for h := 1; h <= n; h++ {
-		var body []*chain.Tx
+		var body []*wire.Tx
 		if h == 2 {
 			body = txs
 		}
@@ -273,7 +273,7 @@ func devChain(t *testing.T, n int, txs []*chain.Tx) (*consensus.Params, []*chain
 }
 
 func devAddress(t *testing.T, p *consensus.Params) string {
-	a, err := chain.EncodeAddress(p.AddressPrefix, consensus.DevPKH())
+	a, err := wire.EncodeAddress(p.AddressPrefix, consensus.DevPKH())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"net/http"
 	neturl "net/url"
+	"tally/rpc/client"
+	"tally/rpc/rpcjson"
 	"time"
 
-	"tally/chain"
-	"tally/rpc"
 	"tally/wallet"
 	"tally/wallet/spv"
+	"tally/wire"
 )
 
 // rpcTimeout bounds one call to the node.
@@ -24,7 +25,7 @@ const rpcTimeout = 2 * time.Minute
 // node's user does.
 type node struct {
 	url string
-	c   *rpc.Client
+	c   *client.Client
 }
 
 // connect returns the configured node (no request is made yet).
@@ -44,15 +45,15 @@ func (cfg *config) connectURL(url string) (*node, error) {
 		return nil, fmt.Errorf("bad node URL %q: %w", url, err)
 	case u.User != nil:
 		// net/http sends the URL's credentials.
-		n.url, n.c = u.Redacted(), rpc.NewClient(url, "", "")
+		n.url, n.c = u.Redacted(), client.New(url, "", "")
 	case cfg.rpcUser != "":
-		n.c = rpc.NewClient(url, cfg.rpcUser, cfg.rpcPassword)
+		n.c = client.New(url, cfg.rpcUser, cfg.rpcPassword)
 	case cfg.cookiePath() != "":
-		if n.c, err = rpc.ClientFromCookie(url, cfg.cookiePath()); err != nil {
+		if n.c, err = client.FromCookie(url, cfg.cookiePath()); err != nil {
 			return nil, err
 		}
 	default:
-		n.c = rpc.NewClient(url, "", "")
+		n.c = client.New(url, "", "")
 	}
 	n.c.SetHTTPClient(&http.Client{Timeout: rpcTimeout})
 	return n, nil
@@ -60,8 +61,8 @@ func (cfg *config) connectURL(url string) (*node, error) {
 
 // hint adds what to do to an error reaching the node.
 func (n *node) hint(err error) error {
-	var re *rpc.RPCError
-	if err == nil || errors.As(err, &re) || errors.Is(err, rpc.ErrUnauthorized) ||
+	var re *rpcjson.RPCError
+	if err == nil || errors.As(err, &re) || errors.Is(err, client.ErrUnauthorized) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
@@ -113,14 +114,14 @@ type coin struct {
 // wallet's own pending transactions pay back to it (change) are found
 // through those transactions and kept if gettxout says they are unspent.
 // A payment from someone else shows once it is mined.
-func (n *node) coins(ctx context.Context, cfg *config, addrs []wallet.Address, tip uint64) ([]coin, []chain.Hash, error) {
+func (n *node) coins(ctx context.Context, cfg *config, addrs []wallet.Address, tip uint64) ([]coin, []wire.Hash, error) {
 	mine := make(map[[20]byte]string, len(addrs))
 	for _, a := range addrs {
 		mine[a.PKH] = a.Address
 	}
 	var out []coin
-	var pending []chain.Hash
-	seen := make(map[chain.Hash]bool)
+	var pending []wire.Hash
+	seen := make(map[wire.Hash]bool)
 	for _, a := range addrs {
 		us, err := n.c.GetAddressUTXOs(ctx, a.Address)
 		if err != nil {
@@ -128,7 +129,7 @@ func (n *node) coins(ctx context.Context, cfg *config, addrs []wallet.Address, t
 		}
 		for _, u := range us {
 			c := coin{
-				UTXO: wallet.UTXO{OutPoint: chain.OutPoint{TxID: u.TxID, Index: u.Vout}, Amount: u.Value, PKH: a.PKH,
+				UTXO: wallet.UTXO{OutPoint: wire.OutPoint{TxID: u.TxID, Index: u.Vout}, Amount: u.Value, PKH: a.PKH,
 					Confirmations: int64(min(u.Confirmations, 1<<62))},
 				Address:  a.Address,
 				Height:   u.Height,
@@ -156,12 +157,12 @@ func (n *node) coins(ctx context.Context, cfg *config, addrs []wallet.Address, t
 			if !ok {
 				continue
 			}
-			var unspent *rpc.TxOutResult
+			var unspent *rpcjson.TxOutResult
 			if err := n.call(ctx, "gettxout", &unspent, id, i, true); err != nil || unspent == nil || unspent.Confirmations != 0 {
 				continue
 			}
 			out = append(out, coin{
-				UTXO:    wallet.UTXO{OutPoint: chain.OutPoint{TxID: id, Index: uint32(i)}, Amount: o.Amount, PKH: o.PKH},
+				UTXO:    wallet.UTXO{OutPoint: wire.OutPoint{TxID: id, Index: uint32(i)}, Amount: o.Amount, PKH: o.PKH},
 				Address: addr,
 			})
 		}
@@ -171,15 +172,15 @@ func (n *node) coins(ctx context.Context, cfg *config, addrs []wallet.Address, t
 
 // addrIndexHint adds what to do when the node has no address index.
 func addrIndexHint(err error) error {
-	var re *rpc.RPCError
-	if errors.As(err, &re) && re.Code == rpc.CodeInvalidParameter {
+	var re *rpcjson.RPCError
+	if errors.As(err, &re) && re.Code == rpcjson.CodeInvalidParameter {
 		return fmt.Errorf("%w (the wallet needs a node run with --addrindex)", err)
 	}
 	return err
 }
 
 // addressTxIDs returns the confirmed txids that paid or spent addr.
-func (n *node) addressTxIDs(ctx context.Context, addr string) ([]chain.Hash, error) {
+func (n *node) addressTxIDs(ctx context.Context, addr string) ([]wire.Hash, error) {
 	ids, err := n.c.GetAddressTxIDs(ctx, addr)
 	return ids, addrIndexHint(n.hint(err))
 }
@@ -187,7 +188,7 @@ func (n *node) addressTxIDs(ctx context.Context, addr string) ([]chain.Hash, err
 // rawTx is a transaction (decoded from its hex by us) and where the node
 // says it is.
 type rawTx struct {
-	Tx            *chain.Tx
+	Tx            *wire.Tx
 	Height        int64 // -1 if unconfirmed
 	Confirmations int64
 	Time          int64
@@ -195,7 +196,7 @@ type rawTx struct {
 
 // rawTransaction fetches txid. tip is the node's best height, from which
 // the block height follows.
-func (n *node) rawTransaction(ctx context.Context, txid chain.Hash, tip uint64) (*rawTx, error) {
+func (n *node) rawTransaction(ctx context.Context, txid wire.Hash, tip uint64) (*rawTx, error) {
 	v, err := n.c.GetRawTransactionVerbose(ctx, txid)
 	if err != nil {
 		return nil, n.hint(err)
@@ -204,7 +205,7 @@ func (n *node) rawTransaction(ctx context.Context, txid chain.Hash, tip uint64) 
 	if err != nil {
 		return nil, fmt.Errorf("getrawtransaction %s: bad hex: %w", txid, err)
 	}
-	tx, err := chain.DecodeTx(b)
+	tx, err := wire.DecodeTx(b)
 	if err != nil {
 		return nil, fmt.Errorf("getrawtransaction %s: %w", txid, err)
 	}
@@ -237,12 +238,12 @@ func (n *node) feeRate(ctx context.Context, target int) (rate uint64, source str
 
 // sendRaw submits a signed transaction and returns the txid the node
 // reports.
-func (n *node) sendRaw(ctx context.Context, tx *chain.Tx) (chain.Hash, error) {
+func (n *node) sendRaw(ctx context.Context, tx *wire.Tx) (wire.Hash, error) {
 	id, err := n.c.SendRawTransaction(ctx, tx)
 	return id, n.hint(err)
 }
 
-func (n *node) txStatus(ctx context.Context, txid chain.Hash) (*rpc.TxStatus, error) {
+func (n *node) txStatus(ctx context.Context, txid wire.Hash) (*rpcjson.TxStatus, error) {
 	st, err := n.c.GetTxStatus(ctx, txid)
 	return st, n.hint(err)
 }

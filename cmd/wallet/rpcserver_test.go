@@ -3,17 +3,19 @@ package main
 import (
 	"context"
 	"path/filepath"
+	"tally/rpc/client"
+	"tally/rpc/rpcjson"
 	"testing"
 	"time"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/chain/indexes"
 	"tally/internal/testgen"
 	"tally/mempool"
 	"tally/mining"
 	"tally/rpc"
 	"tally/wallet"
+	"tally/wire"
 )
 
 // rpcNode is the node's JSON-RPC server in-process over an in-memory dev
@@ -21,15 +23,15 @@ import (
 // the p2p layer or the noded binary (TestEndToEnd runs those).
 type rpcNode struct {
 	url, cookie string
-	cli         *rpc.Client
+	cli         *client.Client
 }
 
 func newRPCNode(t *testing.T) *rpcNode {
 	t.Helper()
 	p := testgen.DevParams()
 	txix, addrix := indexes.NewTxIndex(), indexes.NewAddrIndex()
-	c, err := blockchain.OpenMemory(blockchain.Config{Params: p, NoSync: true, Workers: 1,
-		Indexers: []blockchain.Indexer{txix, addrix}})
+	c, err := chain.OpenMemory(chain.Config{Params: p, NoSync: true, Workers: 1,
+		Indexers: []chain.Indexer{txix, addrix}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +44,7 @@ func newRPCNode(t *testing.T) *rpcNode {
 	c.Subscribe(pool.HandleChainEvents)
 	c.Subscribe(rec.HandleChainEvents)
 	miner := mining.New(mining.Config{Chain: c, Pool: pool, Workers: 1,
-		Submit: func(b *chain.Block) error { _, err := c.ProcessBlock(b); return err }})
+		Submit: func(b *wire.Block) error { _, err := c.ProcessBlock(b); return err }})
 	dir := t.TempDir()
 	srv, err := rpc.New(rpc.Config{Params: p, Listen: "127.0.0.1:0", CookieDir: dir, Dev: true},
 		rpc.Deps{Chain: c, Mempool: pool, Miner: miner, TxIndex: rpc.TxIndexOn(txix, c.DB()),
@@ -58,8 +60,8 @@ func newRPCNode(t *testing.T) *rpcNode {
 		defer cancel()
 		srv.Stop(ctx)
 	})
-	n := &rpcNode{url: srv.Addr(), cookie: filepath.Join(dir, rpc.CookieFile)}
-	if n.cli, err = rpc.ClientFromCookie(n.url, n.cookie); err != nil {
+	n := &rpcNode{url: srv.Addr(), cookie: filepath.Join(dir, rpcjson.CookieFile)}
+	if n.cli, err = client.FromCookie(n.url, n.cookie); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -106,7 +108,7 @@ func TestAgainstRPCServer(t *testing.T) {
 		t.Fatal("unconfirmed transaction verified")
 	}
 
-	miner, _ := chain.EncodeAddress(p.AddressPrefix, [20]byte{0xee})
+	miner, _ := wire.EncodeAddress(p.AddressPrefix, [20]byte{0xee})
 	mined, err := n.cli.GenerateToAddress(ctx, 2, miner)
 	if err != nil {
 		t.Fatal(err)

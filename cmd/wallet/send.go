@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"tally/rpc/rpcjson"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"tally/chain"
 	"tally/consensus"
-	"tally/rpc"
 	"tally/wallet"
+	"tally/wire"
 )
 
 // Fee guard: send asks before paying a fee above feeWarnFraction of the
@@ -73,7 +73,7 @@ func runSend(c *cli.Context) error {
 	if to == "" || c.String("amount") == "" {
 		return errors.New("send needs --to ADDRESS and --amount AMOUNT")
 	}
-	toPKH, err := chain.DecodeAddress(p.AddressPrefix, to)
+	toPKH, err := wire.DecodeAddress(p.AddressPrefix, to)
 	if err != nil {
 		return err
 	}
@@ -123,12 +123,12 @@ func runSend(c *cli.Context) error {
 	}
 	// Change worth less than the fee of spending it is not worth an
 	// output.
-	dust := rate * chain.InputSize
+	dust := rate * wire.InputSize
 	selected, change, fee, err := wallet.SelectCoinsFor(spendable, amount, 1, len(memo), rate, dust)
 	if err != nil {
 		return err
 	}
-	var changeOut chain.TxOut
+	var changeOut wire.TxOut
 	changeAddr := ""
 	if change > 0 {
 		a, err := w.NewAddress()
@@ -140,9 +140,9 @@ func runSend(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		changeOut, changeAddr = chain.TxOut{Amount: change, PKH: a.PKH}, a.Address
+		changeOut, changeAddr = wire.TxOut{Amount: change, PKH: a.PKH}, a.Address
 	}
-	tx, err := wallet.BuildAndSign(selected, []chain.TxOut{{Amount: amount, PKH: toPKH}}, changeOut, w.KeyFor, p.NetworkID, memo)
+	tx, err := wallet.BuildAndSign(selected, []wire.TxOut{{Amount: amount, PKH: toPKH}}, changeOut, w.KeyFor, p.NetworkID, memo)
 	if err != nil {
 		return err
 	}
@@ -219,7 +219,7 @@ func addressOf(w *wallet.Wallet, pkh [20]byte) (wallet.Address, error) {
 // waitConfirmations polls gettxstatus until txid has want confirmations.
 // A transaction the node reports refused, evicted, replaced or conflicted
 // is an error.
-func waitConfirmations(ctx context.Context, cfg *config, n *node, txid chain.Hash, want int64, timeout time.Duration) (*rpc.TxStatus, error) {
+func waitConfirmations(ctx context.Context, cfg *config, n *node, txid wire.Hash, want int64, timeout time.Duration) (*rpcjson.TxStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(500 * time.Millisecond)
@@ -232,7 +232,7 @@ func waitConfirmations(ctx context.Context, cfg *config, n *node, txid chain.Has
 		}
 		if err == nil {
 			switch st.Status {
-			case rpc.StatusRefused, rpc.StatusEvicted, rpc.StatusReplaced, rpc.StatusConflicted:
+			case rpcjson.StatusRefused, rpcjson.StatusEvicted, rpcjson.StatusReplaced, rpcjson.StatusConflicted:
 				return nil, fmt.Errorf("transaction %s %s: %s", txid, st.Status, st.Reason)
 			}
 			if st.Confirmations >= want {

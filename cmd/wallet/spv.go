@@ -9,8 +9,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"tally/chain"
 	"tally/wallet/spv"
+	"tally/wire"
 )
 
 func sourceFlag() cli.Flag {
@@ -144,7 +144,7 @@ func verifyCommand() *cli.Command {
 			if len(args) != 1 {
 				return errors.New("verify takes one TXID (64 hex digits)")
 			}
-			txid, err := chain.ParseHash(args[0])
+			txid, err := wire.ParseHash(args[0])
 			if err != nil {
 				return fmt.Errorf("TXID %q: %w", args[0], err)
 			}

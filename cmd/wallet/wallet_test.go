@@ -4,11 +4,11 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"tally/rpc/client"
 	"testing"
 
-	"tally/chain"
-	"tally/rpc"
 	"tally/wallet"
+	"tally/wire"
 )
 
 func TestCreateImportAddresses(t *testing.T) {
@@ -104,7 +104,7 @@ func TestSendFromDevWallet(t *testing.T) {
 		// A fresh coinbase: immature, never selected.
 		{"address": dev, "txid": blocks[3].Txs[0].TxID(), "vout": 0, "value": 50, "height": 3, "coinbase": true, "confirmations": 1},
 	}
-	to, err := chain.EncodeAddress(p.AddressPrefix, [20]byte{1, 2, 3})
+	to, err := wire.EncodeAddress(p.AddressPrefix, [20]byte{1, 2, 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestSendFromDevWallet(t *testing.T) {
 		t.Fatalf("fee %v, want %d", res["fee_base"], fee)
 	}
 	if len(tx.Inputs) != 1 || tx.Inputs[0].Prev.TxID != genesisTx || len(tx.Outputs) != 2 ||
-		tx.Outputs[0].Amount != 150_000_000 || tx.Outputs[1].PKH != chain.Hash160(tx.Inputs[0].PubKey[:]) ||
+		tx.Outputs[0].Amount != 150_000_000 || tx.Outputs[1].PKH != wire.Hash160(tx.Inputs[0].PubKey[:]) ||
 		tx.Outputs[1].Amount != p.Allocations[0].Amount-150_000_000-fee {
 		t.Fatalf("transaction %+v", tx)
 	}
@@ -136,7 +136,7 @@ func TestSendFromDevWallet(t *testing.T) {
 	// history: the payment (once mined at height 2) is -1.5 and the fee.
 	node.txs[genesisTx], node.txHeight[genesisTx] = p.Genesis.Txs[0], 0
 	node.txHeight[tx.TxID()] = 2
-	node.addrTxs[dev] = []chain.Hash{genesisTx, tx.TxID()}
+	node.addrTxs[dev] = []wire.Hash{genesisTx, tx.TxID()}
 	hist := jsonOut(t, mustRun(t, "", append(g, "history", "--json")...))
 	entries := hist["transactions"].([]any)
 	if len(entries) != 2 {
@@ -176,12 +176,12 @@ func TestSendFromDevWallet(t *testing.T) {
 		t.Fatalf("overspend: %v", err)
 	}
 	// Another network's address.
-	pub, _ := chain.EncodeAddress("tly", [20]byte{1})
-	if _, _, err := run(t, "", append(g, "send", "--to", pub, "--amount", "1")...); !errors.Is(err, chain.ErrBadAddress) {
+	pub, _ := wire.EncodeAddress("tly", [20]byte{1})
+	if _, _, err := run(t, "", append(g, "send", "--to", pub, "--amount", "1")...); !errors.Is(err, wire.ErrBadAddress) {
 		t.Fatalf("wrong-network address: %v", err)
 	}
 	// Wrong credentials.
-	if _, _, err := run(t, "", "--dev", "--wallet", wpath, "--passphrase-file", pf, "--rpc", node.srv.URL, "--rpc-user", "x", "--rpc-password", "y", "balance"); !errors.Is(err, rpc.ErrUnauthorized) {
+	if _, _, err := run(t, "", "--dev", "--wallet", wpath, "--passphrase-file", pf, "--rpc", node.srv.URL, "--rpc-user", "x", "--rpc-password", "y", "balance"); !errors.Is(err, client.ErrUnauthorized) {
 		t.Fatalf("bad credentials: %v", err)
 	}
 }
@@ -196,8 +196,8 @@ func TestSendChangeToNewAddress(t *testing.T) {
 	wpath := filepath.Join(dir, "w")
 	g := []string{"--dev", "--wallet", wpath, "--passphrase-file", pf, "--rpc", node.srv.URL, "--rpc-cookie", node.writeCookie(dir)}
 	first := jsonOut(t, mustRun(t, "", append(g, "create", "--json")...))["address"].(string)
-	node.utxos[first] = []map[string]any{{"txid": chain.H([]byte("x")), "vout": 1, "value": 10 * wallet.BaseUnitsPerTally, "height": 1, "confirmations": 1}}
-	to, _ := chain.EncodeAddress(p.AddressPrefix, [20]byte{9})
+	node.utxos[first] = []map[string]any{{"txid": wire.H([]byte("x")), "vout": 1, "value": 10 * wallet.BaseUnitsPerTally, "height": 1, "confirmations": 1}}
+	to, _ := wire.EncodeAddress(p.AddressPrefix, [20]byte{9})
 	res := jsonOut(t, mustRun(t, "", append(g, "send", "--to", to, "--amount", "2.5", "--json")...))
 	change, _ := res["change_address"].(string)
 	if change == "" || change == first || res["change"] != wallet.FormatAmount(10*wallet.BaseUnitsPerTally-250_000_000-uint64(res["fee_base"].(float64))) {
@@ -210,8 +210,8 @@ func TestSendChangeToNewAddress(t *testing.T) {
 }
 
 func TestVerifyCommand(t *testing.T) {
-	pay := &chain.Tx{Version: 1, Outputs: []chain.TxOut{{Amount: 7}}, Extra: []byte("a payment")}
-	p, blocks := devChain(t, 5, []*chain.Tx{pay, {Version: 1, Outputs: []chain.TxOut{{Amount: 8}}}})
+	pay := &wire.Tx{Version: 1, Outputs: []wire.TxOut{{Amount: 7}}, Extra: []byte("a payment")}
+	p, blocks := devChain(t, 5, []*wire.Tx{pay, {Version: 1, Outputs: []wire.TxOut{{Amount: 8}}}})
 	node := newFakeNode(t, p, blocks)
 	dir := t.TempDir()
 	g := []string{"--dev", "--wallet", filepath.Join(dir, "w"), "--rpc", node.srv.URL, "--rpc-cookie", node.writeCookie(dir)}
@@ -230,7 +230,7 @@ func TestVerifyCommand(t *testing.T) {
 
 	// A tampered proof is refused, with a non-zero exit.
 	node.tamperProof = func(m map[string]any) {
-		path := m["merkle"].([]chain.Hash)
+		path := m["merkle"].([]wire.Hash)
 		path[0][3] ^= 1
 	}
 	_, _, err := run(t, "", append(g, "verify", pay.TxID().String())...)

@@ -8,13 +8,13 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
-	"tally/chain"
 	"tally/consensus"
+	"tally/wire"
 )
 
 // Spend names an output the generator may spend.
 type Spend struct {
-	Out    chain.OutPoint
+	Out    wire.OutPoint
 	Amount uint64
 }
 
@@ -23,26 +23,26 @@ type Spend struct {
 type Gen struct {
 	P      *consensus.Params
 	Key    *secp256k1.PrivateKey
-	PubKey [chain.PubKeySize]byte
+	PubKey [wire.PubKeySize]byte
 	PKH    [20]byte
 
 	amounts Amounts
 }
 
 // Amounts remembers the amounts of outputs, so fees can be computed.
-type Amounts map[chain.OutPoint]uint64
+type Amounts map[wire.OutPoint]uint64
 
 // Remember records the amounts of tx's outputs.
-func (a Amounts) Remember(tx *chain.Tx) {
+func (a Amounts) Remember(tx *wire.Tx) {
 	id := tx.TxID()
 	for i, o := range tx.Outputs {
-		a[chain.OutPoint{TxID: id, Index: uint32(i)}] = o.Amount
+		a[wire.OutPoint{TxID: id, Index: uint32(i)}] = o.Amount
 	}
 }
 
 // Fee returns the fee of tx, or 0 when an input is unknown or the outputs
 // exceed the inputs.
-func (a Amounts) Fee(tx *chain.Tx) uint64 {
+func (a Amounts) Fee(tx *wire.Tx) uint64 {
 	var in, out uint64
 	for _, txin := range tx.Inputs {
 		v, ok := a[txin.Prev]
@@ -73,19 +73,19 @@ func DevParams() *consensus.Params {
 func New(p *consensus.Params) *Gen {
 	g := &Gen{P: p, Key: consensus.DevPrivateKey(), amounts: make(Amounts)}
 	copy(g.PubKey[:], g.Key.PubKey().SerializeCompressed())
-	g.PKH = chain.Hash160(g.PubKey[:])
+	g.PKH = wire.Hash160(g.PubKey[:])
 	g.remember(p.Genesis.Txs[0])
 	return g
 }
 
-func (g *Gen) remember(tx *chain.Tx) { g.amounts.Remember(tx) }
+func (g *Gen) remember(tx *wire.Tx) { g.amounts.Remember(tx) }
 
 // Outputs returns the spendable descriptions of tx's outputs.
-func Outputs(tx *chain.Tx) []Spend {
+func Outputs(tx *wire.Tx) []Spend {
 	id := tx.TxID()
 	out := make([]Spend, len(tx.Outputs))
 	for i, o := range tx.Outputs {
-		out[i] = Spend{Out: chain.OutPoint{TxID: id, Index: uint32(i)}, Amount: o.Amount}
+		out[i] = Spend{Out: wire.OutPoint{TxID: id, Index: uint32(i)}, Amount: o.Amount}
 	}
 	return out
 }
@@ -94,11 +94,11 @@ func Outputs(tx *chain.Tx) []Spend {
 func (g *Gen) GenesisSpends() []Spend { return Outputs(g.P.Genesis.Txs[0]) }
 
 // Sign sets every input's public key to the generator's and signs tx.
-func (g *Gen) Sign(tx *chain.Tx) *chain.Tx {
+func (g *Gen) Sign(tx *wire.Tx) *wire.Tx {
 	for i := range tx.Inputs {
 		tx.Inputs[i].PubKey = g.PubKey
 	}
-	msg := chain.SigHash(tx, g.P.NetworkID)
+	msg := wire.SigHash(tx, g.P.NetworkID)
 	sig := consensus.SignInput(g.Key, msg)
 	for i := range tx.Inputs {
 		tx.Inputs[i].Sig = sig
@@ -108,17 +108,17 @@ func (g *Gen) Sign(tx *chain.Tx) *chain.Tx {
 }
 
 // Tx returns a signed transaction spending spends into outs.
-func (g *Gen) Tx(spends []Spend, outs []chain.TxOut) *chain.Tx {
-	tx := &chain.Tx{Version: 1, Outputs: outs}
+func (g *Gen) Tx(spends []Spend, outs []wire.TxOut) *wire.Tx {
+	tx := &wire.Tx{Version: 1, Outputs: outs}
 	for _, s := range spends {
-		tx.Inputs = append(tx.Inputs, chain.TxIn{Prev: s.Out})
+		tx.Inputs = append(tx.Inputs, wire.TxIn{Prev: s.Out})
 	}
 	return g.Sign(tx)
 }
 
 // Pay returns a signed transaction spending spends into n equal outputs to
 // the generator's key, leaving fee.
-func (g *Gen) Pay(spends []Spend, n int, fee uint64) *chain.Tx {
+func (g *Gen) Pay(spends []Spend, n int, fee uint64) *wire.Tx {
 	var total uint64
 	for _, s := range spends {
 		total += s.Amount
@@ -127,34 +127,34 @@ func (g *Gen) Pay(spends []Spend, n int, fee uint64) *chain.Tx {
 		panic(fmt.Sprintf("testgen: cannot pay %d outputs from %d with fee %d", n, total, fee))
 	}
 	each := (total - fee) / uint64(n)
-	outs := make([]chain.TxOut, n)
+	outs := make([]wire.TxOut, n)
 	for i := range outs {
-		outs[i] = chain.TxOut{Amount: each, PKH: g.PKH}
+		outs[i] = wire.TxOut{Amount: each, PKH: g.PKH}
 	}
 	outs[n-1].Amount += (total - fee) - each*uint64(n)
 	return g.Tx(spends, outs)
 }
 
 // Coinbase returns a coinbase for height paying value to the generator.
-func (g *Gen) Coinbase(height uint64, value uint64) *chain.Tx {
-	tx := &chain.Tx{Version: 1, Outputs: []chain.TxOut{{Amount: value, PKH: g.PKH}}, Extra: consensus.CoinbaseExtra(height, nil)}
+func (g *Gen) Coinbase(height uint64, value uint64) *wire.Tx {
+	tx := &wire.Tx{Version: 1, Outputs: []wire.TxOut{{Amount: value, PKH: g.PKH}}, Extra: consensus.CoinbaseExtra(height, nil)}
 	g.remember(tx)
 	return tx
 }
 
 // Fee returns the fee of a transaction whose inputs the generator made, or
 // 0 when an input is unknown to it.
-func (g *Gen) Fee(tx *chain.Tx) uint64 { return g.amounts.Fee(tx) }
+func (g *Gen) Fee(tx *wire.Tx) uint64 { return g.amounts.Fee(tx) }
 
 // Parent is the block a new block builds on.
 type Parent struct {
-	ID     chain.Hash
-	Header chain.Header
+	ID     wire.Hash
+	Header wire.Header
 	Height uint64
 }
 
 // ParentOf describes b at height as a parent.
-func ParentOf(b *chain.Block, height uint64) Parent {
+func ParentOf(b *wire.Block, height uint64) Parent {
 	return Parent{ID: b.BlockID(), Header: b.Header, Height: height}
 }
 
@@ -164,23 +164,23 @@ func (g *Gen) Genesis() Parent { return ParentOf(g.P.Genesis, 0) }
 // Block returns a mined block on parent holding a coinbase that claims the
 // subsidy and the fees, then txs. Mungers run after the Merkle root is set
 // and before mining: a munger that changes transactions resets the root
-// with chain.MerkleRoot unless it means to break it.
-func (g *Gen) Block(parent Parent, txs []*chain.Tx, mungers ...func(*chain.Block)) *chain.Block {
+// with wire.MerkleRoot unless it means to break it.
+func (g *Gen) Block(parent Parent, txs []*wire.Tx, mungers ...func(*wire.Block)) *wire.Block {
 	height := parent.Height + 1
 	var fees uint64
 	for _, tx := range txs {
 		fees += g.Fee(tx)
 	}
-	b := &chain.Block{
-		Header: chain.Header{
+	b := &wire.Block{
+		Header: wire.Header{
 			Version:   1,
 			PrevBlock: parent.ID,
 			Time:      parent.Header.Time + uint64(g.P.TargetSpacing),
 			Bits:      consensus.NextBits(g.P, parent.Height, parent.Header.Time),
 		},
-		Txs: append([]*chain.Tx{g.Coinbase(height, consensus.Subsidy(g.P, height)+fees)}, txs...),
+		Txs: append([]*wire.Tx{g.Coinbase(height, consensus.Subsidy(g.P, height)+fees)}, txs...),
 	}
-	b.Header.MerkleRoot = chain.MerkleRoot(b.TxIDs())
+	b.Header.MerkleRoot = wire.MerkleRoot(b.TxIDs())
 	for _, m := range mungers {
 		m(b)
 	}
@@ -190,7 +190,7 @@ func (g *Gen) Block(parent Parent, txs []*chain.Tx, mungers ...func(*chain.Block
 
 // Solve searches nonces until the header meets its own target (which may
 // be above the pow limit: Solve does not judge the bits).
-func Solve(h *chain.Header, p *consensus.Params) {
+func Solve(h *wire.Header, p *consensus.Params) {
 	target := consensus.CompactToBig(h.Bits)
 	for {
 		if consensus.HashToBig(h.BlockID()).Cmp(target) <= 0 {
@@ -202,7 +202,7 @@ func Solve(h *chain.Header, p *consensus.Params) {
 
 // Remine recomputes the Merkle root of b and solves its header again, for
 // mungers that change transactions after Block built it.
-func Remine(b *chain.Block, p *consensus.Params) {
-	b.Header.MerkleRoot = chain.MerkleRoot(b.TxIDs())
+func Remine(b *wire.Block, p *consensus.Params) {
+	b.Header.MerkleRoot = wire.MerkleRoot(b.TxIDs())
 	Solve(&b.Header, p)
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // fixedProofSource serves one prebuilt proof, so a benchmark measures the
@@ -17,7 +17,7 @@ type fixedProofSource struct {
 	proof *Proof
 }
 
-func (f *fixedProofSource) GetMerkleProof(context.Context, chain.Hash) (*Proof, error) {
+func (f *fixedProofSource) GetMerkleProof(context.Context, wire.Hash) (*Proof, error) {
 	return f.proof, nil
 }
 
@@ -58,7 +58,7 @@ func BenchmarkVerifyProof(b *testing.B) {
 	blocks := bl.withTxs(bl.extend(bl.genesisChain(), 5, 600), 999, 600)
 	blocks = bl.extend(blocks, 5, 600)
 	ids := blocks[6].TxIDs()
-	mp, err := chain.BuildMerkleProof(ids, 777)
+	mp, err := wire.BuildMerkleProof(ids, 777)
 	if err != nil {
 		b.Fatal(err)
 	}

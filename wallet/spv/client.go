@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"tally/chain"
 	"tally/consensus"
+	"tally/wire"
 )
 
 // Client syncs the best header chain from its sources into its store and
@@ -124,7 +124,7 @@ func (c *Client) syncFrom(ctx context.Context, src HeaderSource, name string) (r
 		ourWork = c.store.workAbove(fork)
 	}
 	branchStart := fork
-	var branch []chain.Header
+	var branch []wire.Header
 	branchWork := new(big.Int)
 	// commit takes the branch into the store once it has more work than
 	// what it would replace; from then on it is an extension.
@@ -198,7 +198,7 @@ func (c *Client) syncFrom(ctx context.Context, src HeaderSource, name string) (r
 // request asks from our tip onwards (the common case: the source extends
 // our chain); otherwise it walks back in ranges of getheaders until a
 // header matches ours. The source's genesis block must be ours.
-func (c *Client) findFork(ctx context.Context, src HeaderSource) (uint64, []chain.Header, error) {
+func (c *Client) findFork(ctx context.Context, src HeaderSource) (uint64, []wire.Header, error) {
 	g, err := src.GetHeaders(ctx, 0, 1)
 	if err != nil {
 		return 0, nil, fmt.Errorf("getheaders 0: %w", err)
@@ -247,17 +247,17 @@ func (c *Client) findFork(ctx context.Context, src HeaderSource) (uint64, []chai
 }
 
 // matches reports whether h is our header at height.
-func (c *Client) matches(height uint64, h *chain.Header) bool {
+func (c *Client) matches(height uint64, h *wire.Header) bool {
 	ours, ok := c.store.Header(height)
 	return ok && ours == *h
 }
 
 // Confirmation says where a verified transaction is.
 type Confirmation struct {
-	TxID          chain.Hash
-	Height        uint64     // height of the block holding it
-	BlockID       chain.Hash // that block, on our most-work chain
-	Confirmations uint64     // our tip height - Height + 1
+	TxID          wire.Hash
+	Height        uint64    // height of the block holding it
+	BlockID       wire.Hash // that block, on our most-work chain
+	Confirmations uint64    // our tip height - Height + 1
 	TipHeight     uint64
 }
 
@@ -267,7 +267,7 @@ type Confirmation struct {
 // audit path must lead from txid to that header's Merkle root. It does
 // not sync first (call Sync). Errors: ErrNotOnBestChain, ErrBadProof, or
 // the sources' errors, joined.
-func (c *Client) VerifyTx(ctx context.Context, txid chain.Hash) (Confirmation, error) {
+func (c *Client) VerifyTx(ctx context.Context, txid wire.Hash) (Confirmation, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.sources) == 0 {
@@ -297,13 +297,13 @@ func (c *Client) VerifyTx(ctx context.Context, txid chain.Hash) (Confirmation, e
 
 // CheckProof checks a proof of txid against our header chain; see
 // VerifyTx.
-func (c *Client) CheckProof(txid chain.Hash, p *Proof) (Confirmation, error) {
+func (c *Client) CheckProof(txid wire.Hash, p *Proof) (Confirmation, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.checkProof(txid, p)
 }
 
-func (c *Client) checkProof(txid chain.Hash, p *Proof) (Confirmation, error) {
+func (c *Client) checkProof(txid wire.Hash, p *Proof) (Confirmation, error) {
 	id := p.Header.BlockID()
 	if p.BlockID != id {
 		return Confirmation{}, heightErr(ErrBadProof, p.Height, nil, "the proof names block %s but its header is block %s", p.BlockID, id)

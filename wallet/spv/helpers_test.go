@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"tally/chain"
 	"tally/consensus"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 var (
@@ -74,12 +74,12 @@ func newBuilder(t testing.TB, p *consensus.Params) *builder {
 // extend returns chain (whose blocks are at heights 0..len-1, chain[0]
 // the genesis block) with n more blocks, each gap seconds after its
 // parent. mungers run on each new block before it is mined.
-func (b *builder) extend(blocks []*chain.Block, n int, gap uint64, mungers ...func(*chain.Block)) []*chain.Block {
-	out := append([]*chain.Block(nil), blocks...)
+func (b *builder) extend(blocks []*wire.Block, n int, gap uint64, mungers ...func(*wire.Block)) []*wire.Block {
+	out := append([]*wire.Block(nil), blocks...)
 	for i := 0; i < n; i++ {
 		h := uint64(len(out) - 1)
 		parent := testgen.ParentOf(out[h], h)
-		ms := append([]func(*chain.Block){func(blk *chain.Block) {
+		ms := append([]func(*wire.Block){func(blk *wire.Block) {
 			blk.Header.Time = parent.Header.Time + gap
 		}}, mungers...)
 		out = append(out, b.g.Block(parent, nil, ms...))
@@ -88,24 +88,24 @@ func (b *builder) extend(blocks []*chain.Block, n int, gap uint64, mungers ...fu
 }
 
 // genesisChain returns the chain holding only the genesis block.
-func (b *builder) genesisChain() []*chain.Block { return []*chain.Block{b.g.P.Genesis} }
+func (b *builder) genesisChain() []*wire.Block { return []*wire.Block{b.g.P.Genesis} }
 
 // withTxs returns a block on parent (at height) holding n extra
 // transactions (not valid spends: the light client only sees txids).
-func (b *builder) withTxs(blocks []*chain.Block, n int, gap uint64) []*chain.Block {
+func (b *builder) withTxs(blocks []*wire.Block, n int, gap uint64) []*wire.Block {
 	h := uint64(len(blocks) - 1)
 	parent := testgen.ParentOf(blocks[h], h)
-	var txs []*chain.Tx
+	var txs []*wire.Tx
 	for i := 0; i < n; i++ {
-		txs = append(txs, &chain.Tx{Version: 1, Outputs: []chain.TxOut{{Amount: uint64(i + 1)}}, Extra: []byte(fmt.Sprintf("tx %d at %d", i, h+1))})
+		txs = append(txs, &wire.Tx{Version: 1, Outputs: []wire.TxOut{{Amount: uint64(i + 1)}}, Extra: []byte(fmt.Sprintf("tx %d at %d", i, h+1))})
 	}
-	blk := b.g.Block(parent, txs, func(blk *chain.Block) { blk.Header.Time = parent.Header.Time + gap })
-	return append(append([]*chain.Block(nil), blocks...), blk)
+	blk := b.g.Block(parent, txs, func(blk *wire.Block) { blk.Header.Time = parent.Header.Time + gap })
+	return append(append([]*wire.Block(nil), blocks...), blk)
 }
 
 // remine re-solves blocks[from:] so that each links to the one before,
 // after a munger changed blocks[from]'s header.
-func remine(p *consensus.Params, blocks []*chain.Block, from int) {
+func remine(p *consensus.Params, blocks []*wire.Block, from int) {
 	for i := from; i < len(blocks); i++ {
 		if i > from {
 			blocks[i].Header.PrevBlock = blocks[i-1].BlockID()
@@ -118,7 +118,7 @@ func remine(p *consensus.Params, blocks []*chain.Block, from int) {
 // fakeSource serves a chain of blocks from memory.
 type fakeSource struct {
 	name   string
-	blocks []*chain.Block
+	blocks []*wire.Block
 	// tamper, if set, changes each proof before it is served.
 	tamper func(*Proof)
 	calls  int
@@ -126,9 +126,9 @@ type fakeSource struct {
 
 func (f *fakeSource) String() string { return f.name }
 
-func (f *fakeSource) GetHeaders(_ context.Context, start uint64, count int) ([]chain.Header, error) {
+func (f *fakeSource) GetHeaders(_ context.Context, start uint64, count int) ([]wire.Header, error) {
 	f.calls++
-	var out []chain.Header
+	var out []wire.Header
 	for h := start; h < uint64(len(f.blocks)) && len(out) < count; h++ {
 		out = append(out, f.blocks[h].Header)
 	}
@@ -137,14 +137,14 @@ func (f *fakeSource) GetHeaders(_ context.Context, start uint64, count int) ([]c
 
 var errNoTx = errors.New("no such transaction")
 
-func (f *fakeSource) GetMerkleProof(_ context.Context, txid chain.Hash) (*Proof, error) {
+func (f *fakeSource) GetMerkleProof(_ context.Context, txid wire.Hash) (*Proof, error) {
 	for h, blk := range f.blocks {
 		ids := blk.TxIDs()
 		for i, id := range ids {
 			if id != txid {
 				continue
 			}
-			mp, err := chain.BuildMerkleProof(ids, i)
+			mp, err := wire.BuildMerkleProof(ids, i)
 			if err != nil {
 				return nil, err
 			}
@@ -158,8 +158,8 @@ func (f *fakeSource) GetMerkleProof(_ context.Context, txid chain.Hash) (*Proof,
 	return nil, errNoTx
 }
 
-func headersOf(blocks []*chain.Block) []chain.Header {
-	out := make([]chain.Header, len(blocks))
+func headersOf(blocks []*wire.Block) []wire.Header {
+	out := make([]wire.Header, len(blocks))
 	for i, b := range blocks {
 		out[i] = b.Header
 	}
@@ -167,7 +167,7 @@ func headersOf(blocks []*chain.Block) []chain.Header {
 }
 
 // chainWork returns the total work of blocks.
-func chainWork(blocks []*chain.Block) string { return sumWork(headersOf(blocks)).String() }
+func chainWork(blocks []*wire.Block) string { return sumWork(headersOf(blocks)).String() }
 
 // newTestClient returns a client with a memory store over sources.
 func newTestClient(p *consensus.Params, sources ...HeaderSource) *Client {

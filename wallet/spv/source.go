@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // MaxHeadersPerRequest is the most headers getheaders returns in one call
@@ -17,18 +17,18 @@ const MaxHeadersPerRequest = 2000
 type HeaderSource interface {
 	// GetHeaders returns up to count headers of the source's best chain
 	// starting at height start; fewer (or none) past its tip.
-	GetHeaders(ctx context.Context, start uint64, count int) ([]chain.Header, error)
+	GetHeaders(ctx context.Context, start uint64, count int) ([]wire.Header, error)
 	// GetMerkleProof returns the source's proof that txid is in a block.
-	GetMerkleProof(ctx context.Context, txid chain.Hash) (*Proof, error)
+	GetMerkleProof(ctx context.Context, txid wire.Hash) (*Proof, error)
 }
 
 // Proof is a Merkle proof as a source serves it (getmerkleproof): the
 // block it claims, with the header, and the audit path of the txid.
 type Proof struct {
 	Height    uint64
-	BlockID   chain.Hash // as the source claims it; checked against Header
-	Header    chain.Header
-	Merkle    chain.MerkleProof
+	BlockID   wire.Hash // as the source claims it; checked against Header
+	Header    wire.Header
+	Merkle    wire.MerkleProof
 	ChainWork string // the source's claim, for display only
 }
 
@@ -49,7 +49,7 @@ type RPCSource struct {
 func (s *RPCSource) String() string { return s.Name }
 
 // GetHeaders calls getheaders start count and decodes the hex headers.
-func (s *RPCSource) GetHeaders(ctx context.Context, start uint64, count int) ([]chain.Header, error) {
+func (s *RPCSource) GetHeaders(ctx context.Context, start uint64, count int) ([]wire.Header, error) {
 	var hexes []string
 	if err := s.Client.Call(ctx, "getheaders", []any{start, count}, &hexes); err != nil {
 		return nil, err
@@ -57,7 +57,7 @@ func (s *RPCSource) GetHeaders(ctx context.Context, start uint64, count int) ([]
 	if len(hexes) > count {
 		return nil, newErr(ErrBadResponse, "getheaders %d %d returned %d headers", start, count, len(hexes))
 	}
-	out := make([]chain.Header, len(hexes))
+	out := make([]wire.Header, len(hexes))
 	for i, x := range hexes {
 		h, err := decodeHeaderHex(x)
 		if err != nil {
@@ -80,7 +80,7 @@ type proofJSON struct {
 }
 
 // GetMerkleProof calls getmerkleproof txid and decodes the result.
-func (s *RPCSource) GetMerkleProof(ctx context.Context, txid chain.Hash) (*Proof, error) {
+func (s *RPCSource) GetMerkleProof(ctx context.Context, txid wire.Hash) (*Proof, error) {
 	var pj proofJSON
 	if err := s.Client.Call(ctx, "getmerkleproof", []any{txid.String()}, &pj); err != nil {
 		return nil, err
@@ -90,19 +90,19 @@ func (s *RPCSource) GetMerkleProof(ctx context.Context, txid chain.Hash) (*Proof
 
 func (pj *proofJSON) decode() (*Proof, error) {
 	p := &Proof{Height: pj.BlockHeight, ChainWork: pj.ChainWork,
-		Merkle: chain.MerkleProof{Index: pj.Pos, LeafCount: pj.LeafCount}}
+		Merkle: wire.MerkleProof{Index: pj.Pos, LeafCount: pj.LeafCount}}
 	var err error
 	if p.Header, err = decodeHeaderHex(pj.Header); err != nil {
 		return nil, newErr(ErrBadResponse, "getmerkleproof: header: %v", err)
 	}
-	if p.BlockID, err = chain.ParseHash(pj.BlockHash); err != nil {
+	if p.BlockID, err = wire.ParseHash(pj.BlockHash); err != nil {
 		return nil, newErr(ErrBadResponse, "getmerkleproof: blockhash: %v", err)
 	}
-	if len(pj.Merkle) > chain.MaxMerklePath {
-		return nil, newErr(ErrBadResponse, "getmerkleproof: %d sibling hashes, at most %d", len(pj.Merkle), chain.MaxMerklePath)
+	if len(pj.Merkle) > wire.MaxMerklePath {
+		return nil, newErr(ErrBadResponse, "getmerkleproof: %d sibling hashes, at most %d", len(pj.Merkle), wire.MaxMerklePath)
 	}
 	for i, x := range pj.Merkle {
-		h, err := chain.ParseHash(x)
+		h, err := wire.ParseHash(x)
 		if err != nil {
 			return nil, newErr(ErrBadResponse, "getmerkleproof: merkle[%d]: %v", i, err)
 		}
@@ -111,15 +111,15 @@ func (pj *proofJSON) decode() (*Proof, error) {
 	return p, nil
 }
 
-func decodeHeaderHex(x string) (chain.Header, error) {
-	if len(x) != 2*chain.HeaderSize {
-		return chain.Header{}, fmt.Errorf("want %d hex digits, got %d characters", 2*chain.HeaderSize, len(x))
+func decodeHeaderHex(x string) (wire.Header, error) {
+	if len(x) != 2*wire.HeaderSize {
+		return wire.Header{}, fmt.Errorf("want %d hex digits, got %d characters", 2*wire.HeaderSize, len(x))
 	}
 	b, err := hex.DecodeString(x)
 	if err != nil {
-		return chain.Header{}, err
+		return wire.Header{}, err
 	}
-	return chain.DecodeHeader(b)
+	return wire.DecodeHeader(b)
 }
 
 // sourceName names a source in errors and results.

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"tally/chain"
 	"tally/consensus"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 // Every test here runs on testParams (ASERT on) unless it says otherwise.
@@ -18,7 +18,7 @@ import (
 // honestChain returns 20 blocks after the genesis block, some fast (their
 // successors carry harder bits), with a block of 7 transactions at
 // height 5.
-func honestChain(t *testing.T, b *builder) []*chain.Block {
+func honestChain(t *testing.T, b *builder) []*wire.Block {
 	blocks := b.extend(b.genesisChain(), 4, 600)
 	blocks = b.withTxs(blocks, 6, 30)
 	blocks = b.extend(blocks, 5, 20)
@@ -81,7 +81,7 @@ func TestRefuseTamperedProofs(t *testing.T) {
 	other := blocks[6].Txs[0].TxID()
 	cases := []struct {
 		name   string
-		txid   chain.Hash
+		txid   wire.Hash
 		tamper func(*Proof)
 		want   ErrorKind
 	}{
@@ -93,13 +93,13 @@ func TestRefuseTamperedProofs(t *testing.T) {
 		// our txid: the path is right for its own leaf, not for ours.
 		{"proof of another tx", txid, func(pr *Proof) {
 			ids := blocks[5].TxIDs()
-			mp, _ := chain.BuildMerkleProof(ids, 1)
+			mp, _ := wire.BuildMerkleProof(ids, 1)
 			pr.Merkle = mp
 		}, ErrBadProof},
 		// A tx of block 6 with a proof claiming it is in block 5.
 		{"tx not in the block", other, func(pr *Proof) {
 			ids := blocks[5].TxIDs()
-			mp, _ := chain.BuildMerkleProof(ids, 0)
+			mp, _ := wire.BuildMerkleProof(ids, 0)
 			pr.Height, pr.Header, pr.BlockID, pr.Merkle = 5, blocks[5].Header, blocks[5].BlockID(), mp
 		}, ErrBadProof},
 		{"blockhash not the header's", txid, func(pr *Proof) { pr.BlockID = blocks[4].BlockID() }, ErrBadProof},
@@ -117,8 +117,8 @@ func TestRefuseTamperedProofs(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
-			if errors.Is(tc.want, ErrBadProof) && tc.name != "blockhash not the header's" && !errors.Is(err, chain.ErrMerkleProof) {
-				t.Fatalf("%v does not wrap chain.ErrMerkleProof", err)
+			if errors.Is(tc.want, ErrBadProof) && tc.name != "blockhash not the header's" && !errors.Is(err, wire.ErrMerkleProof) {
+				t.Fatalf("%v does not wrap wire.ErrMerkleProof", err)
 			}
 		})
 	}
@@ -144,7 +144,7 @@ func TestVerifyTriesNextSource(t *testing.T) {
 //
 //	genesis - 1 - 2 - 3 -+- 4h ... 9h          heavy: 6 fast blocks, harder bits
 //	                     +- 4l ... 15l (tx)    light: 12 slow blocks, more headers
-func forkedChains(t *testing.T, b *builder) (heavy, light []*chain.Block) {
+func forkedChains(t *testing.T, b *builder) (heavy, light []*wire.Block) {
 	common := b.extend(b.genesisChain(), 3, 600)
 	heavy = b.extend(common, 6, 10)
 	light = b.withTxs(b.extend(common, 6, 1200), 3, 1200)
@@ -216,23 +216,23 @@ func TestRefuseBadHeaderChains(t *testing.T) {
 	const bad = 8
 	cases := []struct {
 		name    string
-		breakIt func(blocks []*chain.Block)
+		breakIt func(blocks []*wire.Block)
 		want    ErrorKind
 		rule    error
 	}{
-		{"broken link", func(blocks []*chain.Block) {
+		{"broken link", func(blocks []*wire.Block) {
 			blocks[bad].Header.PrevBlock = blocks[bad-2].BlockID()
 			remine(p, blocks, bad)
 			// remine relinks only the blocks after bad.
 		}, ErrBrokenLink, nil},
-		{"wrong difficulty", func(blocks []*chain.Block) {
+		{"wrong difficulty", func(blocks []*wire.Block) {
 			if blocks[bad].Header.Bits == p.GenesisBits {
 				t.Fatal("test chain: block has the genesis bits already")
 			}
 			blocks[bad].Header.Bits = p.GenesisBits // easier than ASERT says
 			remine(p, blocks, bad)
 		}, ErrBadDifficulty, consensus.ErrBadBits},
-		{"bad proof of work", func(blocks []*chain.Block) {
+		{"bad proof of work", func(blocks []*wire.Block) {
 			h := &blocks[bad].Header
 			target := consensus.CompactToBig(h.Bits)
 			for h.Nonce = 0; consensus.HashToBig(h.BlockID()).Cmp(target) <= 0; h.Nonce++ {
@@ -240,19 +240,19 @@ func TestRefuseBadHeaderChains(t *testing.T) {
 			blocks[bad+1].Header.PrevBlock = blocks[bad].BlockID()
 			remine(p, blocks, bad+1)
 		}, ErrBadPoW, consensus.ErrBadPoW},
-		{"target above the pow limit", func(blocks []*chain.Block) {
+		{"target above the pow limit", func(blocks []*wire.Block) {
 			blocks[bad].Header.Bits = 0x2100ffff
 			remine(p, blocks, bad)
 		}, ErrBadPoW, consensus.ErrBadTarget},
-		{"time not after median time past", func(blocks []*chain.Block) {
+		{"time not after median time past", func(blocks []*wire.Block) {
 			blocks[bad].Header.Time = blocks[bad-6].Header.Time
 			remine(p, blocks, bad)
 		}, ErrBadTime, consensus.ErrTimeTooOld},
-		{"version", func(blocks []*chain.Block) {
+		{"version", func(blocks []*wire.Block) {
 			blocks[bad].Header.Version = 2
 			remine(p, blocks, bad)
 		}, ErrBadHeader, consensus.ErrBadVersion},
-		{"from the future", func(blocks []*chain.Block) {
+		{"from the future", func(blocks []*wire.Block) {
 			blocks[bad].Header.Time = uint64(testNow(p)().Unix()) + uint64(p.MaxFutureSeconds) + 1
 			remine(p, blocks, bad)
 		}, ErrTimeTooNew, consensus.ErrTimeTooNew},
@@ -387,7 +387,7 @@ func TestStoreReopenAndRepair(t *testing.T) {
 		}
 		return st.Size()
 	}
-	if size() != storeHeaderSize+21*chain.HeaderSize {
+	if size() != storeHeaderSize+21*wire.HeaderSize {
 		t.Fatalf("file size %d", size())
 	}
 
@@ -402,7 +402,7 @@ func TestStoreReopenAndRepair(t *testing.T) {
 	f.Write(make([]byte, 40))
 	f.Close()
 	s = open()
-	if s.Tip().ID != want.ID || size() != storeHeaderSize+21*chain.HeaderSize {
+	if s.Tip().ID != want.ID || size() != storeHeaderSize+21*wire.HeaderSize {
 		t.Fatalf("after torn tail: tip %d size %d", s.Height(), size())
 	}
 	s.Close()
@@ -410,7 +410,7 @@ func TestStoreReopenAndRepair(t *testing.T) {
 	// A damaged header (one bit of block 12's merkle root): the file is
 	// cut back to block 11, and a sync restores it.
 	f, _ = os.OpenFile(path, os.O_RDWR, 0)
-	off := int64(storeHeaderSize + 12*chain.HeaderSize + 40)
+	off := int64(storeHeaderSize + 12*wire.HeaderSize + 40)
 	var one [1]byte
 	f.ReadAt(one[:], off)
 	one[0] ^= 1

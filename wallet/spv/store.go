@@ -12,8 +12,8 @@ import (
 	"path/filepath"
 	"sync"
 
-	"tally/chain"
 	"tally/consensus"
+	"tally/wire"
 
 	"tally/internal/atomicfile"
 )
@@ -43,7 +43,7 @@ type Store struct {
 	params   *consensus.Params
 	path     string
 	f        *os.File
-	headers  []chain.Header
+	headers  []wire.Header
 	tip      *cursor
 	work     *big.Int
 	repaired error
@@ -55,8 +55,8 @@ type Store struct {
 // Tip describes the end of the best header chain.
 type Tip struct {
 	Height uint64
-	ID     chain.Hash
-	Header chain.Header
+	ID     wire.Hash
+	Header wire.Header
 	Work   *big.Int // cumulative work from the genesis block, inclusive
 }
 
@@ -65,7 +65,7 @@ type Tip struct {
 func NewMemoryStore(p *consensus.Params) *Store {
 	return &Store{
 		params:  p,
-		headers: []chain.Header{p.Genesis.Header},
+		headers: []wire.Header{p.Genesis.Header},
 		tip:     newCursor(p),
 		work:    consensus.CalcWork(p.GenesisBits),
 	}
@@ -138,14 +138,14 @@ func (s *Store) load() error {
 	case !bytes.Equal(head[16:48], s.params.GenesisID[:]):
 		return &Error{Kind: ErrWrongGenesis, Description: fmt.Sprintf("%s holds headers of genesis block %x, this network's is %s", s.path, head[16:48], s.params.GenesisID)}
 	}
-	records := (st.Size() - storeHeaderSize) / chain.HeaderSize
+	records := (st.Size() - storeHeaderSize) / wire.HeaderSize
 	keep := int64(0)
-	var rec [chain.HeaderSize]byte
+	var rec [wire.HeaderSize]byte
 	for i := int64(0); i < records; i++ {
 		if _, err := io.ReadFull(r, rec[:]); err != nil {
 			return fmt.Errorf("reading header file: %w", err)
 		}
-		h, err := chain.DecodeHeader(rec[:])
+		h, err := wire.DecodeHeader(rec[:])
 		if err != nil {
 			s.repaired = heightErr(ErrBadHeader, uint64(i), err, "stored header does not decode")
 			break
@@ -168,7 +168,7 @@ func (s *Store) load() error {
 	if keep == 0 {
 		return s.rewrite()
 	}
-	if want := storeHeaderSize + keep*chain.HeaderSize; st.Size() != want {
+	if want := storeHeaderSize + keep*wire.HeaderSize; st.Size() != want {
 		// A torn last record, or headers after one that failed.
 		if err := s.f.Truncate(want); err != nil {
 			return fmt.Errorf("truncating header file: %w", err)
@@ -226,11 +226,11 @@ func (s *Store) Height() uint64 {
 }
 
 // Header returns the best chain's header at height.
-func (s *Store) Header(height uint64) (chain.Header, bool) {
+func (s *Store) Header(height uint64) (wire.Header, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if height >= uint64(len(s.headers)) {
-		return chain.Header{}, false
+		return wire.Header{}, false
 	}
 	return s.headers[height], true
 }
@@ -256,7 +256,7 @@ func (s *Store) workAbove(height uint64) *big.Int {
 // verified by the caller, whose last header is at end and whose work is
 // branchWork. The file is truncated to the fork point, then the branch is
 // appended and synced.
-func (s *Store) replace(fork uint64, branch []chain.Header, end *cursor, branchWork *big.Int) error {
+func (s *Store) replace(fork uint64, branch []wire.Header, end *cursor, branchWork *big.Int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if fork > s.tip.height || end.height != fork+uint64(len(branch)) {
@@ -282,14 +282,14 @@ func (s *Store) replace(fork uint64, branch []chain.Header, end *cursor, branchW
 }
 
 // write truncates the file after height fork and appends branch.
-func (s *Store) write(fork uint64, branch []chain.Header) error {
-	off := storeHeaderSize + int64(fork+1)*chain.HeaderSize
+func (s *Store) write(fork uint64, branch []wire.Header) error {
+	off := storeHeaderSize + int64(fork+1)*wire.HeaderSize
 	if fork < s.tip.height {
 		if err := s.f.Truncate(off); err != nil {
 			return fmt.Errorf("truncating header file: %w", err)
 		}
 	}
-	buf := make([]byte, 0, len(branch)*chain.HeaderSize)
+	buf := make([]byte, 0, len(branch)*wire.HeaderSize)
 	for i := range branch {
 		buf = append(buf, branch[i].Encode()...)
 	}

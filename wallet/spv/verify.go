@@ -4,8 +4,8 @@ import (
 	"errors"
 	"math/big"
 
-	"tally/chain"
 	"tally/consensus"
+	"tally/wire"
 )
 
 // mtpWindow is the number of previous headers whose median time a header's
@@ -18,8 +18,8 @@ const mtpWindow = 11
 type cursor struct {
 	params *consensus.Params
 	height uint64
-	id     chain.Hash
-	header chain.Header
+	id     wire.Hash
+	header wire.Header
 	times  [mtpWindow]uint64 // ring buffer, oldest overwritten first
 	ntimes int
 	pos    int
@@ -34,7 +34,7 @@ func newCursor(p *consensus.Params) *cursor {
 
 // cursorAt returns a cursor at height of headers (headers[i] at height i),
 // whose headers were verified before.
-func cursorAt(p *consensus.Params, headers []chain.Header, height uint64) *cursor {
+func cursorAt(p *consensus.Params, headers []wire.Header, height uint64) *cursor {
 	c := &cursor{params: p, height: height, header: headers[height]}
 	c.id = c.header.BlockID()
 	start := uint64(0)
@@ -71,29 +71,29 @@ func (c *cursor) medianTime() uint64 {
 // re-verifying stored headers). The checks, cheapest first: linkage,
 // version and proof of work, bits against ASERT, median time past, future
 // time.
-func (c *cursor) next(h *chain.Header, now int64) (chain.Hash, error) {
+func (c *cursor) next(h *wire.Header, now int64) (wire.Hash, error) {
 	height := c.height + 1
 	if h.PrevBlock != c.id {
-		return chain.Hash{}, heightErr(ErrBrokenLink, height, nil, "previous block %s, but the header before it is %s", h.PrevBlock, c.id)
+		return wire.Hash{}, heightErr(ErrBrokenLink, height, nil, "previous block %s, but the header before it is %s", h.PrevBlock, c.id)
 	}
 	id := h.BlockID()
 	if err := consensus.CheckHeaderSanity(h, id, c.params); err != nil {
 		if errors.Is(err, consensus.ErrBadVersion) {
-			return chain.Hash{}, heightErr(ErrBadHeader, height, err, "block %s: %v", id, err)
+			return wire.Hash{}, heightErr(ErrBadHeader, height, err, "block %s: %v", id, err)
 		}
-		return chain.Hash{}, heightErr(ErrBadPoW, height, err, "block %s: %v", id, err)
+		return wire.Hash{}, heightErr(ErrBadPoW, height, err, "block %s: %v", id, err)
 	}
 	parent := consensus.Parent{Height: c.height, Time: c.header.Time, MedianTime: c.medianTime()}
 	if err := consensus.CheckHeaderContext(h, parent, c.params, now); err != nil {
 		switch {
 		case errors.Is(err, consensus.ErrBadBits):
-			return chain.Hash{}, heightErr(ErrBadDifficulty, height, err, "block %s: %v", id, err)
+			return wire.Hash{}, heightErr(ErrBadDifficulty, height, err, "block %s: %v", id, err)
 		case errors.Is(err, consensus.ErrTimeTooOld):
-			return chain.Hash{}, heightErr(ErrBadTime, height, err, "block %s: %v", id, err)
+			return wire.Hash{}, heightErr(ErrBadTime, height, err, "block %s: %v", id, err)
 		case errors.Is(err, consensus.ErrTimeTooNew):
-			return chain.Hash{}, heightErr(ErrTimeTooNew, height, err, "block %s: %v", id, err)
+			return wire.Hash{}, heightErr(ErrTimeTooNew, height, err, "block %s: %v", id, err)
 		}
-		return chain.Hash{}, heightErr(ErrBadHeader, height, err, "block %s: %v", id, err)
+		return wire.Hash{}, heightErr(ErrBadHeader, height, err, "block %s: %v", id, err)
 	}
 	c.height, c.id, c.header = height, id, *h
 	c.push(h.Time)
@@ -107,7 +107,7 @@ func (c *cursor) clone() *cursor {
 }
 
 // sumWork returns the total work of headers.
-func sumWork(headers []chain.Header) *big.Int {
+func sumWork(headers []wire.Header) *big.Int {
 	total := new(big.Int)
 	for i := range headers {
 		total.Add(total, consensus.CalcWork(headers[i].Bits))

@@ -1,4 +1,4 @@
-package blockchain_test
+package chain_test
 
 // The harness behind TestFullBlocks, in the style of btcd's
 // blockchain/fullblocktests: blocks are built and registered by name
@@ -22,9 +22,9 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/consensus"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 // fbMode is one way of running a scenario.
@@ -48,21 +48,21 @@ type fbBlock struct {
 	name    string
 	parent  string
 	height  uint64
-	block   *chain.Block
+	block   *wire.Block
 	mutated bool // a changed copy of another block (same header)
 }
 
 // coin is an output the scenario may spend.
 type coin struct {
-	op     chain.OutPoint
+	op     wire.OutPoint
 	amount uint64
 }
 
-func outs(tx *chain.Tx) []coin {
+func outs(tx *wire.Tx) []coin {
 	id := tx.TxID()
 	out := make([]coin, len(tx.Outputs))
 	for i, o := range tx.Outputs {
-		out[i] = coin{op: chain.OutPoint{TxID: id, Index: uint32(i)}, amount: o.Amount}
+		out[i] = coin{op: wire.OutPoint{TxID: id, Index: uint32(i)}, amount: o.Amount}
 	}
 	return out
 }
@@ -72,12 +72,12 @@ type fbHarness struct {
 	p    *consensus.Params
 	mode fbMode
 	dir  string
-	c    *blockchain.Chain
+	c    *chain.Chain
 	now  int64 // the injected clock, unix seconds
 
 	key   *secp256k1.PrivateKey // the dev key: every output pays to it
 	other *secp256k1.PrivateKey // a second key, for wrong-key tests
-	pub   [chain.PubKeySize]byte
+	pub   [wire.PubKeySize]byte
 	pkh   [20]byte
 
 	blocks  map[string]*fbBlock
@@ -86,8 +86,8 @@ type fbHarness struct {
 	// watched are outpoints looked up with Chain.Coin after every step:
 	// every output of every transaction the scenario built (only a few of
 	// the outputs of very large transactions).
-	watched    []chain.OutPoint
-	watchedSet map[chain.OutPoint]bool
+	watched    []wire.OutPoint
+	watchedSet map[wire.OutPoint]bool
 	kinds      map[consensus.ErrorKind]int // rule kinds seen rejected
 
 	steps, submits int
@@ -105,11 +105,11 @@ func newFBHarness(t *testing.T, p *consensus.Params, mode fbMode, kinds map[cons
 		other:      otherKey(),
 		blocks:     make(map[string]*fbBlock),
 		amounts:    make(testgen.Amounts),
-		watchedSet: make(map[chain.OutPoint]bool),
+		watchedSet: make(map[wire.OutPoint]bool),
 		kinds:      kinds,
 	}
 	copy(g.pub[:], g.key.PubKey().SerializeCompressed())
-	g.pkh = chain.Hash160(g.pub[:])
+	g.pkh = wire.Hash160(g.pub[:])
 	g.blocks["genesis"] = &fbBlock{name: "genesis", block: p.Genesis}
 	g.remember(p.Genesis.Txs[0])
 	g.open()
@@ -117,12 +117,12 @@ func newFBHarness(t *testing.T, p *consensus.Params, mode fbMode, kinds map[cons
 }
 
 func otherKey() *secp256k1.PrivateKey {
-	k := chain.H([]byte("tally fullblock test other key"))
+	k := wire.H([]byte("tally fullblock test other key"))
 	return secp256k1.PrivKeyFromBytes(k[:])
 }
 
-func (g *fbHarness) config() blockchain.Config {
-	return blockchain.Config{
+func (g *fbHarness) config() chain.Config {
+	return chain.Config{
 		Params:     g.p,
 		CacheBytes: g.mode.cacheBytes,
 		Now:        func() time.Time { return time.Unix(g.now, 0) },
@@ -133,7 +133,7 @@ func (g *fbHarness) config() blockchain.Config {
 
 func (g *fbHarness) open() {
 	g.t.Helper()
-	c, err := blockchain.Open(g.dir, g.config())
+	c, err := chain.Open(g.dir, g.config())
 	if err != nil {
 		g.t.Fatalf("open chain: %v", err)
 	}
@@ -173,10 +173,10 @@ func (g *fbHarness) AdvanceClock(d int64) { g.now += d }
 
 // --- transactions -------------------------------------------------------
 
-func (g *fbHarness) remember(tx *chain.Tx) {
+func (g *fbHarness) remember(tx *wire.Tx) {
 	id := tx.TxID()
 	for i, o := range tx.Outputs {
-		op := chain.OutPoint{TxID: id, Index: uint32(i)}
+		op := wire.OutPoint{TxID: id, Index: uint32(i)}
 		g.amounts[op] = o.Amount
 		if len(tx.Outputs) > 64 && i > 1 && i < len(tx.Outputs)-1 {
 			continue
@@ -189,13 +189,13 @@ func (g *fbHarness) remember(tx *chain.Tx) {
 }
 
 // sign sets every input's public key to key's and signs tx with it.
-func (g *fbHarness) sign(tx *chain.Tx, key *secp256k1.PrivateKey) *chain.Tx {
-	var pub [chain.PubKeySize]byte
+func (g *fbHarness) sign(tx *wire.Tx, key *secp256k1.PrivateKey) *wire.Tx {
+	var pub [wire.PubKeySize]byte
 	copy(pub[:], key.PubKey().SerializeCompressed())
 	for i := range tx.Inputs {
 		tx.Inputs[i].PubKey = pub
 	}
-	sig := consensus.SignInput(key, chain.SigHash(tx, g.p.NetworkID))
+	sig := consensus.SignInput(key, wire.SigHash(tx, g.p.NetworkID))
 	for i := range tx.Inputs {
 		tx.Inputs[i].Sig = sig
 	}
@@ -205,10 +205,10 @@ func (g *fbHarness) sign(tx *chain.Tx, key *secp256k1.PrivateKey) *chain.Tx {
 
 // tx returns a transaction spending ins into outputs, changed by mods and
 // then signed with the dev key.
-func (g *fbHarness) tx(ins []coin, outputs []chain.TxOut, mods ...func(*chain.Tx)) *chain.Tx {
-	tx := &chain.Tx{Version: 1, Outputs: outputs}
+func (g *fbHarness) tx(ins []coin, outputs []wire.TxOut, mods ...func(*wire.Tx)) *wire.Tx {
+	tx := &wire.Tx{Version: 1, Outputs: outputs}
 	for _, in := range ins {
-		tx.Inputs = append(tx.Inputs, chain.TxIn{Prev: in.op})
+		tx.Inputs = append(tx.Inputs, wire.TxIn{Prev: in.op})
 	}
 	for _, m := range mods {
 		m(tx)
@@ -217,7 +217,7 @@ func (g *fbHarness) tx(ins []coin, outputs []chain.TxOut, mods ...func(*chain.Tx
 }
 
 // pay spends ins into n equal outputs to the dev key, leaving fee.
-func (g *fbHarness) pay(ins []coin, n int, fee uint64, mods ...func(*chain.Tx)) *chain.Tx {
+func (g *fbHarness) pay(ins []coin, n int, fee uint64, mods ...func(*wire.Tx)) *wire.Tx {
 	var total uint64
 	for _, in := range ins {
 		total += in.amount
@@ -226,9 +226,9 @@ func (g *fbHarness) pay(ins []coin, n int, fee uint64, mods ...func(*chain.Tx)) 
 		g.t.Fatalf("cannot pay %d outputs from %d with fee %d", n, total, fee)
 	}
 	each := (total - fee) / uint64(n)
-	o := make([]chain.TxOut, n)
+	o := make([]wire.TxOut, n)
 	for i := range o {
-		o[i] = chain.TxOut{Amount: each, PKH: g.pkh}
+		o[i] = wire.TxOut{Amount: each, PKH: g.pkh}
 	}
 	o[n-1].Amount += total - fee - each*uint64(n)
 	return g.tx(ins, o, mods...)
@@ -236,11 +236,11 @@ func (g *fbHarness) pay(ins []coin, n int, fee uint64, mods ...func(*chain.Tx)) 
 
 // sizedTx spends in into a transaction of exactly size bytes (many outputs
 // of 1 base unit and a memo to pad), paying no fee.
-func (g *fbHarness) sizedTx(in coin, size int) *chain.Tx {
-	for n := (size - 146) / chain.OutputSize; n >= 1; n-- {
-		tx := &chain.Tx{Version: 1, Inputs: []chain.TxIn{{Prev: in.op}}, Outputs: make([]chain.TxOut, n)}
+func (g *fbHarness) sizedTx(in coin, size int) *wire.Tx {
+	for n := (size - 146) / wire.OutputSize; n >= 1; n-- {
+		tx := &wire.Tx{Version: 1, Inputs: []wire.TxIn{{Prev: in.op}}, Outputs: make([]wire.TxOut, n)}
 		for i := range tx.Outputs {
-			tx.Outputs[i] = chain.TxOut{Amount: 1, PKH: g.pkh}
+			tx.Outputs[i] = wire.TxOut{Amount: 1, PKH: g.pkh}
 		}
 		tx.Outputs[0].Amount = in.amount - uint64(n-1)
 		if memo := size - tx.SerializeSize(); memo >= 0 && memo <= consensus.MaxMemoBytes {
@@ -258,7 +258,7 @@ func (g *fbHarness) sizedTx(in coin, size int) *chain.Tx {
 
 // resign changes a signed transaction's signatures with f (r and s are the
 // two 32-byte halves) without signing again.
-func (g *fbHarness) resign(tx *chain.Tx, f func(r, s []byte)) *chain.Tx {
+func (g *fbHarness) resign(tx *wire.Tx, f func(r, s []byte)) *wire.Tx {
 	for i := range tx.Inputs {
 		f(tx.Inputs[i].Sig[:32], tx.Inputs[i].Sig[32:])
 	}
@@ -268,13 +268,13 @@ func (g *fbHarness) resign(tx *chain.Tx, f func(r, s []byte)) *chain.Tx {
 
 // coinbase returns a coinbase for height paying value to the dev key;
 // extra is the height then tag (so that every named block differs).
-func (g *fbHarness) coinbase(height, value uint64, tag string) *chain.Tx {
+func (g *fbHarness) coinbase(height, value uint64, tag string) *wire.Tx {
 	free := []byte(tag)
 	if len(free) > consensus.MaxCoinbaseFreeBytes {
 		free = free[:consensus.MaxCoinbaseFreeBytes]
 	}
 	extra := consensus.CoinbaseExtra(height, free)
-	return &chain.Tx{Version: 1, Outputs: []chain.TxOut{{Amount: value, PKH: g.pkh}}, Extra: extra}
+	return &wire.Tx{Version: 1, Outputs: []wire.TxOut{{Amount: value, PKH: g.pkh}}, Extra: extra}
 }
 
 func (g *fbHarness) genesisOut() coin { return outs(g.p.Genesis.Txs[0])[0] }
@@ -293,7 +293,7 @@ func (g *fbHarness) block(name string) *fbBlock {
 	return b
 }
 
-func (g *fbHarness) nameOf(id chain.Hash) string {
+func (g *fbHarness) nameOf(id wire.Hash) string {
 	for _, b := range g.blocks {
 		if b.block.BlockID() == id && !b.mutated {
 			return b.name
@@ -323,7 +323,7 @@ func (g *fbHarness) mtp(name string) uint64 {
 // header is solved: a munger that changes transactions must call remerkle
 // unless it means to break the root. The header is solved unless its bits
 // are not a valid target or a target too hard to solve here.
-func (g *fbHarness) NextBlock(name, parent string, txs []*chain.Tx, mungers ...func(*chain.Block)) *chain.Block {
+func (g *fbHarness) NextBlock(name, parent string, txs []*wire.Tx, mungers ...func(*wire.Block)) *wire.Block {
 	g.t.Helper()
 	if _, dup := g.blocks[name]; dup {
 		g.t.Fatalf("block name %q used twice", name)
@@ -338,14 +338,14 @@ func (g *fbHarness) NextBlock(name, parent string, txs []*chain.Tx, mungers ...f
 	if m := g.mtp(parent); tm <= m {
 		tm = m + 1
 	}
-	b := &chain.Block{
-		Header: chain.Header{
+	b := &wire.Block{
+		Header: wire.Header{
 			Version:   1,
 			PrevBlock: pb.block.BlockID(),
 			Time:      tm,
 			Bits:      consensus.NextBits(g.p, pb.height, pb.block.Header.Time),
 		},
-		Txs: append([]*chain.Tx{g.coinbase(height, consensus.Subsidy(g.p, height)+fees, name)}, txs...),
+		Txs: append([]*wire.Tx{g.coinbase(height, consensus.Subsidy(g.p, height)+fees, name)}, txs...),
 	}
 	remerkle(b)
 	for _, m := range mungers {
@@ -364,10 +364,10 @@ func (g *fbHarness) NextBlock(name, parent string, txs []*chain.Tx, mungers ...f
 
 // Mutate registers name as a copy of base changed by m after mining: the
 // header (and so the id) stays the same unless m changes it.
-func (g *fbHarness) Mutate(name, base string, m func(*chain.Block)) *chain.Block {
+func (g *fbHarness) Mutate(name, base string, m func(*wire.Block)) *wire.Block {
 	g.t.Helper()
 	bb := g.block(base)
-	b := &chain.Block{Header: bb.block.Header, Txs: slices.Clone(bb.block.Txs)}
+	b := &wire.Block{Header: bb.block.Header, Txs: slices.Clone(bb.block.Txs)}
 	m(b)
 	for _, tx := range b.Txs {
 		g.remember(tx)
@@ -390,24 +390,24 @@ func (g *fbHarness) Unsolve() {
 // Use makes a registered block the current one (to submit it again).
 func (g *fbHarness) Use(name string) { g.cur = g.block(name) }
 
-func remerkle(b *chain.Block) { b.Header.MerkleRoot = chain.MerkleRoot(b.TxIDs()) }
+func remerkle(b *wire.Block) { b.Header.MerkleRoot = wire.MerkleRoot(b.TxIDs()) }
 
 // Mungers.
 
-func setBits(bits uint32) func(*chain.Block) { return func(b *chain.Block) { b.Header.Bits = bits } }
-func setTime(t uint64) func(*chain.Block)    { return func(b *chain.Block) { b.Header.Time = t } }
+func setBits(bits uint32) func(*wire.Block) { return func(b *wire.Block) { b.Header.Bits = bits } }
+func setTime(t uint64) func(*wire.Block)    { return func(b *wire.Block) { b.Header.Time = t } }
 
 // cbMod changes the coinbase and fixes the Merkle root.
-func cbMod(f func(cb *chain.Tx)) func(*chain.Block) {
-	return func(b *chain.Block) {
+func cbMod(f func(cb *wire.Tx)) func(*wire.Block) {
+	return func(b *wire.Block) {
 		f(b.Txs[0])
 		remerkle(b)
 	}
 }
 
 // cbExtraLen sets the coinbase extra to the height and n-8 filler bytes.
-func cbExtraLen(n int) func(*chain.Block) {
-	return cbMod(func(cb *chain.Tx) {
+func cbExtraLen(n int) func(*wire.Block) {
+	return cbMod(func(cb *wire.Tx) {
 		extra := make([]byte, n)
 		copy(extra, cb.Extra[:min(8, n)])
 		for i := 8; i < n; i++ {
@@ -418,22 +418,22 @@ func cbExtraLen(n int) func(*chain.Block) {
 }
 
 // cbHeight writes height into the coinbase extra.
-func cbHeight(height uint64) func(*chain.Block) {
-	return cbMod(func(cb *chain.Tx) {
+func cbHeight(height uint64) func(*wire.Block) {
+	return cbMod(func(cb *wire.Tx) {
 		copy(cb.Extra, consensus.CoinbaseExtra(height, nil))
 	})
 }
 
 // --- expectations ---------------------------------------------------------
 
-func (g *fbHarness) process() (blockchain.Result, error) {
+func (g *fbHarness) process() (chain.Result, error) {
 	g.submits++
 	return g.c.ProcessBlock(g.cur.block)
 }
 
-func (g *fbHarness) curID() chain.Hash { return g.cur.block.BlockID() }
+func (g *fbHarness) curID() wire.Hash { return g.cur.block.BlockID() }
 
-func (g *fbHarness) info(id chain.Hash) blockchain.BlockInfo {
+func (g *fbHarness) info(id wire.Hash) chain.BlockInfo {
 	g.t.Helper()
 	bi, ok := g.c.BlockInfo(id)
 	if !ok {
@@ -446,7 +446,7 @@ func (g *fbHarness) info(id chain.Hash) blockchain.BlockInfo {
 func (g *fbHarness) AcceptTip() {
 	g.t.Helper()
 	res, err := g.process()
-	if err != nil || res != blockchain.MainChain {
+	if err != nil || res != chain.MainChain {
 		g.t.Fatalf("%s: got (%v, %v), want accepted as the tip", g.cur.name, res, err)
 	}
 	g.ExpectTip(g.cur.name)
@@ -461,7 +461,7 @@ func (g *fbHarness) AcceptTip() {
 func (g *fbHarness) AcceptMain() {
 	g.t.Helper()
 	res, err := g.process()
-	if err != nil || res != blockchain.MainChain {
+	if err != nil || res != chain.MainChain {
 		g.t.Fatalf("%s: got (%v, %v), want accepted on the main chain", g.cur.name, res, err)
 	}
 	if bi := g.info(g.curID()); !bi.OnMain || bi.Invalid {
@@ -476,7 +476,7 @@ func (g *fbHarness) AcceptSide() {
 	g.t.Helper()
 	before := g.c.Tip().ID
 	res, err := g.process()
-	if err != nil || res != blockchain.SideChain {
+	if err != nil || res != chain.SideChain {
 		g.t.Fatalf("%s: got (%v, %v), want accepted on a side chain", g.cur.name, res, err)
 	}
 	if after := g.c.Tip().ID; after != before {
@@ -534,8 +534,8 @@ func (g *fbHarness) Reject(kind consensus.ErrorKind) {
 		if !bi.Invalid || bi.OnMain {
 			g.t.Fatalf("%s: rejected with %q, index says invalid %v on-main %v; want marked invalid", g.cur.name, kind, bi.Invalid, bi.OnMain)
 		}
-		if _, err2 := g.c.ProcessBlock(g.cur.block); !errors.Is(err2, blockchain.ErrKnownInvalid) {
-			g.t.Fatalf("%s: sent again: %v, want %q", g.cur.name, err2, blockchain.ErrKnownInvalid)
+		if _, err2 := g.c.ProcessBlock(g.cur.block); !errors.Is(err2, chain.ErrKnownInvalid) {
+			g.t.Fatalf("%s: sent again: %v, want %q", g.cur.name, err2, chain.ErrKnownInvalid)
 		}
 	}
 	g.check()
@@ -546,8 +546,8 @@ func (g *fbHarness) Orphan() {
 	g.t.Helper()
 	before := g.c.Tip().ID
 	_, err := g.process()
-	if !errors.Is(err, blockchain.ErrOrphan) {
-		g.t.Fatalf("%s: got %v, want %v", g.cur.name, err, blockchain.ErrOrphan)
+	if !errors.Is(err, chain.ErrOrphan) {
+		g.t.Fatalf("%s: got %v, want %v", g.cur.name, err, chain.ErrOrphan)
 	}
 	if g.c.HasBlock(g.curID()) || g.c.Tip().ID != before {
 		g.t.Fatalf("%s: orphan stored in the index or moved the tip", g.cur.name)
@@ -561,8 +561,8 @@ func (g *fbHarness) Orphan() {
 // Duplicate submits the current block again and expects ErrDuplicate.
 func (g *fbHarness) Duplicate() {
 	g.t.Helper()
-	if _, err := g.process(); !errors.Is(err, blockchain.ErrDuplicate) {
-		g.t.Fatalf("%s: got %v, want %v", g.cur.name, err, blockchain.ErrDuplicate)
+	if _, err := g.process(); !errors.Is(err, chain.ErrDuplicate) {
+		g.t.Fatalf("%s: got %v, want %v", g.cur.name, err, chain.ErrDuplicate)
 	}
 	g.check()
 }
@@ -610,7 +610,7 @@ func (g *fbHarness) ExpectStatus(name string, valid, invalid bool) {
 // --- the UTXO set ---------------------------------------------------------
 
 type utxoSummary struct {
-	hash   chain.Hash
+	hash   wire.Hash
 	txouts uint64
 	amount uint64
 }
@@ -619,9 +619,9 @@ type utxoSummary struct {
 // of c's best chain, read back with c.IDAt and c.Block, from genesis (whose
 // coinbase outputs are coins of height 0 from a coinbase) to the tip, and
 // hashes it as gettxoutsetinfo does.
-func recomputeUTXO(t *testing.T, c *blockchain.Chain) (utxoSummary, map[chain.OutPoint]chain.Coin) {
+func recomputeUTXO(t *testing.T, c *chain.Chain) (utxoSummary, map[wire.OutPoint]wire.Coin) {
 	t.Helper()
-	set := make(map[chain.OutPoint]chain.Coin)
+	set := make(map[wire.OutPoint]wire.Coin)
 	tip := c.Tip()
 	for h := uint64(0); ; h++ {
 		id, ok := c.IDAt(h)
@@ -649,28 +649,28 @@ func recomputeUTXO(t *testing.T, c *blockchain.Chain) (utxoSummary, map[chain.Ou
 				}
 			}
 			for j, o := range tx.Outputs {
-				set[chain.OutPoint{TxID: txid, Index: uint32(j)}] = chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: h, Coinbase: i == 0}
+				set[wire.OutPoint{TxID: txid, Index: uint32(j)}] = wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: h, Coinbase: i == 0}
 			}
 		}
 	}
-	ops := make([]chain.OutPoint, 0, len(set))
+	ops := make([]wire.OutPoint, 0, len(set))
 	for op := range set {
 		ops = append(ops, op)
 	}
-	slices.SortFunc(ops, func(a, b chain.OutPoint) int {
+	slices.SortFunc(ops, func(a, b wire.OutPoint) int {
 		if c := bytes.Compare(a.TxID[:], b.TxID[:]); c != 0 {
 			return c
 		}
 		return int(a.Index) - int(b.Index)
 	})
-	hs := blockchain.NewUTXOSetHasher()
+	hs := chain.NewUTXOSetHasher()
 	for _, op := range ops {
 		hs.Add(op, set[op])
 	}
 	return utxoSummary{hash: hs.Sum(), txouts: hs.Count, amount: hs.Amount}, set
 }
 
-func mustID(t *testing.T, c *blockchain.Chain, h uint64) chain.Hash {
+func mustID(t *testing.T, c *chain.Chain, h uint64) wire.Hash {
 	id, ok := c.IDAt(h)
 	if !ok {
 		t.Fatalf("no block at height %d", h)
@@ -727,7 +727,7 @@ func (g *fbHarness) compareStats(want utxoSummary) {
 // so a rule added there without a scenario here fails the test.
 func ruleKinds(t *testing.T) map[consensus.ErrorKind]string {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), "../../consensus/errors.go", nil, 0)
+	f, err := parser.ParseFile(token.NewFileSet(), "../consensus/errors.go", nil, 0)
 	if err != nil {
 		t.Fatalf("parse consensus/errors.go: %v", err)
 	}

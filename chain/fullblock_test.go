@@ -1,4 +1,4 @@
-package blockchain_test
+package chain_test
 
 // TestFullBlocks: named-block scenarios for every consensus rule of SPEC
 // section 2, reorganizations and invalid branches, in the style of btcd's
@@ -24,9 +24,9 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"tally/chain"
-	"tally/chain/blockchain"
 	"tally/consensus"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 func TestFullBlocks(t *testing.T) {
@@ -80,11 +80,11 @@ func fullBlockScenario(g *fbHarness) {
 	// ---------------------------------------------------------------
 	split := g.pay([]coin{g.genesisOut()}, 50, 1000)
 	pool := outs(split)
-	g.NextBlock("b1", "genesis", []*chain.Tx{split})
+	g.NextBlock("b1", "genesis", []*wire.Tx{split})
 	g.AcceptTip()
 	g.Duplicate()
 
-	g.NextBlock("b2", "b1", []*chain.Tx{g.pay(pool[0:1], 2, 1000)})
+	g.NextBlock("b2", "b1", []*wire.Tx{g.pay(pool[0:1], 2, 1000)})
 	g.AcceptTip()
 
 	// ---------------------------------------------------------------
@@ -98,9 +98,9 @@ func fullBlockScenario(g *fbHarness) {
 	//                     |\-> b3-hardbits               bad-diffbits
 	//                      \-> b3-mtp, b3-ancient        time-too-old
 	// ---------------------------------------------------------------
-	g.NextBlock("b3-ver2", "b2", nil, func(b *chain.Block) { b.Header.Version = 2 })
+	g.NextBlock("b3-ver2", "b2", nil, func(b *wire.Block) { b.Header.Version = 2 })
 	g.Reject(consensus.ErrBadVersion)
-	g.NextBlock("b3-ver0", "b2", nil, func(b *chain.Block) { b.Header.Version = 0 })
+	g.NextBlock("b3-ver0", "b2", nil, func(b *wire.Block) { b.Header.Version = 0 })
 	g.Reject(consensus.ErrBadVersion)
 
 	// A solved header whose nonce is changed afterwards.
@@ -177,11 +177,11 @@ func fullBlockScenario(g *fbHarness) {
 	feeTx := g.pay(pool[1:2], 1, 5000)
 	h5 := uint64(5)
 
-	g.NextBlock("b5-notx", "b4", nil, func(b *chain.Block) { b.Txs = nil; remerkle(b) })
+	g.NextBlock("b5-notx", "b4", nil, func(b *wire.Block) { b.Txs = nil; remerkle(b) })
 	g.Reject(consensus.ErrNoTxs)
-	g.NextBlock("b5-nocb", "b4", []*chain.Tx{feeTx}, func(b *chain.Block) { b.Txs = b.Txs[1:]; remerkle(b) })
+	g.NextBlock("b5-nocb", "b4", []*wire.Tx{feeTx}, func(b *wire.Block) { b.Txs = b.Txs[1:]; remerkle(b) })
 	g.Reject(consensus.ErrFirstTxNotCoinbase)
-	g.NextBlock("b5-2cb", "b4", nil, func(b *chain.Block) {
+	g.NextBlock("b5-2cb", "b4", nil, func(b *wire.Block) {
 		b.Txs = append(b.Txs, g.coinbase(h5, 1, "second"))
 		remerkle(b)
 	})
@@ -194,39 +194,39 @@ func fullBlockScenario(g *fbHarness) {
 	g.Reject(consensus.ErrBadCoinbaseExtra)
 	g.NextBlock("b5-cblong", "b4", nil, cbExtraLen(8+consensus.MaxCoinbaseFreeBytes+1))
 	g.Reject(consensus.ErrBadCoinbaseExtra)
-	g.NextBlock("b5-cblocktime", "b4", nil, cbMod(func(cb *chain.Tx) { cb.LockTime = 1 }))
+	g.NextBlock("b5-cblocktime", "b4", nil, cbMod(func(cb *wire.Tx) { cb.LockTime = 1 }))
 	g.Reject(consensus.ErrCoinbaseLockTime)
-	g.NextBlock("b5-cbver", "b4", nil, cbMod(func(cb *chain.Tx) { cb.Version = 2 }))
+	g.NextBlock("b5-cbver", "b4", nil, cbMod(func(cb *wire.Tx) { cb.Version = 2 }))
 	g.Reject(consensus.ErrBadTxVersion)
-	g.NextBlock("b5-cbzero", "b4", nil, cbMod(func(cb *chain.Tx) {
-		cb.Outputs = append(cb.Outputs, chain.TxOut{Amount: 0, PKH: g.pkh})
+	g.NextBlock("b5-cbzero", "b4", nil, cbMod(func(cb *wire.Tx) {
+		cb.Outputs = append(cb.Outputs, wire.TxOut{Amount: 0, PKH: g.pkh})
 	}))
 	g.Reject(consensus.ErrBadOutputValue)
-	g.NextBlock("b5-cbnoout", "b4", nil, cbMod(func(cb *chain.Tx) { cb.Outputs = nil }))
+	g.NextBlock("b5-cbnoout", "b4", nil, cbMod(func(cb *wire.Tx) { cb.Outputs = nil }))
 	g.Reject(consensus.ErrNoOutputs)
 	// The coinbase may claim subsidy + fees (5000), not one unit more,
 	// however it splits them.
-	g.NextBlock("b5-cbvalue", "b4", []*chain.Tx{feeTx}, cbMod(func(cb *chain.Tx) { cb.Outputs[0].Amount++ }))
+	g.NextBlock("b5-cbvalue", "b4", []*wire.Tx{feeTx}, cbMod(func(cb *wire.Tx) { cb.Outputs[0].Amount++ }))
 	g.Reject(consensus.ErrBadCoinbaseValue)
-	g.NextBlock("b5-cbvalue2", "b4", []*chain.Tx{feeTx}, cbMod(func(cb *chain.Tx) {
+	g.NextBlock("b5-cbvalue2", "b4", []*wire.Tx{feeTx}, cbMod(func(cb *wire.Tx) {
 		cb.Outputs[0].Amount -= 100
-		cb.Outputs = append(cb.Outputs, chain.TxOut{Amount: 101, PKH: g.pkh})
+		cb.Outputs = append(cb.Outputs, wire.TxOut{Amount: 101, PKH: g.pkh})
 	}))
 	g.Reject(consensus.ErrBadCoinbaseValue)
 	// A header whose Merkle root matches nothing: refused, not marked.
-	g.NextBlock("b5-merkle", "b4", []*chain.Tx{feeTx}, func(b *chain.Block) { b.Header.MerkleRoot[0] ^= 1 })
+	g.NextBlock("b5-merkle", "b4", []*wire.Tx{feeTx}, func(b *wire.Block) { b.Header.MerkleRoot[0] ^= 1 })
 	g.Reject(consensus.ErrBadMerkleRoot)
 
 	// The genuine b5: coinbase extra of exactly 8+92 bytes, claiming
 	// exactly subsidy + fees. First three bodies that do not match its
 	// header: refused without marking b5's id...
-	g.NextBlock("b5", "b4", []*chain.Tx{feeTx}, cbExtraLen(8+consensus.MaxCoinbaseFreeBytes))
+	g.NextBlock("b5", "b4", []*wire.Tx{feeTx}, cbExtraLen(8+consensus.MaxCoinbaseFreeBytes))
 	extraTx := g.pay(pool[2:3], 1, 0)
-	g.Mutate("b5-addtx", "b5", func(b *chain.Block) { b.Txs = append(b.Txs, extraTx) })
+	g.Mutate("b5-addtx", "b5", func(b *wire.Block) { b.Txs = append(b.Txs, extraTx) })
 	g.Reject(consensus.ErrBadMerkleRoot)
-	g.Mutate("b5-duptx", "b5", func(b *chain.Block) { b.Txs = append(b.Txs, b.Txs[1]) })
+	g.Mutate("b5-duptx", "b5", func(b *wire.Block) { b.Txs = append(b.Txs, b.Txs[1]) })
 	g.Reject(consensus.ErrBadMerkleRoot)
-	g.Mutate("b5-swap", "b5", func(b *chain.Block) { b.Txs[0], b.Txs[1] = b.Txs[1], b.Txs[0] })
+	g.Mutate("b5-swap", "b5", func(b *wire.Block) { b.Txs[0], b.Txs[1] = b.Txs[1], b.Txs[0] })
 	g.Reject(consensus.ErrBadMerkleRoot)
 	// ...so the genuine block is accepted.
 	g.Use("b5")
@@ -239,43 +239,43 @@ func fullBlockScenario(g *fbHarness) {
 	//            \-> b6-* (rejected)
 	// ---------------------------------------------------------------
 	in := pool[3]
-	one := func(amount uint64) []chain.TxOut { return []chain.TxOut{{Amount: amount, PKH: g.pkh}} }
-	rejectTx := func(name string, kind consensus.ErrorKind, txs ...*chain.Tx) {
+	one := func(amount uint64) []wire.TxOut { return []wire.TxOut{{Amount: amount, PKH: g.pkh}} }
+	rejectTx := func(name string, kind consensus.ErrorKind, txs ...*wire.Tx) {
 		t.Helper()
 		g.NextBlock(name, "b5", txs)
 		g.Reject(kind)
 	}
 	rejectTx("b6-dupin", consensus.ErrDuplicateInput, g.tx([]coin{in, in}, one(in.amount)))
 	rejectTx("b6-noout", consensus.ErrNoOutputs, g.tx([]coin{in}, nil))
-	rejectTx("b6-zeroout", consensus.ErrBadOutputValue, g.tx([]coin{in}, []chain.TxOut{{Amount: 1000, PKH: g.pkh}, {Amount: 0, PKH: g.pkh}}))
+	rejectTx("b6-zeroout", consensus.ErrBadOutputValue, g.tx([]coin{in}, []wire.TxOut{{Amount: 1000, PKH: g.pkh}, {Amount: 0, PKH: g.pkh}}))
 	rejectTx("b6-bigout", consensus.ErrBadOutputValue, g.tx([]coin{in}, one(p.MaxMoney+1)))
 	// An output of exactly max_money passes the amount rules and fails only
 	// for want of inputs.
 	rejectTx("b6-maxout", consensus.ErrSpendTooMuch, g.tx([]coin{in}, one(p.MaxMoney)))
-	rejectTx("b6-outsum", consensus.ErrOutputsOverflow, g.tx([]coin{in}, []chain.TxOut{{Amount: p.MaxMoney, PKH: g.pkh}, {Amount: 1, PKH: g.pkh}}))
+	rejectTx("b6-outsum", consensus.ErrOutputsOverflow, g.tx([]coin{in}, []wire.TxOut{{Amount: p.MaxMoney, PKH: g.pkh}, {Amount: 1, PKH: g.pkh}}))
 	rejectTx("b6-overspend", consensus.ErrSpendTooMuch, g.tx([]coin{in}, one(in.amount+1)))
-	rejectTx("b6-txver2", consensus.ErrBadTxVersion, g.pay([]coin{in}, 1, 0, func(tx *chain.Tx) { tx.Version = 2 }))
-	rejectTx("b6-txver0", consensus.ErrBadTxVersion, g.pay([]coin{in}, 1, 0, func(tx *chain.Tx) { tx.Version = 0 }))
-	rejectTx("b6-memo", consensus.ErrMemoTooLong, g.pay([]coin{in}, 1, 0, func(tx *chain.Tx) { tx.Extra = make([]byte, consensus.MaxMemoBytes+1) }))
+	rejectTx("b6-txver2", consensus.ErrBadTxVersion, g.pay([]coin{in}, 1, 0, func(tx *wire.Tx) { tx.Version = 2 }))
+	rejectTx("b6-txver0", consensus.ErrBadTxVersion, g.pay([]coin{in}, 1, 0, func(tx *wire.Tx) { tx.Version = 0 }))
+	rejectTx("b6-memo", consensus.ErrMemoTooLong, g.pay([]coin{in}, 1, 0, func(tx *wire.Tx) { tx.Extra = make([]byte, consensus.MaxMemoBytes+1) }))
 	rejectTx("b6-toobig", consensus.ErrTxTooBig, g.sizedTx(in, p.MaxTxBytes+1))
-	rejectTx("b6-nonfinal", consensus.ErrNonFinal, g.pay([]coin{in}, 1, 0, func(tx *chain.Tx) { tx.LockTime = 7 }))
-	rejectTx("b6-nonfinal-max", consensus.ErrNonFinal, g.pay([]coin{in}, 1, 0, func(tx *chain.Tx) { tx.LockTime = ^uint64(0) }))
+	rejectTx("b6-nonfinal", consensus.ErrNonFinal, g.pay([]coin{in}, 1, 0, func(tx *wire.Tx) { tx.LockTime = 7 }))
+	rejectTx("b6-nonfinal-max", consensus.ErrNonFinal, g.pay([]coin{in}, 1, 0, func(tx *wire.Tx) { tx.LockTime = ^uint64(0) }))
 	// A transaction without inputs is by definition a coinbase, so a
 	// non-coinbase transaction without inputs can only show up as a second
 	// coinbase; bad-txns-vin-empty itself is checked by the pure function
 	// (unreachableRules).
-	rejectTx("b6-noin", consensus.ErrMultipleCoinbases, &chain.Tx{Version: 1, Outputs: one(1), Extra: []byte("no inputs")})
-	rejectTx("b6-missing", consensus.ErrMissingInput, g.pay([]coin{{op: chain.OutPoint{TxID: chain.H([]byte("nothing")), Index: 0}, amount: 1000}}, 1, 0))
-	rejectTx("b6-missing-index", consensus.ErrMissingInput, g.pay([]coin{{op: chain.OutPoint{TxID: split.TxID(), Index: 50}, amount: 1000}}, 1, 0))
+	rejectTx("b6-noin", consensus.ErrMultipleCoinbases, &wire.Tx{Version: 1, Outputs: one(1), Extra: []byte("no inputs")})
+	rejectTx("b6-missing", consensus.ErrMissingInput, g.pay([]coin{{op: wire.OutPoint{TxID: wire.H([]byte("nothing")), Index: 0}, amount: 1000}}, 1, 0))
+	rejectTx("b6-missing-index", consensus.ErrMissingInput, g.pay([]coin{{op: wire.OutPoint{TxID: split.TxID(), Index: 50}, amount: 1000}}, 1, 0))
 
 	// Keys and signatures.
-	rejectTx("b6-wrongkey", consensus.ErrWrongPubKey, g.sign(&chain.Tx{Version: 1, Inputs: []chain.TxIn{{Prev: in.op}}, Outputs: one(in.amount)}, g.other))
+	rejectTx("b6-wrongkey", consensus.ErrWrongPubKey, g.sign(&wire.Tx{Version: 1, Inputs: []wire.TxIn{{Prev: in.op}}, Outputs: one(in.amount)}, g.other))
 	badSig := g.pay([]coin{in}, 1, 0)
-	otherSig := consensus.SignInput(g.other, chain.SigHash(badSig, p.NetworkID))
+	otherSig := consensus.SignInput(g.other, wire.SigHash(badSig, p.NetworkID))
 	rejectTx("b6-badsig", consensus.ErrBadSignature, g.resign(badSig, func(r, s []byte) { copy(r, otherSig[:32]); copy(s, otherSig[32:]) }))
 	// A signature made for another network.
 	otherNet := g.pay([]coin{in}, 2, 0)
-	netSig := consensus.SignInput(g.key, chain.SigHash(otherNet, [4]byte{0x7a, 0x11, 0xe0, 0x01}))
+	netSig := consensus.SignInput(g.key, wire.SigHash(otherNet, [4]byte{0x7a, 0x11, 0xe0, 0x01}))
 	rejectTx("b6-othernet", consensus.ErrBadSignature, g.resign(otherNet, func(r, s []byte) { copy(r, netSig[:32]); copy(s, netSig[32:]) }))
 	// s' = n - s verifies as well (decred accepts it) but is high.
 	rejectTx("b6-highs", consensus.ErrHighS, g.resign(g.pay([]coin{in}, 3, 0), func(r, s []byte) {
@@ -305,15 +305,15 @@ func fullBlockScenario(g *fbHarness) {
 	// block; two inputs; an output to the hash of a malformed public key;
 	// a coinbase extra of exactly 8 bytes.
 	badPub := append([]byte{0x02}, mustHex("ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff")...)
-	edge := g.pay([]coin{pool[3]}, 1, 0, func(tx *chain.Tx) {
+	edge := g.pay([]coin{pool[3]}, 1, 0, func(tx *wire.Tx) {
 		tx.Extra = make([]byte, consensus.MaxMemoBytes)
 		tx.LockTime = 6
 	})
 	chained1 := g.pay(pool[4:5], 2, 1000)
 	chained2 := g.pay(outs(chained1), 1, 1000)
 	twoIn := g.pay(pool[5:7], 3, 2000)
-	toBadKey := g.tx(pool[8:9], []chain.TxOut{{Amount: 1_000_000, PKH: chain.Hash160(badPub)}, {Amount: pool[8].amount - 1_000_000, PKH: g.pkh}})
-	g.NextBlock("b6", "b5", []*chain.Tx{edge, chained1, chained2, twoIn, toBadKey}, cbExtraLen(8))
+	toBadKey := g.tx(pool[8:9], []wire.TxOut{{Amount: 1_000_000, PKH: wire.Hash160(badPub)}, {Amount: pool[8].amount - 1_000_000, PKH: g.pkh}})
+	g.NextBlock("b6", "b5", []*wire.Tx{edge, chained1, chained2, twoIn, toBadKey}, cbExtraLen(8))
 	g.AcceptTip()
 
 	// ---------------------------------------------------------------
@@ -324,23 +324,23 @@ func fullBlockScenario(g *fbHarness) {
 	// ---------------------------------------------------------------
 	// The output's pkh is the hash of the malformed key, so the key
 	// passes the pkh check and fails to parse.
-	badPubTx := &chain.Tx{Version: 1, Inputs: []chain.TxIn{{Prev: outs(toBadKey)[0].op}}, Outputs: one(999_000)}
+	badPubTx := &wire.Tx{Version: 1, Inputs: []wire.TxIn{{Prev: outs(toBadKey)[0].op}}, Outputs: one(999_000)}
 	copy(badPubTx.Inputs[0].PubKey[:], badPub)
-	badPubTx.Inputs[0].Sig = consensus.SignInput(g.key, chain.SigHash(badPubTx, p.NetworkID))
+	badPubTx.Inputs[0].Sig = consensus.SignInput(g.key, wire.SigHash(badPubTx, p.NetworkID))
 	g.remember(badPubTx)
-	g.NextBlock("b7-badpub", "b6", []*chain.Tx{badPubTx})
+	g.NextBlock("b7-badpub", "b6", []*wire.Tx{badPubTx})
 	g.Reject(consensus.ErrBadPubKey)
 	// A transaction again whose outputs are all unspent, and one (the
 	// split) with some outputs left: both would overwrite unspent outputs.
-	g.NextBlock("b7-bip30", "b6", []*chain.Tx{twoIn})
+	g.NextBlock("b7-bip30", "b6", []*wire.Tx{twoIn})
 	g.Reject(consensus.ErrOverwriteTx)
-	g.NextBlock("b7-bip30-split", "b6", []*chain.Tx{split})
+	g.NextBlock("b7-bip30-split", "b6", []*wire.Tx{split})
 	g.Reject(consensus.ErrOverwriteTx)
 	// chained1's outputs are all spent: including it again overwrites
 	// nothing, and its input is gone.
-	g.NextBlock("b7-respent", "b6", []*chain.Tx{chained1})
+	g.NextBlock("b7-respent", "b6", []*wire.Tx{chained1})
 	g.Reject(consensus.ErrMissingInput)
-	g.NextBlock("b7", "b6", []*chain.Tx{g.pay([]coin{outs(twoIn)[0], outs(chained2)[0]}, 2, 300)})
+	g.NextBlock("b7", "b6", []*wire.Tx{g.pay([]coin{outs(twoIn)[0], outs(chained2)[0]}, 2, 300)})
 	g.AcceptTip()
 
 	// ---------------------------------------------------------------
@@ -358,14 +358,14 @@ func fullBlockScenario(g *fbHarness) {
 		tip = bn(h)
 	}
 	spendCB1 := g.pay([]coin{g.cbOut("b1")}, 1, 0)
-	g.NextBlock(bn(immH)+"-immature", tip, []*chain.Tx{spendCB1})
+	g.NextBlock(bn(immH)+"-immature", tip, []*wire.Tx{spendCB1})
 	g.Reject(consensus.ErrImmatureSpend)
 	g.NextBlock(bn(immH), tip, nil)
 	g.AcceptTip()
 	tip = bn(immH)
-	g.NextBlock(bn(immH+1)+"-immature", tip, []*chain.Tx{g.pay([]coin{g.cbOut("b2")}, 1, 0)})
+	g.NextBlock(bn(immH+1)+"-immature", tip, []*wire.Tx{g.pay([]coin{g.cbOut("b2")}, 1, 0)})
 	g.Reject(consensus.ErrImmatureSpend)
-	g.NextBlock(bn(immH+1), tip, []*chain.Tx{spendCB1})
+	g.NextBlock(bn(immH+1), tip, []*wire.Tx{spendCB1})
 	g.AcceptTip()
 	base := bn(immH + 1)
 
@@ -376,7 +376,7 @@ func fullBlockScenario(g *fbHarness) {
 	g.Reopen()
 	g.ExpectTip(base)
 	g.Use("b3-diffbits")
-	g.Reject(blockchain.ErrKnownInvalid)
+	g.Reject(chain.ErrKnownInvalid)
 	g.Use("b5-merkle")
 	g.Reject(consensus.ErrBadMerkleRoot)
 	g.Use(base)
@@ -396,15 +396,15 @@ func fullBlockScenario(g *fbHarness) {
 	txA := g.pay(pool[10:11], 2, 1000)
 	txB := g.pay(pool[10:11], 3, 2000)
 	txS := g.pay(pool[11:12], 1, 1000)
-	g.NextBlock("r1", base, []*chain.Tx{txA, txS})
+	g.NextBlock("r1", base, []*wire.Tx{txA, txS})
 	g.AcceptTip()
-	g.NextBlock("r2", "r1", []*chain.Tx{g.pay(outs(txA)[0:1], 1, 500)})
+	g.NextBlock("r2", "r1", []*wire.Tx{g.pay(outs(txA)[0:1], 1, 500)})
 	g.AcceptTip()
 	g.NextBlock("r3", "r2", nil)
 	g.AcceptTip()
-	g.NextBlock("s1", base, []*chain.Tx{txB})
+	g.NextBlock("s1", base, []*wire.Tx{txB})
 	g.AcceptSide()
-	g.NextBlock("s2", "s1", []*chain.Tx{g.pay(outs(txB)[1:2], 1, 500), txS})
+	g.NextBlock("s2", "s1", []*wire.Tx{g.pay(outs(txB)[1:2], 1, 500), txS})
 	g.AcceptSide()
 	// Equal work: the first seen (r3) stays.
 	g.NextBlock("s3", "s2", nil)
@@ -416,13 +416,13 @@ func fullBlockScenario(g *fbHarness) {
 	g.NextBlock("r4", "r3", nil)
 	g.AcceptSide()
 	// And back, four deep: txA confirmed again, txB unconfirmed.
-	g.NextBlock("r5", "r4", []*chain.Tx{g.pay(outs(txA)[1:2], 1, 500)})
+	g.NextBlock("r5", "r4", []*wire.Tx{g.pay(outs(txA)[1:2], 1, 500)})
 	g.AcceptTip()
 	txS5 := g.pay(pool[12:13], 2, 0)
-	g.NextBlock("s5", "s4", []*chain.Tx{txS5})
+	g.NextBlock("s5", "s4", []*wire.Tx{txS5})
 	g.AcceptSide()
 	// And to s again, five deep.
-	g.NextBlock("s6", "s5", []*chain.Tx{g.pay(outs(txB)[0:1], 1, 500)})
+	g.NextBlock("s6", "s5", []*wire.Tx{g.pay(outs(txB)[0:1], 1, 500)})
 	g.AcceptTip()
 	g.ExpectChainTip("r5", "valid-fork")
 
@@ -435,7 +435,7 @@ func fullBlockScenario(g *fbHarness) {
 	// ---------------------------------------------------------------
 	g.NextBlock("e6", "s5", nil)
 	g.AcceptSide()
-	g.NextBlock("e7", "e6", nil, cbMod(func(cb *chain.Tx) { cb.Outputs[0].Amount++ }))
+	g.NextBlock("e7", "e6", nil, cbMod(func(cb *wire.Tx) { cb.Outputs[0].Amount++ }))
 	g.Reject(consensus.ErrBadCoinbaseValue)
 	g.ExpectTip("s6")
 	g.ExpectChainTip("e7", "invalid")
@@ -453,7 +453,7 @@ func fullBlockScenario(g *fbHarness) {
 	g.Checkpoint() // s4..s6's coins are on disk before they go and come back
 	g.NextBlock("d4", "s3", nil)
 	g.AcceptSide()
-	g.NextBlock("d5", "d4", []*chain.Tx{g.pay(outs(txA)[1:2], 1, 0)})
+	g.NextBlock("d5", "d4", []*wire.Tx{g.pay(outs(txA)[1:2], 1, 0)})
 	g.AcceptSide()
 	g.NextBlock("d6", "d5", nil)
 	g.AcceptSide()
@@ -468,11 +468,11 @@ func fullBlockScenario(g *fbHarness) {
 	g.Reject(consensus.ErrBadPrevBlock)
 	g.ExpectChainTip("d8", "invalid")
 	g.Use("d5")
-	g.Reject(blockchain.ErrKnownInvalid)
+	g.Reject(chain.ErrKnownInvalid)
 	// Spend coins that were disconnected and connected again in one step.
-	g.NextBlock("s7-immature", "s6", []*chain.Tx{g.pay(outs(txS5)[0:1], 1, 0), g.pay([]coin{g.cbOut("s5")}, 1, 0)})
+	g.NextBlock("s7-immature", "s6", []*wire.Tx{g.pay(outs(txS5)[0:1], 1, 0), g.pay([]coin{g.cbOut("s5")}, 1, 0)})
 	g.Reject(consensus.ErrImmatureSpend) // s5's coinbase is not mature
-	g.NextBlock("s7", "s6", []*chain.Tx{g.pay(outs(txS5)[0:1], 1, 0), g.pay(outs(txS5)[1:2], 2, 0)})
+	g.NextBlock("s7", "s6", []*wire.Tx{g.pay(outs(txS5)[0:1], 1, 0), g.pay(outs(txS5)[1:2], 2, 0)})
 	g.AcceptTip()
 
 	// ---------------------------------------------------------------
@@ -485,7 +485,7 @@ func fullBlockScenario(g *fbHarness) {
 	g.NextBlock("o1", "s7", nil)
 	g.NextBlock("o2", "o1", nil)
 	g.NextBlock("o3", "o2", nil)
-	g.NextBlock("o3x", "o2", nil, cbMod(func(cb *chain.Tx) { cb.Outputs[0].Amount++ }))
+	g.NextBlock("o3x", "o2", nil, cbMod(func(cb *wire.Tx) { cb.Outputs[0].Amount++ }))
 	g.NextBlock("o4x", "o3x", nil)
 	g.Use("o3")
 	g.Orphan()
@@ -502,7 +502,7 @@ func fullBlockScenario(g *fbHarness) {
 	g.ExpectTip("o3")
 	g.ExpectStatus("o3x", false, true)
 	g.Use("o3x")
-	g.Reject(blockchain.ErrKnownInvalid)
+	g.Reject(chain.ErrKnownInvalid)
 
 	// ---------------------------------------------------------------
 	// Size limits: a block of exactly max_block_bytes holding nine
@@ -514,7 +514,7 @@ func fullBlockScenario(g *fbHarness) {
 	//      \-> k1 -> k2 -> k3
 	//              \-> k2-old (time = median time past, over 11 blocks)
 	// ---------------------------------------------------------------
-	var bigTxs []*chain.Tx
+	var bigTxs []*wire.Tx
 	prev := pool[20]
 	for range 9 {
 		tx := g.sizedTx(prev, p.MaxTxBytes)
@@ -522,8 +522,8 @@ func fullBlockScenario(g *fbHarness) {
 		prev = outs(tx)[0]
 	}
 	cbTag := 8 + len("h1")
-	cbSize := (&chain.Tx{Version: 1, Outputs: one(1), Extra: make([]byte, cbTag)}).SerializeSize()
-	rest := p.MaxBlockBytes - chain.HeaderSize - 1 - cbSize - 9*p.MaxTxBytes
+	cbSize := (&wire.Tx{Version: 1, Outputs: one(1), Extra: make([]byte, cbTag)}).SerializeSize()
+	rest := p.MaxBlockBytes - wire.HeaderSize - 1 - cbSize - 9*p.MaxTxBytes
 	bigTxs = append(bigTxs, g.sizedTx(prev, rest))
 	g.NextBlock("h1-big", "o3", bigTxs, cbExtraLen(cbTag+1))
 	if n := g.cur.block.SerializeSize(); n != p.MaxBlockBytes+1 {
@@ -535,7 +535,7 @@ func fullBlockScenario(g *fbHarness) {
 		t.Fatalf("h1 is %d bytes, want %d", n, p.MaxBlockBytes)
 	}
 	g.AcceptTip()
-	g.NextBlock("h2", "h1", []*chain.Tx{g.pay(outs(bigTxs[3])[1:3], 1, 1)})
+	g.NextBlock("h2", "h1", []*wire.Tx{g.pay(outs(bigTxs[3])[1:3], 1, 1)})
 	g.AcceptTip()
 	g.NextBlock("k1", "o3", nil)
 	g.AcceptSide()
@@ -543,7 +543,7 @@ func fullBlockScenario(g *fbHarness) {
 	g.Reject(consensus.ErrTimeTooOld)
 	g.NextBlock("k2", "k1", nil, setTime(g.mtp("k1")+1))
 	g.AcceptSide()
-	g.NextBlock("k3", "k2", []*chain.Tx{g.pay(pool[20:21], 2, 0)})
+	g.NextBlock("k3", "k2", []*wire.Tx{g.pay(pool[20:21], 2, 0)})
 	g.AcceptTip()
 
 	// ---------------------------------------------------------------
@@ -557,12 +557,12 @@ func fullBlockScenario(g *fbHarness) {
 	g.ExpectChainTip("e7", "invalid")
 	g.ExpectChainTip("o4x", "invalid")
 	g.Use("d6")
-	g.Reject(blockchain.ErrKnownInvalid)
+	g.Reject(chain.ErrKnownInvalid)
 	g.Use("h2")
 	g.Duplicate()
-	g.NextBlock("k4-spent", "k3", []*chain.Tx{g.pay(outs(txS5)[1:2], 1, 0)})
+	g.NextBlock("k4-spent", "k3", []*wire.Tx{g.pay(outs(txS5)[1:2], 1, 0)})
 	g.Reject(consensus.ErrMissingInput) // spent in s7, which this chain holds
-	g.NextBlock("k4-immature", "k3", []*chain.Tx{g.pay([]coin{g.cbOut("s7")}, 1, 0)})
+	g.NextBlock("k4-immature", "k3", []*wire.Tx{g.pay([]coin{g.cbOut("s7")}, 1, 0)})
 	g.Reject(consensus.ErrImmatureSpend)
 	g.NextBlock("k4", "k3", nil)
 	g.AcceptTip()
@@ -590,16 +590,16 @@ func maxMoneyScenario(g *fbHarness) {
 	// m1's coinbase is mature at height maturity+1.
 	cb := g.cbOut("m1")
 	// Inputs summing to max_money + subsidy.
-	g.NextBlock("m-inputs", tip, []*chain.Tx{g.tx([]coin{alloc, cb}, []chain.TxOut{{Amount: p.MaxMoney, PKH: g.pkh}})},
-		cbMod(func(cb *chain.Tx) { cb.Outputs[0].Amount = consensus.Subsidy(p, p.CoinbaseMaturity+1) }))
+	g.NextBlock("m-inputs", tip, []*wire.Tx{g.tx([]coin{alloc, cb}, []wire.TxOut{{Amount: p.MaxMoney, PKH: g.pkh}})},
+		cbMod(func(cb *wire.Tx) { cb.Outputs[0].Amount = consensus.Subsidy(p, p.CoinbaseMaturity+1) }))
 	g.Reject(consensus.ErrInputsOverflow)
 	// Two transactions, each within the limits, whose fees together
 	// exceed max_money.
-	g.NextBlock("m-fees", tip, []*chain.Tx{g.pay([]coin{alloc}, 1, alloc.amount-1), g.pay([]coin{cb}, 1, cb.amount-1)},
-		cbMod(func(cb *chain.Tx) { cb.Outputs[0].Amount = 1 }))
+	g.NextBlock("m-fees", tip, []*wire.Tx{g.pay([]coin{alloc}, 1, alloc.amount-1), g.pay([]coin{cb}, 1, cb.amount-1)},
+		cbMod(func(cb *wire.Tx) { cb.Outputs[0].Amount = 1 }))
 	g.Reject(consensus.ErrInputsOverflow)
 	// Inputs of exactly max_money are fine.
-	g.NextBlock(fmt.Sprintf("m%d", p.CoinbaseMaturity+1), tip, []*chain.Tx{g.pay([]coin{alloc}, 2, 0), g.pay([]coin{cb}, 1, 0)})
+	g.NextBlock(fmt.Sprintf("m%d", p.CoinbaseMaturity+1), tip, []*wire.Tx{g.pay([]coin{alloc}, 2, 0), g.pay([]coin{cb}, 1, 0)})
 	g.AcceptTip()
 	g.Reopen()
 }
@@ -611,7 +611,7 @@ func maxMoneyScenario(g *fbHarness) {
 func unreachableRules(t *testing.T, kinds map[consensus.ErrorKind]int) {
 	t.Helper()
 	p := testgen.DevParams()
-	tx := &chain.Tx{Version: 1, Outputs: []chain.TxOut{{Amount: 1, PKH: consensus.DevPKH()}}}
+	tx := &wire.Tx{Version: 1, Outputs: []wire.TxOut{{Amount: 1, PKH: consensus.DevPKH()}}}
 	_, err := consensus.CheckTxInputs(tx, tx.TxID(), 1, emptyView{}, p)
 	if !errors.Is(err, consensus.ErrNoInputs) {
 		t.Fatalf("CheckTxInputs without inputs: %v, want %q", err, consensus.ErrNoInputs)
@@ -621,4 +621,4 @@ func unreachableRules(t *testing.T, kinds map[consensus.ErrorKind]int) {
 
 type emptyView struct{}
 
-func (emptyView) Coin(chain.OutPoint) (chain.Coin, bool) { return chain.Coin{}, false }
+func (emptyView) Coin(wire.OutPoint) (wire.Coin, bool) { return wire.Coin{}, false }

@@ -1,12 +1,12 @@
-package blockchain
+package chain
 
 import (
 	"sync"
 	"testing"
 
-	"tally/chain"
 	"tally/consensus"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 // The cached-connect benchmark's chain: the genesis allocation fanned out
@@ -21,28 +21,28 @@ const (
 
 var (
 	cachedOnce  sync.Once
-	cachedSetup []*chain.Block
-	cachedBlock *chain.Block
+	cachedSetup []*wire.Block
+	cachedBlock *wire.Block
 )
 
-func cachedBuild() ([]*chain.Block, *chain.Block) {
+func cachedBuild() ([]*wire.Block, *wire.Block) {
 	cachedOnce.Do(func() {
 		p := testgen.DevParams()
 		g := testgen.New(p)
 		parent := g.Genesis()
-		add := func(txs []*chain.Tx) *chain.Block {
+		add := func(txs []*wire.Tx) *wire.Block {
 			b := g.Block(parent, txs)
 			parent = testgen.ParentOf(b, parent.Height+1)
 			return b
 		}
 		first := g.Pay(g.GenesisSpends(), cachedFirstFan, 0)
-		cachedSetup = append(cachedSetup, add([]*chain.Tx{first}))
-		var fan []*chain.Tx
+		cachedSetup = append(cachedSetup, add([]*wire.Tx{first}))
+		var fan []*wire.Tx
 		for _, s := range testgen.Outputs(first) {
 			fan = append(fan, g.Pay([]testgen.Spend{s}, cachedTxs/cachedFirstFan, 1000))
 		}
 		cachedSetup = append(cachedSetup, add(fan))
-		var txs []*chain.Tx
+		var txs []*wire.Tx
 		for _, tx := range fan {
 			for _, s := range testgen.Outputs(tx) {
 				txs = append(txs, g.Pay([]testgen.Spend{s}, 2, 200))

@@ -1,4 +1,4 @@
-package chain_test
+package wire_test
 
 import (
 	"bytes"
@@ -12,11 +12,11 @@ import (
 	"strings"
 	"testing"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // Fuzz targets for every decoder (STYLE: encoding is fuzzed both ways).
-// Each checks: no panic; a failure wraps chain.ErrDecode; a success
+// Each checks: no panic; a failure wraps wire.ErrDecode; a success
 // re-encodes to exactly the input (encode(decode(b)) == b) and decodes
 // again to the same value (decode(encode(x)) == x). The seed corpus is
 // testdata/fuzz/<FuzzName>/ (see TestFuzzSeedCorpus); run one with
@@ -32,10 +32,10 @@ func fuzzSeeds(t testing.TB) map[string]map[string][]byte {
 	}
 	small := goldenBlock()
 	small.Txs = small.Txs[:1]
-	small.Header.MerkleRoot = chain.MerkleRoot(small.TxIDs())
+	small.Header.MerkleRoot = wire.MerkleRoot(small.TxIDs())
 	varied := goldenBlock()
 	varied.Txs = append(varied.Txs, multiInputTx(), manyOutputsTx(3))
-	varied.Header.MerkleRoot = chain.MerkleRoot(varied.TxIDs())
+	varied.Header.MerkleRoot = wire.MerkleRoot(varied.TxIDs())
 	return map[string]map[string][]byte{
 		"FuzzDecodeTx": txs,
 		"FuzzDecodeBlock": {
@@ -46,7 +46,7 @@ func fuzzSeeds(t testing.TB) map[string]map[string][]byte {
 		},
 		"FuzzDecodeHeader": {
 			"golden": goldenBlock().Header.Encode(),
-			"zero":   make([]byte, chain.HeaderSize),
+			"zero":   make([]byte, wire.HeaderSize),
 		},
 		"FuzzDecodeTxProof": {
 			"one_leaf":    sampleTxProof(t, 1, 0).Encode(),
@@ -61,28 +61,28 @@ func fuzzSeeds(t testing.TB) map[string]map[string][]byte {
 // re-encoded, for the seed corpus check.
 var decoders = map[string]func([]byte) ([]byte, error){
 	"FuzzDecodeTx": func(b []byte) ([]byte, error) {
-		tx, err := chain.DecodeTx(b)
+		tx, err := wire.DecodeTx(b)
 		if err != nil {
 			return nil, err
 		}
 		return tx.Encode(), nil
 	},
 	"FuzzDecodeBlock": func(b []byte) ([]byte, error) {
-		blk, err := chain.DecodeBlock(b)
+		blk, err := wire.DecodeBlock(b)
 		if err != nil {
 			return nil, err
 		}
 		return blk.Encode(), nil
 	},
 	"FuzzDecodeHeader": func(b []byte) ([]byte, error) {
-		h, err := chain.DecodeHeader(b)
+		h, err := wire.DecodeHeader(b)
 		if err != nil {
 			return nil, err
 		}
 		return h.Encode(), nil
 	},
 	"FuzzDecodeTxProof": func(b []byte) ([]byte, error) {
-		p, err := chain.DecodeTxProof(b)
+		p, err := wire.DecodeTxProof(b)
 		if err != nil {
 			return nil, err
 		}
@@ -97,7 +97,7 @@ func addSeeds(f *testing.F, target string) {
 }
 
 func checkDecodeErr(t *testing.T, err error) {
-	if !errors.Is(err, chain.ErrDecode) {
+	if !errors.Is(err, wire.ErrDecode) {
 		t.Fatalf("error %v does not wrap ErrDecode", err)
 	}
 }
@@ -105,7 +105,7 @@ func checkDecodeErr(t *testing.T, err error) {
 func FuzzDecodeTx(f *testing.F) {
 	addSeeds(f, "FuzzDecodeTx")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tx, err := chain.DecodeTx(b)
+		tx, err := wire.DecodeTx(b)
 		if err != nil {
 			checkDecodeErr(t, err)
 			return
@@ -117,24 +117,24 @@ func FuzzDecodeTx(f *testing.F) {
 		if tx.SerializeSize() != len(b) {
 			t.Fatalf("SerializeSize %d, len %d", tx.SerializeSize(), len(b))
 		}
-		if len(tx.Extra) > chain.MaxExtraBytes {
+		if len(tx.Extra) > wire.MaxExtraBytes {
 			t.Fatalf("extra of %d bytes decoded", len(tx.Extra))
 		}
-		again, err := chain.DecodeTx(enc)
+		again, err := wire.DecodeTx(enc)
 		if err != nil || !reflect.DeepEqual(again, tx) {
 			t.Fatalf("decode(encode(x)) != x: %v", err)
 		}
-		if tx.TxID() != chain.H2(b) {
+		if tx.TxID() != wire.H2(b) {
 			t.Fatal("txid is not H2 of the bytes")
 		}
-		_ = chain.SigHash(tx, [4]byte{0x7a, 0x11, 0xde, 0x00})
+		_ = wire.SigHash(tx, [4]byte{0x7a, 0x11, 0xde, 0x00})
 	})
 }
 
 func FuzzDecodeBlock(f *testing.F) {
 	addSeeds(f, "FuzzDecodeBlock")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		blk, err := chain.DecodeBlock(b)
+		blk, err := wire.DecodeBlock(b)
 		if err != nil {
 			checkDecodeErr(t, err)
 			return
@@ -146,22 +146,22 @@ func FuzzDecodeBlock(f *testing.F) {
 		if blk.SerializeSize() != len(b) {
 			t.Fatalf("SerializeSize %d, len %d", blk.SerializeSize(), len(b))
 		}
-		again, err := chain.DecodeBlock(enc)
+		again, err := wire.DecodeBlock(enc)
 		if err != nil || !reflect.DeepEqual(again, blk) {
 			t.Fatalf("decode(encode(x)) != x: %v", err)
 		}
-		if blk.BlockID() != chain.H2(b[:chain.HeaderSize]) {
+		if blk.BlockID() != wire.H2(b[:wire.HeaderSize]) {
 			t.Fatal("block id is not H2 of the header bytes")
 		}
-		_ = chain.MerkleRoot(blk.TxIDs())
+		_ = wire.MerkleRoot(blk.TxIDs())
 	})
 }
 
 func FuzzDecodeHeader(f *testing.F) {
 	addSeeds(f, "FuzzDecodeHeader")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		h, err := chain.DecodeHeader(b)
-		if len(b) != chain.HeaderSize {
+		h, err := wire.DecodeHeader(b)
+		if len(b) != wire.HeaderSize {
 			if err == nil {
 				t.Fatalf("%d-byte header decoded", len(b))
 			}
@@ -174,7 +174,7 @@ func FuzzDecodeHeader(f *testing.F) {
 		if !bytes.Equal(h.Encode(), b) {
 			t.Fatal("encode(decode(b)) != b")
 		}
-		if again, err := chain.DecodeHeader(h.Encode()); err != nil || again != h {
+		if again, err := wire.DecodeHeader(h.Encode()); err != nil || again != h {
 			t.Fatalf("decode(encode(x)) != x: %v", err)
 		}
 	})
@@ -183,19 +183,19 @@ func FuzzDecodeHeader(f *testing.F) {
 func FuzzDecodeTxProof(f *testing.F) {
 	addSeeds(f, "FuzzDecodeTxProof")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := chain.DecodeTxProof(b)
+		p, err := wire.DecodeTxProof(b)
 		if err != nil {
 			checkDecodeErr(t, err)
 			return
 		}
-		if len(p.Proof.Path) > chain.MaxMerklePath {
+		if len(p.Proof.Path) > wire.MaxMerklePath {
 			t.Fatalf("path of %d hashes decoded", len(p.Proof.Path))
 		}
 		enc := p.Encode()
 		if !bytes.Equal(enc, b) {
 			t.Fatalf("encode(decode(b)) != b\n b   %x\n enc %x", b, enc)
 		}
-		again, err := chain.DecodeTxProof(enc)
+		again, err := wire.DecodeTxProof(enc)
 		if err != nil || !reflect.DeepEqual(again, p) {
 			t.Fatalf("decode(encode(x)) != x: %v", err)
 		}

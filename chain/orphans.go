@@ -1,16 +1,16 @@
-package blockchain
+package chain
 
 import (
 	"time"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // orphanTTL is how long a block with an unknown parent waits.
 const orphanTTL = 20 * time.Minute
 
 type orphan struct {
-	block *chain.Block
+	block *wire.Block
 	added time.Time
 	seq   uint64
 }
@@ -21,24 +21,24 @@ type orphan struct {
 type orphanPool struct {
 	max    int
 	seq    uint64
-	byID   map[chain.Hash]*orphan
-	byPrev map[chain.Hash][]chain.Hash
+	byID   map[wire.Hash]*orphan
+	byPrev map[wire.Hash][]wire.Hash
 }
 
 func newOrphanPool(max int) *orphanPool {
-	return &orphanPool{max: max, byID: make(map[chain.Hash]*orphan), byPrev: make(map[chain.Hash][]chain.Hash)}
+	return &orphanPool{max: max, byID: make(map[wire.Hash]*orphan), byPrev: make(map[wire.Hash][]wire.Hash)}
 }
 
-func (p *orphanPool) has(id chain.Hash) bool { _, ok := p.byID[id]; return ok }
+func (p *orphanPool) has(id wire.Hash) bool { _, ok := p.byID[id]; return ok }
 
-func (p *orphanPool) add(b *chain.Block, id chain.Hash, now time.Time) {
+func (p *orphanPool) add(b *wire.Block, id wire.Hash, now time.Time) {
 	for oid, o := range p.byID {
 		if now.Sub(o.added) > orphanTTL {
 			p.remove(oid)
 		}
 	}
 	for len(p.byID) >= p.max {
-		var oldest chain.Hash
+		var oldest wire.Hash
 		var oldSeq uint64 = ^uint64(0)
 		for oid, o := range p.byID {
 			if o.seq < oldSeq {
@@ -52,7 +52,7 @@ func (p *orphanPool) add(b *chain.Block, id chain.Hash, now time.Time) {
 	p.byPrev[b.Header.PrevBlock] = append(p.byPrev[b.Header.PrevBlock], id)
 }
 
-func (p *orphanPool) remove(id chain.Hash) {
+func (p *orphanPool) remove(id wire.Hash) {
 	o, ok := p.byID[id]
 	if !ok {
 		return
@@ -74,10 +74,10 @@ func (p *orphanPool) remove(id chain.Hash) {
 }
 
 // takeChildren removes and returns the orphans whose parent is prev.
-func (p *orphanPool) takeChildren(prev chain.Hash) []*chain.Block {
+func (p *orphanPool) takeChildren(prev wire.Hash) []*wire.Block {
 	ids := p.byPrev[prev]
-	out := make([]*chain.Block, 0, len(ids))
-	for _, id := range append([]chain.Hash(nil), ids...) {
+	out := make([]*wire.Block, 0, len(ids))
+	for _, id := range append([]wire.Hash(nil), ids...) {
 		out = append(out, p.byID[id].block)
 		p.remove(id)
 	}
@@ -88,12 +88,12 @@ func (p *orphanPool) len() int { return len(p.byID) }
 
 // OrphanRoot returns the earliest known ancestor id missing for an orphan
 // chain ending at id (the block to ask peers for), if id is an orphan.
-func (c *Chain) OrphanRoot(id chain.Hash) (chain.Hash, bool) {
+func (c *Chain) OrphanRoot(id wire.Hash) (wire.Hash, bool) {
 	c.process.Lock()
 	defer c.process.Unlock()
 	o, ok := c.orphans.byID[id]
 	if !ok {
-		return chain.Hash{}, false
+		return wire.Hash{}, false
 	}
 	for {
 		parent, ok := c.orphans.byID[o.block.Header.PrevBlock]

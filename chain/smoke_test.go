@@ -1,10 +1,10 @@
-package blockchain
+package chain
 
 import (
 	"testing"
 
-	"tally/chain"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 func TestSmokeConnectAndReorg(t *testing.T) {
@@ -15,7 +15,7 @@ func TestSmokeConnectAndReorg(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	b1 := g.Block(g.Genesis(), []*chain.Tx{g.Pay(g.GenesisSpends(), 3, 1000)})
+	b1 := g.Block(g.Genesis(), []*wire.Tx{g.Pay(g.GenesisSpends(), 3, 1000)})
 	if res, err := c.ProcessBlock(b1); err != nil || res != MainChain {
 		t.Fatalf("b1: %v %v", res, err)
 	}
@@ -24,10 +24,10 @@ func TestSmokeConnectAndReorg(t *testing.T) {
 		t.Fatal(err)
 	}
 	// side branch from genesis, longer
-	a1 := g.Block(g.Genesis(), nil, func(b *chain.Block) { b.Header.Time++ })
+	a1 := g.Block(g.Genesis(), nil, func(b *wire.Block) { b.Header.Time++ })
 	a2 := g.Block(testgen.ParentOf(a1, 1), nil)
 	a3 := g.Block(testgen.ParentOf(a2, 2), nil)
-	for i, b := range []*chain.Block{a1, a2} {
+	for i, b := range []*wire.Block{a1, a2} {
 		if res, err := c.ProcessBlock(b); err != nil || res != SideChain {
 			t.Fatalf("a%d: %v %v", i+1, res, err)
 		}

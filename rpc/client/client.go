@@ -1,4 +1,4 @@
-package rpc
+package client
 
 import (
 	"bytes"
@@ -12,9 +12,10 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"tally/rpc/rpcjson"
 	"time"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // maxResponseBytes bounds a response the client reads (getblock of a
@@ -39,7 +40,7 @@ var ErrRateLimited = errors.New("rpc: rate limited by the server (HTTP 429): slo
 
 // NewClient returns a client for url ("http://host:port", or "host:port")
 // with HTTP Basic credentials (none if user is empty).
-func NewClient(url, user, pass string) *Client {
+func New(url, user, pass string) *Client {
 	if !strings.Contains(url, "://") {
 		url = "http://" + url
 	}
@@ -50,7 +51,7 @@ func NewClient(url, user, pass string) *Client {
 
 // ClientFromCookie returns a client using the credentials in a node's
 // cookie file (<datadir>/.cookie).
-func ClientFromCookie(url, cookiePath string) (*Client, error) {
+func FromCookie(url, cookiePath string) (*Client, error) {
 	b, err := os.ReadFile(cookiePath)
 	if err != nil {
 		return nil, fmt.Errorf("rpc: read cookie: %w (is the node running? its cookie is <datadir>/.cookie)", err)
@@ -59,7 +60,7 @@ func ClientFromCookie(url, cookiePath string) (*Client, error) {
 	if !ok || user == "" || pass == "" {
 		return nil, fmt.Errorf("rpc: cookie file %s is not user:password", cookiePath)
 	}
-	return NewClient(url, user, pass), nil
+	return New(url, user, pass), nil
 }
 
 // SetHTTPClient replaces the HTTP client (timeouts, transports).
@@ -75,12 +76,12 @@ type clientRequest struct {
 // clientResponse decodes the envelope and the result in one pass: Result
 // holds the caller's pointer.
 type clientResponse struct {
-	Result any       `json:"result"`
-	Error  *RPCError `json:"error"`
+	Result any               `json:"result"`
+	Error  *rpcjson.RPCError `json:"error"`
 }
 
 // Call invokes method with positional params and decodes the result into
-// result (unless result is nil). A JSON-RPC error comes back as *RPCError.
+// result (unless result is nil). A JSON-RPC error comes back as *rpcjson.RPCError.
 func (c *Client) Call(ctx context.Context, method string, params []any, result any) error {
 	if params == nil {
 		params = []any{}
@@ -148,22 +149,22 @@ func (c *Client) GetBlockCount(ctx context.Context) (uint64, error) {
 }
 
 // GetBestBlockHash returns the tip's id.
-func (c *Client) GetBestBlockHash(ctx context.Context) (chain.Hash, error) {
-	var h chain.Hash
+func (c *Client) GetBestBlockHash(ctx context.Context) (wire.Hash, error) {
+	var h wire.Hash
 	err := c.Call(ctx, "getbestblockhash", nil, &h)
 	return h, err
 }
 
 // GetBlockHash returns the id of the best-chain block at height.
-func (c *Client) GetBlockHash(ctx context.Context, height uint64) (chain.Hash, error) {
-	var h chain.Hash
+func (c *Client) GetBlockHash(ctx context.Context, height uint64) (wire.Hash, error) {
+	var h wire.Hash
 	err := c.Call(ctx, "getblockhash", []any{height}, &h)
 	return h, err
 }
 
 // GetBlockchainInfo returns the state of the best chain.
-func (c *Client) GetBlockchainInfo(ctx context.Context) (*BlockchainInfo, error) {
-	var r BlockchainInfo
+func (c *Client) GetBlockchainInfo(ctx context.Context) (*rpcjson.BlockchainInfo, error) {
+	var r rpcjson.BlockchainInfo
 	if err := c.Call(ctx, "getblockchaininfo", nil, &r); err != nil {
 		return nil, err
 	}
@@ -172,18 +173,18 @@ func (c *Client) GetBlockchainInfo(ctx context.Context) (*BlockchainInfo, error)
 
 // GetHeaders returns up to count (at most MaxHeaders) best-chain headers
 // from start, decoded.
-func (c *Client) GetHeaders(ctx context.Context, start uint64, count int) ([]chain.Header, error) {
+func (c *Client) GetHeaders(ctx context.Context, start uint64, count int) ([]wire.Header, error) {
 	var hexes []string
 	if err := c.Call(ctx, "getheaders", []any{start, count}, &hexes); err != nil {
 		return nil, err
 	}
-	out := make([]chain.Header, len(hexes))
+	out := make([]wire.Header, len(hexes))
 	for i, s := range hexes {
 		raw, err := hex.DecodeString(s)
 		if err != nil {
 			return nil, fmt.Errorf("rpc: getheaders: header %d: %w", i, err)
 		}
-		if out[i], err = chain.DecodeHeader(raw); err != nil {
+		if out[i], err = wire.DecodeHeader(raw); err != nil {
 			return nil, fmt.Errorf("rpc: getheaders: header %d: %w", i, err)
 		}
 	}
@@ -192,12 +193,12 @@ func (c *Client) GetHeaders(ctx context.Context, start uint64, count int) ([]cha
 
 // GetMerkleProof returns the Merkle proof of a confirmed transaction
 // (the node needs --txindex unless blockHash is given).
-func (c *Client) GetMerkleProof(ctx context.Context, txid chain.Hash, blockHash ...chain.Hash) (*MerkleProofResult, error) {
+func (c *Client) GetMerkleProof(ctx context.Context, txid wire.Hash, blockHash ...wire.Hash) (*rpcjson.MerkleProofResult, error) {
 	params := []any{txid}
 	if len(blockHash) > 0 {
 		params = append(params, blockHash[0])
 	}
-	var r MerkleProofResult
+	var r rpcjson.MerkleProofResult
 	if err := c.Call(ctx, "getmerkleproof", params, &r); err != nil {
 		return nil, err
 	}
@@ -205,15 +206,15 @@ func (c *Client) GetMerkleProof(ctx context.Context, txid chain.Hash, blockHash 
 }
 
 // SendRawTransaction submits a signed transaction and returns its txid.
-func (c *Client) SendRawTransaction(ctx context.Context, tx *chain.Tx) (chain.Hash, error) {
-	var h chain.Hash
+func (c *Client) SendRawTransaction(ctx context.Context, tx *wire.Tx) (wire.Hash, error) {
+	var h wire.Hash
 	err := c.Call(ctx, "sendrawtransaction", []any{hex.EncodeToString(tx.Encode())}, &h)
 	return h, err
 }
 
 // GetRawTransaction returns a transaction from the pool, or a block (the
 // node needs --txindex unless blockHash is given).
-func (c *Client) GetRawTransaction(ctx context.Context, txid chain.Hash, blockHash ...chain.Hash) (*chain.Tx, error) {
+func (c *Client) GetRawTransaction(ctx context.Context, txid wire.Hash, blockHash ...wire.Hash) (*wire.Tx, error) {
 	params := []any{txid, false}
 	if len(blockHash) > 0 {
 		params = append(params, blockHash[0])
@@ -226,7 +227,7 @@ func (c *Client) GetRawTransaction(ctx context.Context, txid chain.Hash, blockHa
 	if err != nil {
 		return nil, fmt.Errorf("rpc: getrawtransaction: %w", err)
 	}
-	tx, err := chain.DecodeTx(raw)
+	tx, err := wire.DecodeTx(raw)
 	if err != nil {
 		return nil, fmt.Errorf("rpc: getrawtransaction: %w", err)
 	}
@@ -238,12 +239,12 @@ func (c *Client) GetRawTransaction(ctx context.Context, txid chain.Hash, blockHa
 
 // GetRawTransactionVerbose returns a decoded transaction with its block
 // and confirmations when confirmed.
-func (c *Client) GetRawTransactionVerbose(ctx context.Context, txid chain.Hash, blockHash ...chain.Hash) (*TxResult, error) {
+func (c *Client) GetRawTransactionVerbose(ctx context.Context, txid wire.Hash, blockHash ...wire.Hash) (*rpcjson.TxResult, error) {
 	params := []any{txid, true}
 	if len(blockHash) > 0 {
 		params = append(params, blockHash[0])
 	}
-	var r TxResult
+	var r rpcjson.TxResult
 	if err := c.Call(ctx, "getrawtransaction", params, &r); err != nil {
 		return nil, err
 	}
@@ -252,8 +253,8 @@ func (c *Client) GetRawTransactionVerbose(ctx context.Context, txid chain.Hash, 
 
 // GetAddressBalance returns an address's balance (the node needs
 // --addrindex).
-func (c *Client) GetAddressBalance(ctx context.Context, addr string) (*AddressBalance, error) {
-	var r AddressBalance
+func (c *Client) GetAddressBalance(ctx context.Context, addr string) (*rpcjson.AddressBalance, error) {
+	var r rpcjson.AddressBalance
 	if err := c.Call(ctx, "getaddressbalance", []any{addr}, &r); err != nil {
 		return nil, err
 	}
@@ -262,24 +263,24 @@ func (c *Client) GetAddressBalance(ctx context.Context, addr string) (*AddressBa
 
 // GetAddressUTXOs returns an address's unspent outputs (the node needs
 // --addrindex).
-func (c *Client) GetAddressUTXOs(ctx context.Context, addr string) ([]AddressUTXO, error) {
-	var r []AddressUTXO
+func (c *Client) GetAddressUTXOs(ctx context.Context, addr string) ([]rpcjson.AddressUTXO, error) {
+	var r []rpcjson.AddressUTXO
 	err := c.Call(ctx, "getaddressutxos", []any{addr}, &r)
 	return r, err
 }
 
 // GetAddressTxIDs returns the confirmed transactions of an address (the
 // node needs --addrindex).
-func (c *Client) GetAddressTxIDs(ctx context.Context, addr string) ([]chain.Hash, error) {
-	var r []chain.Hash
+func (c *Client) GetAddressTxIDs(ctx context.Context, addr string) ([]wire.Hash, error) {
+	var r []wire.Hash
 	err := c.Call(ctx, "getaddresstxids", []any{addr}, &r)
 	return r, err
 }
 
 // EstimateSmartFee returns a fee rate estimate for confirmation within n
 // blocks; FeeRate is nil when the node has too little data.
-func (c *Client) EstimateSmartFee(ctx context.Context, n int) (*FeeEstimate, error) {
-	var r FeeEstimate
+func (c *Client) EstimateSmartFee(ctx context.Context, n int) (*rpcjson.FeeEstimate, error) {
+	var r rpcjson.FeeEstimate
 	if err := c.Call(ctx, "estimatesmartfee", []any{n}, &r); err != nil {
 		return nil, err
 	}
@@ -287,8 +288,8 @@ func (c *Client) EstimateSmartFee(ctx context.Context, n int) (*FeeEstimate, err
 }
 
 // GetTxStatus says where a transaction stands.
-func (c *Client) GetTxStatus(ctx context.Context, txid chain.Hash) (*TxStatus, error) {
-	var r TxStatus
+func (c *Client) GetTxStatus(ctx context.Context, txid wire.Hash) (*rpcjson.TxStatus, error) {
+	var r rpcjson.TxStatus
 	if err := c.Call(ctx, "gettxstatus", []any{txid}, &r); err != nil {
 		return nil, err
 	}
@@ -296,8 +297,8 @@ func (c *Client) GetTxStatus(ctx context.Context, txid chain.Hash) (*TxStatus, e
 }
 
 // GetMempoolInfo returns the pool's size and policy.
-func (c *Client) GetMempoolInfo(ctx context.Context) (*MempoolInfo, error) {
-	var r MempoolInfo
+func (c *Client) GetMempoolInfo(ctx context.Context) (*rpcjson.MempoolInfo, error) {
+	var r rpcjson.MempoolInfo
 	if err := c.Call(ctx, "getmempoolinfo", nil, &r); err != nil {
 		return nil, err
 	}
@@ -306,8 +307,8 @@ func (c *Client) GetMempoolInfo(ctx context.Context) (*MempoolInfo, error) {
 
 // GenerateToAddress mines n blocks paying addr (dev networks) and returns
 // their ids.
-func (c *Client) GenerateToAddress(ctx context.Context, n int, addr string) ([]chain.Hash, error) {
-	var r []chain.Hash
+func (c *Client) GenerateToAddress(ctx context.Context, n int, addr string) ([]wire.Hash, error) {
+	var r []wire.Hash
 	err := c.Call(ctx, "generatetoaddress", []any{n, addr}, &r)
 	return r, err
 }

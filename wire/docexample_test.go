@@ -1,4 +1,4 @@
-package chain_test
+package wire_test
 
 import (
 	"crypto/sha256"
@@ -14,7 +14,7 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // The worked examples of docs/protocol.md are built here, so the document
@@ -32,30 +32,30 @@ func docKeyPair(seed string) (*secp256k1.PrivateKey, [33]byte, [20]byte) {
 	priv := secp256k1.PrivKeyFromBytes(k[:])
 	var pub [33]byte
 	copy(pub[:], priv.PubKey().SerializeCompressed())
-	return priv, pub, chain.Hash160(pub[:])
+	return priv, pub, wire.Hash160(pub[:])
 }
 
 // docSignedTx is the signed transaction of the document: the dev key
 // spends an (illustrative) outpoint of 10 TALLY, pays 2.5 TALLY to the
 // example recipient, returns 7.4999 TALLY as change and leaves a fee of
 // 10,000 base units, with the memo "coffee".
-func docSignedTx(netID [4]byte) (*chain.Tx, chain.Hash) {
+func docSignedTx(netID [4]byte) (*wire.Tx, wire.Hash) {
 	key, pub, pkh := docKeyPair("tally dev key")
 	_, _, recipient := docKeyPair("tally example recipient")
-	tx := &chain.Tx{
+	tx := &wire.Tx{
 		Version: 1,
-		Inputs: []chain.TxIn{{
-			Prev:   chain.OutPoint{TxID: chain.H([]byte("tally example funding transaction")), Index: 1},
+		Inputs: []wire.TxIn{{
+			Prev:   wire.OutPoint{TxID: wire.H([]byte("tally example funding transaction")), Index: 1},
 			PubKey: pub,
 		}},
-		Outputs: []chain.TxOut{
+		Outputs: []wire.TxOut{
 			{Amount: 250_000_000, PKH: recipient},
 			{Amount: 749_990_000, PKH: pkh},
 		},
 		LockTime: 0,
 		Extra:    []byte("coffee"),
 	}
-	msg := chain.SigHash(tx, netID)
+	msg := wire.SigHash(tx, netID)
 	sig := ecdsa.Sign(key, msg[:])
 	r, s := sig.R(), sig.S()
 	r.PutBytesUnchecked(tx.Inputs[0].Sig[:32])
@@ -66,23 +66,23 @@ func docSignedTx(netID [4]byte) (*chain.Tx, chain.Hash) {
 // docBlock is the annotated block: a coinbase for height 1 paying the
 // subsidy plus the fee to the dev key, then docSignedTx, mined on the dev
 // network's easiest target.
-func docBlock(tx *chain.Tx) *chain.Block {
+func docBlock(tx *wire.Tx) *wire.Block {
 	_, _, pkh := docKeyPair("tally dev key")
-	cb := &chain.Tx{
+	cb := &wire.Tx{
 		Version: 1,
-		Outputs: []chain.TxOut{{Amount: 5_000_000_000 + 10_000, PKH: pkh}},
+		Outputs: []wire.TxOut{{Amount: 5_000_000_000 + 10_000, PKH: pkh}},
 		Extra:   append(le64(1), "example"...),
 	}
-	blk := &chain.Block{
-		Header: chain.Header{
+	blk := &wire.Block{
+		Header: wire.Header{
 			Version:   1,
-			PrevBlock: chain.H([]byte("tally example parent block")),
+			PrevBlock: wire.H([]byte("tally example parent block")),
 			Time:      1_795_306_200,
 			Bits:      0x207fffff,
 		},
-		Txs: []*chain.Tx{cb, tx},
+		Txs: []*wire.Tx{cb, tx},
 	}
-	blk.Header.MerkleRoot = chain.MerkleRoot(blk.TxIDs())
+	blk.Header.MerkleRoot = wire.MerkleRoot(blk.TxIDs())
 	target := compactToBig(blk.Header.Bits)
 	for {
 		id := blk.BlockID()
@@ -163,7 +163,7 @@ func TestProtocolDocExamples(t *testing.T) {
 		t.Errorf("example block changed:\n%s", got)
 	}
 	_, _, devPKH := docKeyPair("tally dev key")
-	if addr, _ := chain.EncodeAddress("tlyd", devPKH); addr != docDevAddress {
+	if addr, _ := wire.EncodeAddress("tlyd", devPKH); addr != docDevAddress {
 		t.Errorf("dev address = %s, want %s", addr, docDevAddress)
 	}
 	proof := docProof(t, blk)
@@ -193,12 +193,12 @@ func TestProtocolDocExamples(t *testing.T) {
 
 // docProof is the gettxoutproof encoding proving the example tx (index 1)
 // in the example block.
-func docProof(t *testing.T, blk *chain.Block) []byte {
-	mp, err := chain.BuildMerkleProof(blk.TxIDs(), 1)
+func docProof(t *testing.T, blk *wire.Block) []byte {
+	mp, err := wire.BuildMerkleProof(blk.TxIDs(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &chain.TxProof{Header: blk.Header, TxID: blk.Txs[1].TxID(), Proof: mp}
+	p := &wire.TxProof{Header: blk.Header, TxID: blk.Txs[1].TxID(), Proof: mp}
 	if err := p.Verify(); err != nil {
 		t.Fatal(err)
 	}
@@ -206,13 +206,13 @@ func docProof(t *testing.T, blk *chain.Block) []byte {
 }
 
 // dumpDocExamples prints the markdown tables of docs/protocol.md.
-func dumpDocExamples(t *testing.T, tx *chain.Tx, msg chain.Hash, blk *chain.Block) {
+func dumpDocExamples(t *testing.T, tx *wire.Tx, msg wire.Hash, blk *wire.Block) {
 	_, pub, devPKH := docKeyPair("tally dev key")
 	_, rpub, rpkh := docKeyPair("tally example recipient")
 	k := sha256.Sum256([]byte("tally dev key"))
-	devAddr, _ := chain.EncodeAddress("tlyd", devPKH)
-	mainAddr, _ := chain.EncodeAddress("tly", devPKH)
-	rAddr, _ := chain.EncodeAddress("tlyd", rpkh)
+	devAddr, _ := wire.EncodeAddress("tlyd", devPKH)
+	mainAddr, _ := wire.EncodeAddress("tly", devPKH)
+	rAddr, _ := wire.EncodeAddress("tlyd", rpkh)
 	var sb strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&sb, format, args...) }
 	p("dev private key %x\ndev pubkey %x\ndev pkh %x\ndev addr %s\nsame pkh on main %s\n", k, pub, devPKH, devAddr, mainAddr)
@@ -222,7 +222,7 @@ func dumpDocExamples(t *testing.T, tx *chain.Tx, msg chain.Hash, blk *chain.Bloc
 	b := blk.Encode()
 	p("block id %s root %s nonce %d size %d\n", blk.BlockID(), blk.Header.MerkleRoot, blk.Header.Nonce, len(b))
 	ids := blk.TxIDs()
-	p("txids %s %s leaves %s %s\n", ids[0], ids[1], chain.MerkleLeaf(ids[0]), chain.MerkleLeaf(ids[1]))
+	p("txids %s %s leaves %s %s\n", ids[0], ids[1], wire.MerkleLeaf(ids[0]), wire.MerkleLeaf(ids[1]))
 	p("%s\n", headerTable(b[:88]))
 	cbLen := blk.Txs[0].SerializeSize()
 	p("| 88 | `%x` | tx count | %d |\n", b[88:89], len(blk.Txs))
@@ -249,7 +249,7 @@ func headerTable(b []byte) string {
 
 func txTable(b []byte, base int) string {
 	var sb strings.Builder
-	tx, err := chain.DecodeTx(b)
+	tx, err := wire.DecodeTx(b)
 	if err != nil {
 		return err.Error()
 	}

@@ -1,4 +1,4 @@
-package blockchain
+package chain
 
 // The LevelDB schema. Every key the chain state writes is listed here, with
 // its byte layout; the read and write helpers below are the only code that
@@ -33,7 +33,7 @@ import (
 
 	"github.com/syndtr/goleveldb/leveldb"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 const schemaVersion = 1
@@ -53,34 +53,34 @@ const (
 // ErrCorrupt wraps every error caused by unreadable stored data.
 var ErrCorrupt = errors.New("chain database corrupt")
 
-func hashKey(prefix byte, id chain.Hash) []byte {
-	k := make([]byte, 1+chain.HashSize)
+func hashKey(prefix byte, id wire.Hash) []byte {
+	k := make([]byte, 1+wire.HashSize)
 	k[0] = prefix
 	copy(k[1:], id[:])
 	return k
 }
 
-func coinKey(op chain.OutPoint) []byte {
-	k := make([]byte, 1+chain.HashSize+4)
+func coinKey(op wire.OutPoint) []byte {
+	k := make([]byte, 1+wire.HashSize+4)
 	k[0] = prefixCoin
 	copy(k[1:], op.TxID[:])
-	binary.BigEndian.PutUint32(k[1+chain.HashSize:], op.Index)
+	binary.BigEndian.PutUint32(k[1+wire.HashSize:], op.Index)
 	return k
 }
 
-func parseCoinKey(k []byte) (chain.OutPoint, bool) {
-	var op chain.OutPoint
-	if len(k) != 1+chain.HashSize+4 || k[0] != prefixCoin {
+func parseCoinKey(k []byte) (wire.OutPoint, bool) {
+	var op wire.OutPoint
+	if len(k) != 1+wire.HashSize+4 || k[0] != prefixCoin {
 		return op, false
 	}
 	copy(op.TxID[:], k[1:])
-	op.Index = binary.BigEndian.Uint32(k[1+chain.HashSize:])
+	op.Index = binary.BigEndian.Uint32(k[1+wire.HashSize:])
 	return op, true
 }
 
 const coinSize = 8 + 20 + 8 + 1
 
-func appendCoin(b []byte, c chain.Coin) []byte {
+func appendCoin(b []byte, c wire.Coin) []byte {
 	b = binary.LittleEndian.AppendUint64(b, c.Amount)
 	b = append(b, c.PKH[:]...)
 	b = binary.LittleEndian.AppendUint64(b, c.Height)
@@ -90,8 +90,8 @@ func appendCoin(b []byte, c chain.Coin) []byte {
 	return append(b, 0)
 }
 
-func decodeCoin(b []byte) (chain.Coin, error) {
-	var c chain.Coin
+func decodeCoin(b []byte) (wire.Coin, error) {
+	var c wire.Coin
 	if len(b) != coinSize || b[coinSize-1] > 1 {
 		return c, fmt.Errorf("%w: coin record of %d bytes", ErrCorrupt, len(b))
 	}
@@ -102,7 +102,7 @@ func decodeCoin(b []byte) (chain.Coin, error) {
 	return c, nil
 }
 
-func encodeUndo(spent []chain.Coin) []byte {
+func encodeUndo(spent []wire.Coin) []byte {
 	b := binary.AppendUvarint(make([]byte, 0, 10+len(spent)*coinSize), uint64(len(spent)))
 	for _, c := range spent {
 		b = appendCoin(b, c)
@@ -110,12 +110,12 @@ func encodeUndo(spent []chain.Coin) []byte {
 	return b
 }
 
-func decodeUndo(b []byte) ([]chain.Coin, error) {
+func decodeUndo(b []byte) ([]wire.Coin, error) {
 	n, k := binary.Uvarint(b)
 	if k <= 0 || uint64(len(b)-k) != n*coinSize {
 		return nil, fmt.Errorf("%w: undo record of %d bytes", ErrCorrupt, len(b))
 	}
-	out := make([]chain.Coin, n)
+	out := make([]wire.Coin, n)
 	for i := range out {
 		var err error
 		if out[i], err = decodeCoin(b[k+i*coinSize : k+(i+1)*coinSize]); err != nil {
@@ -132,14 +132,14 @@ const (
 )
 
 type indexEntry struct {
-	header chain.Header
+	header wire.Header
 	height uint64
 	status uint8
 	seq    uint64
 	work   *big.Int
 }
 
-const indexEntrySize = chain.HeaderSize + 8 + 1 + 8 + 32
+const indexEntrySize = wire.HeaderSize + 8 + 1 + 8 + 32
 
 func encodeIndexEntry(e *indexEntry) []byte {
 	b := make([]byte, indexEntrySize)
@@ -155,7 +155,7 @@ func decodeIndexEntry(b []byte) (*indexEntry, error) {
 	if len(b) != indexEntrySize {
 		return nil, fmt.Errorf("%w: index record of %d bytes", ErrCorrupt, len(b))
 	}
-	h, err := chain.DecodeHeader(b[:88])
+	h, err := wire.DecodeHeader(b[:88])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
@@ -168,25 +168,25 @@ func decodeIndexEntry(b []byte) (*indexEntry, error) {
 	}, nil
 }
 
-func encodeVersion(networkID [4]byte, genesis chain.Hash) []byte {
+func encodeVersion(networkID [4]byte, genesis wire.Hash) []byte {
 	b := binary.LittleEndian.AppendUint32(nil, schemaVersion)
 	b = append(b, networkID[:]...)
 	return append(b, genesis[:]...)
 }
 
-func readBlock(db *leveldb.DB, id chain.Hash) (*chain.Block, error) {
+func readBlock(db *leveldb.DB, id wire.Hash) (*wire.Block, error) {
 	raw, err := db.Get(hashKey(prefixBlock, id), nil)
 	if err != nil {
 		return nil, fmt.Errorf("read block %s: %w", id, err)
 	}
-	b, err := chain.DecodeBlock(raw)
+	b, err := wire.DecodeBlock(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: block %s: %v", ErrCorrupt, id, err)
 	}
 	return b, nil
 }
 
-func readUndo(db *leveldb.DB, id chain.Hash) ([]chain.Coin, error) {
+func readUndo(db *leveldb.DB, id wire.Hash) ([]wire.Coin, error) {
 	raw, err := db.Get(hashKey(prefixUndo, id), nil)
 	if err != nil {
 		return nil, fmt.Errorf("read undo %s: %w", id, err)

@@ -1,4 +1,4 @@
-package blockchain
+package chain
 
 import (
 	"runtime"
@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"tally/chain"
 	"tally/consensus"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 // The connect benchmark's chain: the genesis allocation fanned out over
@@ -26,17 +26,17 @@ const (
 )
 
 type benchChain struct {
-	setup []*chain.Block // fan-out blocks, connected before the timer starts
-	timed []*chain.Block // the blocks whose connection is measured
-	txs   int            // non-coinbase transactions in timed
-	sigs  [][]benchSig   // the input signatures of each timed block, with their message
+	setup []*wire.Block // fan-out blocks, connected before the timer starts
+	timed []*wire.Block // the blocks whose connection is measured
+	txs   int           // non-coinbase transactions in timed
+	sigs  [][]benchSig  // the input signatures of each timed block, with their message
 	nsigs int
 }
 
 type benchSig struct {
-	pubKey *[chain.PubKeySize]byte
-	sig    *[chain.SigSize]byte
-	msg    chain.Hash
+	pubKey *[wire.PubKeySize]byte
+	sig    *[wire.SigSize]byte
+	msg    wire.Hash
 }
 
 var (
@@ -50,14 +50,14 @@ func benchBuild() *benchChain {
 		g := testgen.New(p)
 		d := &benchChain{}
 		parent := g.Genesis()
-		add := func(list *[]*chain.Block, txs []*chain.Tx) {
+		add := func(list *[]*wire.Block, txs []*wire.Tx) {
 			b := g.Block(parent, txs)
 			*list = append(*list, b)
 			parent = testgen.ParentOf(b, parent.Height+1)
 		}
 		first := g.Pay(g.GenesisSpends(), benchFirstFan, 0)
-		add(&d.setup, []*chain.Tx{first})
-		var fan []*chain.Tx
+		add(&d.setup, []*wire.Tx{first})
+		var fan []*wire.Tx
 		for _, s := range testgen.Outputs(first) {
 			fan = append(fan, g.Pay([]testgen.Spend{s}, benchFanOut/benchFirstFan, 1000))
 		}
@@ -68,11 +68,11 @@ func benchBuild() *benchChain {
 		}
 		for range benchBlocks {
 			var sigs []benchSig
-			txs := make([]*chain.Tx, benchTxs)
+			txs := make([]*wire.Tx, benchTxs)
 			for i := range txs {
 				txs[i] = g.Pay(queue[:1], 2, 200)
 				queue = append(queue[1:], testgen.Outputs(txs[i])...)
-				msg := chain.SigHash(txs[i], p.NetworkID)
+				msg := wire.SigHash(txs[i], p.NetworkID)
 				for j := range txs[i].Inputs {
 					in := &txs[i].Inputs[j]
 					sigs = append(sigs, benchSig{&in.PubKey, &in.Sig, msg})

@@ -1,4 +1,4 @@
-package blockchain
+package chain
 
 import (
 	"crypto/sha256"
@@ -8,14 +8,14 @@ import (
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/util"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // cacheEntry is a coin in the UTXO cache. A spent entry hides the stored
 // coin until the next flush deletes it; a dirty entry differs from disk;
 // a fresh entry does not exist on disk, so spending it needs no delete.
 type cacheEntry struct {
-	coin  chain.Coin
+	coin  wire.Coin
 	spent bool
 	dirty bool
 	fresh bool
@@ -33,15 +33,15 @@ type utxoCache struct {
 	maxBytes int
 
 	mu      sync.Mutex
-	entries map[chain.OutPoint]cacheEntry
+	entries map[wire.OutPoint]cacheEntry
 }
 
 func newUTXOCache(db *leveldb.DB, maxBytes int) *utxoCache {
-	return &utxoCache{db: db, maxBytes: maxBytes, entries: make(map[chain.OutPoint]cacheEntry)}
+	return &utxoCache{db: db, maxBytes: maxBytes, entries: make(map[wire.OutPoint]cacheEntry)}
 }
 
 // coin returns the unspent coin at op.
-func (u *utxoCache) coin(op chain.OutPoint) (chain.Coin, bool, error) {
+func (u *utxoCache) coin(op wire.OutPoint) (wire.Coin, bool, error) {
 	u.mu.Lock()
 	e, ok := u.entries[op]
 	u.mu.Unlock()
@@ -50,14 +50,14 @@ func (u *utxoCache) coin(op chain.OutPoint) (chain.Coin, bool, error) {
 	}
 	raw, err := u.db.Get(coinKey(op), nil)
 	if err == leveldb.ErrNotFound {
-		return chain.Coin{}, false, nil
+		return wire.Coin{}, false, nil
 	}
 	if err != nil {
-		return chain.Coin{}, false, fmt.Errorf("read coin: %w", err)
+		return wire.Coin{}, false, fmt.Errorf("read coin: %w", err)
 	}
 	c, err := decodeCoin(raw)
 	if err != nil {
-		return chain.Coin{}, false, err
+		return wire.Coin{}, false, err
 	}
 	return c, true, nil
 }
@@ -66,7 +66,7 @@ func (u *utxoCache) coin(op chain.OutPoint) (chain.Coin, bool, error) {
 // spend not yet flushed, hiding a stored coin) keeps the new coin from
 // being fresh: the stored coin must still be overwritten or deleted by the
 // next flush, or spending the new coin would resurrect it.
-func (u *utxoCache) add(op chain.OutPoint, c chain.Coin, fresh bool) {
+func (u *utxoCache) add(op wire.OutPoint, c wire.Coin, fresh bool) {
 	u.mu.Lock()
 	if e, ok := u.entries[op]; ok && !e.fresh {
 		fresh = false
@@ -76,7 +76,7 @@ func (u *utxoCache) add(op chain.OutPoint, c chain.Coin, fresh bool) {
 }
 
 // spend removes a coin.
-func (u *utxoCache) spend(op chain.OutPoint) {
+func (u *utxoCache) spend(op wire.OutPoint) {
 	u.mu.Lock()
 	if e, ok := u.entries[op]; ok && e.fresh {
 		delete(u.entries, op)
@@ -122,13 +122,13 @@ func (u *utxoCache) clear() {
 // UTXOStats summarizes the UTXO set as gettxoutsetinfo reports it.
 type UTXOStats struct {
 	Height      uint64
-	BestBlock   chain.Hash
+	BestBlock   wire.Hash
 	TxOuts      uint64
 	TotalAmount uint64
 	// Hash is SHA-256 over every unspent output in ascending order of txid
 	// then index, each as txid | index u32 | amount u64 | pkh | height u64
 	// | coinbase u8 (SPEC section 7).
-	Hash chain.Hash
+	Hash wire.Hash
 }
 
 // UTXOSetHasher accumulates the SPEC's UTXO set hash; coins must be added
@@ -148,8 +148,8 @@ type hashWriter interface {
 func NewUTXOSetHasher() *UTXOSetHasher { return &UTXOSetHasher{h: sha256.New()} }
 
 // Add hashes one coin.
-func (s *UTXOSetHasher) Add(op chain.OutPoint, c chain.Coin) {
-	var b [chain.HashSize + 4 + coinSize]byte
+func (s *UTXOSetHasher) Add(op wire.OutPoint, c wire.Coin) {
+	var b [wire.HashSize + 4 + coinSize]byte
 	copy(b[:], op.TxID[:])
 	b[32], b[33], b[34], b[35] = byte(op.Index), byte(op.Index>>8), byte(op.Index>>16), byte(op.Index>>24)
 	appendCoin(b[:36], c)
@@ -159,8 +159,8 @@ func (s *UTXOSetHasher) Add(op chain.OutPoint, c chain.Coin) {
 }
 
 // Sum returns the hash of the coins added so far.
-func (s *UTXOSetHasher) Sum() chain.Hash {
-	var out chain.Hash
+func (s *UTXOSetHasher) Sum() wire.Hash {
+	var out wire.Hash
 	copy(out[:], s.h.Sum(nil))
 	return out
 }

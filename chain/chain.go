@@ -1,4 +1,4 @@
-package blockchain
+package chain
 
 import (
 	"bytes"
@@ -16,8 +16,8 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/storage"
 	"github.com/syndtr/goleveldb/leveldb/util"
 
-	"tally/chain"
 	"tally/consensus"
+	"tally/wire"
 )
 
 // Outcomes of ProcessBlock that are not rule violations.
@@ -69,17 +69,17 @@ type Config struct {
 type Indexer interface {
 	// ConnectBlock adds b's entries. spent holds the coins b's inputs
 	// spent, in input order (coinbase excluded).
-	ConnectBlock(batch *leveldb.Batch, b *chain.Block, txids []chain.Hash, height uint64, spent []chain.Coin)
+	ConnectBlock(batch *leveldb.Batch, b *wire.Block, txids []wire.Hash, height uint64, spent []wire.Coin)
 	// DisconnectBlock removes b's entries.
-	DisconnectBlock(batch *leveldb.Batch, b *chain.Block, txids []chain.Hash, height uint64, spent []chain.Coin)
+	DisconnectBlock(batch *leveldb.Batch, b *wire.Block, txids []wire.Hash, height uint64, spent []wire.Coin)
 }
 
 // node is one block in the index.
 type node struct {
-	id       chain.Hash
+	id       wire.Hash
 	parent   *node
 	children []*node
-	header   chain.Header
+	header   wire.Header
 	height   uint64
 	work     *big.Int // cumulative
 	status   uint8
@@ -93,9 +93,9 @@ func (n *node) entry() *indexEntry {
 
 // Snapshot is a consistent view of the tip.
 type Snapshot struct {
-	ID         chain.Hash
+	ID         wire.Hash
 	Height     uint64
-	Header     chain.Header
+	Header     wire.Header
 	Work       *big.Int
 	MedianTime uint64 // median time past ending at the tip
 }
@@ -112,10 +112,10 @@ const (
 // Event reports a block joining or leaving the best chain.
 type Event struct {
 	Kind   EventKind
-	Block  *chain.Block
-	ID     chain.Hash
+	Block  *wire.Block
+	ID     wire.Hash
 	Height uint64
-	TxIDs  []chain.Hash
+	TxIDs  []wire.Hash
 }
 
 // Chain is the chain state. See the package doc for its locking.
@@ -129,8 +129,8 @@ type Chain struct {
 	tipSnap atomic.Pointer[Snapshot]
 	process sync.Mutex // the one writer
 	readMu  sync.RWMutex
-	index   map[chain.Hash]*node // guarded by readMu (written under process too)
-	main    []*node              // best chain by height; guarded by readMu
+	index   map[wire.Hash]*node // guarded by readMu (written under process too)
+	main    []*node             // best chain by height; guarded by readMu
 	nextSeq uint64
 	broken  error
 	subsMu  sync.Mutex
@@ -139,7 +139,7 @@ type Chain struct {
 	diskTip *node   // the block the stored UTXO set is at
 	// lastRuleErr holds the rule errors of blocks found invalid during
 	// the current ProcessBlock.
-	lastRuleErr map[chain.Hash]error
+	lastRuleErr map[wire.Hash]error
 }
 
 // Open opens (creating if needed) the chain database in dir.
@@ -196,7 +196,7 @@ func New(db *leveldb.DB, cfg Config) (*Chain, error) {
 		cfg:     cfg,
 		utxo:    newUTXOCache(db, cfg.CacheBytes),
 		orphans: newOrphanPool(cfg.MaxOrphans),
-		index:   make(map[chain.Hash]*node),
+		index:   make(map[wire.Hash]*node),
 	}
 	want := encodeVersion(c.p.NetworkID, c.p.GenesisID)
 	have, err := db.Get(keyVersion, nil)
@@ -243,7 +243,7 @@ func (c *Chain) initGenesis(version []byte) error {
 	batch.Put(hashKey(prefixUndo, id), encodeUndo(nil))
 	cbid := g.Txs[0].TxID()
 	for i, o := range g.Txs[0].Outputs {
-		batch.Put(coinKey(chain.OutPoint{TxID: cbid, Index: uint32(i)}), appendCoin(nil, chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: 0, Coinbase: true}))
+		batch.Put(coinKey(wire.OutPoint{TxID: cbid, Index: uint32(i)}), appendCoin(nil, wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: 0, Coinbase: true}))
 	}
 	batch.Put(keyTip, id[:])
 	batch.Put(keyVersion, version)
@@ -259,13 +259,13 @@ func (c *Chain) loadIndex() error {
 	it := c.db.NewIterator(util.BytesPrefix([]byte{prefixIndex}), nil)
 	defer it.Release()
 	type loaded struct {
-		id chain.Hash
+		id wire.Hash
 		e  *indexEntry
 	}
 	var all []loaded
 	for it.Next() {
-		var id chain.Hash
-		if len(it.Key()) != 1+chain.HashSize {
+		var id wire.Hash
+		if len(it.Key()) != 1+wire.HashSize {
 			return fmt.Errorf("%w: index key of %d bytes", ErrCorrupt, len(it.Key()))
 		}
 		copy(id[:], it.Key()[1:])
@@ -307,10 +307,10 @@ func (c *Chain) loadIndex() error {
 	if err != nil {
 		return fmt.Errorf("read chain tip: %w", err)
 	}
-	var tipID chain.Hash
+	var tipID wire.Hash
 	copy(tipID[:], raw)
 	tip, ok := c.index[tipID]
-	if !ok || len(raw) != chain.HashSize {
+	if !ok || len(raw) != wire.HashSize {
 		return fmt.Errorf("%w: tip %x not in the block index", ErrCorrupt, raw)
 	}
 	if _, ok := c.index[c.p.GenesisID]; !ok {
@@ -389,15 +389,15 @@ const (
 // it. Errors: a *consensus.RuleError for a violation (matched with
 // errors.Is against a consensus.ErrorKind), ErrDuplicate, ErrOrphan, or a
 // storage error (the node should stop).
-func (c *Chain) ProcessBlock(b *chain.Block) (Result, error) {
+func (c *Chain) ProcessBlock(b *wire.Block) (Result, error) {
 	return c.ProcessBlockRaw(b, nil)
 }
 
 // ProcessBlockRaw is ProcessBlock for a block decoded from raw
-// (chain.DecodeBlock, which accepts only the canonical encoding): raw is
+// (wire.DecodeBlock, which accepts only the canonical encoding): raw is
 // stored as the block's body instead of encoding b again. A nil raw
 // encodes b. raw is not retained.
-func (c *Chain) ProcessBlockRaw(b *chain.Block, raw []byte) (Result, error) {
+func (c *Chain) ProcessBlockRaw(b *wire.Block, raw []byte) (Result, error) {
 	c.process.Lock()
 	res, err := c.processLocked(b, raw)
 	events := c.takeEvents()
@@ -406,17 +406,17 @@ func (c *Chain) ProcessBlockRaw(b *chain.Block, raw []byte) (Result, error) {
 	return res, err
 }
 
-func (c *Chain) processLocked(b *chain.Block, raw []byte) (Result, error) {
+func (c *Chain) processLocked(b *wire.Block, raw []byte) (Result, error) {
 	if c.broken != nil {
 		return 0, fmt.Errorf("%w: %v", ErrBroken, c.broken)
 	}
-	c.lastRuleErr = make(map[chain.Hash]error)
+	c.lastRuleErr = make(map[wire.Hash]error)
 	res, err := c.acceptBlock(b, raw)
 	if err != nil {
 		return res, err
 	}
 	// Adopt orphans whose parent is now known, breadth first.
-	queue := []chain.Hash{b.BlockID()}
+	queue := []wire.Hash{b.BlockID()}
 	for len(queue) > 0 {
 		parent := queue[0]
 		queue = queue[1:]
@@ -447,7 +447,7 @@ func (c *Chain) onMain(n *node) bool {
 
 // acceptBlock checks a block's header and body, stores it, and activates
 // the best chain. raw, if not nil, is b's encoding.
-func (c *Chain) acceptBlock(b *chain.Block, raw []byte) (Result, error) {
+func (c *Chain) acceptBlock(b *wire.Block, raw []byte) (Result, error) {
 	id := b.BlockID()
 	if n, ok := c.index[id]; ok {
 		if n.status&statusInvalid != 0 {
@@ -493,7 +493,7 @@ func (c *Chain) acceptBlock(b *chain.Block, raw []byte) (Result, error) {
 		return 0, fmt.Errorf("store block %s: %w", id, err)
 	}
 	c.link(n)
-	if err := c.activateBest(map[chain.Hash]blockBody{id: {b, txids}}); err != nil {
+	if err := c.activateBest(map[wire.Hash]blockBody{id: {b, txids}}); err != nil {
 		return 0, err
 	}
 	if n.status&statusInvalid != 0 {
@@ -505,7 +505,7 @@ func (c *Chain) acceptBlock(b *chain.Block, raw []byte) (Result, error) {
 	return SideChain, nil
 }
 
-func (c *Chain) newNode(h chain.Header, id chain.Hash, parent *node) *node {
+func (c *Chain) newNode(h wire.Header, id wire.Hash, parent *node) *node {
 	n := &node{id: id, parent: parent, header: h, height: parent.height + 1, seq: c.nextSeq}
 	c.nextSeq++
 	n.work = new(big.Int).Add(parent.work, consensus.CalcWork(h.Bits))
@@ -522,7 +522,7 @@ func (c *Chain) link(n *node) {
 // markIfCommitted records the header as invalid when err is a rule
 // violation its header commits to (consensus.ErrorKind.MarksInvalid): not
 // for a body that does not match it, nor for a block from the future.
-func (c *Chain) markIfCommitted(err error, h chain.Header, id chain.Hash, parent *node) {
+func (c *Chain) markIfCommitted(err error, h wire.Header, id wire.Hash, parent *node) {
 	var re *consensus.RuleError
 	if errors.As(err, &re) && re.Kind.MarksInvalid() {
 		c.addInvalid(h, id, parent)
@@ -531,7 +531,7 @@ func (c *Chain) markIfCommitted(err error, h chain.Header, id chain.Hash, parent
 
 // addInvalid records a header that violates a rule, so it is refused at
 // once if it comes again. A failed write only loses that memo.
-func (c *Chain) addInvalid(h chain.Header, id chain.Hash, parent *node) {
+func (c *Chain) addInvalid(h wire.Header, id wire.Hash, parent *node) {
 	n := c.newNode(h, id, parent)
 	n.status = statusInvalid
 	c.link(n)

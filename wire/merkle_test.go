@@ -1,4 +1,4 @@
-package chain_test
+package wire_test
 
 import (
 	"bytes"
@@ -6,7 +6,7 @@ import (
 	"reflect"
 	"testing"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // The reference below is RFC 6962 section 2.1 written out directly, with
@@ -21,11 +21,11 @@ func refSplit(n int) int {
 	return k
 }
 
-func refLeaf(txid chain.Hash) chain.Hash { return sha([]byte{0x00}, txid[:]) }
+func refLeaf(txid wire.Hash) wire.Hash { return sha([]byte{0x00}, txid[:]) }
 
-func refNode(l, r chain.Hash) chain.Hash { return sha([]byte{0x01}, l[:], r[:]) }
+func refNode(l, r wire.Hash) wire.Hash { return sha([]byte{0x01}, l[:], r[:]) }
 
-func refRoot(d []chain.Hash) chain.Hash {
+func refRoot(d []wire.Hash) wire.Hash {
 	if len(d) == 1 {
 		return refLeaf(d[0])
 	}
@@ -34,7 +34,7 @@ func refRoot(d []chain.Hash) chain.Hash {
 }
 
 // refPath is RFC 6962 PATH(m, D): sibling hashes from the leaf up.
-func refPath(m int, d []chain.Hash) []chain.Hash {
+func refPath(m int, d []wire.Hash) []wire.Hash {
 	if len(d) == 1 {
 		return nil
 	}
@@ -58,8 +58,8 @@ func refShape(m, n int) []bool {
 	return append(refShape(m-k, n-k), false)
 }
 
-func testTxIDs(n int) []chain.Hash {
-	ids := make([]chain.Hash, n)
+func testTxIDs(n int) []wire.Hash {
+	ids := make([]wire.Hash, n)
 	for i := range ids {
 		ids[i] = sha([]byte("txid"), binary.LittleEndian.AppendUint32(nil, uint32(i)))
 	}
@@ -68,17 +68,17 @@ func testTxIDs(n int) []chain.Hash {
 
 func TestMerkleHashes(t *testing.T) {
 	id := seqHash(1)
-	if chain.MerkleLeaf(id) != sha(cat([]byte{0}, id[:])) {
+	if wire.MerkleLeaf(id) != sha(cat([]byte{0}, id[:])) {
 		t.Fatal("MerkleLeaf is not H(0x00 || txid)")
 	}
 	a, b := seqHash(2), seqHash(3)
-	if chain.MerkleNode(a, b) != sha(cat([]byte{1}, a[:], b[:])) {
+	if wire.MerkleNode(a, b) != sha(cat([]byte{1}, a[:], b[:])) {
 		t.Fatal("MerkleNode is not H(0x01 || left || right)")
 	}
-	if chain.MerkleNode(a, b) == chain.MerkleNode(b, a) {
+	if wire.MerkleNode(a, b) == wire.MerkleNode(b, a) {
 		t.Fatal("MerkleNode is symmetric")
 	}
-	if chain.MerkleRoot(nil) != chain.ZeroHash {
+	if wire.MerkleRoot(nil) != wire.ZeroHash {
 		t.Fatal("root of no leaves is not the zero hash")
 	}
 }
@@ -86,8 +86,8 @@ func TestMerkleHashes(t *testing.T) {
 func TestMerkleRootMatchesRFC6962(t *testing.T) {
 	ids := testTxIDs(70)
 	for n := 1; n <= 70; n++ {
-		in := append([]chain.Hash(nil), ids[:n]...)
-		if got, want := chain.MerkleRoot(in), refRoot(ids[:n]); got != want {
+		in := append([]wire.Hash(nil), ids[:n]...)
+		if got, want := wire.MerkleRoot(in), refRoot(ids[:n]); got != want {
 			t.Fatalf("n=%d: MerkleRoot = %s, RFC 6962 = %s", n, got, want)
 		}
 		if !reflect.DeepEqual(in, ids[:n]) {
@@ -101,36 +101,36 @@ func TestMerkleKnownStructure(t *testing.T) {
 	a, b, c, d := ids[0], ids[1], ids[2], ids[3]
 	la, lb, lc, ld := refLeaf(a), refLeaf(b), refLeaf(c), refLeaf(d)
 
-	if got := chain.MerkleRoot([]chain.Hash{a}); got != la || got == a {
+	if got := wire.MerkleRoot([]wire.Hash{a}); got != la || got == a {
 		t.Errorf("n=1: root %s, want the leaf hash H(00||a) %s", got, la)
 	}
-	if got := chain.MerkleRoot([]chain.Hash{a, b}); got != refNode(la, lb) {
+	if got := wire.MerkleRoot([]wire.Hash{a, b}); got != refNode(la, lb) {
 		t.Errorf("n=2: root %s, want H(01||H(00||a)||H(00||b))", got)
 	}
 	// n=3: c is promoted, not paired with a copy of itself.
-	abc := chain.MerkleRoot([]chain.Hash{a, b, c})
+	abc := wire.MerkleRoot([]wire.Hash{a, b, c})
 	if abc != refNode(refNode(la, lb), lc) {
 		t.Errorf("n=3: root %s, want H(01 || H(01||la||lb) || lc)", abc)
 	}
-	if abc == chain.MerkleRoot([]chain.Hash{a, b, c, c}) {
+	if abc == wire.MerkleRoot([]wire.Hash{a, b, c, c}) {
 		t.Error("n=3: root(a,b,c) == root(a,b,c,c): the last leaf is duplicated (CVE-2012-2459)")
 	}
 	if abc == refNode(refNode(la, lb), refNode(lc, lc)) {
 		t.Error("n=3: the odd leaf is hashed with itself")
 	}
-	if got := chain.MerkleRoot(ids); got != refNode(refNode(la, lb), refNode(lc, ld)) {
+	if got := wire.MerkleRoot(ids); got != refNode(refNode(la, lb), refNode(lc, ld)) {
 		t.Errorf("n=4: root %s", got)
 	}
 	// n=5: split at 4; the fifth leaf joins at the top.
 	ids5 := testTxIDs(5)
-	if got := chain.MerkleRoot(ids5); got != refNode(chain.MerkleRoot(ids5[:4]), refLeaf(ids5[4])) {
+	if got := wire.MerkleRoot(ids5); got != refNode(wire.MerkleRoot(ids5[:4]), refLeaf(ids5[4])) {
 		t.Errorf("n=5: root %s", got)
 	}
 	// Different leaf counts give different roots.
-	seen := map[chain.Hash]int{}
+	seen := map[wire.Hash]int{}
 	all := testTxIDs(70)
 	for n := 1; n <= 70; n++ {
-		r := chain.MerkleRoot(all[:n])
+		r := wire.MerkleRoot(all[:n])
 		if m, dup := seen[r]; dup {
 			t.Errorf("n=%d and n=%d share a root", n, m)
 		}
@@ -142,9 +142,9 @@ func TestMerkleProofAllIndices(t *testing.T) {
 	ids := testTxIDs(40)
 	for n := 1; n <= 40; n++ {
 		d := ids[:n]
-		root := chain.MerkleRoot(d)
+		root := wire.MerkleRoot(d)
 		for m := range n {
-			p, err := chain.BuildMerkleProof(d, m)
+			p, err := wire.BuildMerkleProof(d, m)
 			if err != nil {
 				t.Fatalf("n=%d m=%d: %v", n, m, err)
 			}
@@ -163,17 +163,17 @@ func TestMerkleProofAllIndices(t *testing.T) {
 		}
 	}
 	for _, bad := range []int{-1, 5, 6} {
-		if _, err := chain.BuildMerkleProof(ids[:5], bad); err == nil {
+		if _, err := wire.BuildMerkleProof(ids[:5], bad); err == nil {
 			t.Errorf("BuildMerkleProof(5 leaves, %d) succeeded", bad)
 		}
 	}
-	if _, err := chain.BuildMerkleProof(nil, 0); err == nil {
+	if _, err := wire.BuildMerkleProof(nil, 0); err == nil {
 		t.Error("BuildMerkleProof(no leaves) succeeded")
 	}
 }
 
-func clonePath(p chain.MerkleProof) chain.MerkleProof {
-	p.Path = append([]chain.Hash(nil), p.Path...)
+func clonePath(p wire.MerkleProof) wire.MerkleProof {
+	p.Path = append([]wire.Hash(nil), p.Path...)
 	return p
 }
 
@@ -182,11 +182,11 @@ func TestMerkleProofTamper(t *testing.T) {
 	wrongCountFailures, wrongCountPasses := 0, 0
 	for n := 1; n <= 40; n++ {
 		d := ids[:n]
-		root := chain.MerkleRoot(d)
+		root := wire.MerkleRoot(d)
 		for m := range n {
-			good, _ := chain.BuildMerkleProof(d, m)
+			good, _ := wire.BuildMerkleProof(d, m)
 			txid := d[m]
-			fail := func(what string, p chain.MerkleProof, txid, root chain.Hash) {
+			fail := func(what string, p wire.MerkleProof, txid, root wire.Hash) {
 				t.Helper()
 				if err := p.Verify(txid, root); err == nil {
 					t.Fatalf("n=%d m=%d: %s verified", n, m, what)
@@ -194,7 +194,7 @@ func TestMerkleProofTamper(t *testing.T) {
 			}
 			for i := range good.Path {
 				p := clonePath(good)
-				p.Path[i][i%chain.HashSize] ^= 0x01
+				p.Path[i][i%wire.HashSize] ^= 0x01
 				fail("changed sibling", p, txid, root)
 			}
 			for j := 0; j < n+2; j++ {
@@ -231,10 +231,10 @@ func TestMerkleProofTamper(t *testing.T) {
 			p.Path = append(p.Path, root)
 			fail("extra sibling appended", p, txid, root)
 			p = clonePath(good)
-			p.Path = append(p.Path, chain.Hash{})
+			p.Path = append(p.Path, wire.Hash{})
 			fail("extra zero sibling appended", p, txid, root)
 			p = clonePath(good)
-			p.Path = append([]chain.Hash{refLeaf(txid)}, p.Path...)
+			p.Path = append([]wire.Hash{refLeaf(txid)}, p.Path...)
 			fail("extra sibling prepended", p, txid, root)
 			for i := range good.Path {
 				p := clonePath(good)
@@ -247,7 +247,7 @@ func TestMerkleProofTamper(t *testing.T) {
 			wrongRoot[31] ^= 0x80
 			fail("wrong root", good, txid, wrongRoot)
 			if n > 1 {
-				fail("root of the wrong block", good, txid, chain.MerkleRoot(ids[:n+1]))
+				fail("root of the wrong block", good, txid, wire.MerkleRoot(ids[:n+1]))
 			}
 		}
 	}
@@ -257,11 +257,11 @@ func TestMerkleProofTamper(t *testing.T) {
 	t.Logf("wrong leaf counts: %d refused, %d with the same tree shape verified", wrongCountFailures, wrongCountPasses)
 
 	// Degenerate proofs.
-	root := chain.MerkleRoot(ids[:4])
-	for name, p := range map[string]chain.MerkleProof{
+	root := wire.MerkleRoot(ids[:4])
+	for name, p := range map[string]wire.MerkleProof{
 		"zero leaves":      {Index: 0, LeafCount: 0},
 		"index = count":    {Index: 4, LeafCount: 4, Path: refPath(0, ids[:4])},
-		"path too long":    {Index: 0, LeafCount: 1<<32 - 1, Path: make([]chain.Hash, chain.MaxMerklePath+1)},
+		"path too long":    {Index: 0, LeafCount: 1<<32 - 1, Path: make([]wire.Hash, wire.MaxMerklePath+1)},
 		"no path for four": {Index: 0, LeafCount: 4},
 	} {
 		if err := p.Verify(ids[0], root); err == nil {
@@ -277,7 +277,7 @@ func TestMerkleProofTamper(t *testing.T) {
 // any hash of its 64-byte preimage, verifies as a leaf.
 func TestMerkleLeafNodeConfusion(t *testing.T) {
 	ids := testTxIDs(4)
-	root := chain.MerkleRoot(ids)
+	root := wire.MerkleRoot(ids)
 	l0, l1 := refLeaf(ids[0]), refLeaf(ids[1])
 	node01 := refNode(l0, l1)
 	node23 := refNode(refLeaf(ids[2]), refLeaf(ids[3]))
@@ -289,8 +289,8 @@ func TestMerkleLeafNodeConfusion(t *testing.T) {
 		t.Fatal("children are not 64 bytes")
 	}
 	// The lifted proof: index 0 of a 2-leaf tree whose sibling is node23.
-	short := chain.MerkleProof{Index: 0, LeafCount: 2, Path: []chain.Hash{node23}}
-	candidates := map[string]chain.Hash{
+	short := wire.MerkleProof{Index: 0, LeafCount: 2, Path: []wire.Hash{node23}}
+	candidates := map[string]wire.Hash{
 		"the interior node":            node01,
 		"H2 of the 64 child bytes":     dsha(children),
 		"H of the 64 child bytes":      sha(children),
@@ -302,31 +302,31 @@ func TestMerkleLeafNodeConfusion(t *testing.T) {
 		}
 	}
 	// A real 64-byte transaction hashes to a leaf, never to a node.
-	tx64 := &chain.Tx{Version: 1, Outputs: []chain.TxOut{{Amount: 1}}, Extra: make([]byte, 21)}
+	tx64 := &wire.Tx{Version: 1, Outputs: []wire.TxOut{{Amount: 1}}, Extra: make([]byte, 21)}
 	if tx64.SerializeSize() != 64 {
 		t.Fatalf("tx64 is %d bytes", tx64.SerializeSize())
 	}
 	copy(children, tx64.Encode())
-	if chain.MerkleLeaf(tx64.TxID()) == refNode(chain.Hash(children[:32]), chain.Hash(children[32:])) {
+	if wire.MerkleLeaf(tx64.TxID()) == refNode(wire.Hash(children[:32]), wire.Hash(children[32:])) {
 		t.Fatal("a 64-byte transaction's leaf equals the node over its halves")
 	}
 	// Control: the honest proof of leaf 0 works.
-	p, _ := chain.BuildMerkleProof(ids, 0)
+	p, _ := wire.BuildMerkleProof(ids, 0)
 	if err := p.Verify(ids[0], root); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func sampleTxProof(t testing.TB, n, m int) *chain.TxProof {
+func sampleTxProof(t testing.TB, n, m int) *wire.TxProof {
 	t.Helper()
 	ids := testTxIDs(n)
-	p, err := chain.BuildMerkleProof(ids, m)
+	p, err := wire.BuildMerkleProof(ids, m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := goldenBlock().Header
-	h.MerkleRoot = chain.MerkleRoot(ids)
-	return &chain.TxProof{Header: h, TxID: ids[m], Proof: p}
+	h.MerkleRoot = wire.MerkleRoot(ids)
+	return &wire.TxProof{Header: h, TxID: ids[m], Proof: p}
 }
 
 func TestTxProofEncoding(t *testing.T) {
@@ -351,7 +351,7 @@ func TestTxProofEncoding(t *testing.T) {
 				t.Fatalf("%v: path[%d] misplaced", c, i)
 			}
 		}
-		got, err := chain.DecodeTxProof(b)
+		got, err := wire.DecodeTxProof(b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -362,17 +362,17 @@ func TestTxProofEncoding(t *testing.T) {
 			t.Fatalf("%v: decoded proof does not verify: %v", c, err)
 		}
 		for i := range len(b) {
-			_, err := chain.DecodeTxProof(b[:i:i])
+			_, err := wire.DecodeTxProof(b[:i:i])
 			wantDecodeErr(t, err, "truncated proof")
 		}
-		_, err = chain.DecodeTxProof(cat(b, []byte{0}))
+		_, err = wire.DecodeTxProof(cat(b, []byte{0}))
 		wantDecodeErr(t, err, "proof with a trailing byte")
 	}
 
 	// A tampered proof decodes but does not verify.
 	tp := sampleTxProof(t, 9, 3)
 	tp.TxID[0] ^= 1
-	if dec, err := chain.DecodeTxProof(tp.Encode()); err != nil || dec.Verify() == nil {
+	if dec, err := wire.DecodeTxProof(tp.Encode()); err != nil || dec.Verify() == nil {
 		t.Fatalf("tampered proof: decode err %v, or it verified", err)
 	}
 
@@ -387,11 +387,11 @@ func TestTxProofEncoding(t *testing.T) {
 		"empty":                    {},
 		"header only":              base[:88],
 	} {
-		_, err := chain.DecodeTxProof(b)
+		_, err := wire.DecodeTxProof(b)
 		wantDecodeErr(t, err, name)
 	}
 	b := cat(prefix, uvar(32), make([]byte, 32*32))
-	if p, err := chain.DecodeTxProof(b); err != nil || len(p.Proof.Path) != 32 {
+	if p, err := wire.DecodeTxProof(b); err != nil || len(p.Proof.Path) != 32 {
 		t.Fatalf("path length 32 refused: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package chain_test
+package wire_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 // goldenTxHex is the encoding of goldenTx, one field per line (SPEC 2).
@@ -53,7 +53,7 @@ const (
 func TestHeaderRoundTrip(t *testing.T) {
 	h := goldenBlock().Header
 	b := h.Encode()
-	if len(b) != chain.HeaderSize || chain.HeaderSize != 88 {
+	if len(b) != wire.HeaderSize || wire.HeaderSize != 88 {
 		t.Fatalf("header is %d bytes, want 88", len(b))
 	}
 	// Field offsets from SPEC 2.
@@ -72,7 +72,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 	if v := binary.LittleEndian.Uint64(b[80:]); v != 42 {
 		t.Errorf("nonce at 80 = %d", v)
 	}
-	got, err := chain.DecodeHeader(b)
+	got, err := wire.DecodeHeader(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,11 +84,11 @@ func TestHeaderRoundTrip(t *testing.T) {
 	}
 
 	// Every field at its extreme survives the trip.
-	max := chain.Header{Version: 1<<32 - 1, Time: 1<<64 - 1, Bits: 1<<32 - 1, Nonce: 1<<64 - 1}
+	max := wire.Header{Version: 1<<32 - 1, Time: 1<<64 - 1, Bits: 1<<32 - 1, Nonce: 1<<64 - 1}
 	for i := range max.PrevBlock {
 		max.PrevBlock[i], max.MerkleRoot[i] = 0xff, 0xfe
 	}
-	if got, err := chain.DecodeHeader(max.Encode()); err != nil || got != max {
+	if got, err := wire.DecodeHeader(max.Encode()); err != nil || got != max {
 		t.Fatalf("extreme header: %+v, %v", got, err)
 	}
 }
@@ -98,10 +98,10 @@ func TestDecodeHeaderWrongLength(t *testing.T) {
 	for _, n := range []int{0, 1, 80, 87, 89, 96, 176} {
 		b := make([]byte, n)
 		copy(b, good)
-		_, err := chain.DecodeHeader(b)
+		_, err := wire.DecodeHeader(b)
 		wantDecodeErr(t, err, fmt.Sprintf("header of %d bytes", n))
 	}
-	_, err := chain.DecodeHeader(nil)
+	_, err := wire.DecodeHeader(nil)
 	wantDecodeErr(t, err, "nil header")
 }
 
@@ -112,7 +112,7 @@ func TestTxRoundTrip(t *testing.T) {
 			if len(b) != tx.SerializeSize() {
 				t.Fatalf("SerializeSize = %d, len(Encode) = %d", tx.SerializeSize(), len(b))
 			}
-			got, err := chain.DecodeTx(b)
+			got, err := wire.DecodeTx(b)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,19 +138,19 @@ func TestTxRoundTrip(t *testing.T) {
 }
 
 func TestBlockRoundTrip(t *testing.T) {
-	big := &chain.Block{Header: goldenBlock().Header}
+	big := &wire.Block{Header: goldenBlock().Header}
 	big.Txs = append(big.Txs, coinbaseTx(9, "big"))
 	for i := range 129 { // 130 txs: a two-byte count
 		tx := goldenTx()
 		tx.LockTime = uint64(i)
 		big.Txs = append(big.Txs, tx)
 	}
-	big.Header.MerkleRoot = chain.MerkleRoot(big.TxIDs())
+	big.Header.MerkleRoot = wire.MerkleRoot(big.TxIDs())
 
-	blocks := map[string]*chain.Block{
+	blocks := map[string]*wire.Block{
 		"golden": goldenBlock(),
 		"many":   big,
-		"varied": {Header: goldenBlock().Header, Txs: []*chain.Tx{coinbaseTx(1, ""), multiInputTx(), manyOutputsTx(3)}},
+		"varied": {Header: goldenBlock().Header, Txs: []*wire.Tx{coinbaseTx(1, ""), multiInputTx(), manyOutputsTx(3)}},
 	}
 	for name, blk := range blocks {
 		t.Run(name, func(t *testing.T) {
@@ -158,7 +158,7 @@ func TestBlockRoundTrip(t *testing.T) {
 			if len(b) != blk.SerializeSize() {
 				t.Fatalf("SerializeSize = %d, len(Encode) = %d", blk.SerializeSize(), len(b))
 			}
-			got, err := chain.DecodeBlock(b)
+			got, err := wire.DecodeBlock(b)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,19 +168,19 @@ func TestBlockRoundTrip(t *testing.T) {
 			if !bytes.Equal(got.Encode(), b) {
 				t.Fatal("re-encoding differs")
 			}
-			if got.BlockID() != dsha(b[:chain.HeaderSize]) {
+			if got.BlockID() != dsha(b[:wire.HeaderSize]) {
 				t.Fatal("BlockID is not H2(header)")
 			}
 		})
 	}
 
-	if b := big.Encode(); b[chain.HeaderSize] != 0x82 || b[chain.HeaderSize+1] != 0x01 {
-		t.Fatalf("130 transactions counted as %x, want varint 82 01", b[chain.HeaderSize:chain.HeaderSize+2])
+	if b := big.Encode(); b[wire.HeaderSize] != 0x82 || b[wire.HeaderSize+1] != 0x01 {
+		t.Fatalf("130 transactions counted as %x, want varint 82 01", b[wire.HeaderSize:wire.HeaderSize+2])
 	}
 
 	// A block without transactions is decodable (the rules refuse it).
 	empty := cat(goldenBlock().Header.Encode(), []byte{0})
-	got, err := chain.DecodeBlock(empty)
+	got, err := wire.DecodeBlock(empty)
 	if err != nil || len(got.Txs) != 0 || !bytes.Equal(got.Encode(), empty) {
 		t.Fatalf("empty block: %v", err)
 	}
@@ -208,7 +208,7 @@ func TestGoldenTx(t *testing.T) {
 		{37, le32(2), "prev_index"},
 		{41, tx.Inputs[0].PubKey[:], "pubkey"},
 		{74, tx.Inputs[0].Sig[:], "sig"},
-		{5 + chain.InputSize, []byte{2}, "n_out"},
+		{5 + wire.InputSize, []byte{2}, "n_out"},
 		{139, le64(5_000_000_000), "amount 0"},
 		{147, tx.Outputs[0].PKH[:], "pkh 0"},
 		{167, le64(1), "amount 1"},
@@ -221,13 +221,13 @@ func TestGoldenTx(t *testing.T) {
 			t.Errorf("%s at offset %d = %x, want %x", c.what, c.off, b[c.off:c.off+len(c.want)], c.want)
 		}
 	}
-	if chain.InputSize != 133 || chain.OutputSize != 28 {
-		t.Errorf("InputSize %d, OutputSize %d; want 133, 28", chain.InputSize, chain.OutputSize)
+	if wire.InputSize != 133 || wire.OutputSize != 28 {
+		t.Errorf("InputSize %d, OutputSize %d; want 133, 28", wire.InputSize, wire.OutputSize)
 	}
 	if got := tx.TxID().String(); got != goldenTxID {
 		t.Errorf("txid = %s, want %s", got, goldenTxID)
 	}
-	dec, err := chain.DecodeTx(golden)
+	dec, err := wire.DecodeTx(golden)
 	if err != nil || !reflect.DeepEqual(dec, tx) {
 		t.Fatalf("DecodeTx(golden) = %+v, %v", dec, err)
 	}
@@ -275,7 +275,7 @@ func TestGoldenBlock(t *testing.T) {
 	if ids := blk.TxIDs(); ids[0].String() != goldenCoinbaseID || ids[0] != cbID || ids[1].String() != goldenTxID || ids[1] != txID {
 		t.Errorf("txids = %v", ids)
 	}
-	dec, err := chain.DecodeBlock(golden)
+	dec, err := wire.DecodeBlock(golden)
 	if err != nil || !reflect.DeepEqual(dec, blk) {
 		t.Fatalf("DecodeBlock(golden): %v", err)
 	}
@@ -308,7 +308,7 @@ func rawTx(nIn []byte, ins [][]byte, nOut []byte, outs [][]byte, extraLen []byte
 func TestDecodeTxRejects(t *testing.T) {
 	golden := mustHex(t, goldenTxHex)
 	out := cat(le64(7), seq(0, 20))
-	in := make([]byte, chain.InputSize)
+	in := make([]byte, wire.InputSize)
 	maxVarint := uvar(1<<64 - 1)
 	pad := func(b []byte, n int) []byte { return append(b, make([]byte, n-len(b))...) }
 
@@ -338,7 +338,7 @@ func TestDecodeTxRejects(t *testing.T) {
 		"missing lock_time":          cat(le32(1), uvar(0), uvar(1), out),
 	}
 	for name, b := range cases {
-		tx, err := chain.DecodeTx(b)
+		tx, err := wire.DecodeTx(b)
 		wantDecodeErr(t, err, name)
 		if tx != nil {
 			t.Errorf("%s: returned a transaction with the error", name)
@@ -357,7 +357,7 @@ func TestDecodeTxRejects(t *testing.T) {
 		"128 outputs, 80 01": rawTx([]byte{0x00}, nil, []byte{0x80, 0x01}, outs128, uvar(0), nil),
 	}
 	for name, b := range ok {
-		tx, err := chain.DecodeTx(b)
+		tx, err := wire.DecodeTx(b)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 			continue
@@ -370,7 +370,7 @@ func TestDecodeTxRejects(t *testing.T) {
 
 func TestDecodeBlockRejects(t *testing.T) {
 	golden := mustHex(t, goldenBlockHex)
-	hdr := golden[:chain.HeaderSize]
+	hdr := golden[:wire.HeaderSize]
 	cb := coinbaseTx(5, "tally").Encode()
 	cases := map[string][]byte{
 		"empty":                   {},
@@ -388,7 +388,7 @@ func TestDecodeBlockRejects(t *testing.T) {
 		"tx with trailing inside": cat(hdr, uvar(1), cb, []byte{0}),
 	}
 	for name, b := range cases {
-		blk, err := chain.DecodeBlock(b)
+		blk, err := wire.DecodeBlock(b)
 		wantDecodeErr(t, err, name)
 		if blk != nil {
 			t.Errorf("%s: returned a block with the error", name)
@@ -402,9 +402,9 @@ func TestDecodeHugeCountsDoNotAllocate(t *testing.T) {
 	hdr := goldenBlock().Header.Encode()
 	pad := func(b []byte, n int) []byte { return append(b, make([]byte, n-len(b))...) }
 	inputs := map[string]func([]byte) error{
-		"tx":    func(b []byte) error { _, err := chain.DecodeTx(b); return err },
-		"block": func(b []byte) error { _, err := chain.DecodeBlock(b); return err },
-		"proof": func(b []byte) error { _, err := chain.DecodeTxProof(b); return err },
+		"tx":    func(b []byte) error { _, err := wire.DecodeTx(b); return err },
+		"block": func(b []byte) error { _, err := wire.DecodeBlock(b); return err },
+		"proof": func(b []byte) error { _, err := wire.DecodeTxProof(b); return err },
 	}
 	cases := []struct {
 		kind string
@@ -437,13 +437,13 @@ func TestDecodeHugeCountsDoNotAllocate(t *testing.T) {
 }
 
 func TestTruncationAtEveryOffset(t *testing.T) {
-	txs := []*chain.Tx{goldenTx(), coinbaseTx(5, "tally"), multiInputTx(), manyOutputsTx(130), {Version: 1}}
+	txs := []*wire.Tx{goldenTx(), coinbaseTx(5, "tally"), multiInputTx(), manyOutputsTx(130), {Version: 1}}
 	for _, tx := range txs {
 		b := tx.Encode()
 		for i := range len(b) {
 			// A full-capacity slice would let a decoder that reads past
 			// len go unnoticed; cap the prefix.
-			_, err := chain.DecodeTx(b[:i:i])
+			_, err := wire.DecodeTx(b[:i:i])
 			wantDecodeErr(t, err, "tx truncated")
 		}
 	}
@@ -451,7 +451,7 @@ func TestTruncationAtEveryOffset(t *testing.T) {
 	blk.Txs = append(blk.Txs, multiInputTx())
 	for _, b := range [][]byte{mustHex(t, goldenBlockHex), blk.Encode()} {
 		for i := range len(b) {
-			_, err := chain.DecodeBlock(b[:i:i])
+			_, err := wire.DecodeBlock(b[:i:i])
 			wantDecodeErr(t, err, "block truncated")
 		}
 	}
@@ -474,7 +474,7 @@ func TestSerializeSize(t *testing.T) {
 	if blk.SerializeSize() != len(blk.Encode()) || blk.SerializeSize() != 351 {
 		t.Errorf("block SerializeSize %d, len %d", blk.SerializeSize(), len(blk.Encode()))
 	}
-	empty := &chain.Block{}
+	empty := &wire.Block{}
 	if empty.SerializeSize() != 89 || len(empty.Encode()) != 89 {
 		t.Errorf("empty block size %d", empty.SerializeSize())
 	}
@@ -494,7 +494,7 @@ func TestSigHash(t *testing.T) {
 	zeroed := bytes.Clone(enc)
 	copy(zeroed[74:138], make([]byte, 64))
 	want := dsha(devNet[:], zeroed)
-	if got := chain.SigHash(tx, devNet); got != want {
+	if got := wire.SigHash(tx, devNet); got != want {
 		t.Fatalf("SigHash = %s, want H2(network_id || zeroed encoding) = %s", got, want)
 	}
 	if !bytes.Equal(tx.AppendEncoding(nil, true), zeroed) {
@@ -503,14 +503,14 @@ func TestSigHash(t *testing.T) {
 	if !bytes.Equal(tx.Encode(), enc) {
 		t.Fatal("SigHash modified the transaction")
 	}
-	if got := chain.SigHash(tx, devNet).String(); got != goldenSigHash {
+	if got := wire.SigHash(tx, devNet).String(); got != goldenSigHash {
 		t.Errorf("SigHash(golden, 7a11de00) = %s, want %s", got, goldenSigHash)
 	}
 
 	// Different networks, different messages.
-	seen := map[chain.Hash]string{}
+	seen := map[wire.Hash]string{}
 	for _, id := range [][4]byte{devNet, {0x7a, 0x11, 0xde, 0x01}, {}, {0x00, 0xde, 0x11, 0x7a}, {0xff, 0xff, 0xff, 0xff}} {
-		h := chain.SigHash(tx, id)
+		h := wire.SigHash(tx, id)
 		if prev, dup := seen[h]; dup {
 			t.Errorf("network ids %s and %x give the same SigHash", prev, id)
 		}
@@ -519,13 +519,13 @@ func TestSigHash(t *testing.T) {
 
 	// Signatures are not covered; everything else is.
 	multi := multiInputTx()
-	base := chain.SigHash(multi, devNet)
+	base := wire.SigHash(multi, devNet)
 	baseID := multi.TxID()
 	for i := range multi.Inputs {
 		for j := range multi.Inputs[i].Sig {
 			multi.Inputs[i].Sig[j] ^= 0xa5
 		}
-		if chain.SigHash(multi, devNet) != base {
+		if wire.SigHash(multi, devNet) != base {
 			t.Fatalf("changing sig %d changed SigHash", i)
 		}
 	}
@@ -540,31 +540,31 @@ func TestSigHash(t *testing.T) {
 		t.Fatal("multi-input SigHash is not over the all-zero-sig encoding")
 	}
 
-	mutations := map[string]func(tx *chain.Tx){
-		"version":    func(tx *chain.Tx) { tx.Version = 2 },
-		"prev txid":  func(tx *chain.Tx) { tx.Inputs[1].Prev.TxID[0] ^= 1 },
-		"prev index": func(tx *chain.Tx) { tx.Inputs[2].Prev.Index++ },
-		"pubkey":     func(tx *chain.Tx) { tx.Inputs[0].PubKey[32] ^= 1 },
-		"amount":     func(tx *chain.Tx) { tx.Outputs[0].Amount++ },
-		"pkh":        func(tx *chain.Tx) { tx.Outputs[0].PKH[19] ^= 1 },
-		"lock_time":  func(tx *chain.Tx) { tx.LockTime++ },
-		"memo":       func(tx *chain.Tx) { tx.Extra[79] = 'n' },
-		"memo len":   func(tx *chain.Tx) { tx.Extra = tx.Extra[:79] },
-		"input drop": func(tx *chain.Tx) { tx.Inputs = tx.Inputs[:2] },
-		"input swap": func(tx *chain.Tx) { tx.Inputs[0], tx.Inputs[1] = tx.Inputs[1], tx.Inputs[0] },
-		"output add": func(tx *chain.Tx) { tx.Outputs = append(tx.Outputs, tx.Outputs[0]) },
+	mutations := map[string]func(tx *wire.Tx){
+		"version":    func(tx *wire.Tx) { tx.Version = 2 },
+		"prev txid":  func(tx *wire.Tx) { tx.Inputs[1].Prev.TxID[0] ^= 1 },
+		"prev index": func(tx *wire.Tx) { tx.Inputs[2].Prev.Index++ },
+		"pubkey":     func(tx *wire.Tx) { tx.Inputs[0].PubKey[32] ^= 1 },
+		"amount":     func(tx *wire.Tx) { tx.Outputs[0].Amount++ },
+		"pkh":        func(tx *wire.Tx) { tx.Outputs[0].PKH[19] ^= 1 },
+		"lock_time":  func(tx *wire.Tx) { tx.LockTime++ },
+		"memo":       func(tx *wire.Tx) { tx.Extra[79] = 'n' },
+		"memo len":   func(tx *wire.Tx) { tx.Extra = tx.Extra[:79] },
+		"input drop": func(tx *wire.Tx) { tx.Inputs = tx.Inputs[:2] },
+		"input swap": func(tx *wire.Tx) { tx.Inputs[0], tx.Inputs[1] = tx.Inputs[1], tx.Inputs[0] },
+		"output add": func(tx *wire.Tx) { tx.Outputs = append(tx.Outputs, tx.Outputs[0]) },
 	}
 	for name, mutate := range mutations {
 		m := multiInputTx()
 		mutate(m)
-		if chain.SigHash(m, devNet) == base {
+		if wire.SigHash(m, devNet) == base {
 			t.Errorf("changing %s did not change SigHash", name)
 		}
 	}
 
 	// Coinbases have no sigs: the message is just H2(id || encoding).
 	cb := coinbaseTx(3, "x")
-	if chain.SigHash(cb, devNet) != dsha(devNet[:], cb.Encode()) {
+	if wire.SigHash(cb, devNet) != dsha(devNet[:], cb.Encode()) {
 		t.Error("coinbase SigHash")
 	}
 }
@@ -575,26 +575,26 @@ func TestHashText(t *testing.T) {
 	if s != strings.ToLower(s) || s[:4] != "f0f1" {
 		t.Fatalf("String = %s: want lowercase hex in byte order", s)
 	}
-	p, err := chain.ParseHash(strings.ToUpper(s))
+	p, err := wire.ParseHash(strings.ToUpper(s))
 	if err != nil || p != h {
 		t.Fatalf("ParseHash(upper) = %s, %v", p, err)
 	}
 	for _, bad := range []string{"", s[:62], s + "00", s[:63] + "g", " " + s[1:]} {
-		if _, err := chain.ParseHash(bad); err == nil {
+		if _, err := wire.ParseHash(bad); err == nil {
 			t.Errorf("ParseHash(%q) accepted", bad)
 		}
 	}
 	txt, _ := h.MarshalText()
-	var back chain.Hash
+	var back wire.Hash
 	if err := back.UnmarshalText(txt); err != nil || back != h {
 		t.Fatal("text round trip")
 	}
-	if !chain.ZeroHash.IsZero() || h.IsZero() {
+	if !wire.ZeroHash.IsZero() || h.IsZero() {
 		t.Fatal("IsZero")
 	}
 	// H and H2 against the standard vectors for the empty string.
-	if chain.H(nil).String() != "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" ||
-		chain.H2(nil).String() != "5df6e0e2761359d30a8275058e299fcc0381534545f55cf43e41983f5d4c9456" {
+	if wire.H(nil).String() != "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" ||
+		wire.H2(nil).String() != "5df6e0e2761359d30a8275058e299fcc0381534545f55cf43e41983f5d4c9456" {
 		t.Fatal("H or H2 of the empty string")
 	}
 }

@@ -1,4 +1,4 @@
-package chain_test
+package wire_test
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil/bech32"
 
-	"tally/chain"
+	"tally/wire"
 )
 
 const bech32Charset = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
@@ -22,7 +22,7 @@ func TestHash160Vectors(t *testing.T) {
 		"0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798": "751e76e8199196d454941c45d1b3a323f1433bd6",
 	}
 	for in, want := range vectors {
-		got := chain.Hash160(mustHex(t, in))
+		got := wire.Hash160(mustHex(t, in))
 		if hex.EncodeToString(got[:]) != want {
 			t.Errorf("Hash160(%s) = %x, want %s", in, got, want)
 		}
@@ -40,26 +40,26 @@ func TestAddressKnownVector(t *testing.T) {
 		bech32mAddr = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kemeawh" // BIP-350
 		bech32Addr  = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4" // BIP-173
 	)
-	got, err := chain.EncodeAddress("bc", pkh)
+	got, err := wire.EncodeAddress("bc", pkh)
 	if err != nil || got != bech32mAddr {
 		t.Fatalf("EncodeAddress = %q, %v; want %q", got, err, bech32mAddr)
 	}
-	if dec, err := chain.DecodeAddress("bc", bech32mAddr); err != nil || dec != pkh {
+	if dec, err := wire.DecodeAddress("bc", bech32mAddr); err != nil || dec != pkh {
 		t.Fatalf("DecodeAddress(%s) = %x, %v", bech32mAddr, dec, err)
 	}
-	if _, err := chain.DecodeAddress("bc", bech32Addr); !errors.Is(err, chain.ErrBadAddress) {
+	if _, err := wire.DecodeAddress("bc", bech32Addr); !errors.Is(err, wire.ErrBadAddress) {
 		t.Fatalf("bech32 (not bech32m) address accepted: %v", err)
 	}
 	// BIP-350 requires decoders to take an all-uppercase string too.
-	if dec, err := chain.DecodeAddress("bc", strings.ToUpper(bech32mAddr)); err != nil || dec != pkh {
+	if dec, err := wire.DecodeAddress("bc", strings.ToUpper(bech32mAddr)); err != nil || dec != pkh {
 		t.Fatalf("uppercase address refused: %v", err)
 	}
 }
 
 func TestAddressRoundTrip(t *testing.T) {
 	for _, hrp := range []string{"tly", "tlyd", "x"} {
-		for _, pkh := range [][20]byte{{}, seqPKH(0xa0), chain.Hash160([]byte("key")), seqPKH(0xec)} {
-			addr, err := chain.EncodeAddress(hrp, pkh)
+		for _, pkh := range [][20]byte{{}, seqPKH(0xa0), wire.Hash160([]byte("key")), seqPKH(0xec)} {
+			addr, err := wire.EncodeAddress(hrp, pkh)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,7 +69,7 @@ func TestAddressRoundTrip(t *testing.T) {
 			if len(addr) != len(hrp)+1+33+6 {
 				t.Fatalf("address %s has length %d", addr, len(addr))
 			}
-			got, err := chain.DecodeAddress(hrp, addr)
+			got, err := wire.DecodeAddress(hrp, addr)
 			if err != nil || got != pkh {
 				t.Fatalf("DecodeAddress(%s) = %x, %v; want %x", addr, got, err, pkh)
 			}
@@ -79,18 +79,18 @@ func TestAddressRoundTrip(t *testing.T) {
 
 func wantBadAddress(t *testing.T, hrp, addr, why string) {
 	t.Helper()
-	_, err := chain.DecodeAddress(hrp, addr)
+	_, err := wire.DecodeAddress(hrp, addr)
 	if err == nil {
 		t.Fatalf("%s: %q accepted", why, addr)
 	}
-	if !errors.Is(err, chain.ErrBadAddress) {
+	if !errors.Is(err, wire.ErrBadAddress) {
 		t.Fatalf("%s: error %v does not wrap ErrBadAddress", why, err)
 	}
 }
 
 func TestAddressRejects(t *testing.T) {
-	pkh := chain.Hash160([]byte("some public key"))
-	addr, err := chain.EncodeAddress("tly", pkh)
+	pkh := wire.Hash160([]byte("some public key"))
+	addr, err := wire.EncodeAddress("tly", pkh)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestAddressRejects(t *testing.T) {
 
 	wantBadAddress(t, "tlyd", addr, "wrong HRP")
 	wantBadAddress(t, "tl", addr, "shorter HRP")
-	other, _ := chain.EncodeAddress("tlyd", pkh)
+	other, _ := wire.EncodeAddress("tlyd", pkh)
 	wantBadAddress(t, "tly", other, "dev address on the main network")
 
 	// Every single-character substitution is caught (BCH distance).

@@ -1,4 +1,4 @@
-package blockchain
+package chain
 
 import (
 	"bufio"
@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"tally/chain"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 // The crash test runs a child process (this test binary, TestCrashChild)
@@ -127,7 +127,7 @@ func TestCrashRecovery(t *testing.T) {
 func checkCrashState(c *Chain) error {
 	c.process.Lock()
 	best, tip := c.bestCandidate(), c.tipNode()
-	var invalid []chain.Hash
+	var invalid []wire.Hash
 	for id, n := range c.index {
 		if n.status&statusInvalid != 0 {
 			invalid = append(invalid, id)
@@ -162,9 +162,9 @@ func checkCrashState(c *Chain) error {
 // to a map (genesis outputs at height 0 as coinbase outputs) and hashes it
 // in (txid bytes, index) order.
 func recomputeUTXO(c *Chain) (UTXOStats, error) {
-	coins := make(map[chain.OutPoint]chain.Coin)
+	coins := make(map[wire.OutPoint]wire.Coin)
 	tip := c.Tip()
-	var prev chain.Hash
+	var prev wire.Hash
 	for h := uint64(0); h <= tip.Height; h++ {
 		id, ok := c.IDAt(h)
 		if !ok {
@@ -189,18 +189,18 @@ func recomputeUTXO(c *Chain) (UTXOStats, error) {
 				}
 			}
 			for j, o := range tx.Outputs {
-				coins[chain.OutPoint{TxID: txid, Index: uint32(j)}] = chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: h, Coinbase: i == 0}
+				coins[wire.OutPoint{TxID: txid, Index: uint32(j)}] = wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: h, Coinbase: i == 0}
 			}
 		}
 	}
 	if prev != tip.ID {
 		return UTXOStats{}, fmt.Errorf("best chain ends at %s, tip is %s", prev, tip.ID)
 	}
-	ops := make([]chain.OutPoint, 0, len(coins))
+	ops := make([]wire.OutPoint, 0, len(coins))
 	for op := range coins {
 		ops = append(ops, op)
 	}
-	slices.SortFunc(ops, func(a, b chain.OutPoint) int {
+	slices.SortFunc(ops, func(a, b wire.OutPoint) int {
 		if c := bytes.Compare(a.TxID[:], b.TxID[:]); c != 0 {
 			return c
 		}
@@ -370,7 +370,7 @@ func crashChildLoop(dir string, seed int64, out io.Writer) error {
 	}
 }
 
-func (k *crashChild) mainBlock(h uint64) (*chain.Block, error) {
+func (k *crashChild) mainBlock(h uint64) (*wire.Block, error) {
 	id, ok := k.c.IDAt(h)
 	if !ok {
 		return nil, fmt.Errorf("no best-chain block at height %d", h)
@@ -391,7 +391,7 @@ func (k *crashChild) parentAt(h uint64) (testgen.Parent, error) {
 // blocks in the window ending at height at that are unspent as of at and
 // may be spent at height at+1.
 func (k *crashChild) spendable(at uint64) ([]testgen.Spend, error) {
-	spentLater := make(map[chain.OutPoint]bool)
+	spentLater := make(map[wire.OutPoint]bool)
 	for h := at + 1; h <= k.c.Tip().Height; h++ {
 		b, err := k.mainBlock(h)
 		if err != nil {
@@ -404,7 +404,7 @@ func (k *crashChild) spendable(at uint64) ([]testgen.Spend, error) {
 		}
 	}
 	var out []testgen.Spend
-	consider := func(tx *chain.Tx, height uint64, coinbase bool) error {
+	consider := func(tx *wire.Tx, height uint64, coinbase bool) error {
 		if coinbase && height > 0 && at+1 < height+k.c.p.CoinbaseMaturity {
 			return nil
 		}
@@ -442,8 +442,8 @@ func (k *crashChild) spendable(at uint64) ([]testgen.Spend, error) {
 
 // payments makes up to n transactions spending from pool (which they update:
 // inputs leave, outputs join, so later ones may spend earlier ones).
-func (k *crashChild) payments(pool *[]testgen.Spend, n int) []*chain.Tx {
-	var txs []*chain.Tx
+func (k *crashChild) payments(pool *[]testgen.Spend, n int) []*wire.Tx {
+	var txs []*wire.Tx
 	for len(txs) < n && len(*pool) > 0 {
 		nIn := 1
 		if k.rng.IntN(5) == 0 && len(*pool) > 1 {
@@ -472,7 +472,7 @@ func (k *crashChild) payments(pool *[]testgen.Spend, n int) []*chain.Tx {
 }
 
 // submit processes b and reports the tip's work.
-func (k *crashChild) submit(b *chain.Block, want Result) error {
+func (k *crashChild) submit(b *wire.Block, want Result) error {
 	res, err := k.c.ProcessBlock(b)
 	if err != nil {
 		return fmt.Errorf("process block at %d: %w", k.c.Tip().Height, err)
@@ -493,7 +493,7 @@ func (k *crashChild) extend() error {
 	}
 	txs := k.payments(&pool, 1+k.rng.IntN(crashMaxTxs))
 	jitter := uint64(k.rng.IntN(60))
-	b := k.g.Block(testgen.Parent{ID: tip.ID, Header: tip.Header, Height: tip.Height}, txs, func(b *chain.Block) { b.Header.Time += jitter })
+	b := k.g.Block(testgen.Parent{ID: tip.ID, Header: tip.Header, Height: tip.Height}, txs, func(b *wire.Block) { b.Header.Time += jitter })
 	return k.submit(b, MainChain)
 }
 
@@ -521,16 +521,16 @@ func (k *crashChild) reorg(depth int) error {
 	if k.rng.IntN(8) == 0 {
 		length = depth
 	}
-	var branch []*chain.Block
+	var branch []*wire.Block
 	for i := range length {
-		var txs []*chain.Tx
+		var txs []*wire.Tx
 		if i == 0 {
 			txs = k.retake(&pool, replaced.Txs[1:])
 		}
 		txs = append(txs, k.payments(&pool, k.rng.IntN(crashMaxTxs))...)
 		// Times differ from the main chain's (jitter below 60 s there).
 		jitter := uint64(100 + k.rng.IntN(100))
-		b := k.g.Block(parent, txs, func(b *chain.Block) { b.Header.Time += jitter })
+		b := k.g.Block(parent, txs, func(b *wire.Block) { b.Header.Time += jitter })
 		branch = append(branch, b)
 		parent = testgen.ParentOf(b, parent.Height+1)
 	}
@@ -554,8 +554,8 @@ func (k *crashChild) reorg(depth int) error {
 
 // retake returns about half of txs whose inputs are all in pool, updating
 // pool as payments does.
-func (k *crashChild) retake(pool *[]testgen.Spend, txs []*chain.Tx) []*chain.Tx {
-	var out []*chain.Tx
+func (k *crashChild) retake(pool *[]testgen.Spend, txs []*wire.Tx) []*wire.Tx {
+	var out []*wire.Tx
 	for _, tx := range txs {
 		if k.rng.IntN(2) == 0 {
 			continue
@@ -598,17 +598,17 @@ func TestReorgRetakenTxSpentStaysSpent(t *testing.T) {
 	}
 	defer c.Close()
 	tx := g.Pay(g.GenesisSpends(), 2, 0)
-	b1 := g.Block(g.Genesis(), []*chain.Tx{tx})
+	b1 := g.Block(g.Genesis(), []*wire.Tx{tx})
 	if _, err := c.ProcessBlock(b1); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	a1 := g.Block(g.Genesis(), []*chain.Tx{tx}, func(b *chain.Block) { b.Header.Time++ })
+	a1 := g.Block(g.Genesis(), []*wire.Tx{tx}, func(b *wire.Block) { b.Header.Time++ })
 	spent := testgen.Outputs(tx)[0]
-	a2 := g.Block(testgen.ParentOf(a1, 1), []*chain.Tx{g.Pay([]testgen.Spend{spent}, 1, 0)})
-	for _, b := range []*chain.Block{a1, a2} {
+	a2 := g.Block(testgen.ParentOf(a1, 1), []*wire.Tx{g.Pay([]testgen.Spend{spent}, 1, 0)})
+	for _, b := range []*wire.Block{a1, a2} {
 		if _, err := c.ProcessBlock(b); err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package blockchain
+package chain
 
 import (
 	"errors"
@@ -7,8 +7,8 @@ import (
 
 	"github.com/syndtr/goleveldb/leveldb"
 
-	"tally/chain"
 	"tally/consensus"
+	"tally/wire"
 )
 
 // Params returns the chain's consensus parameters.
@@ -19,15 +19,15 @@ func (c *Chain) Tip() *Snapshot { return c.tipSnap.Load() }
 
 // BlockInfo describes a block in the index.
 type BlockInfo struct {
-	ID      chain.Hash
-	Header  chain.Header
+	ID      wire.Hash
+	Header  wire.Header
 	Height  uint64
 	Work    *big.Int // cumulative chain work
 	Valid   bool     // connected to a best chain at least once
 	Invalid bool
 	OnMain  bool
 	// Next is the id of the next block on the best chain, if any.
-	Next chain.Hash
+	Next wire.Hash
 }
 
 func (c *Chain) infoLocked(n *node) BlockInfo {
@@ -40,7 +40,7 @@ func (c *Chain) infoLocked(n *node) BlockInfo {
 }
 
 // BlockInfo returns what the index knows of id.
-func (c *Chain) BlockInfo(id chain.Hash) (BlockInfo, bool) {
+func (c *Chain) BlockInfo(id wire.Hash) (BlockInfo, bool) {
 	c.readMu.RLock()
 	defer c.readMu.RUnlock()
 	n, ok := c.index[id]
@@ -51,7 +51,7 @@ func (c *Chain) BlockInfo(id chain.Hash) (BlockInfo, bool) {
 }
 
 // HasBlock reports whether the block is stored or known invalid.
-func (c *Chain) HasBlock(id chain.Hash) bool {
+func (c *Chain) HasBlock(id wire.Hash) bool {
 	c.readMu.RLock()
 	defer c.readMu.RUnlock()
 	_, ok := c.index[id]
@@ -59,20 +59,20 @@ func (c *Chain) HasBlock(id chain.Hash) bool {
 }
 
 // IDAt returns the id of the best-chain block at height.
-func (c *Chain) IDAt(height uint64) (chain.Hash, bool) {
+func (c *Chain) IDAt(height uint64) (wire.Hash, bool) {
 	c.readMu.RLock()
 	defer c.readMu.RUnlock()
 	if height >= uint64(len(c.main)) {
-		return chain.Hash{}, false
+		return wire.Hash{}, false
 	}
 	return c.main[height].id, true
 }
 
 // HeadersFrom returns up to count best-chain headers starting at height.
-func (c *Chain) HeadersFrom(height uint64, count int) []chain.Header {
+func (c *Chain) HeadersFrom(height uint64, count int) []wire.Header {
 	c.readMu.RLock()
 	defer c.readMu.RUnlock()
-	var out []chain.Header
+	var out []wire.Header
 	for h := height; h < uint64(len(c.main)) && len(out) < count; h++ {
 		out = append(out, c.main[h].header)
 	}
@@ -83,7 +83,7 @@ func (c *Chain) HeadersFrom(height uint64, count int) []chain.Header {
 var ErrNotFound = errors.New("block not found")
 
 // Block reads a stored block.
-func (c *Chain) Block(id chain.Hash) (*chain.Block, error) {
+func (c *Chain) Block(id wire.Hash) (*wire.Block, error) {
 	b, err := readBlock(c.db, id)
 	if errors.Is(err, leveldb.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
@@ -92,16 +92,16 @@ func (c *Chain) Block(id chain.Hash) (*chain.Block, error) {
 }
 
 // Coin returns the unspent output at op in the best chain's UTXO set.
-func (c *Chain) Coin(op chain.OutPoint) (chain.Coin, bool, error) {
+func (c *Chain) Coin(op wire.OutPoint) (wire.Coin, bool, error) {
 	return c.utxo.coin(op)
 }
 
 // Locator returns block ids from the tip back to genesis, dense at first
 // then doubling the step, as Bitcoin's block locators.
-func (c *Chain) Locator() []chain.Hash {
+func (c *Chain) Locator() []wire.Hash {
 	c.readMu.RLock()
 	defer c.readMu.RUnlock()
-	var out []chain.Hash
+	var out []wire.Hash
 	step := uint64(1)
 	h := uint64(len(c.main) - 1)
 	for {
@@ -122,7 +122,7 @@ func (c *Chain) Locator() []chain.Hash {
 
 // LocateHeaders returns up to max best-chain headers after the first
 // locator id found on the best chain (after genesis if none is).
-func (c *Chain) LocateHeaders(locator []chain.Hash, max int) []chain.Header {
+func (c *Chain) LocateHeaders(locator []wire.Hash, max int) []wire.Header {
 	c.readMu.RLock()
 	start := uint64(0)
 	for _, id := range locator {
@@ -137,7 +137,7 @@ func (c *Chain) LocateHeaders(locator []chain.Hash, max int) []chain.Header {
 
 // TipInfo is one entry of getchaintips.
 type TipInfo struct {
-	ID        chain.Hash
+	ID        wire.Hash
 	Height    uint64
 	BranchLen uint64
 	// Status as Bitcoin Core reports it: "active", "valid-fork",
@@ -205,7 +205,7 @@ func (c *Chain) DB() *leveldb.DB { return c.db }
 
 // MainChainAt calls fn for each best-chain block id from height up to
 // the tip, in order, stopping when fn returns false (index rebuilds).
-func (c *Chain) MainChainAt(height uint64, fn func(id chain.Hash, height uint64) bool) {
+func (c *Chain) MainChainAt(height uint64, fn func(id wire.Hash, height uint64) bool) {
 	for h := height; ; h++ {
 		id, ok := c.IDAt(h)
 		if !ok || !fn(id, h) {

@@ -1,4 +1,4 @@
-package blockchain
+package chain
 
 import (
 	"errors"
@@ -8,8 +8,8 @@ import (
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 
-	"tally/chain"
 	"tally/consensus"
+	"tally/wire"
 )
 
 // bestCandidate returns the valid stored block with the most work; on a
@@ -40,7 +40,7 @@ func (c *Chain) bestCandidate() *node {
 // most work, disconnecting and connecting blocks as needed. A block that
 // breaks a rule while connecting is marked invalid with its descendants,
 // and the search starts again. known holds block bodies already in memory.
-func (c *Chain) activateBest(known map[chain.Hash]blockBody) error {
+func (c *Chain) activateBest(known map[wire.Hash]blockBody) error {
 	for {
 		best := c.bestCandidate()
 		tip := c.tipNode()
@@ -94,8 +94,8 @@ func (c *Chain) activateBest(known map[chain.Hash]blockBody) error {
 
 // blockBody is a block in memory with its txids, hashed once.
 type blockBody struct {
-	block *chain.Block
-	txids []chain.Hash
+	block *wire.Block
+	txids []wire.Hash
 }
 
 // fail records a storage failure: the in-memory state may no longer match
@@ -127,18 +127,18 @@ func (c *Chain) markInvalid(n *node) {
 // coins it found and the first storage error.
 type cacheView struct {
 	u     *utxoCache
-	found map[chain.OutPoint]chain.Coin
+	found map[wire.OutPoint]wire.Coin
 	err   error
 }
 
-func (v *cacheView) Coin(op chain.OutPoint) (chain.Coin, bool) {
+func (v *cacheView) Coin(op wire.OutPoint) (wire.Coin, bool) {
 	if v.err != nil {
-		return chain.Coin{}, false
+		return wire.Coin{}, false
 	}
 	coin, ok, err := v.u.coin(op)
 	if err != nil {
 		v.err = err
-		return chain.Coin{}, false
+		return wire.Coin{}, false
 	}
 	if ok {
 		v.found[op] = coin
@@ -148,7 +148,7 @@ func (v *cacheView) Coin(op chain.OutPoint) (chain.Coin, bool) {
 
 // checkSignatures verifies the signatures of every non-coinbase
 // transaction on cfg.Workers goroutines and returns the first failure.
-func (c *Chain) checkSignatures(b *chain.Block, txids []chain.Hash) error {
+func (c *Chain) checkSignatures(b *wire.Block, txids []wire.Hash) error {
 	workers := min(c.cfg.Workers, len(b.Txs)-1)
 	if workers <= 1 {
 		for i := 1; i < len(b.Txs); i++ {
@@ -199,14 +199,14 @@ func (c *Chain) checkSignatures(b *chain.Block, txids []chain.Hash) error {
 // acceptance) against the UTXO set and connects it as the new tip: one
 // batch with its undo data and index status, plus the UTXO changes and
 // tip when the cache is flushed. txids are b's.
-func (c *Chain) connectTip(n *node, b *chain.Block, txids []chain.Hash) error {
+func (c *Chain) connectTip(n *node, b *wire.Block, txids []wire.Hash) error {
 	sigDone := make(chan error, 1)
 	go func() { sigDone <- c.checkSignatures(b, txids) }()
 	inputs := 0
 	for _, tx := range b.Txs {
 		inputs += len(tx.Inputs)
 	}
-	view := &cacheView{u: c.utxo, found: make(map[chain.OutPoint]chain.Coin, inputs)}
+	view := &cacheView{u: c.utxo, found: make(map[wire.OutPoint]wire.Coin, inputs)}
 	_, ruleErr := consensus.CheckBlockConnect(b, txids, n.height, view, c.p)
 	if view.err != nil || ruleErr != nil {
 		<-sigDone
@@ -224,11 +224,11 @@ func (c *Chain) connectTip(n *node, b *chain.Block, txids []chain.Hash) error {
 	// block creates no output that is unspent there). Outputs spent within
 	// the block never reach the UTXO set. Most blocks spend none of their
 	// own outputs, so that case costs no map of the block's outputs.
-	spent := make([]chain.OutPoint, 0, inputs)
-	undo := make([]chain.Coin, 0, inputs)
+	spent := make([]wire.OutPoint, 0, inputs)
+	undo := make([]wire.Coin, 0, inputs)
 	var (
-		txIndex map[chain.Hash]int          // txid -> position, built on first need
-		inBlock map[chain.OutPoint]struct{} // outputs of the block spent in it
+		txIndex map[wire.Hash]int          // txid -> position, built on first need
+		inBlock map[wire.OutPoint]struct{} // outputs of the block spent in it
 	)
 	for _, tx := range b.Txs[1:] {
 		for _, in := range tx.Inputs {
@@ -238,11 +238,11 @@ func (c *Chain) connectTip(n *node, b *chain.Block, txids []chain.Hash) error {
 				continue
 			}
 			if txIndex == nil {
-				txIndex = make(map[chain.Hash]int, len(txids))
+				txIndex = make(map[wire.Hash]int, len(txids))
 				for i, id := range txids {
 					txIndex[id] = i
 				}
-				inBlock = make(map[chain.OutPoint]struct{})
+				inBlock = make(map[wire.OutPoint]struct{})
 			}
 			j, ok := txIndex[in.Prev.TxID]
 			if !ok || int(in.Prev.Index) >= len(b.Txs[j].Outputs) {
@@ -251,7 +251,7 @@ func (c *Chain) connectTip(n *node, b *chain.Block, txids []chain.Hash) error {
 				return fmt.Errorf("connect block %s: input %s:%d neither in the UTXO set nor in the block", n.id, in.Prev.TxID, in.Prev.Index)
 			}
 			o := b.Txs[j].Outputs[in.Prev.Index]
-			undo = append(undo, chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: n.height, Coinbase: j == 0})
+			undo = append(undo, wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: n.height, Coinbase: j == 0})
 			inBlock[in.Prev] = struct{}{}
 		}
 	}
@@ -265,11 +265,11 @@ func (c *Chain) connectTip(n *node, b *chain.Block, txids []chain.Hash) error {
 	}
 	for i, tx := range b.Txs {
 		for j, o := range tx.Outputs {
-			op := chain.OutPoint{TxID: txids[i], Index: uint32(j)}
+			op := wire.OutPoint{TxID: txids[i], Index: uint32(j)}
 			if _, gone := inBlock[op]; gone {
 				continue
 			}
-			c.utxo.add(op, chain.Coin{Amount: o.Amount, PKH: o.PKH, Height: n.height, Coinbase: i == 0}, true)
+			c.utxo.add(op, wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: n.height, Coinbase: i == 0}, true)
 		}
 	}
 	c.readMu.Lock()
@@ -319,7 +319,7 @@ func (c *Chain) disconnectTip() error {
 	for i := len(b.Txs) - 1; i >= 0; i-- {
 		tx := b.Txs[i]
 		for j := range tx.Outputs {
-			c.utxo.spend(chain.OutPoint{TxID: txids[i], Index: uint32(j)})
+			c.utxo.spend(wire.OutPoint{TxID: txids[i], Index: uint32(j)})
 		}
 		if i == 0 {
 			break
