@@ -20,23 +20,27 @@ import (
 	"tally/wire"
 )
 
-// Outcomes of ProcessBlock that are not rule violations.
-var (
+// Outcomes of ProcessBlock that are not rule violations; their meaning is
+// in consensus's table.
+const (
 	// ErrDuplicate: the block is already stored.
-	ErrDuplicate = errors.New("duplicate")
+	ErrDuplicate = consensus.ErrDuplicate
 	// ErrOrphan: the block's parent is unknown; the block waits in the
 	// orphan pool.
-	ErrOrphan = errors.New("orphan")
+	ErrOrphan = consensus.ErrOrphan
+	// ErrKnownInvalid: the block is already known to be invalid, or
+	// descends from one.
+	ErrKnownInvalid = consensus.ErrKnownInvalid
+)
+
+// Errors of the store itself.
+var (
 	// ErrForeignDB: the database belongs to another network or schema.
 	ErrForeignDB = errors.New("database belongs to another network or schema")
 	// ErrBroken: an earlier storage failure left the in-memory state
 	// unusable; restart the node.
 	ErrBroken = errors.New("chain state stopped after a storage failure")
 )
-
-// ErrKnownInvalid is the rule kind for a block already known to be invalid
-// or descending from one.
-const ErrKnownInvalid = consensus.ErrorKind("duplicate-invalid")
 
 // Config configures a Chain.
 type Config struct {

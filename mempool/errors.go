@@ -74,18 +74,51 @@ func fromRule(err error) error {
 	return &RejectError{Kind: kind, Rule: err, Msg: string(kind) + ": " + err.Error()}
 }
 
+// meanings gives each pool kind its consensus.Meaning when no rule error
+// explains the refusal; a test fails if a kind lacks an entry. Policy
+// refusals are never the sender's fault.
+var meanings = map[ErrorKind]consensus.Meaning{
+	ErrAlreadyKnown:  {},
+	ErrConflict:      {},
+	ErrLowFee:        {},
+	ErrTooLarge:      {},
+	ErrNonFinal:      {RetryLater: true, DependsOnState: true},
+	ErrImmature:      {RetryLater: true, DependsOnState: true},
+	ErrBadSig:        {PeerFault: true},
+	ErrMissingInputs: {RetryLater: true, DependsOnState: true},
+	ErrInvalid:       {PeerFault: true},
+	ErrCoinbase:      {PeerFault: true}, // a coinbase is never valid outside a block
+	ErrPoolFull:      {},
+	ErrTooLongChain:  {RetryLater: true},
+}
+
+// Classify implements consensus.Classifier.
+func (k ErrorKind) Classify() (string, consensus.Meaning) { return string(k), meanings[k] }
+
+// Classify implements consensus.Classifier. A refusal that a consensus rule
+// explains means what the rule means for a loose transaction: the sender
+// is at fault only when the rule does not depend on our chain and pool.
+func (e *RejectError) Classify() (string, consensus.Meaning) {
+	_, m, ok := consensus.Classify(e.Rule)
+	if !ok {
+		m = meanings[e.Kind]
+	}
+	if m.DependsOnState {
+		m.PeerFault = false
+		m.RetryLater = true
+	}
+	return string(e.Kind), m
+}
+
 // IsProvablyInvalid reports whether err shows the transaction breaks a
 // consensus rule whatever the chain state: such a sender may be punished.
 // Missing inputs, immaturity, lock time and pool policy depend on state or
 // taste and are never held against a peer.
 func IsProvablyInvalid(err error) bool {
-	var re *consensus.RuleError
-	if !errors.As(err, &re) {
+	var re *RejectError
+	if !errors.As(err, &re) || re.Rule == nil {
 		return false
 	}
-	switch re.Kind {
-	case consensus.ErrMissingInput, consensus.ErrImmatureSpend, consensus.ErrNonFinal:
-		return false
-	}
-	return true
+	_, m := re.Classify()
+	return m.PeerFault
 }

@@ -250,19 +250,19 @@ func (n *Node) inspectRPC(from peer.ID, rpc *pubsub.RPC) error {
 	for _, m := range msgs {
 		size := len(m.GetData())
 		total += size
-		limit := 0
+		limit, kind := 0, consensus.ErrBlockTooBig
 		switch m.GetTopic() {
 		case n.blocksTopic:
 			limit = n.p.MaxBlockBytes
 		case n.txsTopic:
-			limit = n.p.MaxTxBytes
+			limit, kind = n.p.MaxTxBytes, consensus.ErrTxTooBig
 		default:
 			continue
 		}
 		if size > limit {
 			n.stats.oversize.Add(1)
 			n.misbehave(from, penaltyOversize, fmt.Sprintf("%d-byte message on %s, limit %d", size, m.GetTopic(), limit))
-			return errOversize
+			return oversize(kind, size, limit)
 		}
 	}
 	if !n.flood.allow(from, len(msgs), total, time.Now()) {
@@ -291,11 +291,11 @@ func (n *Node) validateBlock(_ context.Context, from peer.ID, msg *pubsub.Messag
 
 func (n *Node) checkBlock(data []byte, local bool) (*wire.Block, error) {
 	if len(data) > n.p.MaxBlockBytes {
-		return nil, errOversize
+		return nil, oversize(consensus.ErrBlockTooBig, len(data), n.p.MaxBlockBytes)
 	}
 	b, err := wire.DecodeBlock(data)
 	if err != nil {
-		return nil, err
+		return nil, malformed(err)
 	}
 	id := b.Header.BlockID()
 	if err := consensus.CheckHeaderSanity(&b.Header, id, n.p); err != nil {
@@ -323,17 +323,17 @@ func (n *Node) validateTx(_ context.Context, from peer.ID, msg *pubsub.Message) 
 
 func (n *Node) checkTx(data []byte, from peer.ID, local bool) error {
 	if len(data) > n.p.MaxTxBytes {
-		return errOversize
+		return oversize(consensus.ErrTxTooBig, len(data), n.p.MaxTxBytes)
 	}
 	tx, err := wire.DecodeTx(data)
 	if err != nil {
-		return err
+		return malformed(err)
 	}
 	if local && n.pool.Has(tx.TxID()) {
 		return nil
 	}
 	if !local && n.sync.farBehind() {
-		return errSyncing
+		return consensus.ErrNotSynced
 	}
 	_, err = n.pool.Accept(tx, from.String())
 	return err

@@ -12,7 +12,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"tally/chain"
 	"tally/consensus"
 	"tally/wire"
 )
@@ -327,8 +326,8 @@ func (s *syncer) fetchHeaders(ctx context.Context, p peer.ID, announced *big.Int
 				return nil, false, fmt.Errorf("%w: %v", errBadChain, err)
 			}
 			if err := consensus.CheckHeaderContext(h, cur.parent(), n.p, now); err != nil {
-				if errors.Is(err, consensus.ErrTimeTooNew) {
-					tooNew = true // not invalid: stop here, try later
+				if _, m, _ := consensus.Classify(err); m.RetryLater {
+					tooNew = true // not invalid (a block from the future): stop here, try later
 					break
 				}
 				n.misbehave(p, penaltyBadHeaders, "bad header: "+err.Error())
@@ -657,25 +656,30 @@ func (f *fetcher) onProcessed(r procResult) error {
 	}
 	f.state[i] = fsDone
 	err := r.err
-	if err == nil || errors.Is(err, chain.ErrDuplicate) {
+	if err == nil {
 		f.done++
 		return nil
 	}
-	var rule *consensus.RuleError
+	// The kind says what the failure means (consensus.Classify).
+	_, m, known := consensus.Classify(err)
 	switch {
-	case errors.Is(err, consensus.ErrBadMerkleRoot):
+	case !known:
+		n.log.Error("could not connect a synced block", "id", f.hdrs[i].id, "err", err)
+		return err
+	case m.RetryLater:
+		return err
+	case m.BodyMismatch:
 		// The body does not match the header we checked: the peer that
-		// served it sent garbage. A later round fetches it elsewhere.
+		// served it is at fault. A later round fetches it elsewhere.
 		n.misbehave(f.from[i], penaltyBadBody, "block body does not match its header")
 		return fmt.Errorf("block %s from %s: %w", f.hdrs[i].id, f.from[i], err)
-	case errors.Is(err, consensus.ErrTimeTooNew):
-		return err
-	case errors.As(err, &rule):
+	case m.PeerFault:
 		n.misbehave(f.hdrPeer, penaltyBadHeaders, "header chain leads to an invalid block: "+err.Error())
 		return fmt.Errorf("%w: block %s: %v", errBadChain, f.hdrs[i].id, err)
 	default:
-		n.log.Error("could not connect a synced block", "id", f.hdrs[i].id, "err", err)
-		return err
+		// Already stored, or not worth storing now: nobody's fault.
+		f.done++
+		return nil
 	}
 }
 

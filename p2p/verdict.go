@@ -2,24 +2,24 @@ package p2p
 
 import (
 	"errors"
+	"fmt"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 
-	"tally/chain"
 	"tally/consensus"
-	"tally/mempool"
-	"tally/wire"
 )
 
-// Errors the validators raise themselves before the chain or the pool
-// sees the data.
-var (
-	// errOversize: the message is larger than any valid block or
-	// transaction can be (a consensus limit, so provably invalid).
-	errOversize = errors.New("message larger than the consensus size limit")
-	// errSyncing: the node is too far behind to judge the message.
-	errSyncing = errors.New("not yet synced")
-)
+// malformed wraps a decoding failure as the rule kind ErrMalformed, so
+// that its meaning comes from the one table.
+func malformed(err error) error {
+	return &consensus.RuleError{Kind: consensus.ErrMalformed, Description: "malformed: " + err.Error()}
+}
+
+// oversize is the error for a message larger than any valid block or
+// transaction can be (a consensus limit, so provably invalid).
+func oversize(kind consensus.ErrorKind, size, limit int) error {
+	return &consensus.RuleError{Kind: kind, Description: fmt.Sprintf("%s: %d-byte message, limit %d", kind, size, limit)}
+}
 
 // verdict is what the network does with a message, decided from the error
 // that checking it returned.
@@ -35,52 +35,30 @@ type verdict struct {
 }
 
 // judge maps the error from checking a gossiped block or transaction to a
-// network action. It is the one place where error kinds become actions
-// (STYLE point 4):
+// network action. It asks the error's kind what it means
+// (consensus.Classify, STYLE point 4) and keeps no switch of its own:
 //
 //   - nil: Accept (deliver and forward).
-//   - provably invalid data (a consensus rule error, a malformed or
-//     oversized encoding, a transaction the pool finds provably invalid, a
-//     loose coinbase): Reject, which lowers the sender's gossipsub score
-//     and adds to its misbehaviour points.
-//   - what cannot be judged yet or is merely unwanted (duplicate, unknown
-//     parent, a block from the future, missing inputs, immature or
-//     non-final spends, still syncing, below fee policy, pool full, long
-//     chains): Ignore, no penalty. An unknown parent also asks for a
-//     header sync from the sender.
-//   - anything else is our own failure (storage, a broken chain state):
-//     Ignore and log; a peer is never punished for our fault.
+//   - a kind whose meaning is PeerFault (provably invalid data; for a
+//     transaction only when the rule does not depend on our state): Reject,
+//     which lowers the sender's gossipsub score and adds to its
+//     misbehaviour points.
+//   - any other kind (duplicate, unknown parent, a block from the future,
+//     missing inputs, still syncing, below policy): Ignore, no penalty. An
+//     unknown parent also asks for a header sync from the sender.
+//   - an error no kind explains is our own failure (storage, a broken chain
+//     state): Ignore and log; a peer is never punished for our fault.
 func judge(err error) verdict {
-	var rej *mempool.RejectError
-	var rule *consensus.RuleError
-	switch {
-	case err == nil:
+	if err == nil {
 		return verdict{Result: pubsub.ValidationAccept, Reason: "accepted"}
-	case errors.Is(err, chain.ErrDuplicate):
-		return verdict{Result: pubsub.ValidationIgnore, Reason: "duplicate"}
-	case errors.Is(err, chain.ErrOrphan):
-		return verdict{Result: pubsub.ValidationIgnore, Reason: "orphan", Orphan: true}
-	case errors.Is(err, errSyncing):
-		return verdict{Result: pubsub.ValidationIgnore, Reason: "syncing"}
-	case errors.Is(err, errOversize):
-		return verdict{Result: pubsub.ValidationReject, Reason: "oversize"}
-	case errors.Is(err, wire.ErrDecode):
-		return verdict{Result: pubsub.ValidationReject, Reason: "malformed"}
-	case errors.As(err, &rej):
-		// The pool's verdicts come before the consensus case: a pool
-		// error may wrap a rule error that depends on chain state
-		// (missing inputs), which is not the sender's fault.
-		if rej.Kind == mempool.ErrCoinbase || mempool.IsProvablyInvalid(err) {
-			return verdict{Result: pubsub.ValidationReject, Reason: string(rej.Kind)}
-		}
-		return verdict{Result: pubsub.ValidationIgnore, Reason: string(rej.Kind)}
-	case errors.Is(err, consensus.ErrTimeTooNew):
-		// Deferred, not invalid: the same block is valid once our clock
-		// catches up.
-		return verdict{Result: pubsub.ValidationIgnore, Reason: string(consensus.ErrTimeTooNew)}
-	case errors.As(err, &rule):
-		return verdict{Result: pubsub.ValidationReject, Reason: string(rule.Kind)}
-	default:
+	}
+	reason, m, ok := consensus.Classify(err)
+	switch {
+	case !ok:
 		return verdict{Result: pubsub.ValidationIgnore, Reason: "internal-error", OurFault: true}
+	case m.PeerFault:
+		return verdict{Result: pubsub.ValidationReject, Reason: reason}
+	default:
+		return verdict{Result: pubsub.ValidationIgnore, Reason: reason, Orphan: errors.Is(err, consensus.ErrOrphan)}
 	}
 }

@@ -85,13 +85,16 @@ func (c *cursor) next(h *wire.Header, now int64) (wire.Hash, error) {
 	}
 	parent := consensus.Parent{Height: c.height, Time: c.header.Time, MedianTime: c.medianTime()}
 	if err := consensus.CheckHeaderContext(h, parent, c.params, now); err != nil {
+		// Whether the header may pass later is the kind's meaning
+		// (consensus.Classify); the other cases only name the failure.
+		_, m, _ := consensus.Classify(err)
 		switch {
+		case m.RetryLater:
+			return wire.Hash{}, heightErr(ErrTimeTooNew, height, err, "block %s: %v", id, err)
 		case errors.Is(err, consensus.ErrBadBits):
 			return wire.Hash{}, heightErr(ErrBadDifficulty, height, err, "block %s: %v", id, err)
 		case errors.Is(err, consensus.ErrTimeTooOld):
 			return wire.Hash{}, heightErr(ErrBadTime, height, err, "block %s: %v", id, err)
-		case errors.Is(err, consensus.ErrTimeTooNew):
-			return wire.Hash{}, heightErr(ErrTimeTooNew, height, err, "block %s: %v", id, err)
 		}
 		return wire.Hash{}, heightErr(ErrBadHeader, height, err, "block %s: %v", id, err)
 	}
