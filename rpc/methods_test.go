@@ -25,6 +25,7 @@ type tcase struct {
 	method string
 	params []any
 	code   int
+	msg    string // the error message must contain it
 	want   any
 	check  func(t *testing.T, raw json.RawMessage)
 }
@@ -42,6 +43,9 @@ func (f *fixture) run(t *testing.T, cases []tcase) {
 			if tc.code != 0 {
 				if rpcCode(err) != tc.code {
 					t.Fatalf("%s %v: got %v (result %s), want error %d", tc.method, tc.params, err, raw, tc.code)
+				}
+				if !strings.Contains(err.Error(), tc.msg) {
+					t.Fatalf("%s: error %q does not say %q", tc.method, err, tc.msg)
 				}
 				return
 			}
@@ -297,7 +301,7 @@ func TestEveryMethod(t *testing.T) {
 	})
 
 	t.Run("transactions", func(t *testing.T) {
-		var lowFee, conflict, missing *wire.Tx
+		var lowFee, highFee, conflict, missing *wire.Tx
 		f.run(t, []tcase{
 			{method: "getrawtransaction", params: []any{pay3ID}, want: hexOf(pay3.Encode())},
 			{name: "getrawtransaction/verbose", method: "getrawtransaction", params: []any{pay3ID, true}, check: func(t *testing.T, raw json.RawMessage) {
@@ -415,6 +419,26 @@ func TestEveryMethod(t *testing.T) {
 				missing = f.g.Pay([]testgen.Spend{{Out: wire.OutPoint{TxID: wire.Hash{9}}, Amount: 100000}}, 1, 1000)
 				return hexOf(missing.Encode())
 			}()}, code: rpcjson.CodeVerify},
+			{name: "sendrawtransaction/max-fee-exceeded", method: "sendrawtransaction", params: []any{func() string {
+				// A confirmed coin, so that the template test sees no
+				// dependency.
+				i := slices.IndexFunc(f.spendable, func(s testgen.Spend) bool { return !f.pool.Has(s.Out.TxID) })
+				s := f.spendable[i]
+				f.spendable = slices.Delete(f.spendable, i, i+1)
+				// One base unit per byte above the default ceiling.
+				highFee = f.g.Pay([]testgen.Spend{s}, 1, 1)
+				size := uint64(highFee.SerializeSize())
+				highFee = f.g.Pay([]testgen.Spend{s}, 1, (DefaultMaxFeeRate+1)*size)
+				return hexOf(highFee.Encode())
+			}()}, code: rpcjson.CodeVerify, msg: "max-fee-exceeded"},
+			{name: "sendrawtransaction/maxfeerate-above", method: "sendrawtransaction", params: []any{func() string { return hexOf(highFee.Encode()) }(), DefaultMaxFeeRate + 2}, check: func(t *testing.T, raw json.RawMessage) {
+				var id wire.Hash
+				mustJSON(t, raw, &id)
+				if id != highFee.TxID() || !f.pool.Has(id) {
+					t.Fatalf("not accepted with a higher maxfeerate: %s", raw)
+				}
+				f.poolTxs = append(f.poolTxs, highFee)
+			}},
 			{name: "sendrawtransaction/low-fee", method: "sendrawtransaction", params: []any{func() string {
 				s := f.spendable[len(f.spendable)-1]
 				f.spendable = f.spendable[:len(f.spendable)-1]

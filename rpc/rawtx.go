@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"math/bits"
 	"sort"
 	"tally/rpc/rpcjson"
 
@@ -26,10 +27,13 @@ var rawTxMethods = []*method{
 	},
 	{
 		Name: "sendrawtransaction", Family: "Transactions",
-		Params:  []param{{Name: "hexstring", Type: "hex", Doc: "the signed transaction's encoding"}},
+		Params: []param{
+			{Name: "hexstring", Type: "hex", Doc: "the signed transaction's encoding"},
+			{Name: "maxfeerate", Type: "number", Optional: true, Default: "10000", Doc: "refuse a fee rate above this many base units per byte; 0 turns the check off"},
+		},
 		Summary: "Submits a transaction to the pool and relays it. A transaction already in the pool is accepted again (its txid is returned).",
 		Result:  "txid (hex)",
-		Errors:  []string{"-22 TX decode failed", "-25 missing or spent inputs", "-26 refused by the pool (reason as in mempool's kinds: min-relay-fee-not-met, txn-mempool-conflict, bad-signature, ...)", "-27 Transaction already in block chain"},
+		Errors:  []string{"-22 TX decode failed", "-25 missing or spent inputs, or max-fee-exceeded (fee rate above maxfeerate)", "-26 refused by the pool (reason as in mempool's kinds: min-relay-fee-not-met, txn-mempool-conflict, bad-signature, ...)", "-27 Transaction already in block chain"},
 		Handler: sendRawTransaction,
 	},
 	{
@@ -222,8 +226,56 @@ func (s *Server) inChain(tx *wire.Tx, txid wire.Hash) bool {
 	return false
 }
 
+// DefaultMaxFeeRate is sendrawtransaction's default maxfeerate, in base
+// units per byte (SPEC section 7).
+const DefaultMaxFeeRate = 10_000
+
+// feeOf returns tx's fee if every output it spends is in the pool or the
+// UTXO set (otherwise the pool refuses it for its missing inputs).
+func (s *Server) feeOf(tx *wire.Tx) (uint64, bool) {
+	var in, out uint64
+	for _, ti := range tx.Inputs {
+		var amount uint64
+		if e, ok := s.deps.Mempool.Get(ti.Prev.TxID); ok {
+			if int(ti.Prev.Index) >= len(e.Tx.Outputs) {
+				return 0, false
+			}
+			amount = e.Tx.Outputs[ti.Prev.Index].Amount
+		} else if coin, ok, err := s.deps.Chain.Coin(ti.Prev); err == nil && ok {
+			amount = coin.Amount
+		} else {
+			return 0, false
+		}
+		var carry uint64
+		if in, carry = bits.Add64(in, amount, 0); carry != 0 {
+			return 0, false
+		}
+	}
+	for _, o := range tx.Outputs {
+		var carry uint64
+		if out, carry = bits.Add64(out, o.Amount, 0); carry != 0 {
+			return 0, false
+		}
+	}
+	if out > in {
+		return 0, false
+	}
+	return in - out, true
+}
+
+// feeAbove reports whether fee is above rate base units per byte for
+// size bytes.
+func feeAbove(fee, rate uint64, size int) bool {
+	hi, lo := bits.Mul64(rate, uint64(size))
+	return hi == 0 && fee > lo
+}
+
 func sendRawTransaction(c *call) (any, error) {
 	tx, err := c.decodeTx(0)
+	if err != nil {
+		return nil, err
+	}
+	maxRate, err := c.optUint(1, DefaultMaxFeeRate, 0, ^uint64(0))
 	if err != nil {
 		return nil, err
 	}
@@ -234,6 +286,9 @@ func sendRawTransaction(c *call) (any, error) {
 	}
 	if s.inChain(tx, txid) {
 		return nil, rpcErr(rpcjson.CodeAlreadyInChain, "Transaction already in block chain")
+	}
+	if fee, ok := s.feeOf(tx); ok && maxRate > 0 && feeAbove(fee, maxRate, tx.SerializeSize()) {
+		return nil, rpcErr(rpcjson.CodeVerify, "max-fee-exceeded: fee %d base units for %d bytes is above maxfeerate %d base/byte", fee, tx.SerializeSize(), maxRate)
 	}
 	if _, err := s.deps.Mempool.Accept(tx, ""); err != nil {
 		var rej *mempool.RejectError

@@ -277,3 +277,30 @@ func BuildAndSign(selected []UTXO, outputs []wire.TxOut, change wire.TxOut,
 	}
 	return tx, nil
 }
+
+// SignedByUs reports whether some input of tx carries a valid signature,
+// over tx's signature hash, by a key whose hash isMine accepts: then tx
+// is a transaction this wallet signed (every signature covers the whole
+// transaction), and its outputs are what the wallet itself wrote. The
+// wallet trusts the change of its own unconfirmed transactions on this
+// ground, and nothing else a node says about an unconfirmed output.
+func SignedByUs(tx *wire.Tx, networkID [4]byte, isMine func(pkh [20]byte) bool) bool {
+	if tx.IsCoinbase() {
+		return false
+	}
+	var msg wire.Hash
+	hashed := false
+	for i := range tx.Inputs {
+		in := &tx.Inputs[i]
+		if !isMine(wire.Hash160(in.PubKey[:])) {
+			continue
+		}
+		if !hashed {
+			msg, hashed = wire.SigHash(tx, networkID), true
+		}
+		if consensus.VerifySignature(&in.PubKey, &in.Sig, msg) == nil {
+			return true
+		}
+	}
+	return false
+}

@@ -5,7 +5,8 @@
 //
 // Global flags come before the command (wallet --dev --wallet FILE send
 // ...); --json is also accepted after it. Every command prints one JSON
-// object with --json. Errors are one line on stderr and exit code 1.
+// object with --json, on failure too ({"error": {"code", "message"}});
+// without it errors are one line on stderr. Exit codes: see exitCodesHelp.
 package main
 
 import (
@@ -23,12 +24,19 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newApp(os.Stdin, os.Stdout, os.Stderr).RunContext(ctx, os.Args)
+	code := runMain(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "wallet: "+oneLine(err))
-		os.Exit(1)
+	os.Exit(code)
+}
+
+// runMain runs the command line args (args[0] is the program name) and
+// returns the exit code, having reported any error.
+func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := newApp(stdin, stdout, stderr).RunContext(ctx, args)
+	if err == nil {
+		return exitOK
 	}
+	return reportError(wantsJSON(args[1:]), stdout, stderr, err)
 }
 
 // oneLine flattens an error (errors.Join puts each on its own line) into
@@ -63,6 +71,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:                 "wallet",
 		Usage:                "Tally wallet and light client",
+		Description:          exitCodesHelp,
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
 		Reader:               stdin,
@@ -80,12 +89,12 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			verifyCommand(),
 		},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return fmt.Errorf("%w (see wallet --help)", err)
+			return usagef("%v (see wallet --help)", err)
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return fmt.Errorf("no command %q (see wallet --help)", c.Args().First())
+				return usagef("no command %q (see wallet --help)", c.Args().First())
 			}
 			return cli.ShowAppHelp(c)
 		},

@@ -104,6 +104,9 @@ type coin struct {
 	Immature bool // a coinbase output not yet spendable in the next block
 	// Spending: a mempool transaction spends it already.
 	Spending bool
+	// Parent is the transaction of an unconfirmed coin, as the node sent
+	// it (hashed to its txid; checkCoins checks that we signed it).
+	Parent *wire.Tx
 }
 
 // coins returns the unspent outputs of the wallet's addresses (the node
@@ -164,6 +167,7 @@ func (n *node) coins(ctx context.Context, cfg *config, addrs []wallet.Address, t
 			out = append(out, coin{
 				UTXO:    wallet.UTXO{OutPoint: wire.OutPoint{TxID: id, Index: uint32(i)}, Amount: o.Amount, PKH: o.PKH},
 				Address: addr,
+				Parent:  t.Tx,
 			})
 		}
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"tally/rpc/client"
 	"tally/rpc/rpcjson"
@@ -24,6 +26,7 @@ import (
 type rpcNode struct {
 	url, cookie string
 	cli         *client.Client
+	dir         string // holds the dev wallet fund uses
 }
 
 func newRPCNode(t *testing.T) *rpcNode {
@@ -60,7 +63,7 @@ func newRPCNode(t *testing.T) *rpcNode {
 		defer cancel()
 		srv.Stop(ctx)
 	})
-	n := &rpcNode{url: srv.Addr(), cookie: filepath.Join(dir, rpcjson.CookieFile)}
+	n := &rpcNode{url: srv.Addr(), cookie: filepath.Join(dir, rpcjson.CookieFile), dir: dir}
 	if n.cli, err = client.FromCookie(n.url, n.cookie); err != nil {
 		t.Fatal(err)
 	}
@@ -146,4 +149,35 @@ func TestAgainstRPCServer(t *testing.T) {
 	if bal := jsonOut(t, mustRun(t, "", append(bob, "balance", "--json")...)); bal["confirmed"] != "4" {
 		t.Fatalf("bob's balance: %v", bal)
 	}
+}
+
+// fund pays amount base units from the dev allocation to addr with the
+// wallet command (from a dev wallet it keeps) and mines the payment.
+func (n *rpcNode) fund(t *testing.T, addr string, amount uint64) wire.Hash {
+	t.Helper()
+	p := testgen.DevParams()
+	devPath := filepath.Join(n.dir, "dev.wallet")
+	if _, err := os.Stat(devPath); err != nil {
+		devWallet(t, p, devPath)
+	}
+	pass := writeFile(t, filepath.Join(n.dir, "devpass"), "dev")
+	res := jsonOut(t, mustRun(t, "", "--dev", "--wallet", devPath, "--passphrase-file", pass, "--rpc", n.url, "--rpc-cookie", n.cookie,
+		"send", "--to", addr, "--amount", fmt.Sprintf("%dbase", amount), "--yes", "--json"))
+	txid, err := wire.ParseHash(res["txid"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.mine(t, 1)
+	return txid
+}
+
+// mine mines n blocks to an address of no wallet.
+func (n *rpcNode) mine(t *testing.T, count int) []wire.Hash {
+	t.Helper()
+	miner, _ := wire.EncodeAddress(testgen.DevParams().AddressPrefix, [20]byte{0xee})
+	ids, err := n.cli.GenerateToAddress(context.Background(), count, miner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
 }

@@ -11,6 +11,7 @@ import (
 
 	"tally/consensus"
 	"tally/wallet"
+	"tally/wallet/spv"
 	"tally/wire"
 )
 
@@ -30,12 +31,17 @@ func highFee(fee, amount uint64) bool {
 func sendCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "send",
-		Usage:     "pay an address: select coins, sign, submit, print the txid",
-		UsageText: "wallet [global flags] send --to ADDR --amount AMOUNT [--fee-rate R] [--memo TEXT] [--wait N] [--yes]",
+		Usage:     "pay an address: select coins, check them, sign, submit, print the txid",
+		UsageText: "wallet [global flags] send --to ADDR --amount AMOUNT|max [--fee-rate R] [--max-fee F] [--memo TEXT] [--wait N] [--yes]",
+		Description: "Every coin spent is checked first against the wallet's own header chain (synced from the node): " +
+			"its transaction must hash to its txid and a Merkle proof must place it in a block of the most-work chain; " +
+			"the fee is computed from those checked amounts and refused above --max-fee. --amount max sends every " +
+			"spendable coin, the fee deducted from the amount.",
 		Flags: withJSON(
 			&cli.StringFlag{Name: "to", Usage: "recipient `ADDRESS` (required)"},
-			&cli.StringFlag{Name: "amount", Usage: "`AMOUNT` in TALLY (1.5) or base units with the suffix base (150000000base) (required)"},
+			&cli.StringFlag{Name: "amount", Usage: "`AMOUNT` in TALLY (1.5), base units with the suffix base (150000000base), or max (required)"},
 			&cli.Uint64Flag{Name: "fee-rate", Usage: "fee rate in base units per byte (default: the node's estimate, else its minimum relay fee)"},
+			&cli.StringFlag{Name: "max-fee", Value: "0.1", Usage: "refuse to pay a fee above `AMOUNT` TALLY"},
 			&cli.StringFlag{Name: "memo", Usage: fmt.Sprintf("a memo of at most %d bytes, stored in the transaction", consensus.MaxMemoBytes)},
 			&cli.IntFlag{Name: "wait", Usage: "wait until the transaction has `N` confirmations"},
 			&cli.DurationFlag{Name: "wait-timeout", Value: time.Hour, Usage: "give up waiting after this long"},
@@ -61,6 +67,22 @@ type sendResult struct {
 	Size          int    `json:"size"`
 	Confirmations int64  `json:"confirmations"`
 	Height        uint64 `json:"height,omitempty"`
+	Replaces      string `json:"replaces,omitempty"`
+}
+
+// payment is a transaction being prepared: what it pays, from which
+// coins, at what fee rate.
+type payment struct {
+	to       string
+	toPKH    [20]byte
+	amount   uint64 // 0 with sweep until funded
+	sweep    bool   // pay everything spendable, the fee deducted
+	memo     []byte
+	rate     uint64
+	source   string // where the fee rate came from
+	maxFee   uint64
+	yes      bool
+	replaces *wire.Hash // bumpfee: the transaction this one replaces
 }
 
 func runSend(c *cli.Context) error {
@@ -69,28 +91,33 @@ func runSend(c *cli.Context) error {
 		return err
 	}
 	p := cfg.params
-	to := c.String("to")
-	if to == "" || c.String("amount") == "" {
-		return errors.New("send needs --to ADDRESS and --amount AMOUNT")
+	pay := &payment{to: c.String("to"), yes: c.Bool("yes")}
+	if pay.to == "" || c.String("amount") == "" {
+		return usagef("send needs --to ADDRESS and --amount AMOUNT|max")
 	}
-	toPKH, err := wire.DecodeAddress(p.AddressPrefix, to)
-	if err != nil {
+	if pay.toPKH, err = wire.DecodeAddress(p.AddressPrefix, pay.to); err != nil {
 		return err
 	}
-	amount, err := wallet.ParseAmount(c.String("amount"))
-	if err != nil {
-		return err
+	if c.String("amount") == "max" {
+		pay.sweep = true
+	} else {
+		if pay.amount, err = wallet.ParseAmount(c.String("amount")); err != nil {
+			return &usageError{err}
+		}
+		if pay.amount == 0 || pay.amount > p.MaxMoney {
+			return usagef("amount must be above 0 and at most %s TALLY", wallet.FormatAmount(p.MaxMoney))
+		}
 	}
-	if amount == 0 || amount > p.MaxMoney {
-		return fmt.Errorf("amount must be above 0 and at most %s TALLY", wallet.FormatAmount(p.MaxMoney))
+	if pay.maxFee, err = wallet.ParseAmount(c.String("max-fee")); err != nil {
+		return usagef("--max-fee: %v", err)
 	}
-	memo := []byte(c.String("memo"))
-	if len(memo) > consensus.MaxMemoBytes {
-		return fmt.Errorf("memo is %d bytes, at most %d", len(memo), consensus.MaxMemoBytes)
+	pay.memo = []byte(c.String("memo"))
+	if len(pay.memo) > consensus.MaxMemoBytes {
+		return usagef("memo is %d bytes, at most %d", len(pay.memo), consensus.MaxMemoBytes)
 	}
 	wait := c.Int("wait")
 	if wait < 0 {
-		return errors.New("--wait must be 0 or more")
+		return usagef("--wait must be 0 or more")
 	}
 
 	ctx := c.Context
@@ -98,6 +125,11 @@ func runSend(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	lc, done, err := checkedLightClient(c, cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
 	tip, err := n.blockCount(ctx)
 	if err != nil {
 		return err
@@ -106,27 +138,108 @@ func runSend(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var spendable []wallet.UTXO
+	var spendable []coin
 	for _, c := range coins {
 		if !c.Immature && !c.Spending {
-			spendable = append(spendable, c.UTXO)
+			spendable = append(spendable, c)
 		}
 	}
-	rate, rateSource := c.Uint64("fee-rate"), "--fee-rate"
+	if err := pay.feeRate(c, n); err != nil {
+		return err
+	}
+	res, tx, err := pay.build(ctx, cfg, n, lc, w, spendable)
+	if err != nil {
+		return err
+	}
+	return broadcast(c, cfg, n, w, tx, res, wait)
+}
+
+// feeRate sets the payment's fee rate from --fee-rate or the node.
+func (pay *payment) feeRate(c *cli.Context, n *node) error {
+	pay.rate, pay.source = c.Uint64("fee-rate"), "--fee-rate"
 	if !c.IsSet("fee-rate") {
-		if rate, rateSource, err = n.feeRate(ctx, feeTargetBlocks); err != nil {
+		var err error
+		if pay.rate, pay.source, err = n.feeRate(c.Context, feeTargetBlocks); err != nil {
 			return err
 		}
 	}
-	if rate == 0 || rate > p.MaxMoney/uint64(p.MaxTxBytes) {
-		return fmt.Errorf("fee rate %d base/byte: it must be between 1 and %d", rate, p.MaxMoney/uint64(p.MaxTxBytes))
+	if pay.rate == 0 {
+		return usagef("fee rate 0: it must be at least 1 base unit per byte")
 	}
-	// Change worth less than the fee of spending it is not worth an
-	// output.
-	dust := rate * wire.InputSize
-	selected, change, fee, err := wallet.SelectCoinsFor(spendable, amount, 1, len(memo), rate, dust)
+	return nil
+}
+
+// checkedLightClient opens the light client beside the wallet and syncs
+// it from the node, so that coins can be checked against its headers.
+func checkedLightClient(c *cli.Context, cfg *config) (*spv.Client, func(), error) {
+	lc, done, err := lightClient(c, cfg)
 	if err != nil {
-		return err
+		return nil, nil, err
+	}
+	if _, err := lc.Sync(c.Context); err != nil {
+		done()
+		return nil, nil, fmt.Errorf("syncing the header chain to check the coins against (nothing was sent): %w", err)
+	}
+	return lc, done, nil
+}
+
+// build selects coins from spendable, checks them (checkCoins), and
+// signs. The fee is computed from the checked amounts and refused above
+// the payment's maximum.
+func (pay *payment) build(ctx context.Context, cfg *config, n *node, lc *spv.Client, w *wallet.Wallet, spendable []coin) (*sendResult, *wire.Tx, error) {
+	p := cfg.params
+	if pay.rate > p.MaxMoney/uint64(p.MaxTxBytes) {
+		return nil, nil, usagef("fee rate %d base/byte: it must be at most %d", pay.rate, p.MaxMoney/uint64(p.MaxTxBytes))
+	}
+	byOutPoint := make(map[wire.OutPoint]coin, len(spendable))
+	utxos := make([]wallet.UTXO, len(spendable))
+	for i, c := range spendable {
+		byOutPoint[c.OutPoint] = c
+		utxos[i] = c.UTXO
+	}
+	var selected []wallet.UTXO
+	var change uint64
+	if pay.sweep {
+		if len(utxos) == 0 {
+			return nil, nil, fmt.Errorf("%w: no spendable coins", wallet.ErrInsufficientFunds)
+		}
+		selected = utxos
+	} else {
+		// Change worth less than the fee of spending it is not worth an
+		// output.
+		dust := pay.rate * wire.InputSize
+		var err error
+		selected, change, _, err = wallet.SelectCoinsFor(utxos, pay.amount, 1, len(pay.memo), pay.rate, dust)
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	sel := make([]coin, len(selected))
+	for i, u := range selected {
+		sel[i] = byOutPoint[u.OutPoint]
+	}
+	checked, err := checkCoins(ctx, cfg, n, lc, w, sel)
+	if err != nil {
+		return nil, nil, err
+	}
+	var in uint64
+	for _, u := range checked {
+		in += u.Amount // checkCoins bounded each by a real output; the sum of a chain's outputs fits
+	}
+	if pay.sweep {
+		fee := satMulSize(pay.rate, wallet.TxSize(len(checked), 1, len(pay.memo)))
+		if in <= fee {
+			return nil, nil, fmt.Errorf("%w: the wallet's %s TALLY does not cover the fee of %s TALLY", wallet.ErrInsufficientFunds, wallet.FormatAmount(in), wallet.FormatAmount(fee))
+		}
+		pay.amount = in - fee
+	}
+	if in < pay.amount+change {
+		return nil, nil, fmt.Errorf("%w: the checked coins hold %s TALLY, less than the %s TALLY to pay", errUnverified, wallet.FormatAmount(in), wallet.FormatAmount(pay.amount+change))
+	}
+	// The fee from checked amounts only: what the transaction really pays.
+	fee := in - pay.amount - change
+	if fee > pay.maxFee {
+		return nil, nil, fmt.Errorf("%w: the fee would be %s TALLY, above --max-fee %s TALLY (nothing was sent)", errFeeTooHigh, wallet.FormatAmount(fee), wallet.FormatAmount(pay.maxFee))
 	}
 	var changeOut wire.TxOut
 	changeAddr := ""
@@ -135,45 +248,63 @@ func runSend(c *cli.Context) error {
 		if errors.Is(err, wallet.ErrNoSeed) {
 			// A wallet of imported keys (such as the dev wallet) sends
 			// change back to the address of its first coin.
-			a, err = addressOf(w, selected[0].PKH)
+			a, err = addressOf(w, checked[0].PKH)
 		}
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		changeOut, changeAddr = wire.TxOut{Amount: change, PKH: a.PKH}, a.Address
 	}
-	tx, err := wallet.BuildAndSign(selected, []wire.TxOut{{Amount: amount, PKH: toPKH}}, changeOut, w.KeyFor, p.NetworkID, memo)
+	tx, err := wallet.BuildAndSign(checked, []wire.TxOut{{Amount: pay.amount, PKH: pay.toPKH}}, changeOut, w.KeyFor, p.NetworkID, pay.memo)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	txid := tx.TxID()
-	res := sendResult{
-		TxID: txid.String(), To: to, Amount: wallet.FormatAmount(amount), AmountBase: amount,
-		Fee: wallet.FormatAmount(fee), FeeBase: fee, FeeRate: rate, FeeRateSource: rateSource,
-		ChangeAddress: changeAddr, Inputs: len(selected), Size: tx.SerializeSize(),
+	res := &sendResult{
+		TxID: tx.TxID().String(), To: pay.to, Amount: wallet.FormatAmount(pay.amount), AmountBase: pay.amount,
+		Fee: wallet.FormatAmount(fee), FeeBase: fee, FeeRate: pay.rate, FeeRateSource: pay.source,
+		ChangeAddress: changeAddr, Inputs: len(checked), Size: tx.SerializeSize(),
 	}
 	if change > 0 {
 		res.Change = wallet.FormatAmount(change)
 	}
+	if pay.replaces != nil {
+		res.Replaces = pay.replaces.String()
+	}
 	if !cfg.json {
-		cfg.note("sending %s TALLY to %s: fee %s TALLY (%d bytes at %d base/byte, from %s), %d input(s)",
-			res.Amount, to, res.Fee, res.Size, rate, rateSource, res.Inputs)
+		cfg.note("sending %s TALLY to %s: fee %s TALLY (%d bytes at %d base/byte, from %s), %d checked input(s)",
+			res.Amount, pay.to, res.Fee, res.Size, pay.rate, pay.source, res.Inputs)
 		if change > 0 {
 			cfg.note("change %s TALLY to %s", res.Change, changeAddr)
 		}
 	}
-	if highFee(fee, amount) && !c.Bool("yes") {
+	if highFee(fee, pay.amount) && !pay.yes {
 		q := fmt.Sprintf("The fee is %s TALLY for sending %s TALLY. Send anyway?", res.Fee, res.Amount)
 		ok, err := confirm(q)
 		if err != nil {
-			return fmt.Errorf("the fee of %s TALLY is high for sending %s TALLY; rerun with --yes to pay it, or set a lower --fee-rate", res.Fee, res.Amount)
+			return nil, nil, fmt.Errorf("the fee of %s TALLY is high for sending %s TALLY; rerun with --yes to pay it, or set a lower --fee-rate", res.Fee, res.Amount)
 		}
 		if !ok {
-			return errors.New("not sent")
+			return nil, nil, errors.New("not sent")
 		}
 	}
-	// The change key must be on disk before the transaction can exist
-	// anywhere else.
+	return res, tx, nil
+}
+
+// satMulSize returns rate * size, saturating.
+func satMulSize(rate uint64, size int) uint64 {
+	if size > 0 && rate > ^uint64(0)/uint64(size) {
+		return ^uint64(0)
+	}
+	return rate * uint64(size)
+}
+
+// broadcast saves the wallet (the change key must be on disk before the
+// transaction exists anywhere else), submits tx, prints its txid and waits
+// for confirmations. Once the node has the transaction, every failure is
+// a sentError carrying the result, txid included.
+func broadcast(c *cli.Context, cfg *config, n *node, w *wallet.Wallet, tx *wire.Tx, res *sendResult, wait int) error {
+	ctx := c.Context
+	txid := tx.TxID()
 	if err := w.Save(); err != nil {
 		return fmt.Errorf("saving the wallet before sending (nothing was sent): %w", err)
 	}
@@ -182,7 +313,7 @@ func runSend(c *cli.Context) error {
 		return fmt.Errorf("the node refused the transaction: %w", err)
 	}
 	if got != txid {
-		return fmt.Errorf("the node reports txid %s for our transaction %s", got, txid)
+		return &sentError{res, fmt.Errorf("the node reports txid %s for our transaction %s", got, txid)}
 	}
 	if !cfg.json {
 		fmt.Fprintf(cfg.stdout, "%s\n", txid)
@@ -190,7 +321,7 @@ func runSend(c *cli.Context) error {
 	if wait > 0 {
 		st, err := waitConfirmations(ctx, cfg, n, txid, int64(wait), c.Duration("wait-timeout"))
 		if err != nil {
-			return err
+			return &sentError{res, fmt.Errorf("transaction %s was broadcast; waiting for %d confirmation(s) failed: %w", txid, wait, err)}
 		}
 		res.Confirmations = st.Confirmations
 		if st.Height != nil {

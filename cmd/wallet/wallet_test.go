@@ -7,6 +7,7 @@ import (
 	"tally/rpc/client"
 	"testing"
 
+	"tally/internal/testgen"
 	"tally/wallet"
 	"tally/wire"
 )
@@ -189,14 +190,14 @@ func TestSendFromDevWallet(t *testing.T) {
 // A seeded wallet sends change to a new address, saved before the
 // transaction is submitted.
 func TestSendChangeToNewAddress(t *testing.T) {
-	p, blocks := devChain(t, 1, nil)
-	node := newFakeNode(t, p, blocks)
+	n := newRPCNode(t)
+	p := testgen.DevParams()
 	dir := t.TempDir()
 	pf := writeFile(t, filepath.Join(dir, "pf"), "pw")
 	wpath := filepath.Join(dir, "w")
-	g := []string{"--dev", "--wallet", wpath, "--passphrase-file", pf, "--rpc", node.srv.URL, "--rpc-cookie", node.writeCookie(dir)}
+	g := []string{"--dev", "--wallet", wpath, "--passphrase-file", pf, "--rpc", n.url, "--rpc-cookie", n.cookie}
 	first := jsonOut(t, mustRun(t, "", append(g, "create", "--json")...))["address"].(string)
-	node.utxos[first] = []map[string]any{{"txid": wire.H([]byte("x")), "vout": 1, "value": 10 * wallet.BaseUnitsPerTally, "height": 1, "confirmations": 1}}
+	n.fund(t, first, 10*wallet.BaseUnitsPerTally)
 	to, _ := wire.EncodeAddress(p.AddressPrefix, [20]byte{9})
 	res := jsonOut(t, mustRun(t, "", append(g, "send", "--to", to, "--amount", "2.5", "--json")...))
 	change, _ := res["change_address"].(string)
