@@ -48,6 +48,7 @@ func fuzzSeeds(t testing.TB) map[string]map[string][]byte {
 			"golden": goldenBlock().Header.Encode(),
 			"zero":   make([]byte, wire.HeaderSize),
 		},
+		"FuzzDecodeCompactBlock": compactSeeds(),
 		"FuzzDecodeTxProof": {
 			"one_leaf":    sampleTxProof(t, 1, 0).Encode(),
 			"five_last":   sampleTxProof(t, 5, 4).Encode(),
@@ -80,6 +81,13 @@ var decoders = map[string]func([]byte) ([]byte, error){
 			return nil, err
 		}
 		return h.Encode(), nil
+	},
+	"FuzzDecodeCompactBlock": func(b []byte) ([]byte, error) {
+		cb, err := wire.DecodeCompactBlock(b, 1000)
+		if err != nil {
+			return nil, err
+		}
+		return cb.Encode(), nil
 	},
 	"FuzzDecodeTxProof": func(b []byte) ([]byte, error) {
 		p, err := wire.DecodeTxProof(b)
