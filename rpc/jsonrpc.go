@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"tally/rpc/rpcjson"
 )
 
@@ -43,22 +45,46 @@ type rawRequest struct {
 	Params  json.RawMessage `json:"params"`
 }
 
+// readBody reads a request body in one allocation when the client
+// declared its length (size; the reader enforces the limit), instead of
+// io.ReadAll's doubling copies of a block-sized body.
+func readBody(r io.Reader, size int64) ([]byte, error) {
+	if size <= 0 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, size+1) // +1: reading to EOF needs room for one more byte
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // a body longer than declared: grow
+		}
+	}
+}
+
 // decodeRequests parses a request body: one call object, or a batch (an
 // array of them, at most maxBatch). An error for the whole body (not
 // JSON, an empty or oversized batch, not an object or array) comes back
-// as err; a malformed entry of a batch comes back in its request.
+// as err; a malformed entry of a batch comes back in its request. The
+// requests point into body, which must not change while they are used.
 func decodeRequests(body []byte, maxBatch int) (reqs []request, batch bool, err *rpcjson.RPCError) {
 	body = bytes.TrimSpace(body)
-	if len(body) == 0 || !json.Valid(body) {
-		return nil, false, rpcErr(rpcjson.CodeParseError, "Parse error: the body is not valid JSON")
+	if len(body) == 0 {
+		return nil, false, rpcErr(rpcjson.CodeParseError, "Parse error: the body is empty")
+	}
+	if verr := validJSON(body); verr != nil {
+		return nil, false, rpcErr(rpcjson.CodeParseError, "Parse error: the body is not valid JSON: %v", verr)
 	}
 	if body[0] != '[' {
 		return []request{parseRequest(body)}, false, nil
 	}
-	var entries []json.RawMessage
-	if e := json.Unmarshal(body, &entries); e != nil {
-		return nil, true, rpcErr(rpcjson.CodeParseError, "Parse error: %v", e)
-	}
+	entries := elements(body)
 	if len(entries) == 0 {
 		return nil, true, rpcErr(rpcjson.CodeInvalidRequest, "Invalid Request: empty batch")
 	}
@@ -72,46 +98,52 @@ func decodeRequests(body []byte, maxBatch int) (reqs []request, batch bool, err 
 	return reqs, true, nil
 }
 
-// parseRequest checks one call object (valid JSON already).
+// parseRequest checks one call object (valid JSON already). Keys match
+// case-insensitively and the last of a repeated key wins, as they did
+// when this went through encoding/json.
 func parseRequest(raw json.RawMessage) request {
-	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
 		return request{err: rpcErr(rpcjson.CodeInvalidRequest, "Invalid Request: a call must be a JSON object")}
 	}
-	var rr rawRequest
-	if err := json.Unmarshal(raw, &rr); err != nil {
-		return request{err: rpcErr(rpcjson.CodeInvalidRequest, "Invalid Request: %v", err)}
-	}
+	var jsonrpc, id, method, params json.RawMessage
+	members(raw, func(key string, val json.RawMessage) {
+		switch {
+		case strings.EqualFold(key, "jsonrpc"):
+			jsonrpc = val
+		case strings.EqualFold(key, "id"):
+			id = val
+		case strings.EqualFold(key, "method"):
+			method = val
+		case strings.EqualFold(key, "params"):
+			params = val
+		}
+	})
 	var r request
-	if rr.ID != nil {
-		switch rr.ID[0] {
+	if id != nil {
+		switch id[0] {
 		case '"', 'n', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-			r.id = rr.ID
+			r.id = id
 		default:
 			return request{err: rpcErr(rpcjson.CodeInvalidRequest, "Invalid Request: id must be a string, a number or null")}
 		}
 	}
-	if rr.JSONRPC != nil && !isNull(rr.JSONRPC) {
-		var v string
-		if err := json.Unmarshal(rr.JSONRPC, &v); err != nil {
+	if jsonrpc != nil && !isNull(jsonrpc) {
+		if jsonrpc[0] != '"' {
 			r.err = rpcErr(rpcjson.CodeInvalidRequest, "Invalid Request: jsonrpc must be a string")
 			return r
 		}
-		r.v2 = v == "2.0"
+		r.v2 = unquote(jsonrpc) == "2.0"
 	}
-	if rr.Method == nil || rr.Method[0] != '"' {
+	if method == nil || method[0] != '"' {
 		r.err = rpcErr(rpcjson.CodeInvalidRequest, "Invalid Request: method must be a string")
 		return r
 	}
-	if err := json.Unmarshal(rr.Method, &r.method); err != nil {
-		r.err = rpcErr(rpcjson.CodeInvalidRequest, "Invalid Request: method must be a string")
-		return r
-	}
-	if rr.Params != nil && !isNull(rr.Params) && rr.Params[0] != '[' && rr.Params[0] != '{' {
+	r.method = unquote(method)
+	if params != nil && !isNull(params) && params[0] != '[' && params[0] != '{' {
 		r.err = rpcErr(rpcjson.CodeInvalidRequest, "Invalid Request: params must be an array or an object")
 		return r
 	}
-	r.params = rr.Params
+	r.params = params
 	return r
 }
 

@@ -134,7 +134,9 @@ func submitBlock(c *call) (any, error) {
 	if derr != nil {
 		return nil, rpcErr(rpcjson.CodeDecode, "Block decode failed: %v", derr)
 	}
-	_, perr := s.deps.Chain.ProcessBlock(b)
+	// raw is b's canonical encoding (DecodeBlock accepts no other): the
+	// chain stores it instead of encoding the block again.
+	_, perr := s.deps.Chain.ProcessBlockRaw(b, raw)
 	var re *consensus.RuleError
 	switch {
 	case perr == nil:

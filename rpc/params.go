@@ -24,31 +24,30 @@ type call struct {
 }
 
 // parseParams places the call's params (an array, an object of named
-// params, or nothing) by position and checks their number.
+// params, or nothing; valid JSON already) by position and checks their
+// number. The arguments point into raw.
 func parseParams(m *method, raw json.RawMessage) ([]json.RawMessage, *rpcjson.RPCError) {
 	raw = bytes.TrimSpace(raw)
 	var args []json.RawMessage
 	switch {
 	case len(raw) == 0 || isNull(raw):
 	case raw[0] == '[':
-		if err := json.Unmarshal(raw, &args); err != nil {
-			return nil, rpcErr(rpcjson.CodeInvalidParams, "params: %v", err)
-		}
+		args = elements(raw)
 		if len(args) > len(m.Params) {
 			return nil, rpcErr(rpcjson.CodeInvalidParams, "%s takes at most %d parameters, got %d (usage: %s)", m.Name, len(m.Params), len(args), m.usage())
 		}
 	case raw[0] == '{':
-		var named map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &named); err != nil {
-			return nil, rpcErr(rpcjson.CodeInvalidParams, "params: %v", err)
-		}
 		args = make([]json.RawMessage, len(m.Params))
-		for k, v := range named {
-			i := m.paramIndex(k)
-			if i < 0 {
-				return nil, rpcErr(rpcjson.CodeInvalidParameter, "Unknown named parameter %s (usage: %s)", k, m.usage())
+		var unknown string
+		members(raw, func(k string, v json.RawMessage) {
+			if i := m.paramIndex(k); i >= 0 {
+				args[i] = v
+			} else if unknown == "" {
+				unknown = k
 			}
-			args[i] = v
+		})
+		if unknown != "" {
+			return nil, rpcErr(rpcjson.CodeInvalidParameter, "Unknown named parameter %s (usage: %s)", unknown, m.usage())
 		}
 	default:
 		return nil, rpcErr(rpcjson.CodeInvalidRequest, "params must be an array or an object")
@@ -78,11 +77,7 @@ func (c *call) str(i int) (string, error) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", c.typeErr(i, "a string")
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", c.typeErr(i, "a string")
-	}
-	return s, nil
+	return unquote(raw), nil
 }
 
 // optStr returns argument i as a string, or def if it was not given.
@@ -174,17 +169,23 @@ func (c *call) verbosity(i int, def, max uint64) (uint64, error) {
 }
 
 // hexArg decodes argument i from hex, refusing more than maxBytes; a
-// failure is reported with code.
+// failure is reported with code. A string without escapes (every hex
+// string a client sends) is decoded straight from the request body into
+// the one buffer returned.
 func (c *call) hexArg(i int, maxBytes int, code int, what string) ([]byte, error) {
-	s, err := c.str(i)
-	if err != nil {
-		return nil, err
+	raw := c.args[i]
+	if len(raw) == 0 || raw[0] != '"' {
+		return nil, c.typeErr(i, "a string")
 	}
-	if len(s) > 2*maxBytes {
-		return nil, rpcErr(code, "%s decode failed: %d hex digits, more than the %d bytes allowed", what, len(s), maxBytes)
+	digits, plain := rawString(raw)
+	if !plain {
+		digits = []byte(unquote(raw))
 	}
-	b, herr := hex.DecodeString(s)
-	if herr != nil {
+	if len(digits) > 2*maxBytes {
+		return nil, rpcErr(code, "%s decode failed: %d hex digits, more than the %d bytes allowed", what, len(digits), maxBytes)
+	}
+	b := make([]byte, hex.DecodedLen(len(digits)))
+	if _, herr := hex.Decode(b, digits); herr != nil {
 		return nil, rpcErr(code, "%s decode failed: not hex: %v", what, herr)
 	}
 	return b, nil
@@ -205,13 +206,9 @@ func (c *call) address(i int) ([20]byte, string, error) {
 
 // array returns argument i as a JSON array.
 func (c *call) array(i int) ([]json.RawMessage, error) {
-	raw := bytes.TrimSpace(c.args[i])
+	raw := c.args[i]
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, c.typeErr(i, "an array")
 	}
-	var out []json.RawMessage
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, c.typeErr(i, "an array")
-	}
-	return out, nil
+	return elements(raw), nil
 }
