@@ -5,6 +5,10 @@ package testgen
 
 import (
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
@@ -205,4 +209,94 @@ func Solve(h *wire.Header, p *consensus.Params) {
 func Remine(b *wire.Block, p *consensus.Params) {
 	b.Header.MerkleRoot = wire.MerkleRoot(b.TxIDs())
 	Solve(&b.Header, p)
+}
+
+// FanOut returns two blocks on parent that split the genesis allocations
+// into at least n outputs (100 transactions of n/100+1 outputs), the
+// parent the next block builds on, and the new outputs, for benchmarks
+// that need many independent coins to spend.
+func (g *Gen) FanOut(parent Parent, n int) ([]*wire.Block, Parent, []Spend) {
+	const first = 100
+	var blocks []*wire.Block
+	add := func(txs []*wire.Tx) {
+		b := g.Block(parent, txs)
+		blocks = append(blocks, b)
+		parent = ParentOf(b, parent.Height+1)
+	}
+	root := g.Pay(g.GenesisSpends(), first, 0)
+	add([]*wire.Tx{root})
+	var fan []*wire.Tx
+	var out []Spend
+	for _, s := range Outputs(root) {
+		tx := g.Pay([]Spend{s}, n/first+1, 1000)
+		fan = append(fan, tx)
+		out = append(out, Outputs(tx)...)
+	}
+	add(fan)
+	return blocks, parent, out
+}
+
+// SpendOldest returns n signed one-input two-output transactions, each
+// spending the oldest coin of queue, and leaves their outputs at its end:
+// the shape of a full block of payments, each signature its own.
+func (g *Gen) SpendOldest(queue *[]Spend, n int) []*wire.Tx {
+	txs := make([]*wire.Tx, n)
+	for i := range txs {
+		txs[i] = g.Pay((*queue)[:1], 2, 200)
+		*queue = append((*queue)[1:], Outputs(txs[i])...)
+	}
+	return txs
+}
+
+// SigJob is one input signature with the message it signs.
+type SigJob struct {
+	PubKey *[wire.PubKeySize]byte
+	Sig    *[wire.SigSize]byte
+	Msg    wire.Hash
+}
+
+// SigJobs lists the input signatures of txs, messages computed ahead, so
+// that VerifyRaw times nothing but verification.
+func SigJobs(txs []*wire.Tx, networkID [4]byte) []SigJob {
+	var jobs []SigJob
+	for _, tx := range txs {
+		msg := wire.SigHash(tx, networkID)
+		for j := range tx.Inputs {
+			in := &tx.Inputs[j]
+			jobs = append(jobs, SigJob{&in.PubKey, &in.Sig, msg})
+		}
+	}
+	return jobs
+}
+
+// VerifyRaw verifies jobs on GOMAXPROCS goroutines as fast as the machine
+// can (public key parse, range and low-S checks, ECDSA verify): the raw
+// parallel signature rate a connect benchmark compares itself with.
+func VerifyRaw(jobs []SigJob) (time.Duration, error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Pointer[error]
+	start := time.Now()
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(jobs) {
+					return
+				}
+				j := &jobs[i]
+				if err := consensus.VerifySignature(j.PubKey, j.Sig, j.Msg); err != nil {
+					failed.Store(&err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := failed.Load(); err != nil {
+		return 0, *err
+	}
+	return time.Since(start), nil
 }
