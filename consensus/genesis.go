@@ -68,6 +68,7 @@ type genesisFile struct {
 	RPCPort          int64        `json:"rpc_port"`
 	P2PPort          int64        `json:"p2p_port"`
 	Bootstrap        []string     `json:"bootstrap"`
+	AssumeValid      string       `json:"assume_valid"`
 }
 
 type genesisBlock struct {
@@ -84,7 +85,8 @@ type allocationEntry struct {
 }
 
 // requiredFields lists the fields genesis.json must hold (after the dev
-// merge); only bootstrap may be left out (dev is removed by the merge).
+// merge); only bootstrap and assume_valid may be left out (dev is removed
+// by the merge).
 var requiredFields = []string{
 	"network", "network_id", "address_prefix", "genesis", "pow_limit_bits",
 	"target_spacing_seconds", "asert_half_life_seconds", "max_block_bytes",
@@ -218,7 +220,7 @@ func mergeJSON(dst, src map[string]any) {
 }
 
 var (
-	optionalFields   = []string{"bootstrap"}
+	optionalFields   = []string{"bootstrap", "assume_valid"}
 	allocationFields = []string{"address", "amount"}
 )
 
@@ -399,6 +401,14 @@ func (f *genesisFile) params() (*Params, error) {
 	}
 	if f.InitialSubsidy == 0 || f.InitialSubsidy > f.MaxMoney {
 		return nil, fieldError("initial_subsidy", "must be > 0 and <= max_money %d, got %d", f.MaxMoney, f.InitialSubsidy)
+	}
+	if f.AssumeValid != "" {
+		if f.AssumeValid != strings.ToLower(f.AssumeValid) {
+			return nil, fieldError("assume_valid", "must be lowercase hex")
+		}
+		if p.AssumeValid, err = wire.ParseHash(f.AssumeValid); err != nil {
+			return nil, fieldError("assume_valid", "must be a block id of 64 hex digits or empty, got %q", f.AssumeValid)
+		}
 	}
 	for i, addr := range f.Bootstrap {
 		if !strings.HasPrefix(addr, "/") || strings.ContainsAny(addr, " \t\r\n") {

@@ -234,6 +234,10 @@ func TestLoadGenesisErrors(t *testing.T) {
 		field  string // the GenesisError's Field
 	}{
 		{"empty network", set("network", ""), false, "network"},
+		{"assume valid short", set("assume_valid", "00ff"), false, "assume_valid"},
+		{"assume valid upper", set("assume_valid", "00000000000000000000000000000000000000000000000000000000000000AB"), false, "assume_valid"},
+		{"assume valid not hex", set("assume_valid", "zz000000000000000000000000000000000000000000000000000000000000ab"), false, "assume_valid"},
+		{"assume valid number", set("assume_valid", 5), false, "assume_valid"},
 		{"network with space", set("network", "tal ly"), false, "network"},
 		{"network id short", set("network_id", "7a11e0"), false, "network_id"},
 		{"network id upper", set("network_id", "7A11E001"), false, "network_id"},
@@ -342,5 +346,31 @@ func TestLoadGenesisMalformed(t *testing.T) {
 	// fails for the named reason, not for the round trip through JSON).
 	if _, err := LoadGenesis(mutate(t, func(map[string]any) {}), false); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAssumeValidField: assume_valid is optional, empty means none, and a
+// block id is taken as given.
+func TestAssumeValidField(t *testing.T) {
+	const id = "00000000000000000000000000000000000000000000000000000000000000ab"
+	for _, tc := range []struct {
+		change func(map[string]any)
+		want   string
+	}{
+		{func(m map[string]any) { delete(m, "assume_valid") }, ""},
+		{set("assume_valid", ""), ""},
+		{set("assume_valid", id), id},
+	} {
+		p, err := LoadGenesis(mutate(t, tc.change), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		if p.AssumeValid != (wire.Hash{}) {
+			got = p.AssumeValid.String()
+		}
+		if got != tc.want {
+			t.Fatalf("assume_valid %q, want %q", got, tc.want)
+		}
 	}
 }

@@ -40,6 +40,9 @@ type Params struct {
 	RPCPort          int
 	P2PPort          int
 	Bootstrap        []string
+	// AssumeValid is the default --assumevalid block (genesis.json
+	// assume_valid); the zero hash means none.
+	AssumeValid wire.Hash
 
 	// Genesis is the genesis block built from the fields above, and
 	// GenesisID its id.
