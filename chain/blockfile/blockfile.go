@@ -28,14 +28,12 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-
-	"tally/internal/atomicfile"
 )
 
 // HeaderSize is the size of a record's header.
@@ -68,6 +66,8 @@ type Options struct {
 	MaxFileSize int64
 	// NoSync skips fsync (tests only).
 	NoSync bool
+	// FS is the file system (default OS).
+	FS FS
 	// Durable, if not nil, is the End that Sync returned last as the
 	// caller recorded it in the same commit as the positions it keeps.
 	// Open then requires every record up to it to be intact (anything
@@ -122,12 +122,13 @@ type Store struct {
 	opt  Options
 	mu   sync.Mutex // writers
 	rmu  sync.RWMutex
-	read map[uint32]*os.File // handles for Read, guarded by rmu
+	fs   FS
+	read map[uint32]File // handles for Read, guarded by rmu
 	// Guarded by mu (and rmu for sizes, which Read checks).
 	sizes     map[uint32]int64 // every file present and its size
 	cur       uint32           // the file appended to
-	w         *os.File         // cur, open for writing; nil until needed
-	dirty     map[uint32]*os.File
+	w         File             // cur, open for writing; nil until needed
+	dirty     map[uint32]File
 	newFiles  bool  // a file was created since the last Sync
 	discarded int64 // torn bytes dropped by Open
 	broken    error
@@ -147,27 +148,26 @@ func Open(dir string, o Options) (*Store, error) {
 	if o.Prefix == "" || strings.ContainsAny(o.Prefix, `/\`) {
 		return nil, fmt.Errorf("blockfile: invalid prefix %q", o.Prefix)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if o.FS == nil {
+		o.FS = OS{}
+	}
+	if err := o.FS.MkdirAll(dir); err != nil {
 		return nil, err
 	}
-	s := &Store{dir: dir, opt: o, read: make(map[uint32]*os.File), sizes: make(map[uint32]int64), dirty: make(map[uint32]*os.File)}
-	entries, err := os.ReadDir(dir)
+	s := &Store{dir: dir, opt: o, fs: o.FS, read: make(map[uint32]File), sizes: make(map[uint32]int64), dirty: make(map[uint32]File)}
+	entries, err := s.fs.List(dir)
 	if err != nil {
 		return nil, err
 	}
 	for _, e := range entries {
-		num, ok := s.parseName(e.Name())
+		num, ok := s.parseName(e.Name)
 		if !ok {
 			continue
 		}
-		if !e.Type().IsRegular() {
-			return nil, fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, filepath.Join(dir, e.Name()))
+		if !e.Regular {
+			return nil, fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, filepath.Join(dir, e.Name))
 		}
-		info, err := e.Info()
-		if err != nil {
-			return nil, err
-		}
-		s.sizes[num] = info.Size()
+		s.sizes[num] = e.Size
 		s.cur = max(s.cur, num)
 	}
 	if d := o.Durable; d != nil {
@@ -208,7 +208,7 @@ func (s *Store) path(num uint32) string {
 func (s *Store) dropAfter(d End) error {
 	for num := range s.sizes {
 		if num > d.File {
-			if err := os.Remove(s.path(num)); err != nil {
+			if err := s.fs.Remove(s.path(num)); err != nil {
 				return err
 			}
 			delete(s.sizes, num)
@@ -224,8 +224,19 @@ func (s *Store) dropAfter(d End) error {
 	case size < d.Size:
 		return fmt.Errorf("%w: %s has %d bytes, but %d were synced", ErrCorrupt, s.path(d.File), size, d.Size)
 	case size > d.Size:
-		if err := os.Truncate(s.path(d.File), d.Size); err != nil {
+		f, err := s.fs.OpenFile(s.path(d.File), false)
+		if err != nil {
 			return err
+		}
+		err = f.Truncate(d.Size)
+		if err == nil && !s.opt.NoSync {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("truncate %s after its durable end: %w", s.path(d.File), err)
 		}
 		s.discarded += size - d.Size
 		s.sizes[d.File] = d.Size
@@ -238,7 +249,7 @@ func (s *Store) dropAfter(d End) error {
 // record.
 func (s *Store) recoverTail() error {
 	path := s.path(s.cur)
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := s.fs.OpenFile(path, false)
 	if err != nil {
 		return err
 	}
@@ -346,7 +357,7 @@ func (s *Store) Append(payload []byte) (Pos, error) {
 // openWriter opens (or creates) the current file for appending.
 func (s *Store) openWriter() error {
 	_, exists := s.sizes[s.cur]
-	f, err := os.OpenFile(s.path(s.cur), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := s.fs.OpenFile(s.path(s.cur), true)
 	if err != nil {
 		return err
 	}
@@ -404,7 +415,7 @@ func (s *Store) syncLocked() error {
 		}
 	}
 	if s.newFiles && !s.opt.NoSync {
-		if err := atomicfile.SyncDir(s.dir); err != nil {
+		if err := s.fs.SyncDir(s.dir); err != nil {
 			return err
 		}
 	}
@@ -450,7 +461,7 @@ func (s *Store) Read(p Pos) ([]byte, error) {
 	}
 }
 
-func (s *Store) openReader(num uint32) (*os.File, error) {
+func (s *Store) openReader(num uint32) (File, error) {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
 	if f := s.read[num]; f != nil {
@@ -459,7 +470,7 @@ func (s *Store) openReader(num uint32) (*os.File, error) {
 	if _, ok := s.sizes[num]; !ok {
 		return nil, fmt.Errorf("%w: %s", ErrPruned, s.path(num))
 	}
-	f, err := os.Open(s.path(num))
+	f, err := s.fs.Open(s.path(num))
 	if err != nil {
 		return nil, err
 	}
@@ -528,7 +539,7 @@ func (s *Store) RemoveFile(num uint32) error {
 		f.Close()
 		delete(s.dirty, num)
 	}
-	if err := os.Remove(s.path(num)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := s.fs.Remove(s.path(num)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return nil

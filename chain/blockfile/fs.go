@@ -1,0 +1,308 @@
+package blockfile
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"tally/internal/atomicfile"
+)
+
+// FS is the file system a Store works on: the real one (OS), or MemFS
+// for tests that cut the power.
+type FS interface {
+	MkdirAll(dir string) error
+	// List returns the entries of dir.
+	List(dir string) ([]Entry, error)
+	// OpenFile opens name for reading and writing, creating it if create.
+	OpenFile(name string, create bool) (File, error)
+	// Open opens name for reading.
+	Open(name string) (File, error)
+	Remove(name string) error
+	// SyncDir makes the creation and removal of dir's files durable.
+	SyncDir(dir string) error
+}
+
+// Entry is one directory entry.
+type Entry struct {
+	Name    string
+	Size    int64
+	Regular bool
+}
+
+// File is an open file (*os.File is one).
+type File interface {
+	io.ReaderAt
+	io.WriterAt
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+	Name() string
+}
+
+// OS is the operating system's file system.
+type OS struct{}
+
+// MkdirAll creates dir and its parents.
+func (OS) MkdirAll(dir string) error { return os.MkdirAll(dir, 0o700) }
+
+// List reads dir.
+func (OS) List(dir string) ([]Entry, error) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Entry, 0, len(des))
+	for _, d := range des {
+		e := Entry{Name: d.Name(), Regular: d.Type().IsRegular()}
+		if e.Regular {
+			info, err := d.Info()
+			if err != nil {
+				return nil, err
+			}
+			e.Size = info.Size()
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// OpenFile opens name read-write.
+func (OS) OpenFile(name string, create bool) (File, error) {
+	flag := os.O_RDWR
+	if create {
+		flag |= os.O_CREATE
+	}
+	return os.OpenFile(name, flag, 0o600)
+}
+
+// Open opens name read-only.
+func (OS) Open(name string) (File, error) { return os.Open(name) }
+
+// Remove deletes name.
+func (OS) Remove(name string) error { return os.Remove(name) }
+
+// SyncDir fsyncs dir.
+func (OS) SyncDir(dir string) error { return atomicfile.SyncDir(dir) }
+
+// MemFS is an in-memory FS modelling a disk behind a write cache: data
+// written to a file survives PowerCut only once the file was synced, and
+// a created file survives only once its directory was synced. Hook, if
+// set, runs before every write, truncate and sync, and an error from it
+// fails the operation (a dying disk, or a power cut shared with other
+// storage in a test).
+type MemFS struct {
+	mu    sync.Mutex
+	files map[string]*memData
+	Hook  func(op, name string) error
+}
+
+type memData struct {
+	data, synced []byte
+	durable      bool // the directory entry survives a power cut
+}
+
+// NewMemFS returns an empty MemFS.
+func NewMemFS() *MemFS { return &MemFS{files: make(map[string]*memData)} }
+
+// PowerCut drops everything not synced.
+func (m *MemFS) PowerCut() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name, d := range m.files {
+		if !d.durable {
+			delete(m.files, name)
+			continue
+		}
+		d.data = slices.Clone(d.synced)
+	}
+}
+
+func (m *MemFS) hook(op, name string) error {
+	if m.Hook == nil {
+		return nil
+	}
+	return m.Hook(op, name)
+}
+
+// MkdirAll does nothing: directories exist implicitly.
+func (m *MemFS) MkdirAll(string) error { return nil }
+
+// List lists the files directly in dir.
+func (m *MemFS) List(dir string) ([]Entry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Entry
+	for name, d := range m.files {
+		if filepath.Dir(name) == filepath.Clean(dir) {
+			out = append(out, Entry{Name: filepath.Base(name), Size: int64(len(d.data)), Regular: true})
+		}
+	}
+	return out, nil
+}
+
+// OpenFile opens name read-write.
+func (m *MemFS) OpenFile(name string, create bool) (File, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.files[name]; !ok {
+		if !create {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+		}
+		m.files[name] = &memData{}
+	}
+	return &memFile{fs: m, name: name, write: true}, nil
+}
+
+// Open opens name read-only.
+func (m *MemFS) Open(name string) (File, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.files[name]; !ok {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return &memFile{fs: m, name: name}, nil
+}
+
+// Remove deletes name at once and for good.
+func (m *MemFS) Remove(name string) error {
+	if err := m.hook("remove", name); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.files[name]; !ok {
+		return &fs.PathError{Op: "remove", Path: name, Err: fs.ErrNotExist}
+	}
+	delete(m.files, name)
+	return nil
+}
+
+// SyncDir makes the files of dir survive a power cut.
+func (m *MemFS) SyncDir(dir string) error {
+	if err := m.hook("syncdir", dir); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name, d := range m.files {
+		if filepath.Dir(name) == filepath.Clean(dir) {
+			d.durable = true
+		}
+	}
+	return nil
+}
+
+// Corrupt lets a test change a file's bytes (current and synced).
+func (m *MemFS) Corrupt(name string, fn func([]byte) []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if d, ok := m.files[name]; ok {
+		d.data = fn(d.data)
+		d.synced = slices.Clone(d.data)
+	}
+}
+
+type memFile struct {
+	fs     *MemFS
+	name   string
+	write  bool
+	closed bool
+}
+
+var errReadOnly = errors.New("file opened read-only")
+
+func (f *memFile) data() (*memData, error) {
+	if f.closed {
+		return nil, os.ErrClosed
+	}
+	d, ok := f.fs.files[f.name]
+	if !ok {
+		return nil, &fs.PathError{Op: "read", Path: f.name, Err: fs.ErrNotExist}
+	}
+	return d, nil
+}
+
+func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	d, err := f.data()
+	if err != nil {
+		return 0, err
+	}
+	if off >= int64(len(d.data)) {
+		return 0, io.EOF
+	}
+	n := copy(p, d.data[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
+	if !f.write {
+		return 0, errReadOnly
+	}
+	if err := f.fs.hook("write", f.name); err != nil {
+		return 0, err
+	}
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	d, err := f.data()
+	if err != nil {
+		return 0, err
+	}
+	if end := off + int64(len(p)); end > int64(len(d.data)) {
+		d.data = append(d.data, make([]byte, end-int64(len(d.data)))...)
+	}
+	return copy(d.data[off:], p), nil
+}
+
+func (f *memFile) Truncate(size int64) error {
+	if !f.write {
+		return errReadOnly
+	}
+	if err := f.fs.hook("truncate", f.name); err != nil {
+		return err
+	}
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	d, err := f.data()
+	if err != nil {
+		return err
+	}
+	if size < int64(len(d.data)) {
+		d.data = d.data[:size]
+	} else {
+		d.data = append(d.data, make([]byte, size-int64(len(d.data)))...)
+	}
+	return nil
+}
+
+func (f *memFile) Sync() error {
+	if err := f.fs.hook("sync", f.name); err != nil {
+		return err
+	}
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	d, err := f.data()
+	if err != nil {
+		return err
+	}
+	d.synced = slices.Clone(d.data)
+	return nil
+}
+
+func (f *memFile) Close() error {
+	f.fs.mu.Lock()
+	f.closed = true
+	f.fs.mu.Unlock()
+	return nil
+}
+
+func (f *memFile) Name() string { return f.name }
