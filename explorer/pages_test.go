@@ -1,0 +1,154 @@
+package explorer
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"tally/wallet"
+)
+
+// TestPages fetches every page over HTTP from an explorer on a real RPC
+// server and checks the status and the facts the page must show.
+func TestPages(t *testing.T) {
+	tn := newTestNode(t, 30, Config{})
+	tipBlock, height := tn.tip()
+	tipID := tipBlock.BlockID().String()
+
+	if got := readAddrFile(t, tn.dir); got != tn.ex.Addr() {
+		t.Errorf("explorer.addr holds %q, listening on %q", got, tn.ex.Addr())
+	}
+
+	t.Run("home", func(t *testing.T) {
+		st, body, h := tn.get("/")
+		if st != http.StatusOK {
+			t.Fatalf("status %d: %s", st, body)
+		}
+		if ct := h.Get("Content-Type"); ct != "text/html; charset=utf-8" {
+			t.Errorf("Content-Type %q", ct)
+		}
+		if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+			t.Errorf("CSP %q", csp)
+		}
+		mustContain(t, "home", body, `data-tip="`+tipID+`"`, fmt.Sprintf(">%d</a>", height),
+			"/block/"+tipID, "Latest blocks", "Seconds between blocks", "Transactions per block",
+			"Mempool bytes by fee rate", `<svg viewBox=`, "/static/live.js", "2 tx")
+		// The ten latest blocks, newest first.
+		for h := height; h > height-latestBlocks; h-- {
+			mustContain(t, "home", body, "/block/"+tn.blocks[h].BlockID().String())
+		}
+		if strings.Contains(body, `href="/block/`+tn.blocks[height-chartBlocks/2].BlockID().String()+`">`+fmt.Sprint(height-chartBlocks/2)) {
+			t.Error("home lists more than the latest blocks")
+		}
+	})
+
+	t.Run("fragment and api", func(t *testing.T) {
+		st, body, _ := tn.get("/fragment/home")
+		if st != 200 || !strings.HasPrefix(strings.TrimSpace(body), `<div id="live"`) || strings.Contains(body, "<html") {
+			t.Fatalf("fragment %d: %.200s", st, body)
+		}
+		st, body, h := tn.get("/api/tip")
+		if st != 200 || h.Get("Content-Type") != "application/json" {
+			t.Fatalf("api/tip %d %s", st, h.Get("Content-Type"))
+		}
+		mustContain(t, "api/tip", body, `"hash":"`+tipID+`"`, fmt.Sprintf(`"height":%d`, height))
+	})
+
+	t.Run("block", func(t *testing.T) {
+		b := tn.blocks[7]
+		id := b.BlockID().String()
+		for _, path := range []string{"/block/" + id, "/block/7", "/block/" + strings.ToUpper(id)} {
+			st, body, _ := tn.get(path)
+			if st != 200 {
+				t.Fatalf("%s: status %d", path, st)
+			}
+			mustContain(t, path, body, "Block 7", id, "/block/"+tn.blocks[6].BlockID().String(), "/block/"+tn.blocks[8].BlockID().String(),
+				"/tx/"+b.Txs[0].TxID().String(), "/tx/"+b.Txs[2].TxID().String(), "coinbase", b.Header.MerkleRoot.String())
+		}
+	})
+
+	t.Run("confirmed tx", func(t *testing.T) {
+		tx := tn.payments[4] // in block 3
+		st, body, _ := tn.get("/tx/" + tx.TxID().String())
+		if st != 200 {
+			t.Fatalf("status %d", st)
+		}
+		// Fee 1000 over the transaction's size, the input's prevout, the
+		// outputs, the block and a link to the proof.
+		mustContain(t, "tx", body, "confirmed", "/block/"+tn.blocks[3].BlockID().String(), ">3</a>",
+			wallet.FormatAmount(1000)+" TALLY", feeRate(1000, len(tx.Encode())), "/address/"+tn.otherAddr,
+			wallet.FormatAmount(5000), "/tx/"+tx.TxID().String()+"/proof", "/tx/"+tx.Inputs[0].Prev.TxID.String())
+	})
+
+	t.Run("pool tx", func(t *testing.T) {
+		tx := tn.poolTxs[1]
+		st, body, _ := tn.get("/tx/" + tx.TxID().String())
+		if st != 200 {
+			t.Fatalf("status %d", st)
+		}
+		mustContain(t, "pool tx", body, "mempool", wallet.FormatAmount(9000)+" TALLY")
+		if strings.Contains(body, "/proof") {
+			t.Error("an unconfirmed transaction links to a Merkle proof")
+		}
+	})
+
+	t.Run("proof", func(t *testing.T) {
+		tx := tn.payments[4]
+		st, body, _ := tn.get("/tx/" + tx.TxID().String() + "/proof")
+		if st != 200 {
+			t.Fatalf("status %d", st)
+		}
+		mustContain(t, "proof", body, "Merkle proof", "leaf 1 of 3", tn.blocks[3].BlockID().String(), `&#34;leaf_count&#34;: 3`)
+	})
+
+	t.Run("address", func(t *testing.T) {
+		st, body, _ := tn.get("/address/" + tn.otherAddr)
+		if st != 200 {
+			t.Fatalf("status %d", st)
+		}
+		// 60 confirmed payments of 5,000: 3 pages of 25.
+		n := len(tn.payments)
+		mustContain(t, "address", body, tn.otherAddr, wallet.FormatAmount(uint64(n)*5000)+" TALLY", fmt.Sprint(n),
+			"Page 1 of 3", "/address/"+tn.otherAddr+"?page=2", "/tx/"+tn.payments[n-1].TxID().String(), "+"+wallet.FormatAmount(5000))
+		st, body, _ = tn.get("/address/" + tn.otherAddr + "?page=3")
+		if st != 200 {
+			t.Fatalf("page 3: status %d", st)
+		}
+		mustContain(t, "address page 3", body, "Page 3 of 3", "/tx/"+tn.payments[0].TxID().String())
+	})
+
+	t.Run("mempool", func(t *testing.T) {
+		st, body, _ := tn.get("/mempool")
+		if st != 200 {
+			t.Fatalf("status %d", st)
+		}
+		mustContain(t, "mempool", body, "/tx/"+tn.poolTxs[0].TxID().String(), "/tx/"+tn.poolTxs[1].TxID().String(), "Mempool bytes by fee rate")
+	})
+
+	t.Run("search", func(t *testing.T) {
+		for q, want := range map[string]string{
+			"12":                           "/block/" + tn.blocks[12].BlockID().String(),
+			" " + tipID + " ":              "/block/" + tipID,
+			tn.payments[0].TxID().String(): "/tx/" + tn.payments[0].TxID().String(),
+			tn.poolTxs[0].TxID().String():  "/tx/" + tn.poolTxs[0].TxID().String(),
+			tn.otherAddr:                   "/address/" + tn.otherAddr,
+			strings.ToUpper(tn.blocks[1].BlockID().String()): "/block/" + tn.blocks[1].BlockID().String(),
+		} {
+			st, _, h := tn.get("/search?q=" + url.QueryEscape(q))
+			if st != http.StatusSeeOther || h.Get("Location") != want {
+				t.Errorf("search %q: %d to %q, want %q", q, st, h.Get("Location"), want)
+			}
+		}
+	})
+
+	t.Run("static", func(t *testing.T) {
+		for path, ct := range map[string]string{"/static/style.css": "text/css", "/static/live.js": "javascript", "/static/favicon.svg": "image/svg+xml"} {
+			st, _, h := tn.get(path)
+			if st != 200 || !strings.Contains(h.Get("Content-Type"), ct) {
+				t.Errorf("%s: %d %q", path, st, h.Get("Content-Type"))
+			}
+		}
+	})
+}
