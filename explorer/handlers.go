@@ -276,7 +276,7 @@ func (s *Server) blockPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v := blockView{B: b, Pager: pager{Page: page, Pages: max(1, (len(b.Tx)+txPerPage-1)/txPerPage), Base: "/block/" + id.String()}}
 	if page > v.Pager.Pages {
-		s.fail(w, r, http.StatusNotFound, "No such page", fmt.Sprintf("This block's transactions fill %d pages.", v.Pager.Pages), "")
+		s.fail(w, r, http.StatusNotFound, "No such page", fmt.Sprintf("The last page of this block is page %d.", v.Pager.Pages), "")
 		return
 	}
 	v.First = (page - 1) * txPerPage
@@ -461,7 +461,7 @@ func (s *Server) addressPage(w http.ResponseWriter, r *http.Request) {
 	v.Total = len(ids)
 	v.Pager = pager{Page: page, Pages: max(1, (len(ids)+txPerPage-1)/txPerPage), Base: "/address/" + addr}
 	if page > v.Pager.Pages {
-		s.fail(w, r, http.StatusNotFound, "No such page", fmt.Sprintf("This address's history fills %d pages.", v.Pager.Pages), "")
+		s.fail(w, r, http.StatusNotFound, "No such page", fmt.Sprintf("The last page of this address is page %d.", v.Pager.Pages), "")
 		return
 	}
 	// Newest first.

@@ -30,6 +30,9 @@ type Config struct {
 	MaxMempoolMB int
 	MinRelayFee  uint64
 	Metrics      string
+	// Explorer is the block explorer's listen address (--explorer);
+	// empty for none.
+	Explorer string
 	// Logger receives every log line (cmd/noded builds it from
 	// --log-level and --log-format).
 	Logger *slog.Logger

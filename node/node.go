@@ -203,6 +203,12 @@ func (n *Node) run(ctx context.Context) error {
 		}
 	}()
 
+	if cfg.Explorer != "" {
+		if err := n.startExplorer(ctx, &wg, rpcSrv); err != nil {
+			return err
+		}
+	}
+
 	if cfg.Mine {
 		wg.Add(1)
 		go func() {

@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"tally/chain"
 	"tally/chain/indexes"
 	"tally/consensus"
+	"tally/explorer"
 	"tally/internal/atomicfile"
 	"tally/p2p"
 	"tally/rpc"
@@ -148,6 +150,30 @@ func (n *Node) startRPC(ix indexSet, pn *p2p.Node, recorder *rpc.Recorder) (*rpc
 		n.log.Info("public rpc listening", "addr", "http://"+a)
 	}
 	return srv, nil
+}
+
+// startExplorer opens the block explorer's listener (writing
+// <datadir>/explorer.addr) and serves it until ctx ends.
+func (n *Node) startExplorer(ctx context.Context, wg *sync.WaitGroup, srv *rpc.Server) error {
+	ex, err := explorer.New(explorer.Config{
+		Listen:   n.cfg.Explorer,
+		AddrFile: filepath.Join(n.dataDir, "explorer.addr"),
+		Logger:   n.log.With("component", "explorer"),
+	}, srv)
+	if err != nil {
+		return err
+	}
+	if err := ex.Listen(); err != nil {
+		return fmt.Errorf("--explorer: %w", err)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := ex.Run(ctx); err != nil {
+			n.log.Error("explorer stopped", "err", err)
+		}
+	}()
+	return nil
 }
 
 // synced is /healthz's verdict: a recent tip and, except on the dev

@@ -48,6 +48,7 @@ func flags() []cli.Flag {
 		&cli.IntFlag{Name: "maxmempool", Value: 300, Usage: "mempool size limit in MB"},
 		&cli.Uint64Flag{Name: "minrelayfee", Value: 1, Usage: "lowest fee rate relayed and mined, base units per byte"},
 		&cli.StringFlag{Name: "metrics", Usage: "Prometheus metrics listen HOST:PORT"},
+		&cli.StringFlag{Name: "explorer", Usage: "block explorer (read-only web pages) listen HOST:PORT; port 0 picks one, written to <datadir>/explorer.addr"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
 	}
@@ -174,6 +175,7 @@ func configFrom(c *cli.Context) (node.Config, error) {
 		MaxMempoolMB: c.Int("maxmempool"),
 		MinRelayFee:  c.Uint64("minrelayfee"),
 		Metrics:      c.String("metrics"),
+		Explorer:     c.String("explorer"),
 		Logger:       log,
 	}
 	if cfg.Dev && !c.IsSet("mine") {
