@@ -137,7 +137,7 @@ func (s *Server) feeChart(ctx context.Context, rows []blockRow) (template.HTML, 
 		fees = append(fees, bar{Value: float64(st.TotalFee), Label: fmt.Sprint(r.Height),
 			Title: fmt.Sprintf("block %d: %s in fees", r.Height, group(fmt.Sprint(st.TotalFee))), Href: "/block/" + r.Hash.String()})
 	}
-	return barChart("Fees per block (base units)", fees), nil
+	return barChart("Fees per block (base units)", fees, 0), nil
 }
 
 // poolScan reads the pool's entries if the pool is small enough and

@@ -292,11 +292,12 @@ func group(s string) string {
 	return b.String()
 }
 
-// ago says how long ago something happened, as live.js does.
+// ago says how long ago something happened, as live.js does. A block
+// time a little ahead of our clock (allowed by the rules) is "just now".
 func ago(s int64) string {
 	switch {
 	case s < 0:
-		return "in the future"
+		return "just now"
 	case s < 60:
 		return strconv.FormatInt(s, 10) + " s ago"
 	case s < 3600:

@@ -5,6 +5,7 @@ import (
 	"html"
 	"html/template"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -18,22 +19,27 @@ type bar struct {
 
 // Chart geometry, in the SVG's own units; the SVG scales to its box.
 const (
-	chartW    = 600
-	chartH    = 180
-	chartLeft = 52
-	chartBot  = 22
-	chartTop  = 8
+	chartW    = 400
+	chartH    = 190
+	chartLeft = 44
+	chartBot  = 24
+	chartTop  = 10
 )
 
 // barChart draws bars left to right as inline SVG. Every text is escaped
-// here, so the result is safe to put in a page as is.
-func barChart(title string, bars []bar) template.HTML {
+// here, so the result is safe to put in a page as is. A positive limit
+// caps the scale: taller bars are drawn to the top and marked clipped, so
+// one outlier does not flatten the rest.
+func barChart(title string, bars []bar, limit float64) template.HTML {
 	if len(bars) == 0 {
 		return ""
 	}
 	top := 0.0
 	for _, b := range bars {
 		top = math.Max(top, b.Value)
+	}
+	if limit > 0 {
+		top = math.Min(top, limit)
 	}
 	if top <= 0 {
 		top = 1
@@ -51,18 +57,26 @@ func barChart(title string, bars []bar) template.HTML {
 	step := float64(chartW-chartLeft) / float64(len(bars))
 	w := math.Max(step*0.8, 1)
 	for i, b := range bars {
-		h := plotH * math.Max(b.Value, 0) / top
+		h := plotH * math.Min(math.Max(b.Value, 0)/top, 1)
 		x := float64(chartLeft) + step*float64(i) + (step-w)/2
 		y := float64(chartTop) + plotH - h
-		rect := fmt.Sprintf(`<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s</title></rect>`,
-			x, y, w, math.Max(h, 0.5), html.EscapeString(b.Title))
+		class := "bar"
+		if b.Value > top {
+			class = "bar clipped"
+		}
+		rect := fmt.Sprintf(`<rect class="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s</title></rect>`,
+			class, x, y, w, math.Max(h, 0.5), html.EscapeString(b.Title))
 		if b.Href != "" {
 			fmt.Fprintf(&sb, `<a href="%s">%s</a>`, html.EscapeString(b.Href), rect)
 		} else {
 			sb.WriteString(rect)
 		}
-		if len(bars) <= 12 || i == 0 || i == len(bars)-1 || i == len(bars)/2 {
-			fmt.Fprintf(&sb, `<text class="axis" x="%.1f" y="%d" text-anchor="middle">%s</text>`, x+w/2, chartH-6, html.EscapeString(b.Label))
+		if len(bars) <= 10 || i == 0 || i == len(bars)-1 || i == len(bars)/2 {
+			anchor := "middle"
+			if len(bars) > 10 && i == len(bars)-1 {
+				anchor = "end"
+			}
+			fmt.Fprintf(&sb, `<text class="axis" x="%.1f" y="%d" text-anchor="%s">%s</text>`, x+w/2, chartH-6, anchor, html.EscapeString(b.Label))
 		}
 	}
 	sb.WriteString(`</svg></figure>`)
@@ -102,12 +116,17 @@ func trimFloat(v float64) string {
 // the left; rows are newest first, each with its interval.
 func intervalChart(rows []blockRow) template.HTML {
 	bars := make([]bar, 0, len(rows))
+	values := make([]float64, 0, len(rows))
 	for i := len(rows) - 1; i >= 0; i-- {
 		r := rows[i]
 		bars = append(bars, bar{Value: float64(r.Interval), Label: fmt.Sprint(r.Height),
 			Title: fmt.Sprintf("block %d: %d s after its parent", r.Height, r.Interval), Href: "/block/" + r.Hash.String()})
+		values = append(values, float64(r.Interval))
 	}
-	return barChart("Seconds between blocks", bars)
+	// Scale to four times the median interval (at least 10 s), so that a
+	// long pause does not flatten every other bar.
+	slices.Sort(values)
+	return barChart("Seconds between blocks", bars, math.Max(4*values[len(values)/2], 10))
 }
 
 // txChart draws the transactions per block, oldest on the left.
@@ -118,12 +137,12 @@ func txChart(rows []blockRow) template.HTML {
 		bars = append(bars, bar{Value: float64(r.NTx), Label: fmt.Sprint(r.Height),
 			Title: fmt.Sprintf("block %d: %d transactions", r.Height, r.NTx), Href: "/block/" + r.Hash.String()})
 	}
-	return barChart("Transactions per block", bars)
+	return barChart("Transactions per block", bars, 0)
 }
 
 // feeBuckets are the lower bounds of the fee-rate histogram's buckets, in
 // base units per byte.
-var feeBuckets = []float64{0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000}
+var feeBuckets = []float64{0, 1, 2, 5, 10, 20, 50, 100, 200, 500}
 
 // feeHistogram draws the bytes of pool transactions per fee-rate bucket.
 func feeHistogram(rows []poolRow) template.HTML {
@@ -139,12 +158,12 @@ func feeHistogram(rows []poolRow) template.HTML {
 	}
 	bars := make([]bar, len(feeBuckets))
 	for i, lo := range feeBuckets {
-		label := trimFloat(lo) + "+"
+		span := trimFloat(lo) + " or more"
 		if i+1 < len(feeBuckets) {
-			label = trimFloat(lo) + "–" + trimFloat(feeBuckets[i+1])
+			span = trimFloat(lo) + " to " + trimFloat(feeBuckets[i+1])
 		}
-		bars[i] = bar{Value: bytes[i], Label: label,
-			Title: fmt.Sprintf("%s base units/byte: %d transactions, %.0f bytes", label, counts[i], bytes[i])}
+		bars[i] = bar{Value: bytes[i], Label: "≥" + trimFloat(lo),
+			Title: fmt.Sprintf("%s base units/byte: %d transactions, %.0f bytes", span, counts[i], bytes[i])}
 	}
-	return barChart("Mempool bytes by fee rate (base units per byte)", bars)
+	return barChart("Mempool bytes by fee rate (base units per byte)", bars, 0)
 }

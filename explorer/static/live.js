@@ -5,7 +5,7 @@
   "use strict";
   function ago(s) {
     s = Math.round(s);
-    if (s < 0) return "in the future";
+    if (s < 0) return "just now";
     if (s < 60) return s + " s ago";
     if (s < 3600) return Math.floor(s / 60) + " min ago";
     if (s < 86400) return Math.floor(s / 3600) + " h ago";
