@@ -110,16 +110,25 @@ type prevout struct {
 
 // txIn is a decoded input with its prevout when the backend knows it.
 type txIn struct {
-	rpcjson.TxInResult
-	Prevout *prevout `json:"prevout,omitempty"`
+	TxID    wire.Hash `json:"txid"`
+	Vout    uint32    `json:"vout"`
+	Address string    `json:"address"` // the spender's address (from its public key)
+	Prevout *prevout  `json:"prevout,omitempty"`
 }
 
 // tx is getrawtransaction at verbosity 2 (prevouts and fee) or, from a
-// backend that ignores 2, at verbosity 1.
+// backend that ignores 2, at verbosity 1. It leaves out the hex and the
+// signatures, which no page shows, so they are not copied.
 type tx struct {
-	rpcjson.TxResult
-	Vin []txIn  `json:"vin"`
-	Fee *uint64 `json:"fee,omitempty"`
+	TxID          wire.Hash            `json:"txid"`
+	Size          int                  `json:"size"`
+	Coinbase      bool                 `json:"coinbase"`
+	Vin           []txIn               `json:"vin"`
+	Vout          []rpcjson.TxOutEntry `json:"vout"`
+	BlockHash     *wire.Hash           `json:"blockhash"`
+	Confirmations *int64               `json:"confirmations"`
+	BlockTime     uint64               `json:"blocktime"`
+	Fee           *uint64              `json:"fee"`
 }
 
 // tx returns a transaction from the pool or the chain; block, if not

@@ -47,6 +47,19 @@ type testNode struct {
 // newTestNode builds blocks 1..n from the generator with two payments
 // each, puts two payments in the pool, and starts the explorer with cfg.
 func newTestNode(t testing.TB, n int, cfg Config) *testNode {
+	return buildTestNode(t, nodeOpts{blocks: n, pays: func(int) int { return 2 }, poolFees: []uint64{3000, 9000}}, cfg)
+}
+
+// nodeOpts shapes a test chain.
+type nodeOpts struct {
+	blocks   int
+	pays     func(height int) int // payments in each block
+	split    int                  // if > 0, block 1 also splits a coin into this many
+	poolFees []uint64             // fees of the payments left in the pool
+	now      func() time.Time     // the chain's clock (default time.Now)
+}
+
+func buildTestNode(t testing.TB, o nodeOpts, cfg Config) *testNode {
 	t.Helper()
 	p := testgen.DevParams()
 	tn := &testNode{t: t, p: p, g: testgen.New(p), dir: t.TempDir()}
@@ -55,7 +68,7 @@ func newTestNode(t testing.TB, n int, cfg Config) *testNode {
 	tn.genAddr, _ = wire.EncodeAddress(p.AddressPrefix, tn.g.PKH)
 	txix, addrix := indexes.NewTxIndex(), indexes.NewAddrIndex()
 	var err error
-	tn.c, err = chain.OpenMemory(chain.Config{Params: p, NoSync: true, Workers: 1, Indexers: []chain.Indexer{txix, addrix}})
+	tn.c, err = chain.OpenMemory(chain.Config{Params: p, NoSync: true, Workers: 1, Now: o.now, Indexers: []chain.Indexer{txix, addrix}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,17 +83,26 @@ func newTestNode(t testing.TB, n int, cfg Config) *testNode {
 	tn.miner = mining.New(mining.Config{Chain: tn.c, Pool: tn.pool, Workers: 1,
 		Submit: func(b *wire.Block) error { _, err := tn.c.ProcessBlock(b); return err }})
 	tn.blocks = []*wire.Block{p.Genesis}
-	for h := 1; h <= n; h++ {
-		tn.addBlock(tn.pay(1000), tn.pay(2500))
+	for h := 1; h <= o.blocks; h++ {
+		var txs []*wire.Tx
+		if h == 1 && o.split > 0 {
+			split := tn.g.Pay(tn.spendable[:1], o.split, 100_000)
+			tn.spendable = append(tn.spendable[1:], testgen.Outputs(split)...)
+			txs = append(txs, split)
+		}
+		for i := o.pays(h); i > 0; i-- {
+			txs = append(txs, tn.pay(1000+uint64(h%7)*500))
+		}
+		tn.addBlock(txs...)
 	}
-	for _, fee := range []uint64{3000, 9000} {
+	for _, fee := range o.poolFees {
 		tx := tn.pay(fee)
 		if _, err := tn.pool.Accept(tx, ""); err != nil {
 			t.Fatal(err)
 		}
 		tn.poolTxs = append(tn.poolTxs, tx)
 	}
-	tn.payments = tn.payments[:len(tn.payments)-2]
+	tn.payments = tn.payments[:len(tn.payments)-len(o.poolFees)]
 	tn.rpc, err = rpc.New(rpc.Config{Params: p, Listen: "127.0.0.1:0", User: "u", Password: "p", Dev: true},
 		rpc.Deps{Chain: tn.c, Mempool: tn.pool, Miner: tn.miner, TxIndex: rpc.TxIndexOn(txix, tn.c.DB()),
 			AddrIndex: rpc.AddrIndexOn(addrix, tn.c.DB()), TxStatus: rec})

@@ -77,8 +77,9 @@ func TestPages(t *testing.T) {
 		}
 		// Fee 1000 over the transaction's size, the input's prevout, the
 		// outputs, the block and a link to the proof.
+		fee := tn.g.Fee(tx)
 		mustContain(t, "tx", body, "confirmed", "/block/"+tn.blocks[3].BlockID().String(), ">3</a>",
-			wallet.FormatAmount(1000)+" TALLY", feeRate(1000, len(tx.Encode())), "/address/"+tn.otherAddr,
+			wallet.FormatAmount(fee)+" TALLY", feeRate(fee, len(tx.Encode())), "/address/"+tn.otherAddr,
 			wallet.FormatAmount(5000), "/tx/"+tx.TxID().String()+"/proof", "/tx/"+tx.Inputs[0].Prev.TxID.String())
 	})
 
