@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"tally/rpc/rpcjson"
+	"tally/wallet"
 )
 
 // TestHostileInput plays a visitor who types anything into the address
@@ -157,4 +159,100 @@ func TestBackendErrors(t *testing.T) {
 			}
 		}
 	}
+}
+
+// richer adds to the real server what a newer node offers
+// (getblockstats; getrawtransaction verbosity 2 with prevouts and fee),
+// answered from what the test knows, and counts getrawtransaction calls.
+type richer struct {
+	tn    *testNode
+	mu    sync.Mutex
+	rawTx int
+}
+
+func (r *richer) CallPublic(ctx context.Context, method string, params ...any) (json.RawMessage, error) {
+	switch method {
+	case "getblockstats":
+		return json.Marshal(map[string]any{"totalfee": 424242, "subsidy": 5000000000, "avgfee": 2121, "avgfeerate": 11,
+			"feerate_percentiles": []int{1, 2, 3, 4, 5}, "ins": 2, "outs": 5, "txs": 3, "utxo_increase": 3})
+	case "getrawtransaction":
+		r.mu.Lock()
+		r.rawTx++
+		r.mu.Unlock()
+		raw, err := r.tn.rpc.CallPublic(ctx, method, params...)
+		if err != nil {
+			return nil, err
+		}
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, err
+		}
+		m["fee"] = 777
+		for _, in := range m["vin"].([]any) {
+			in.(map[string]any)["prevout"] = map[string]any{"value": 31337, "address": r.tn.genAddr, "height": 1}
+		}
+		return json.Marshal(m)
+	}
+	return r.tn.rpc.CallPublic(ctx, method, params...)
+}
+
+// TestRicherBackend: when the node offers getblockstats and prevouts,
+// the pages show them and stop looking inputs up one by one.
+func TestRicherBackend(t *testing.T) {
+	tn := newTestNode(t, 5, Config{})
+	rb := &richer{tn: tn}
+	tn.startExplorer(Config{}, rb)
+	st, body, _ := tn.get("/block/3")
+	if st != 200 {
+		t.Fatalf("block: %d", st)
+	}
+	mustContain(t, "block stats", body, "Statistics", wallet.FormatAmount(424242), "1 · 2 · 3 · 4 · 5")
+	st, body, _ = tn.get("/")
+	if st != 200 {
+		t.Fatalf("home: %d", st)
+	}
+	mustContain(t, "home", body, "Fees per block")
+	rb.mu.Lock()
+	rb.rawTx = 0
+	rb.mu.Unlock()
+	st, body, _ = tn.get("/tx/" + tn.payments[3].TxID().String())
+	if st != 200 {
+		t.Fatalf("tx: %d", st)
+	}
+	mustContain(t, "tx", body, wallet.FormatAmount(777)+" TALLY", wallet.FormatAmount(31337))
+	if rb.rawTx != 1 {
+		t.Errorf("the transaction page made %d getrawtransaction calls with prevouts given, want 1", rb.rawTx)
+	}
+
+	// Without them, the page looks the input up.
+	tn.startExplorer(Config{}, older{tn})
+	_, body, _ = tn.get("/tx/" + tn.payments[3].TxID().String())
+	mustContain(t, "tx without prevouts", body, wallet.FormatAmount(tn.g.Fee(tn.payments[3]))+" TALLY")
+	_, body, _ = tn.get("/block/3")
+	if strings.Contains(body, "Statistics") {
+		t.Error("block page shows statistics the backend does not have")
+	}
+}
+
+// older is the real server without getblockstats and prevouts, as a node
+// before them answers.
+type older struct{ tn *testNode }
+
+func (o older) CallPublic(ctx context.Context, method string, params ...any) (json.RawMessage, error) {
+	if method == "getblockstats" {
+		return nil, &rpcjson.RPCError{Code: rpcjson.CodeMethodNotFound, Message: "Method not found"}
+	}
+	raw, err := o.tn.rpc.CallPublic(ctx, method, params...)
+	if err != nil || method != "getrawtransaction" {
+		return raw, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	delete(m, "fee")
+	for _, in := range m["vin"].([]any) {
+		delete(in.(map[string]any), "prevout")
+	}
+	return json.Marshal(m)
 }
