@@ -61,6 +61,21 @@ func (s *Server) noQuery(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// pageOnly reads the only parameter of a list, ?page=, and answers 400
+// itself when the query is bad.
+func (s *Server) pageOnly(w http.ResponseWriter, r *http.Request) (int, bool) {
+	q, bad := query(r, "page")
+	page := 0
+	if bad == "" {
+		page, bad = pageParam(q)
+	}
+	if bad != "" {
+		s.fail(w, r, http.StatusBadRequest, "Bad request", bad, "")
+		return 0, false
+	}
+	return page, true
+}
+
 // homeView is the home page's live part.
 type homeView struct {
 	Info      rpcjson.BlockchainInfo
@@ -248,10 +263,8 @@ func rowOf(t *tx) txRow {
 }
 
 func (s *Server) blockPage(w http.ResponseWriter, r *http.Request) {
-	q, bad := query(r, "page")
-	page, bad2 := pageParam(q)
-	if bad += bad2; bad != "" {
-		s.fail(w, r, http.StatusBadRequest, "Bad request", bad, "")
+	page, ok := s.pageOnly(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
@@ -418,10 +431,8 @@ type addrRow struct {
 }
 
 func (s *Server) addressPage(w http.ResponseWriter, r *http.Request) {
-	q, bad := query(r, "page")
-	page, bad2 := pageParam(q)
-	if bad += bad2; bad != "" {
-		s.fail(w, r, http.StatusBadRequest, "Bad request", bad, "")
+	page, ok := s.pageOnly(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
