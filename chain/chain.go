@@ -55,8 +55,17 @@ type Config struct {
 	// Workers is the number of signature-checking goroutines (default
 	// GOMAXPROCS).
 	Workers int
-	// MaxOrphans bounds the orphan pool (default 100).
+	// MaxOrphans bounds the number of blocks in the orphan pool (default
+	// 100).
 	MaxOrphans int
+	// MaxOrphanBytes bounds the encoded size of the orphan pool (default
+	// DefaultMaxOrphanBytes). One peer may fill at most a quarter of
+	// either bound.
+	MaxOrphanBytes int
+	// FlushInterval is how often Run writes the UTXO cache to disk, so
+	// that a crash never replays more than that (default
+	// DefaultFlushInterval).
+	FlushInterval time.Duration
 	// NoSync skips fsync on flushes (tests only).
 	NoSync bool
 	// Indexers maintain optional indexes in the same batches that
@@ -78,6 +87,13 @@ type Indexer interface {
 	DisconnectBlock(batch *leveldb.Batch, b *wire.Block, txids []wire.Hash, height uint64, spent []wire.Coin)
 }
 
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxOrphans     = 100
+	DefaultMaxOrphanBytes = 16 << 20
+	DefaultFlushInterval  = 2 * time.Minute
+)
+
 // node is one block in the index.
 type node struct {
 	id       wire.Hash
@@ -89,6 +105,7 @@ type node struct {
 	status   uint8
 	seq      uint64
 	hasData  bool
+	candIdx  int // position in the candidates heap, -1 when not in it
 }
 
 func (n *node) entry() *indexEntry {
@@ -130,15 +147,16 @@ type Chain struct {
 	cfg     Config
 	utxo    *utxoCache
 	orphans *orphanPool
+	cands   candidates // guarded by process
 	tipSnap atomic.Pointer[Snapshot]
 	process sync.Mutex // the one writer
 	readMu  sync.RWMutex
 	index   map[wire.Hash]*node // guarded by readMu (written under process too)
+	invalid *knownInvalid       // guarded by readMu (written under process too)
 	main    []*node             // best chain by height; guarded by readMu
 	nextSeq uint64
-	broken  error
-	subsMu  sync.Mutex
-	subs    []func([]Event)
+	failure failure
+	events  eventQueue
 	pending []Event // events of the current ProcessBlock, sent after unlock
 	diskTip *node   // the block the stored UTXO set is at
 	// lastRuleErr holds the rule errors of blocks found invalid during
@@ -192,16 +210,25 @@ func New(db *leveldb.DB, cfg Config) (*Chain, error) {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
 	if cfg.MaxOrphans <= 0 {
-		cfg.MaxOrphans = 100
+		cfg.MaxOrphans = DefaultMaxOrphans
+	}
+	if cfg.MaxOrphanBytes <= 0 {
+		cfg.MaxOrphanBytes = DefaultMaxOrphanBytes
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = DefaultFlushInterval
 	}
 	c := &Chain{
 		p:       cfg.Params,
 		db:      db,
 		cfg:     cfg,
 		utxo:    newUTXOCache(db, cfg.CacheBytes),
-		orphans: newOrphanPool(cfg.MaxOrphans),
+		orphans: newOrphanPool(cfg.MaxOrphans, cfg.MaxOrphanBytes),
 		index:   make(map[wire.Hash]*node),
+		invalid: newKnownInvalid(),
 	}
+	c.failure.init()
+	c.events.init()
 	want := encodeVersion(c.p.NetworkID, c.p.GenesisID)
 	have, err := db.Get(keyVersion, nil)
 	switch {
@@ -219,9 +246,9 @@ func New(db *leveldb.DB, cfg Config) (*Chain, error) {
 	}
 	c.process.Lock()
 	err = c.activateBest(nil)
-	events := c.takeEvents()
+	ticket, events := c.takeEvents()
 	c.process.Unlock()
-	c.notify(events)
+	c.events.deliver(ticket, events)
 	if err != nil {
 		return nil, fmt.Errorf("recover chain state: %w", err)
 	}
@@ -240,7 +267,7 @@ func safeSlice(b []byte, from, to int) []byte {
 func (c *Chain) initGenesis(version []byte) error {
 	g := c.p.Genesis
 	id := c.p.GenesisID
-	n := &node{id: id, header: g.Header, height: 0, work: consensus.CalcWork(g.Header.Bits), status: statusValid, hasData: true}
+	n := &node{id: id, header: g.Header, height: 0, work: consensus.CalcWork(g.Header.Bits), status: statusValid, hasData: true, candIdx: -1}
 	batch := new(leveldb.Batch)
 	batch.Put(hashKey(prefixBlock, id), g.Encode())
 	batch.Put(hashKey(prefixIndex, id), encodeIndexEntry(n.entry()))
@@ -283,7 +310,7 @@ func (c *Chain) loadIndex() error {
 		return fmt.Errorf("read block index: %w", err)
 	}
 	for _, l := range all {
-		c.index[l.id] = &node{id: l.id, header: l.e.header, height: l.e.height, work: l.e.work, status: l.e.status, seq: l.e.seq, hasData: true}
+		c.index[l.id] = &node{id: l.id, header: l.e.header, height: l.e.height, work: l.e.work, status: l.e.status, seq: l.e.seq, hasData: true, candIdx: -1}
 		if l.e.seq >= c.nextSeq {
 			c.nextSeq = l.e.seq + 1
 		}
@@ -328,36 +355,35 @@ func (c *Chain) loadIndex() error {
 		return fmt.Errorf("%w: tip does not descend from genesis", ErrCorrupt)
 	}
 	c.diskTip = tip
+	// Recovery connects the stored blocks after the flushed tip: every
+	// stored block with at least its work may be the best.
+	for _, n := range c.index {
+		if n.work.Cmp(tip.work) >= 0 {
+			c.cands.add(n)
+		}
+	}
 	c.publishTip()
 	return nil
 }
 
-// Subscribe registers fn to receive the events of each change, in order
-// (disconnections tip first, then connections), after they are committed.
-// fn runs on the goroutine that processed the block and must not call
-// ProcessBlock.
-func (c *Chain) Subscribe(fn func([]Event)) {
-	c.subsMu.Lock()
-	c.subs = append(c.subs, fn)
-	c.subsMu.Unlock()
-}
+// Subscribe registers fn to receive the events of each change
+// (disconnections tip first, then connections) after they are committed.
+// Every subscriber sees every change in the order the chain committed
+// them, one call at a time, even when blocks are processed concurrently;
+// ProcessBlock returns after its own events were delivered. fn runs on
+// the goroutine that processed the block and must not call ProcessBlock
+// (it would wait for its own delivery).
+func (c *Chain) Subscribe(fn func([]Event)) { c.events.subscribe(fn) }
 
-func (c *Chain) takeEvents() []Event {
+// takeEvents hands out the pending events with their delivery ticket;
+// called under the process mutex, so tickets follow commit order.
+func (c *Chain) takeEvents() (uint64, []Event) {
 	ev := c.pending
 	c.pending = nil
-	return ev
-}
-
-func (c *Chain) notify(events []Event) {
-	if len(events) == 0 {
-		return
+	if len(ev) == 0 {
+		return 0, nil
 	}
-	c.subsMu.Lock()
-	subs := append([]func([]Event){}, c.subs...)
-	c.subsMu.Unlock()
-	for _, fn := range subs {
-		fn(events)
-	}
+	return c.events.ticket(), ev
 }
 
 func (c *Chain) tipNode() *node { return c.main[len(c.main)-1] }
@@ -388,34 +414,67 @@ const (
 	SideChain
 )
 
-// ProcessBlock validates and stores a block, reorganizes if it makes a
-// heavier valid chain, and then processes orphans that were waiting for
-// it. Errors: a *consensus.RuleError for a violation (matched with
-// errors.Is against a consensus.ErrorKind), ErrDuplicate, ErrOrphan, or a
-// storage error (the node should stop).
-func (c *Chain) ProcessBlock(b *wire.Block) (Result, error) {
-	return c.ProcessBlockRaw(b, nil)
+// Origin says where a block comes from, which decides what is worth
+// storing (SPEC section 4).
+type Origin uint8
+
+// Origins of a block.
+const (
+	// OriginLocal: the operator's own block (submitblock, the miner,
+	// tests). Stored as given, as Core does; a rule violation is recorded
+	// in the index, so it survives a restart.
+	OriginLocal Origin = iota
+	// OriginRequested: a block we asked a peer for (headers-first sync,
+	// which asks only for header chains with enough work). Stored;
+	// invalid headers are remembered in memory only.
+	OriginRequested
+	// OriginGossip: a block a peer sent unasked. Stored only if its chain
+	// has at least the work of the tip (ErrLowWork otherwise); invalid
+	// headers are remembered in memory only.
+	OriginGossip
+)
+
+// Source is where a block comes from: its origin and, for a peer's block,
+// the peer (which bounds its share of the orphan pool).
+type Source struct {
+	Origin Origin
+	Peer   string
 }
 
-// ProcessBlockRaw is ProcessBlock for a block decoded from raw
+// fromNetwork reports whether the block came from a peer, whose invalid
+// headers are never persisted.
+func (s Source) fromNetwork() bool { return s.Origin != OriginLocal }
+
+// ProcessBlock validates and stores the operator's own block
+// (OriginLocal), reorganizes if it makes a heavier valid chain, and then
+// processes orphans that were waiting for it. Errors: a
+// *consensus.RuleError for a violation (matched with errors.Is against a
+// consensus.ErrorKind), an outcome kind (ErrDuplicate, ErrOrphan,
+// consensus.ErrLowWork), or a storage error, after which the chain stops
+// (Failed, Err).
+func (c *Chain) ProcessBlock(b *wire.Block) (Result, error) {
+	return c.ProcessBlockRaw(b, nil, Source{Origin: OriginLocal})
+}
+
+// ProcessBlockRaw is ProcessBlock for a block from src, decoded from raw
 // (wire.DecodeBlock, which accepts only the canonical encoding): raw is
 // stored as the block's body instead of encoding b again. A nil raw
 // encodes b. raw is not retained.
-func (c *Chain) ProcessBlockRaw(b *wire.Block, raw []byte) (Result, error) {
+func (c *Chain) ProcessBlockRaw(b *wire.Block, raw []byte, src Source) (Result, error) {
 	c.process.Lock()
-	res, err := c.processLocked(b, raw)
-	events := c.takeEvents()
+	res, err := c.processLocked(b, raw, src)
+	ticket, events := c.takeEvents()
 	c.process.Unlock()
-	c.notify(events)
+	c.events.deliver(ticket, events)
 	return res, err
 }
 
-func (c *Chain) processLocked(b *wire.Block, raw []byte) (Result, error) {
-	if c.broken != nil {
-		return 0, fmt.Errorf("%w: %v", ErrBroken, c.broken)
+func (c *Chain) processLocked(b *wire.Block, raw []byte, src Source) (Result, error) {
+	if err := c.Err(); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrBroken, err)
 	}
 	c.lastRuleErr = make(map[wire.Hash]error)
-	res, err := c.acceptBlock(b, raw)
+	res, err := c.acceptBlock(b, raw, src)
 	if err != nil {
 		return res, err
 	}
@@ -424,16 +483,16 @@ func (c *Chain) processLocked(b *wire.Block, raw []byte) (Result, error) {
 	for len(queue) > 0 {
 		parent := queue[0]
 		queue = queue[1:]
-		for _, ob := range c.orphans.takeChildren(parent) {
-			if _, oerr := c.acceptBlock(ob, nil); oerr == nil {
-				queue = append(queue, ob.BlockID())
-			} else if c.broken != nil {
+		for _, o := range c.orphans.takeChildren(parent) {
+			if _, oerr := c.acceptBlock(o.block, nil, o.src); oerr == nil {
+				queue = append(queue, o.block.BlockID())
+			} else if c.Err() != nil {
 				return res, oerr
 			}
 		}
 	}
 	if n := c.index[b.BlockID()]; n != nil && n.status&statusInvalid != 0 {
-		return res, ruleErrKnownInvalid(n)
+		return res, ruleErrKnownInvalid(n.id)
 	}
 	if c.onMain(c.index[b.BlockID()]) {
 		return MainChain, nil
@@ -441,23 +500,26 @@ func (c *Chain) processLocked(b *wire.Block, raw []byte) (Result, error) {
 	return SideChain, nil
 }
 
-func ruleErrKnownInvalid(n *node) error {
-	return &consensus.RuleError{Kind: ErrKnownInvalid, Description: fmt.Sprintf("%s: block %s is invalid or descends from an invalid block", ErrKnownInvalid, n.id)}
+func ruleErrKnownInvalid(id wire.Hash) error {
+	return &consensus.RuleError{Kind: ErrKnownInvalid, Description: fmt.Sprintf("%s: block %s is invalid or descends from an invalid block", ErrKnownInvalid, id)}
 }
 
 func (c *Chain) onMain(n *node) bool {
 	return n != nil && n.height < uint64(len(c.main)) && c.main[n.height] == n
 }
 
-// acceptBlock checks a block's header and body, stores it, and activates
-// the best chain. raw, if not nil, is b's encoding.
-func (c *Chain) acceptBlock(b *wire.Block, raw []byte) (Result, error) {
+// acceptBlock checks a block's header and body, stores it if it can
+// matter, and activates the best chain. raw, if not nil, is b's encoding.
+func (c *Chain) acceptBlock(b *wire.Block, raw []byte, src Source) (Result, error) {
 	id := b.BlockID()
 	if n, ok := c.index[id]; ok {
 		if n.status&statusInvalid != 0 {
-			return 0, ruleErrKnownInvalid(n)
+			return 0, ruleErrKnownInvalid(id)
 		}
 		return 0, ErrDuplicate
+	}
+	if _, ok := c.invalid.get(id); ok {
+		return 0, ruleErrKnownInvalid(id)
 	}
 	if c.orphans.has(id) {
 		return 0, ErrDuplicate
@@ -467,21 +529,40 @@ func (c *Chain) acceptBlock(b *wire.Block, raw []byte) (Result, error) {
 	}
 	parent, ok := c.index[b.Header.PrevBlock]
 	if !ok {
-		c.orphans.add(b, id, c.cfg.Now())
+		if bad, ok := c.invalid.get(b.Header.PrevBlock); ok {
+			c.addInvalid(b.Header, id, bad.height+1, new(big.Int).Add(bad.work, consensus.CalcWork(b.Header.Bits)), nil, src)
+			return 0, &consensus.RuleError{Kind: consensus.ErrBadPrevBlock, Description: fmt.Sprintf("%s: parent %s is invalid", consensus.ErrBadPrevBlock, b.Header.PrevBlock)}
+		}
+		// Only a body that matches its header waits: a mutated copy
+		// must not take the genuine block's place.
+		txids := b.TxIDs()
+		if err := consensus.CheckBodyCommitment(b, txids, c.p); err != nil {
+			return 0, err
+		}
+		c.orphans.add(b, id, src, c.cfg.Now())
 		return 0, ErrOrphan
 	}
+	work := new(big.Int).Add(parent.work, consensus.CalcWork(b.Header.Bits))
 	if parent.status&statusInvalid != 0 {
-		c.addInvalid(b.Header, id, parent)
+		c.addInvalid(b.Header, id, parent.height+1, work, parent, src)
 		return 0, &consensus.RuleError{Kind: consensus.ErrBadPrevBlock, Description: fmt.Sprintf("%s: parent %s is invalid", consensus.ErrBadPrevBlock, parent.id)}
 	}
 	ctx := consensus.Parent{Height: parent.height, Time: parent.header.Time, MedianTime: c.medianTime(parent)}
 	if err := consensus.CheckHeaderContext(&b.Header, ctx, c.p, c.cfg.Now().Unix()); err != nil {
-		c.markIfCommitted(err, b.Header, id, parent)
+		c.markIfCommitted(err, b.Header, id, work, parent, src)
 		return 0, err
+	}
+	if src.Origin == OriginGossip {
+		if tip := c.tipNode(); work.Cmp(tip.work) < 0 {
+			// SPEC section 4: an unrequested block is stored only if its
+			// chain has at least the tip's work. Nobody's fault: an honest
+			// stale block looks the same.
+			return 0, &consensus.RuleError{Kind: consensus.ErrLowWork, Description: fmt.Sprintf("%s: block %s at height %d has less chain work than the tip", consensus.ErrLowWork, id, parent.height+1)}
+		}
 	}
 	txids := b.TxIDs()
 	if err := consensus.CheckBlockSanity(b, txids, parent.height+1, c.p); err != nil {
-		c.markIfCommitted(err, b.Header, id, parent)
+		c.markIfCommitted(err, b.Header, id, work, parent, src)
 		return 0, err
 	}
 	n := c.newNode(b.Header, id, parent)
@@ -493,10 +574,14 @@ func (c *Chain) acceptBlock(b *wire.Block, raw []byte) (Result, error) {
 	batch := leveldb.MakeBatch(len(raw) + 512)
 	batch.Put(hashKey(prefixBlock, id), raw)
 	batch.Put(hashKey(prefixIndex, id), encodeIndexEntry(n.entry()))
-	if err := c.db.Write(batch, nil); err != nil {
-		return 0, fmt.Errorf("store block %s: %w", id, err)
+	if err := c.write(batch); err != nil {
+		return 0, c.fail(fmt.Errorf("store block %s: %w", id, err))
 	}
 	c.link(n)
+	if n.work.Cmp(c.tipNode().work) >= 0 {
+		c.cands.remove(parent) // n has more work, and is the tip-to-be of parent's branch
+		c.cands.add(n)
+	}
 	if err := c.activateBest(map[wire.Hash]blockBody{id: {b, txids}}); err != nil {
 		return 0, err
 	}
@@ -509,8 +594,16 @@ func (c *Chain) acceptBlock(b *wire.Block, raw []byte) (Result, error) {
 	return SideChain, nil
 }
 
+// write writes batch durably (unless Config.NoSync): what the tip depends
+// on must be on disk before the tip moves, and LevelDB does not sync a
+// journal it rotates away from, so an unsynced write could be lost in a
+// power cut while a later synced tip survives.
+func (c *Chain) write(batch *leveldb.Batch) error {
+	return c.db.Write(batch, &opt.WriteOptions{Sync: !c.cfg.NoSync})
+}
+
 func (c *Chain) newNode(h wire.Header, id wire.Hash, parent *node) *node {
-	n := &node{id: id, parent: parent, header: h, height: parent.height + 1, seq: c.nextSeq}
+	n := &node{id: id, parent: parent, header: h, height: parent.height + 1, seq: c.nextSeq, candIdx: -1}
 	c.nextSeq++
 	n.work = new(big.Int).Add(parent.work, consensus.CalcWork(h.Bits))
 	return n
@@ -524,22 +617,36 @@ func (c *Chain) link(n *node) {
 }
 
 // markIfCommitted records the header as invalid when err is a rule
-// violation its header commits to (consensus.ErrorKind.MarksInvalid): not
+// violation its header commits to (consensus.Meaning.MarksInvalid): not
 // for a body that does not match it, nor for a block from the future.
-func (c *Chain) markIfCommitted(err error, h wire.Header, id wire.Hash, parent *node) {
-	var re *consensus.RuleError
-	if errors.As(err, &re) && re.Kind.MarksInvalid() {
-		c.addInvalid(h, id, parent)
+func (c *Chain) markIfCommitted(err error, h wire.Header, id wire.Hash, work *big.Int, parent *node, src Source) {
+	if _, m, ok := consensus.Classify(err); ok && m.MarksInvalid {
+		c.addInvalid(h, id, parent.height+1, work, parent, src)
 	}
 }
 
 // addInvalid records a header that violates a rule, so it is refused at
-// once if it comes again. A failed write only loses that memo.
-func (c *Chain) addInvalid(h wire.Header, id wire.Hash, parent *node) {
+// once if it comes again. A header from the network goes to the bounded
+// in-memory set only (SPEC section 4: invalid headers are not persisted;
+// an attacker's headers must cost us no disk and no index growth). The
+// operator's own block (OriginLocal) is recorded in the index, so that
+// getchaintips shows it across restarts as before. parent is nil when the
+// parent is itself only in the in-memory set.
+func (c *Chain) addInvalid(h wire.Header, id wire.Hash, height uint64, work *big.Int, parent *node, src Source) {
+	if src.fromNetwork() || parent == nil {
+		c.readMu.Lock()
+		c.invalid.add(id, invalidHeader{header: h, height: height, work: work})
+		c.readMu.Unlock()
+		return
+	}
 	n := c.newNode(h, id, parent)
 	n.status = statusInvalid
 	c.link(n)
-	_ = c.db.Put(hashKey(prefixIndex, id), encodeIndexEntry(n.entry()), nil)
+	batch := new(leveldb.Batch)
+	batch.Put(hashKey(prefixIndex, id), encodeIndexEntry(n.entry()))
+	if err := c.write(batch); err != nil {
+		c.fail(fmt.Errorf("record invalid block %s: %w", id, err))
+	}
 }
 
 // invalidReason is the error reported for a block found invalid during
@@ -555,5 +662,5 @@ func (c *Chain) invalidReason(n *node) error {
 				Description: fmt.Sprintf("%s: ancestor %s is invalid: %v", consensus.ErrBadPrevBlock, a.id, err)}
 		}
 	}
-	return ruleErrKnownInvalid(n)
+	return ruleErrKnownInvalid(n.id)
 }

@@ -12,38 +12,14 @@ import (
 	"tally/wire"
 )
 
-// bestCandidate returns the valid stored block with the most work; on a
-// tie, the one seen first.
-func (c *Chain) bestCandidate() *node {
-	var best *node
-	for _, n := range c.index {
-		if n.status&statusInvalid != 0 || !n.hasData {
-			continue
-		}
-		if best == nil {
-			best = n
-			continue
-		}
-		switch n.work.Cmp(best.work) {
-		case 1:
-			best = n
-		case 0:
-			if n.seq < best.seq {
-				best = n
-			}
-		}
-	}
-	return best
-}
-
 // activateBest moves the best chain to the valid stored block with the
 // most work, disconnecting and connecting blocks as needed. A block that
 // breaks a rule while connecting is marked invalid with its descendants,
 // and the search starts again. known holds block bodies already in memory.
 func (c *Chain) activateBest(known map[wire.Hash]blockBody) error {
 	for {
-		best := c.bestCandidate()
 		tip := c.tipNode()
+		best := c.cands.best(tip)
 		// The tip is a candidate too, so a best other than the tip has
 		// more work or, on a tie, was seen first: after a branch that
 		// overtook the first-seen tip turns out invalid and leaves an
@@ -98,14 +74,8 @@ type blockBody struct {
 	txids []wire.Hash
 }
 
-// fail records a storage failure: the in-memory state may no longer match
-// the disk, so the chain refuses further work until restarted.
-func (c *Chain) fail(err error) error {
-	c.broken = err
-	return err
-}
-
-// markInvalid marks n and all its descendants invalid.
+// markInvalid marks n and all its descendants invalid, and makes n's
+// parent a candidate again (it may be the best valid block now).
 func (c *Chain) markInvalid(n *node) {
 	batch := new(leveldb.Batch)
 	c.readMu.Lock()
@@ -118,32 +88,29 @@ func (c *Chain) markInvalid(n *node) {
 		stack = append(stack, m.children...)
 	}
 	c.readMu.Unlock()
-	// A lost write only loses the memo; the rules find the block invalid
-	// again.
-	_ = c.db.Write(batch, nil)
+	c.cands.add(n.parent)
+	if err := c.write(batch); err != nil {
+		c.fail(fmt.Errorf("record invalid block %s: %w", n.id, err))
+	}
 }
 
 // cacheView adapts the UTXO cache to consensus.CoinView, remembering the
-// coins it found and the first storage error.
+// coins it found. A storage error goes back to the rules with the lookup,
+// which return it as it is: it is never read as a missing input.
 type cacheView struct {
 	u     *utxoCache
 	found map[wire.OutPoint]wire.Coin
-	err   error
 }
 
-func (v *cacheView) Coin(op wire.OutPoint) (wire.Coin, bool) {
-	if v.err != nil {
-		return wire.Coin{}, false
-	}
+func (v *cacheView) Coin(op wire.OutPoint) (wire.Coin, bool, error) {
 	coin, ok, err := v.u.coin(op)
 	if err != nil {
-		v.err = err
-		return wire.Coin{}, false
+		return wire.Coin{}, false, err
 	}
 	if ok {
 		v.found[op] = coin
 	}
-	return coin, ok
+	return coin, ok, nil
 }
 
 // checkSignatures verifies the signatures of every non-coinbase
@@ -207,13 +174,9 @@ func (c *Chain) connectTip(n *node, b *wire.Block, txids []wire.Hash) error {
 		inputs += len(tx.Inputs)
 	}
 	view := &cacheView{u: c.utxo, found: make(map[wire.OutPoint]wire.Coin, inputs)}
-	_, ruleErr := consensus.CheckBlockConnect(b, txids, n.height, view, c.p)
-	if view.err != nil || ruleErr != nil {
+	if _, err := consensus.CheckBlockConnect(b, txids, n.height, view, c.p); err != nil {
 		<-sigDone
-		if view.err != nil {
-			return view.err
-		}
-		return ruleErr
+		return err // a rule error, or the storage error of a lookup
 	}
 
 	// Work out the UTXO changes and the undo data while the signatures
@@ -336,6 +299,9 @@ func (c *Chain) disconnectTip() error {
 	c.readMu.Lock()
 	c.main = c.main[:len(c.main)-1]
 	c.readMu.Unlock()
+	// The block may have to be the tip again if the branch replacing it
+	// turns out invalid.
+	c.cands.add(n)
 	if err := c.commit(batch); err != nil {
 		return err
 	}
@@ -352,7 +318,7 @@ func (c *Chain) commit(batch *leveldb.Batch) error {
 		if batch.Len() == 0 {
 			return nil
 		}
-		return c.db.Write(batch, nil)
+		return c.write(batch)
 	}
 	return c.flushWith(batch)
 }
@@ -373,8 +339,8 @@ func (c *Chain) flushWith(batch *leveldb.Batch) error {
 func (c *Chain) Flush() error {
 	c.process.Lock()
 	defer c.process.Unlock()
-	if c.broken != nil {
-		return c.broken
+	if err := c.Err(); err != nil {
+		return err
 	}
 	if err := c.flushWith(new(leveldb.Batch)); err != nil {
 		return c.fail(err)

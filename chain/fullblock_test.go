@@ -621,4 +621,4 @@ func unreachableRules(t *testing.T, kinds map[consensus.ErrorKind]int) {
 
 type emptyView struct{}
 
-func (emptyView) Coin(wire.OutPoint) (wire.Coin, bool) { return wire.Coin{}, false }
+func (emptyView) Coin(wire.OutPoint) (wire.Coin, bool, error) { return wire.Coin{}, false, nil }

@@ -45,6 +45,10 @@ func (c *Chain) BlockInfo(id wire.Hash) (BlockInfo, bool) {
 	defer c.readMu.RUnlock()
 	n, ok := c.index[id]
 	if !ok {
+		// A header known invalid but not persisted (from the network).
+		if h, ok := c.invalid.get(id); ok {
+			return BlockInfo{ID: id, Header: h.header, Height: h.height, Work: h.work, Invalid: true}, true
+		}
 		return BlockInfo{}, false
 	}
 	return c.infoLocked(n), true
@@ -54,7 +58,10 @@ func (c *Chain) BlockInfo(id wire.Hash) (BlockInfo, bool) {
 func (c *Chain) HasBlock(id wire.Hash) bool {
 	c.readMu.RLock()
 	defer c.readMu.RUnlock()
-	_, ok := c.index[id]
+	if _, ok := c.index[id]; ok {
+		return true
+	}
+	_, ok := c.invalid.get(id)
 	return ok
 }
 
@@ -175,21 +182,31 @@ func (c *Chain) ChainTips() []TipInfo {
 	return out
 }
 
-// UTXOStats flushes the UTXO cache and summarizes the stored set.
+// UTXOStats summarizes the UTXO set at the tip. It holds the writer lock
+// only to flush the UTXO cache and take a database snapshot with the tip
+// it belongs to; the scan of the whole set runs on that snapshot while
+// blocks keep being processed.
 func (c *Chain) UTXOStats() (UTXOStats, error) {
 	c.process.Lock()
-	defer c.process.Unlock()
-	if c.broken != nil {
-		return UTXOStats{}, c.broken
+	if err := c.Err(); err != nil {
+		c.process.Unlock()
+		return UTXOStats{}, err
 	}
 	if err := c.flushWith(new(leveldb.Batch)); err != nil {
+		c.process.Unlock()
 		return UTXOStats{}, c.fail(err)
 	}
-	s, err := hashStored(c.db)
+	snap, err := c.db.GetSnapshot()
+	tip := c.tipNode()
+	c.process.Unlock()
+	if err != nil {
+		return UTXOStats{}, fmt.Errorf("snapshot the UTXO set: %w", err)
+	}
+	defer snap.Release()
+	s, err := hashCoins(snap)
 	if err != nil {
 		return UTXOStats{}, err
 	}
-	tip := c.tipNode()
 	return UTXOStats{Height: tip.height, BestBlock: tip.id, TxOuts: s.Count, TotalAmount: s.Amount, Hash: s.Sum()}, nil
 }
 

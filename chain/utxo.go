@@ -165,13 +165,8 @@ func (s *UTXOSetHasher) Sum() wire.Hash {
 	return out
 }
 
-// hashStored hashes the coins on disk (the cache must be flushed).
-func hashStored(db *leveldb.DB) (*UTXOSetHasher, error) {
-	snap, err := db.GetSnapshot()
-	if err != nil {
-		return nil, err
-	}
-	defer snap.Release()
+// hashCoins hashes the coins stored in snap (taken after a flush).
+func hashCoins(snap *leveldb.Snapshot) (*UTXOSetHasher, error) {
 	it := snap.NewIterator(util.BytesPrefix([]byte{prefixCoin}), nil)
 	defer it.Release()
 	s := NewUTXOSetHasher()

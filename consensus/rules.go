@@ -71,7 +71,9 @@ func CheckTxSanity(tx *wire.Tx, p *Params) error {
 	if tx.Version != 1 {
 		return ruleErr(ErrBadTxVersion, "tx version %d, want 1", tx.Version)
 	}
-	if len(tx.Outputs) == 0 {
+	// A coinbase may have no outputs: it must have none when its reward
+	// (subsidy plus fees) is 0, which CheckBlockConnect checks.
+	if len(tx.Outputs) == 0 && !tx.IsCoinbase() {
 		return ruleErr(ErrNoOutputs, "transaction has no outputs")
 	}
 	if size := tx.SerializeSize(); size > p.MaxTxBytes {
@@ -127,11 +129,13 @@ func CoinbaseHeight(tx *wire.Tx) (uint64, bool) {
 	return binary.LittleEndian.Uint64(tx.Extra), true
 }
 
-// CheckBlockSanity checks the rules a block satisfies given only its
-// height: transactions present, coinbase first and only first with the
-// block's height, Merkle root, no duplicate txids, size, every transaction's
-// sanity and finality. txids are the block's txids in order.
-func CheckBlockSanity(b *wire.Block, txids []wire.Hash, height uint64, p *Params) error {
+// CheckBodyCommitment checks what a body can be judged on without its
+// parent: the Merkle root first (so that a body that does not match its
+// header is told apart from a block the header commits to), then at least
+// one transaction and the size limit. A block with an unknown parent
+// passes this before it may wait as an orphan, so that a mutated copy
+// cannot take the genuine block's place.
+func CheckBodyCommitment(b *wire.Block, txids []wire.Hash, p *Params) error {
 	// The Merkle root comes first: every later rule judges content the
 	// header commits to, so only a failure after this one may mark the
 	// block's id invalid.
@@ -143,6 +147,17 @@ func CheckBlockSanity(b *wire.Block, txids []wire.Hash, height uint64, p *Params
 	}
 	if size := b.SerializeSize(); size > p.MaxBlockBytes {
 		return ruleErr(ErrBlockTooBig, "block is %d bytes, limit %d", size, p.MaxBlockBytes)
+	}
+	return nil
+}
+
+// CheckBlockSanity checks the rules a block satisfies given only its
+// height: transactions present, coinbase first and only first with the
+// block's height, Merkle root, no duplicate txids, size, every transaction's
+// sanity and finality. txids are the block's txids in order.
+func CheckBlockSanity(b *wire.Block, txids []wire.Hash, height uint64, p *Params) error {
+	if err := CheckBodyCommitment(b, txids, p); err != nil {
+		return err
 	}
 	if !b.Txs[0].IsCoinbase() {
 		return ruleErr(ErrFirstTxNotCoinbase, "first transaction is not a coinbase")
@@ -171,8 +186,11 @@ func CheckBlockSanity(b *wire.Block, txids []wire.Hash, height uint64, p *Params
 
 // CoinView gives the unspent outputs a transaction or block may spend.
 type CoinView interface {
-	// Coin returns the unspent output at op, if any.
-	Coin(op wire.OutPoint) (wire.Coin, bool)
+	// Coin returns the unspent output at op, if any. A non-nil error
+	// means the view could not answer (a storage failure): the rules
+	// return it as it is, never as a missing input, so that a disk error
+	// cannot make a valid block look invalid.
+	Coin(op wire.OutPoint) (wire.Coin, bool, error)
 }
 
 // CheckTxInputs checks a non-coinbase transaction's inputs against view at
@@ -188,7 +206,10 @@ func CheckTxInputs(tx *wire.Tx, txid wire.Hash, height uint64, view CoinView, p 
 	var in uint64
 	for i := range tx.Inputs {
 		txin := &tx.Inputs[i]
-		coin, ok := view.Coin(txin.Prev)
+		coin, ok, err := view.Coin(txin.Prev)
+		if err != nil {
+			return 0, err
+		}
 		if !ok {
 			return 0, ruleErr(ErrMissingInput, "transaction %s input %d spends unknown or spent output %s:%d", txid, i, txin.Prev.TxID, txin.Prev.Index)
 		}
@@ -237,14 +258,14 @@ type blockView struct {
 	spent  map[wire.OutPoint]struct{}
 }
 
-func (v *blockView) Coin(op wire.OutPoint) (wire.Coin, bool) {
+func (v *blockView) Coin(op wire.OutPoint) (wire.Coin, bool, error) {
 	if _, gone := v.spent[op]; gone {
-		return wire.Coin{}, false
+		return wire.Coin{}, false, nil
 	}
 	if j, ok := v.index[op.TxID]; ok && j < v.next {
 		if outs := v.b.Txs[j].Outputs; int(op.Index) < len(outs) {
 			o := &outs[op.Index]
-			return wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: v.height, Coinbase: j == 0}, true
+			return wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: v.height, Coinbase: j == 0}, true, nil
 		}
 	}
 	return v.base.Coin(op)
@@ -278,7 +299,11 @@ func CheckBlockConnect(b *wire.Block, txids []wire.Hash, height uint64, view Coi
 	}
 	overwrite := func(i int) error {
 		for j := range b.Txs[i].Outputs {
-			if _, ok := bv.Coin(wire.OutPoint{TxID: txids[i], Index: uint32(j)}); ok {
+			_, ok, err := bv.Coin(wire.OutPoint{TxID: txids[i], Index: uint32(j)})
+			if err != nil {
+				return err
+			}
+			if ok {
 				return ruleErr(ErrOverwriteTx, "transaction %s overwrites unspent outputs", txids[i])
 			}
 		}
@@ -292,6 +317,9 @@ func CheckBlockConnect(b *wire.Block, txids []wire.Hash, height uint64, view Coi
 			}
 		} else {
 			fee, err := checkBlockTxInputs(tx, txids[i], height, bv, p)
+			if _, isRule := err.(*RuleError); err != nil && !isRule {
+				return 0, err // the view failed: no verdict
+			}
 			if err != nil {
 				if oerr := overwrite(i); oerr != nil {
 					return 0, oerr
@@ -315,6 +343,10 @@ func CheckBlockConnect(b *wire.Block, txids []wire.Hash, height uint64, view Coi
 	}
 	if cb > limit {
 		return 0, ruleErr(ErrBadCoinbaseValue, "coinbase pays %d, limit %d (subsidy + fees)", cb, limit)
+	}
+	if limit > 0 && len(b.Txs[0].Outputs) == 0 {
+		// SPEC section 2: only a coinbase whose reward is 0 has no outputs.
+		return 0, ruleErr(ErrNoOutputs, "coinbase has no outputs, reward is %d", limit)
 	}
 	return fees, nil
 }

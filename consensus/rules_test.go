@@ -74,9 +74,9 @@ func cloneBlock(b *wire.Block) *wire.Block {
 // mapView is a CoinView backed by a map.
 type mapView map[wire.OutPoint]wire.Coin
 
-func (v mapView) Coin(op wire.OutPoint) (wire.Coin, bool) {
+func (v mapView) Coin(op wire.OutPoint) (wire.Coin, bool, error) {
 	c, ok := v[op]
-	return c, ok
+	return c, ok, nil
 }
 
 func (v mapView) clone() mapView {
@@ -253,7 +253,9 @@ func TestCheckTxSanity(t *testing.T) {
 		{name: "version 2", mutate: func(tx *wire.Tx, _ *consensus.Params) { tx.Version = 2 }, want: consensus.ErrBadTxVersion},
 		{name: "coinbase version 2", coinbase: true, mutate: func(tx *wire.Tx, _ *consensus.Params) { tx.Version = 2 }, want: consensus.ErrBadTxVersion},
 		{name: "no outputs", mutate: func(tx *wire.Tx, _ *consensus.Params) { tx.Outputs = nil }, want: consensus.ErrNoOutputs},
-		{name: "coinbase no outputs", coinbase: true, mutate: func(tx *wire.Tx, _ *consensus.Params) { tx.Outputs = nil }, want: consensus.ErrNoOutputs},
+		// SPEC section 2: a coinbase whose reward is 0 has no outputs;
+		// CheckBlockConnect, which knows the reward, judges it.
+		{name: "coinbase no outputs", coinbase: true, mutate: func(tx *wire.Tx, _ *consensus.Params) { tx.Outputs = nil }},
 		{name: "zero amount", mutate: func(tx *wire.Tx, _ *consensus.Params) { tx.Outputs[1].Amount = 0 }, want: consensus.ErrBadOutputValue},
 		{name: "coinbase zero amount", coinbase: true, mutate: func(tx *wire.Tx, _ *consensus.Params) { tx.Outputs[0].Amount = 0 }, want: consensus.ErrBadOutputValue},
 		{name: "amount == max_money", mutate: func(tx *wire.Tx, _ *consensus.Params) { tx.Outputs = tx.Outputs[:1]; tx.Outputs[0].Amount = maxMoney }},
@@ -529,6 +531,13 @@ func TestCheckBlockConnect(t *testing.T) {
 			b.Txs = b.Txs[:1]
 			b.Txs[0].Outputs[0].Amount = subsidy + 1
 		}, want: consensus.ErrBadCoinbaseValue},
+		{name: "coinbase without outputs while the reward is not 0", mutate: func(b *wire.Block, _ mapView) {
+			b.Txs[0].Outputs = nil
+		}, want: consensus.ErrNoOutputs},
+		{name: "only a coinbase without outputs while the subsidy is not 0", mutate: func(b *wire.Block, _ mapView) {
+			b.Txs[0].Outputs = nil
+			b.Txs = b.Txs[:1]
+		}, want: consensus.ErrNoOutputs},
 		{name: "double spend of a view output", mutate: func(b *wire.Block, _ mapView) { b.Txs = append(b.Txs, cloneTx(respend)) }, want: consensus.ErrDoubleSpend},
 		// An output created in the block and spent twice in it is a
 		// double spend, as one from the view is.
@@ -568,6 +577,46 @@ func TestCheckBlockConnect(t *testing.T) {
 			if fees != tc.fees {
 				t.Fatalf("fees %d, want %d", fees, tc.fees)
 			}
+		})
+	}
+}
+
+// TestZeroRewardCoinbase: once the subsidy has run out (SPEC section 2),
+// a block without fees has a coinbase with no outputs, and a block with
+// fees pays them in a coinbase with outputs.
+func TestZeroRewardCoinbase(t *testing.T) {
+	dev := devParams(t)
+	p := *dev
+	p.InitialSubsidy = 0
+	g := testgen.New(&p)
+	const height = 1
+	genSpends := g.GenesisSpends()
+	genCoin := wire.Coin{Amount: genSpends[0].Amount, PKH: g.PKH, Height: 0, Coinbase: true}
+	view := mapView{genSpends[0].Out: genCoin}
+	cb := func(outs []wire.TxOut) *wire.Tx {
+		return &wire.Tx{Version: 1, Outputs: outs, Extra: consensus.CoinbaseExtra(height, nil)}
+	}
+	feeTx := g.Pay(genSpends, 1, 700)
+	tests := []struct {
+		name string
+		txs  []*wire.Tx
+		want consensus.ErrorKind
+	}{
+		{name: "no fees, no outputs", txs: []*wire.Tx{cb(nil)}},
+		{name: "no fees, one output of 1", txs: []*wire.Tx{cb([]wire.TxOut{{Amount: 1, PKH: g.PKH}})}, want: consensus.ErrBadCoinbaseValue},
+		{name: "no fees, one output of 0", txs: []*wire.Tx{cb([]wire.TxOut{{Amount: 0, PKH: g.PKH}})}, want: consensus.ErrBadOutputValue},
+		{name: "fees, paid", txs: []*wire.Tx{cb([]wire.TxOut{{Amount: 700, PKH: g.PKH}}), feeTx}},
+		{name: "fees, no outputs", txs: []*wire.Tx{cb(nil), feeTx}, want: consensus.ErrNoOutputs},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &wire.Block{Header: wire.Header{Version: 1}, Txs: tc.txs}
+			b.Header.MerkleRoot = wire.MerkleRoot(b.TxIDs())
+			err := consensus.CheckBlockSanity(b, b.TxIDs(), height, &p)
+			if err == nil {
+				_, err = consensus.CheckBlockConnect(b, b.TxIDs(), height, view.clone(), &p)
+			}
+			checkKind(t, err, tc.want)
 		})
 	}
 }

@@ -97,8 +97,10 @@ type Pool struct {
 	orphans map[wire.Hash]*orphanTx
 	est     *estimator
 	// tip is the chain tip the pool has caught up with (the last block
-	// event it handled): templates are built only on it.
-	tip wire.Hash
+	// event it handled, once the pool fits it): templates are built only
+	// on it. tipMoved is closed and replaced when it changes.
+	tip      wire.Hash
+	tipMoved chan struct{}
 }
 
 // New returns an empty pool.
@@ -128,7 +130,8 @@ func New(cfg Config) *Pool {
 		spends:  make(map[wire.OutPoint]*Entry),
 		orphans: make(map[wire.Hash]*orphanTx),
 		est:     newEstimator(),
-		tip:     cfg.Chain.Tip().ID,
+		tip:      cfg.Chain.Tip().ID,
+		tipMoved: make(chan struct{}),
 	}
 }
 
@@ -141,29 +144,28 @@ type poolView struct {
 	next    uint64
 	missing []wire.Hash
 	parents map[wire.Hash]*Entry
-	err     error
 }
 
-func (v *poolView) Coin(op wire.OutPoint) (wire.Coin, bool) {
+func (v *poolView) Coin(op wire.OutPoint) (wire.Coin, bool, error) {
 	if e, ok := v.p.entries[op.TxID]; ok {
 		if int(op.Index) >= len(e.Tx.Outputs) {
-			return wire.Coin{}, false
+			return wire.Coin{}, false, nil
 		}
 		o := e.Tx.Outputs[op.Index]
 		if v.parents == nil {
 			v.parents = make(map[wire.Hash]*Entry)
 		}
 		v.parents[e.TxID] = e
-		return wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: v.next}, true
+		return wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: v.next}, true, nil
 	}
 	c, ok, err := v.p.cfg.Chain.Coin(op)
-	if err != nil && v.err == nil {
-		v.err = err
+	if err != nil {
+		return wire.Coin{}, false, fmt.Errorf("mempool: read coins: %w", err)
 	}
 	if !ok {
 		v.missing = append(v.missing, op.TxID)
 	}
-	return c, ok
+	return c, ok, nil
 }
 
 // check runs every rule but signatures against chain + pool. The caller
@@ -187,8 +189,8 @@ func (p *Pool) check(tx *wire.Tx, txid wire.Hash) (fee uint64, parents map[wire.
 	}
 	view := &poolView{p: p, next: next}
 	fee, err = consensus.CheckTxInputs(tx, txid, next, view, p.p)
-	if view.err != nil {
-		return 0, nil, fmt.Errorf("mempool: read coins: %w", view.err)
+	if _, isRule := err.(*consensus.RuleError); err != nil && !isRule {
+		return 0, nil, err // the chain could not answer: no verdict
 	}
 	if err != nil {
 		if errors.Is(err, consensus.ErrMissingInput) {

@@ -435,12 +435,8 @@ type chainView struct {
 	c *chain.Chain
 }
 
-func (v chainView) Coin(op wire.OutPoint) (wire.Coin, bool) {
-	c, ok, err := v.c.Coin(op)
-	if err != nil {
-		v.t.Fatal(err)
-	}
-	return c, ok
+func (v chainView) Coin(op wire.OutPoint) (wire.Coin, bool, error) {
+	return v.c.Coin(op)
 }
 
 // poolPlusChain is the chain's UTXO set plus the outputs of pool
@@ -451,13 +447,13 @@ type poolPlusChain struct {
 	next uint64
 }
 
-func (v poolPlusChain) Coin(op wire.OutPoint) (wire.Coin, bool) {
+func (v poolPlusChain) Coin(op wire.OutPoint) (wire.Coin, bool, error) {
 	if e, ok := v.pool[op.TxID]; ok {
 		if int(op.Index) >= len(e.Tx.Outputs) {
-			return wire.Coin{}, false
+			return wire.Coin{}, false, nil
 		}
 		o := e.Tx.Outputs[op.Index]
-		return wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: v.next}, true
+		return wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: v.next}, true, nil
 	}
 	return v.chainView.Coin(op)
 }

@@ -8,9 +8,9 @@ import (
 )
 
 // HandleChainEvents updates the pool after the chain changed. Subscribe it
-// with chain.Subscribe: until the pool has handled a block's events,
-// NewTemplate leaves the pool's transactions out of templates on that
-// block. Connected blocks take their transactions out of the pool, and
+// with chain.Subscribe, which delivers events in commit order: until the
+// pool has handled a block's events, NewTemplate waits for it rather than
+// build on a pool that does not fit the block. Connected blocks take their transactions out of the pool, and
 // pool transactions that now conflict with the chain leave with their
 // descendants. After a reorg, the transactions of disconnected blocks come
 // back (parents first) if they are still valid, and the whole pool is
@@ -29,12 +29,13 @@ func (p *Pool) HandleChainEvents(events []chain.Event) {
 		}
 	}
 	p.mu.Lock()
+	tip := p.tip
 	for _, ev := range events {
 		if ev.Kind == chain.BlockDisconnected {
-			p.tip = ev.Block.Header.PrevBlock
+			tip = ev.Block.Header.PrevBlock
 			continue
 		}
-		p.tip = ev.ID
+		tip = ev.ID
 		var mined []*Entry
 		for i, tx := range ev.Block.Txs {
 			if i == 0 {
@@ -54,6 +55,7 @@ func (p *Pool) HandleChainEvents(events []chain.Event) {
 		p.est.recordBlock(ev.Height, mined)
 	}
 	if !reorg {
+		p.setTip(tip)
 		p.mu.Unlock()
 		return
 	}
@@ -79,4 +81,21 @@ func (p *Pool) HandleChainEvents(events []chain.Event) {
 	for _, e := range old {
 		readd(e.Tx)
 	}
+	// Only now does the pool fit the new tip: a template built while the
+	// pool was being checked again would have left out what is still to
+	// come back.
+	p.mu.Lock()
+	p.setTip(tip)
+	p.mu.Unlock()
+}
+
+// setTip records the tip the pool has caught up with and wakes templates
+// waiting for it. The caller holds p.mu for writing.
+func (p *Pool) setTip(id wire.Hash) {
+	if p.tip == id {
+		return
+	}
+	p.tip = id
+	close(p.tipMoved)
+	p.tipMoved = make(chan struct{})
 }

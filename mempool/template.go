@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"tally/chain"
 	"tally/consensus"
 	"tally/wire"
 )
@@ -44,13 +45,21 @@ func (t *Template) Block() *wire.Block {
 	return b
 }
 
+// templateWait bounds how long NewTemplate waits for the pool to catch up
+// with the chain's tip. Events are delivered right after each commit, so
+// the wait is normally a few milliseconds; only a stuck subscriber makes
+// it run out, and then the template carries the coinbase alone.
+const templateWait = 2 * time.Second
+
 // NewTemplate builds a block template on the current tip paying subsidy
 // plus fees to pkh. It picks packages (a transaction with its unconfirmed
 // ancestors not yet chosen) by their combined fee rate, highest first,
-// within the block size limit. Until the pool has handled the chain's
-// events for the tip, the template holds no pool transactions.
+// within the block size limit. If the pool has not yet handled the chain's
+// events for the tip, it waits for them (up to templateWait), so that a
+// template is not left empty while events are on their way. When subsidy
+// plus fees is 0 the coinbase has no outputs (SPEC section 2).
 func (p *Pool) NewTemplate(pkh [20]byte, now time.Time, extraNonce uint64) *Template {
-	tip := p.cfg.Chain.Tip()
+	tip := p.waitTip()
 	params := p.p
 	height := tip.Height + 1
 	t := &Template{Height: height, MinTime: tip.MedianTime + 1, SizeLimit: params.MaxBlockBytes}
@@ -78,9 +87,34 @@ func (p *Pool) NewTemplate(pkh [20]byte, now time.Time, extraNonce uint64) *Temp
 	p.mu.RUnlock()
 
 	t.CoinbaseValue = consensus.Subsidy(params, height) + t.Fees
-	cb.Outputs[0].Amount = t.CoinbaseValue
+	if t.CoinbaseValue == 0 {
+		cb.Outputs = nil
+	} else {
+		cb.Outputs[0].Amount = t.CoinbaseValue
+	}
 	t.Coinbase = cb
 	return t
+}
+
+// waitTip returns the chain's tip once the pool has caught up with it, or
+// the chain's tip as it is after templateWait.
+func (p *Pool) waitTip() *chain.Snapshot {
+	deadline := time.NewTimer(templateWait)
+	defer deadline.Stop()
+	for {
+		tip := p.cfg.Chain.Tip()
+		p.mu.RLock()
+		caught, moved := p.tip == tip.ID, p.tipMoved
+		p.mu.RUnlock()
+		if caught {
+			return tip
+		}
+		select {
+		case <-moved:
+		case <-deadline.C:
+			return p.cfg.Chain.Tip()
+		}
+	}
 }
 
 // tmplState is a pool entry's state while a template is assembled.

@@ -12,6 +12,7 @@ import (
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"tally/chain"
 	"tally/consensus"
 	"tally/wire"
 )
@@ -307,7 +308,7 @@ func (n *Node) checkBlock(data []byte, local bool) (*wire.Block, error) {
 			return b, nil
 		}
 	}
-	_, err = n.chain.ProcessBlockRaw(b, data)
+	_, err = n.chain.ProcessBlockRaw(b, data, chain.Source{Origin: chain.OriginGossip})
 	return b, err
 }
 
