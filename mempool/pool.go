@@ -124,12 +124,12 @@ func New(cfg Config) *Pool {
 		cfg.Now = time.Now
 	}
 	return &Pool{
-		cfg:     cfg,
-		p:       cfg.Chain.Params(),
-		entries: make(map[wire.Hash]*Entry),
-		spends:  make(map[wire.OutPoint]*Entry),
-		orphans: make(map[wire.Hash]*orphanTx),
-		est:     newEstimator(),
+		cfg:      cfg,
+		p:        cfg.Chain.Params(),
+		entries:  make(map[wire.Hash]*Entry),
+		spends:   make(map[wire.OutPoint]*Entry),
+		orphans:  make(map[wire.Hash]*orphanTx),
+		est:      newEstimator(),
 		tip:      cfg.Chain.Tip().ID,
 		tipMoved: make(chan struct{}),
 	}
