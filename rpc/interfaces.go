@@ -22,7 +22,7 @@ type Chain interface {
 	Coin(op wire.OutPoint) (wire.Coin, bool, error)
 	ChainTips() []chain.TipInfo
 	UTXOStats() (chain.UTXOStats, error)
-	ProcessBlockRaw(b *wire.Block, raw []byte) (chain.Result, error)
+	ProcessBlockRaw(b *wire.Block, raw []byte, src chain.Source) (chain.Result, error)
 }
 
 // Mempool is what the handlers use of the transaction pool

@@ -586,6 +586,8 @@ func TestEveryMethod(t *testing.T) {
 			want string
 		}{
 			{"duplicate", next, "duplicate"},
+			// A sibling of the tip: stored on a side branch, not connected.
+			{"side-branch", f.g.Block(testgen.ParentOf(f.blocks[len(f.blocks)-2], uint64(len(f.blocks)-2)), nil), "inconclusive"},
 			{"orphan", f.g.Block(testgen.Parent{ID: wire.Hash{7}, Header: next.Header, Height: 21}, nil), "orphan"},
 			{"bad-merkle", f.g.Block(f.tip(), nil, func(b *wire.Block) { b.Header.MerkleRoot = wire.Hash{1} }), "bad-txnmrklroot"},
 			{"too-new", f.g.Block(f.tip(), nil, func(b *wire.Block) { b.Header.Time = uint64(fixtureNow.Unix()) + 100000 }), "time-too-new"},

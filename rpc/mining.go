@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"math/big"
 	"tally/rpc/rpcjson"
 
@@ -135,21 +134,26 @@ func submitBlock(c *call) (any, error) {
 		return nil, rpcErr(rpcjson.CodeDecode, "Block decode failed: %v", derr)
 	}
 	// raw is b's canonical encoding (DecodeBlock accepts no other): the
-	// chain stores it instead of encoding the block again.
-	_, perr := s.deps.Chain.ProcessBlockRaw(b, raw)
-	var re *consensus.RuleError
-	switch {
-	case perr == nil:
+	// chain stores it instead of encoding the block again. submitblock is
+	// the operator's own call: the chain stores what it is given.
+	res, perr := s.deps.Chain.ProcessBlockRaw(b, raw, chain.Source{Origin: chain.OriginLocal})
+	if perr == nil {
+		// SPEC section 7, as Core: stored on a side branch without being
+		// connected, so not fully validated (and not relayed).
+		if res == chain.SideChain {
+			if bi, ok := s.deps.Chain.BlockInfo(b.BlockID()); ok && !bi.Valid {
+				return "inconclusive", nil
+			}
+		}
 		if s.deps.Relay != nil {
 			s.deps.Relay.RelayBlock(b)
 		}
 		return nil, nil
-	case errors.Is(perr, chain.ErrDuplicate):
-		return "duplicate", nil
-	case errors.Is(perr, chain.ErrOrphan):
-		return "orphan", nil
-	case errors.As(perr, &re):
-		return string(re.Kind), nil
+	}
+	// The kind's reason string: duplicate, orphan, time-too-new or the
+	// rule broken (BIP 22).
+	if reason, _, ok := consensus.Classify(perr); ok {
+		return reason, nil
 	}
 	return nil, perr
 }
