@@ -139,9 +139,13 @@ func (g *Gen) Pay(spends []Spend, n int, fee uint64) *wire.Tx {
 	return g.Tx(spends, outs)
 }
 
-// Coinbase returns a coinbase for height paying value to the generator.
+// Coinbase returns a coinbase for height paying value to the generator;
+// a value of 0 gives a coinbase without outputs (SPEC section 2).
 func (g *Gen) Coinbase(height uint64, value uint64) *wire.Tx {
-	tx := &wire.Tx{Version: 1, Outputs: []wire.TxOut{{Amount: value, PKH: g.PKH}}, Extra: consensus.CoinbaseExtra(height, nil)}
+	tx := &wire.Tx{Version: 1, Extra: consensus.CoinbaseExtra(height, nil)}
+	if value > 0 {
+		tx.Outputs = []wire.TxOut{{Amount: value, PKH: g.PKH}}
+	}
 	g.remember(tx)
 	return tx
 }
