@@ -213,7 +213,7 @@ func (r *tsReader) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (r *tsReader) Seek(off int64, whence int) (int64, error) { return r.r.Seek(off, whence) }
-func (r *tsReader) Close() error                               { return nil }
+func (r *tsReader) Close() error                              { return nil }
 
 type tsWriter struct {
 	s *testStorage
