@@ -167,3 +167,88 @@ func TestAddressRejects(t *testing.T) {
 		wantBadAddress(t, "tly", junk, "junk")
 	}
 }
+
+// TestAddressErrorsHideTheChecksum plays the user who pastes text from an
+// error message over a mistyped address: for typos of every kind (one
+// character changed, two neighbours swapped, another network's prefix)
+// the message must say what is wrong and hold nothing that, appended to
+// the typo or put in place of its tail, makes a valid address. The bech32
+// library's own message names the expected checksum, which fails this.
+func TestAddressErrorsHideTheChecksum(t *testing.T) {
+	const hrp = "tly"
+	pkh := wire.Hash160([]byte("a payee"))
+	addr, _ := wire.EncodeAddress(hrp, pkh)
+	var typos []string
+	for i := len(hrp) + 1; i < len(addr); i++ {
+		for _, c := range bech32Charset {
+			if byte(c) != addr[i] {
+				typos = append(typos, addr[:i]+string(c)+addr[i+1:])
+			}
+		}
+		if i+1 < len(addr) && addr[i] != addr[i+1] {
+			typos = append(typos, addr[:i]+addr[i+1:i+2]+addr[i:i+1]+addr[i+2:])
+		}
+	}
+	other, _ := wire.EncodeAddress("tlyd", pkh)
+	typos = append(typos, other, "tlx"+addr[3:])
+	valid := func(s string) bool { _, err := wire.DecodeAddress(hrp, s); return err == nil }
+	for _, typo := range typos {
+		_, err := wire.DecodeAddress(hrp, typo)
+		if err == nil {
+			t.Fatalf("typo %s accepted", typo)
+		}
+		msg := err.Error()
+		// The checksum that would make the typo's text valid, anywhere
+		// but in the quoted typo itself.
+		rest := strings.ReplaceAll(msg, typo, "")
+		if sep := strings.LastIndexByte(typo, '1'); sep > 0 {
+			if fixed, ferr := bech32.EncodeM(typo[:sep], dataOf(typo[sep+1:len(typo)-6])); ferr == nil && strings.Contains(rest, fixed[len(fixed)-6:]) {
+				t.Fatalf("%s: the message %q holds the checksum %s", typo, msg, fixed[len(fixed)-6:])
+			}
+		}
+		tokens := strings.FieldsFunc(strings.ToLower(msg), func(r rune) bool {
+			return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
+		})
+		for _, tok := range tokens {
+			cands := []string{typo + tok}
+			for k := 1; k <= len(tok) && k < len(typo); k++ {
+				cands = append(cands, typo[:len(typo)-k]+tok[len(tok)-k:], typo[:len(typo)-k]+tok[:k])
+			}
+			for _, c := range cands {
+				if valid(c) {
+					t.Fatalf("%s: text %q of the message %q makes the valid address %s", typo, tok, msg, c)
+				}
+			}
+		}
+	}
+	// The kinds are told apart.
+	for _, c := range []struct{ in, says string }{
+		{addr[:10] + string(flip(addr[10])) + addr[11:], "probably a typo"},
+		{other, "prefix"},
+		{addr[:len(addr)-1], "characters"},
+		{addr[:12] + "b" + addr[13:], "never occurs"},
+	} {
+		if _, err := wire.DecodeAddress(hrp, c.in); err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %v, want it to say %q", c.in, err, c.says)
+		}
+	}
+}
+
+// dataOf maps bech32 characters to their 5-bit values (unknown ones to 0).
+func dataOf(s string) []byte {
+	out := make([]byte, len(s))
+	for i := range s {
+		if j := strings.IndexByte(bech32Charset, s[i]); j >= 0 {
+			out[i] = byte(j)
+		}
+	}
+	return out
+}
+
+// flip returns another bech32 character than c.
+func flip(c byte) byte {
+	if c == 'q' {
+		return 'p'
+	}
+	return 'q'
+}
