@@ -90,6 +90,9 @@ var (
 	ErrNoSeed = errors.New("keystore has no seed, only imported keys: it cannot derive new addresses")
 	// ErrUnknownAddress: SetLabel of a key hash the wallet does not hold.
 	ErrUnknownAddress = errors.New("address not in this wallet")
+	// ErrNoPublicData: OpenPublic of a keystore written before keystores
+	// kept their addresses in the clear; open it with the passphrase.
+	ErrNoPublicData = errors.New("keystore has no public address list (written by an older wallet): the passphrase is needed once")
 )
 
 // KDFParams selects the passphrase key derivation function and its cost.
@@ -175,6 +178,7 @@ type Address struct {
 	PKH      [20]byte // public key hash
 	Index    uint32   // derivation index; 0 and meaningless if Imported
 	Imported bool     // an imported key rather than one derived from the seed
+	Change   bool     // on the change chain (BIP 32 keystores: m/44'/7611'/0'/1/Index)
 	Label    string
 }
 
@@ -206,6 +210,19 @@ type envelope struct {
 	Salt       string    `json:"salt"`
 	Nonce      string    `json:"nonce"`
 	Ciphertext string    `json:"ciphertext"`
+	// Public repeats the network and address list in the clear, so that
+	// balances and history need no passphrase (as Bitcoin Core keeps
+	// public data unencrypted). Absent in keystores written before it;
+	// Open ignores it (the encrypted list is authoritative) and every
+	// Save rewrites it.
+	Public *publicJSON `json:"public,omitempty"`
+}
+
+// publicJSON is the clear part of the keystore.
+type publicJSON struct {
+	Network       string        `json:"network"`
+	AddressPrefix string        `json:"address_prefix"`
+	Addresses     []addressJSON `json:"addresses"`
 }
 
 type kdfParams struct {
@@ -231,6 +248,7 @@ type addressJSON struct {
 	Address  string  `json:"address"`
 	Index    *uint32 `json:"index,omitempty"`
 	Imported bool    `json:"imported,omitempty"`
+	Change   bool    `json:"change,omitempty"`
 	Label    string  `json:"label,omitempty"`
 }
 
@@ -314,30 +332,12 @@ func (n Network) validate() error {
 // ErrWrongPassphrase; a file that is not a complete keystore gives
 // ErrCorrupt. Open never writes to the file.
 func Open(path string, passphrase []byte) (*Wallet, error) {
-	f, err := os.Open(path)
+	env, err := readEnvelope(path)
 	if err != nil {
-		return nil, fmt.Errorf("opening keystore: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxKeystoreBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading keystore %s: %w", path, err)
+		return nil, err
 	}
 	corrupt := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrCorrupt, path, fmt.Sprintf(format, args...))
-	}
-	if len(data) > maxKeystoreBytes {
-		return nil, corrupt("larger than %d bytes", maxKeystoreBytes)
-	}
-	if len(data) == 0 {
-		return nil, corrupt("empty file")
-	}
-	var env envelope
-	if err := json.Unmarshal(data, &env); err != nil {
-		return nil, corrupt("not a keystore JSON envelope: %v", err)
-	}
-	if env.Version != keystoreVersion {
-		return nil, corrupt("keystore version %d, this program reads version %d", env.Version, keystoreVersion)
 	}
 	params := KDFParams{
 		KDF: env.KDF, Time: env.KDFParams.Time, MemoryKiB: env.KDFParams.MemoryKiB,
@@ -386,6 +386,76 @@ func Open(path string, passphrase []byte) (*Wallet, error) {
 		return nil, corrupt("%v", err)
 	}
 	return w, nil
+}
+
+// readEnvelope reads and parses the keystore file at path, bounded in
+// size.
+func readEnvelope(path string) (*envelope, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening keystore: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxKeystoreBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading keystore %s: %w", path, err)
+	}
+	corrupt := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrCorrupt, path, fmt.Sprintf(format, args...))
+	}
+	if len(data) > maxKeystoreBytes {
+		return nil, corrupt("larger than %d bytes", maxKeystoreBytes)
+	}
+	if len(data) == 0 {
+		return nil, corrupt("empty file")
+	}
+	var env envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		return nil, corrupt("not a keystore JSON envelope: %v", err)
+	}
+	if env.Version != keystoreVersion {
+		return nil, corrupt("keystore version %d, this program reads version %d", env.Version, keystoreVersion)
+	}
+	return &env, nil
+}
+
+// Public is what a keystore shows without its passphrase.
+type Public struct {
+	Network   Network
+	Addresses []Address // PKH, Address, Index, Change, Imported, Label
+}
+
+// OpenPublic reads the clear part of the keystore at path: its network
+// and addresses, for balances and history without the passphrase. It
+// returns ErrNoPublicData for a keystore written before it existed, and
+// ErrCorrupt for an address list that does not decode.
+func OpenPublic(path string) (*Public, error) {
+	env, err := readEnvelope(path)
+	if err != nil {
+		return nil, err
+	}
+	if env.Public == nil {
+		return nil, fmt.Errorf("%w (%s)", ErrNoPublicData, path)
+	}
+	pub := &Public{Network: Network{Name: env.Public.Network, AddressPrefix: env.Public.AddressPrefix}}
+	if err := pub.Network.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %s: public part: %v", ErrCorrupt, path, err)
+	}
+	if len(env.Public.Addresses) > MaxAddresses {
+		return nil, fmt.Errorf("%w: %s: public part: %d addresses, at most %d", ErrCorrupt, path, len(env.Public.Addresses), MaxAddresses)
+	}
+	for i, a := range env.Public.Addresses {
+		pkh, err := wire.DecodeAddress(pub.Network.AddressPrefix, a.Address)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: public address %d: %v", ErrCorrupt, path, i, err)
+		}
+		entry := Address{Address: a.Address, PKH: pkh, Imported: a.Imported, Label: a.Label, Change: a.Change}
+		if a.Index != nil {
+			entry.Index = *a.Index
+		}
+		pub.Addresses = append(pub.Addresses, entry)
+	}
+	return pub, nil
 }
 
 // load fills w from a decrypted plaintext, re-deriving every key and
@@ -529,6 +599,7 @@ func (w *Wallet) write(create bool) error {
 		Salt:       hex.EncodeToString(w.salt),
 		Nonce:      hex.EncodeToString(nonce),
 		Ciphertext: hex.EncodeToString(aead.Seal(nil, nonce, pt, aad())),
+		Public:     &publicJSON{Network: p.Network, AddressPrefix: p.AddressPrefix, Addresses: p.Addresses},
 	}
 	data, err := json.MarshalIndent(&env, "", "  ")
 	if err != nil {

@@ -3,6 +3,7 @@ package wallet
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -109,12 +110,22 @@ func TestKeystoreRoundTrip(t *testing.T) {
 			if err != nil || a.Index != 3 {
 				t.Errorf("NewAddress after Open = %+v, %v", a, err)
 			}
-			// No secret appears in the file.
+			// No secret appears in the file; the addresses and labels
+			// do, readable without the passphrase.
 			data, _ := os.ReadFile(path)
-			for _, secret := range []string{EncodeSeed(testSeed())[:64], "savings", want[0].Address} {
+			secrets := []string{EncodeSeed(testSeed())[:64]}
+			for _, a := range want {
+				k, _ := got.KeyFor(a.PKH)
+				secrets = append(secrets, hex.EncodeToString(k.Serialize()))
+			}
+			for _, secret := range secrets {
 				if bytes.Contains(data, []byte(secret)) {
 					t.Errorf("keystore file contains %q in clear", secret)
 				}
+			}
+			pub, err := OpenPublic(path)
+			if err != nil || pub.Network != testNet || !equalAddresses(pub.Addresses, want) {
+				t.Errorf("OpenPublic = %+v, %v; want %+v", pub, err, want)
 			}
 		})
 	}

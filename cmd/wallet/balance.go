@@ -29,6 +29,23 @@ func (cfg *config) walletNode(ctx context.Context) (*wallet.Wallet, *node, error
 	return w, n, nil
 }
 
+// publicNode reads the wallet's addresses (no passphrase) and connects to
+// the node, checking that it runs the wallet's network.
+func (cfg *config) publicNode(ctx context.Context) ([]wallet.Address, *node, error) {
+	addrs, err := cfg.openPublic()
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := cfg.connect()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := n.checkNetwork(ctx, cfg); err != nil {
+		return nil, nil, err
+	}
+	return addrs, n, nil
+}
+
 // balances sums coins by state.
 type balances struct {
 	Confirmed   uint64 // confirmed and spendable
@@ -64,7 +81,7 @@ func balanceCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			w, n, err := cfg.walletNode(c.Context)
+			addrs, n, err := cfg.publicNode(c.Context)
 			if err != nil {
 				return err
 			}
@@ -72,7 +89,7 @@ func balanceCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			coins, _, err := n.coins(c.Context, cfg, w.Addresses(), tip)
+			coins, _, err := n.coins(c.Context, cfg, addrs, tip)
 			if err != nil {
 				return err
 			}
@@ -85,7 +102,7 @@ func balanceCommand() *cli.Command {
 				Spending    string `json:"spending"`
 			}
 			var per []addrBal
-			for _, a := range w.Addresses() {
+			for _, a := range addrs {
 				var mine []coin
 				for _, c := range coins {
 					if c.PKH == a.PKH {
@@ -148,11 +165,11 @@ func historyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			w, n, err := cfg.walletNode(c.Context)
+			addrs, n, err := cfg.publicNode(c.Context)
 			if err != nil {
 				return err
 			}
-			entries, err := history(c.Context, cfg, n, w.Addresses())
+			entries, err := history(c.Context, cfg, n, addrs)
 			if err != nil {
 				return err
 			}

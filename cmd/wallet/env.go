@@ -260,5 +260,30 @@ func (cfg *config) openWallet() (*wallet.Wallet, error) {
 	return w, nil
 }
 
+// openPublic returns the wallet's addresses without the passphrase (the
+// keystore's clear part). A keystore written before it had one is opened
+// with the passphrase instead; its next save adds the clear part.
+func (cfg *config) openPublic() ([]wallet.Address, error) {
+	if _, err := os.Stat(cfg.walletPath); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no wallet at %s: create one with 'wallet create', or give --wallet FILE (and --dev for the dev network)", cfg.walletPath)
+	}
+	pub, err := wallet.OpenPublic(cfg.walletPath)
+	if errors.Is(err, wallet.ErrNoPublicData) {
+		w, err := cfg.openWallet()
+		if err != nil {
+			return nil, err
+		}
+		return w.Addresses(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if pub.Network != cfg.network() {
+		return nil, fmt.Errorf("wallet %s is for network %s (prefix %s), not %s: use --dev or --genesis to pick its network",
+			cfg.walletPath, pub.Network.Name, pub.Network.AddressPrefix, cfg.params.Network)
+	}
+	return pub.Addresses, nil
+}
+
 // isTerminal reports whether f is a terminal.
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

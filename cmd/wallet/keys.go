@@ -205,16 +205,16 @@ func addressCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					w, err := cfg.openWallet()
+					addrs, err := cfg.openPublic()
 					if err != nil {
 						return err
 					}
 					var list []map[string]any
-					for _, a := range w.Addresses() {
+					for _, a := range addrs {
 						list = append(list, addressJSON(a))
 					}
 					return cfg.print(map[string]any{"addresses": list}, func(o io.Writer) {
-						for _, a := range w.Addresses() {
+						for _, a := range addrs {
 							kind := fmt.Sprintf("index %d", a.Index)
 							if a.Imported {
 								kind = "imported"

@@ -58,7 +58,7 @@ func TestCreateImportAddresses(t *testing.T) {
 
 	// A wrong passphrase is a clear error.
 	wrong := writeFile(t, filepath.Join(dir, "wrong"), "battery staple\n")
-	if _, _, err := run(t, "", "--dev", "--wallet", wpath, "--passphrase-file", wrong, "address", "list"); !errors.Is(err, wallet.ErrWrongPassphrase) {
+	if _, _, err := run(t, "", "--dev", "--wallet", wpath, "--passphrase-file", wrong, "address", "new"); !errors.Is(err, wallet.ErrWrongPassphrase) {
 		t.Fatalf("wrong passphrase: %v", err)
 	}
 	// The wallet is a dev-network wallet: the public network refuses it.
@@ -67,8 +67,12 @@ func TestCreateImportAddresses(t *testing.T) {
 	}
 	// No passphrase source and no terminal: say how to give one.
 	t.Setenv(passphraseEnv, "")
-	if _, _, err := run(t, "", "--dev", "--wallet", wpath, "address", "list"); err == nil {
+	if _, _, err := run(t, "", "--dev", "--wallet", wpath, "address", "new"); err == nil {
 		t.Fatal("empty $TALLY_PASSPHRASE accepted")
+	}
+	// Public data needs no passphrase at all.
+	if out, _, err := run(t, "", "--dev", "--wallet", wpath, "address", "list", "--json"); err != nil || !strings.Contains(out, "\"address\"") {
+		t.Fatalf("address list without a passphrase: %v %s", err, out)
 	}
 }
 
