@@ -44,12 +44,12 @@ func (v addrIndexView) Balance(pkh [20]byte) (indexes.Balance, error) {
 	return v.ix.Balance(v.db, pkh)
 }
 
-func (v addrIndexView) UTXOs(pkh [20]byte, limit int) ([]indexes.UTXO, bool, error) {
-	return v.ix.UTXOs(v.db, pkh, limit)
+func (v addrIndexView) UTXOs(pkh [20]byte, after *wire.OutPoint, limit int) ([]indexes.UTXO, bool, error) {
+	return v.ix.UTXOs(v.db, pkh, after, limit)
 }
 
-func (v addrIndexView) TxIDs(pkh [20]byte, from, to uint64, limit int) ([]indexes.TxRef, bool, error) {
-	return v.ix.TxIDs(v.db, pkh, from, to, limit)
+func (v addrIndexView) TxIDs(pkh [20]byte, from, to uint64, after *indexes.TxRef, limit int) ([]indexes.TxRef, bool, error) {
+	return v.ix.TxIDs(v.db, pkh, from, to, after, limit)
 }
 
 func (v addrIndexView) Ready() bool { return v.ix.Ready() }

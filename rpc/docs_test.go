@@ -125,6 +125,8 @@ func TestWriteDocs(t *testing.T) {
 	capture("", "getaddressutxos", docAddr)
 	capture("", "getaddresstxids", docAddr)
 	capture("with a height range", "getaddresstxids", docAddr, 0, 20)
+	capture("one entry per page", "getaddresstxids", docAddr, map[string]any{"limit": 1})
+	capture("", "getaddresshistory", docAddr)
 	capture("another network's address", "getaddressbalance", "tly1q87uynck5kzezelgw83aen876f6ew8p46hhwqvs")
 	capture("", "validateaddress", docAddr)
 	capture("a typo", "validateaddress", docAddr[:len(docAddr)-1]+"x")

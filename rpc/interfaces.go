@@ -76,8 +76,8 @@ type TxIndex interface {
 // AddrIndex answers the address methods (--addrindex). See AddrIndexOn.
 type AddrIndex interface {
 	Balance(pkh [20]byte) (indexes.Balance, error)
-	UTXOs(pkh [20]byte, limit int) ([]indexes.UTXO, bool, error)
-	TxIDs(pkh [20]byte, from, to uint64, limit int) ([]indexes.TxRef, bool, error)
+	UTXOs(pkh [20]byte, after *wire.OutPoint, limit int) ([]indexes.UTXO, bool, error)
+	TxIDs(pkh [20]byte, from, to uint64, after *indexes.TxRef, limit int) ([]indexes.TxRef, bool, error)
 	Ready() bool
 }
 

@@ -77,6 +77,57 @@ func assertJSON(t *testing.T, raw json.RawMessage, want any) {
 	}
 }
 
+// wantTxIDs checks a getaddresstxids page: the confirmed txids ids, in
+// order, on one page, then (withPool) pool entries (height null) for
+// every pool transaction paying other.
+func wantTxIDs(f *fixture, ids []string, withPool bool) func(t *testing.T, raw json.RawMessage) {
+	return func(t *testing.T, raw json.RawMessage) {
+		var pg rpcjson.AddressTxIDPage
+		mustJSON(t, raw, &pg)
+		var got []string
+		pool := 0
+		for _, e := range pg.TxIDs {
+			if e.Height == nil {
+				if !f.pool.Has(e.TxID) {
+					t.Fatalf("pool entry %s not in the pool", e.TxID)
+				}
+				pool++
+				continue
+			}
+			if pool > 0 {
+				t.Fatal("a confirmed entry after a pool entry")
+			}
+			got = append(got, e.TxID.String())
+		}
+		n, _ := f.poolPaying(other)
+		if !withPool {
+			n = 0
+		}
+		if pg.Next != nil || !slices.Equal(got, ids) || pool != n {
+			t.Fatalf("got %v (next %v) and %d pool entries\nwant %v and %d", got, pg.Next, pool, ids, n)
+		}
+	}
+}
+
+// poolPaying counts the pool transactions paying pkh and sums what they
+// pay it.
+func (f *fixture) poolPaying(pkh [20]byte) (n int, sum uint64) {
+	for _, id := range f.pool.TxIDs() {
+		e, _ := f.pool.Get(id)
+		paid := false
+		for _, o := range e.Tx.Outputs {
+			if o.PKH == pkh {
+				sum += o.Amount
+				paid = true
+			}
+		}
+		if paid {
+			n++
+		}
+	}
+	return n, sum
+}
+
 func hexOf(b []byte) string { return hex.EncodeToString(b) }
 
 // counter counts calls per method through Config.OnRequest.
@@ -491,27 +542,64 @@ func TestEveryMethod(t *testing.T) {
 			ids = append(ids, idsAt(h)...)
 		}
 		f.run(t, []tcase{
-			{method: "getaddressbalance", params: []any{f.otherAddr}, want: rpcjson.AddressBalance{Balance: 45 * 5000, Received: 45 * 5000, UTXOs: 45}},
+			{method: "getaddressbalance", params: []any{f.otherAddr}, check: func(t *testing.T, raw json.RawMessage) {
+				_, in := f.poolPaying(other)
+				assertJSON(t, raw, rpcjson.AddressBalance{Balance: 45 * 5000, Received: 45 * 5000, UTXOs: 45, UnconfirmedReceived: in})
+			}},
 			{name: "getaddressbalance/invalid", method: "getaddressbalance", params: []any{"tly1qqqqqq"}, code: rpcjson.CodeNotFound},
 			{name: "getaddressbalance/other-network", method: "getaddressbalance", params: []any{func() string {
 				a, _ := wire.EncodeAddress("tly", other)
 				return a
 			}()}, code: rpcjson.CodeNotFound},
 			{method: "getaddressutxos", params: []any{f.otherAddr}, check: func(t *testing.T, raw json.RawMessage) {
-				var r []rpcjson.AddressUTXO
-				mustJSON(t, raw, &r)
-				if len(r) != 45 {
-					t.Fatalf("%d utxos", len(r))
+				var pg rpcjson.AddressUTXOPage
+				mustJSON(t, raw, &pg)
+				r := pg.UTXOs
+				n, _ := f.poolPaying(other)
+				if len(r) != 45+n || pg.Next != nil {
+					t.Fatalf("%d utxos, next %v", len(r), pg.Next)
 				}
-				for _, u := range r {
-					if u.Address != f.otherAddr || u.Value != 5000 || u.Vout != 0 || u.Coinbase || u.Confirmations != 20-u.Height+1 || u.SpentBy != nil {
+				for _, u := range r[45:] {
+					if u.Height != nil || u.Confirmations != 0 || u.Value != 5000 || !f.pool.Has(u.TxID) {
+						t.Fatalf("pool entry %+v", u)
+					}
+				}
+				for _, u := range r[:45] {
+					if u.Address != f.otherAddr || u.Value != 5000 || u.Vout != 0 || u.Coinbase || u.Height == nil || u.Confirmations != 20-*u.Height+1 || u.SpentBy != nil {
 						t.Fatalf("%+v", u)
 					}
 				}
 			}},
+			{name: "getaddressutxos/pages", method: "getaddressutxos", params: []any{f.otherAddr}, check: func(t *testing.T, raw json.RawMessage) {
+				var all rpcjson.AddressUTXOPage
+				mustJSON(t, raw, &all)
+				var got []rpcjson.AddressUTXO
+				after := ""
+				for pages := 0; ; pages++ {
+					var pg rpcjson.AddressUTXOPage
+					opts := map[string]any{"limit": 7}
+					if after != "" {
+						opts["after"] = after
+					}
+					if err := f.call("getaddressutxos", []any{f.otherAddr, opts}, &pg); err != nil || len(pg.UTXOs) > 7 || pages > 10 {
+						t.Fatalf("page %d: %v", pages, err)
+					}
+					got = append(got, pg.UTXOs...)
+					if pg.Next == nil {
+						break
+					}
+					after = *pg.Next
+				}
+				if !reflect.DeepEqual(got, all.UTXOs) {
+					t.Fatalf("paged: %d entries, want %d", len(got), len(all.UTXOs))
+				}
+			}},
+			{name: "getaddressutxos/bad-cursor", method: "getaddressutxos", params: []any{f.otherAddr, map[string]any{"after": "x"}}, code: rpcjson.CodeInvalidParameter},
+			{name: "getaddressutxos/bad-limit", method: "getaddressutxos", params: []any{f.otherAddr, map[string]any{"limit": 10001}}, code: rpcjson.CodeInvalidParameter},
 			{name: "getaddressutxos/spent-by-pool", method: "getaddressutxos", params: []any{f.genAddr}, check: func(t *testing.T, raw json.RawMessage) {
-				var r []rpcjson.AddressUTXO
-				mustJSON(t, raw, &r)
+				var pg rpcjson.AddressUTXOPage
+				mustJSON(t, raw, &pg)
+				r := pg.UTXOs
 				found := false
 				for _, u := range r {
 					if u.TxID == parent.Inputs[0].Prev.TxID && u.Vout == parent.Inputs[0].Prev.Index {
@@ -522,8 +610,40 @@ func TestEveryMethod(t *testing.T) {
 					t.Fatal("the coin parent spends is not marked")
 				}
 			}},
-			{method: "getaddresstxids", params: []any{f.otherAddr}, want: ids},
-			{name: "getaddresstxids/range", method: "getaddresstxids", params: []any{f.otherAddr, 2, 3}, want: append(idsAt(2), idsAt(3)...)},
+			{method: "getaddresstxids", params: []any{f.otherAddr}, check: wantTxIDs(f, ids, true)},
+			{name: "getaddresstxids/range", method: "getaddresstxids", params: []any{f.otherAddr, 2, 3}, check: wantTxIDs(f, append(idsAt(2), idsAt(3)...), false)},
+			{name: "getaddresstxids/pages", method: "getaddresstxids", params: []any{f.otherAddr, map[string]any{"limit": 4}}, check: func(t *testing.T, raw json.RawMessage) {
+				var got []string
+				for pages := 0; ; pages++ {
+					var pg rpcjson.AddressTxIDPage
+					mustJSON(t, raw, &pg)
+					for _, e := range pg.TxIDs {
+						got = append(got, e.TxID.String())
+					}
+					if pg.Next == nil || pages > 20 {
+						break
+					}
+					if err := f.call("getaddresstxids", []any{f.otherAddr, map[string]any{"limit": 4, "after": *pg.Next}}, &raw); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if n, _ := f.poolPaying(other); len(got) != len(ids)+n || !slices.Equal(got[:len(ids)], ids) {
+					t.Fatalf("paged: %v\nwant %v and %d pool txids", got, ids, n)
+				}
+			}},
+			{name: "getaddresshistory", method: "getaddresshistory", params: []any{f.otherAddr}, check: func(t *testing.T, raw json.RawMessage) {
+				var pg rpcjson.AddressHistoryPage
+				mustJSON(t, raw, &pg)
+				n, _ := f.poolPaying(other)
+				if len(pg.History) != len(ids)+n || pg.Next != nil {
+					t.Fatalf("%d entries", len(pg.History))
+				}
+				for i, e := range pg.History {
+					if e.Received != 5000 || e.Spent != 0 || (e.Height == nil) != (i >= len(ids)) {
+						t.Fatalf("%+v", e)
+					}
+				}
+			}},
 			{name: "getaddresstxids/named", method: "getaddresstxids", params: nil, code: rpcjson.CodeInvalidParams},
 			{method: "validateaddress", params: []any{f.otherAddr}, want: rpcjson.ValidateAddressResult{IsValid: true, Address: f.otherAddr, PKH: hexOf(other[:])}},
 			{name: "validateaddress/upper", method: "validateaddress", params: []any{strings.ToUpper(f.otherAddr)}, want: rpcjson.ValidateAddressResult{IsValid: true, Address: f.otherAddr, PKH: hexOf(other[:])}},

@@ -133,8 +133,11 @@ func TestReorg(t *testing.T) {
 			}
 		}},
 		{name: "verifytxoutproof/old", method: "verifytxoutproof", params: []any{oldProof}, want: []wire.Hash{}},
-		{name: "getaddresstxids/after-fork", method: "getaddresstxids", params: []any{f.otherAddr, 19}, want: []string{}},
-		{method: "getaddressbalance", params: []any{f.otherAddr}, want: rpcjson.AddressBalance{Balance: 39 * 5000, Received: 39 * 5000, UTXOs: 39}},
+		{name: "getaddresstxids/after-fork", method: "getaddresstxids", params: []any{f.otherAddr, 19}, check: wantTxIDs(f, nil, true)},
+		{method: "getaddressbalance", params: []any{f.otherAddr}, check: func(t *testing.T, raw json.RawMessage) {
+			_, in := f.poolPaying(other)
+			assertJSON(t, raw, rpcjson.AddressBalance{Balance: 39 * 5000, Received: 39 * 5000, UTXOs: 39, UnconfirmedReceived: in})
+		}},
 		{name: "gettxout/X-input-spent-by-D", method: "gettxout", params: []any{xin.Out.TxID, xin.Out.Index}, check: wantNull},
 	})
 
@@ -156,7 +159,7 @@ func TestReorg(t *testing.T) {
 	}
 	slices.Sort(want)
 	f.run(t, []tcase{
-		{name: "getaddresstxids/after-remine", method: "getaddresstxids", params: []any{f.otherAddr, 19}, want: want},
+		{name: "getaddresstxids/after-remine", method: "getaddresstxids", params: []any{f.otherAddr, 19}, check: wantTxIDs(f, want, true)},
 		{name: "gettxstatus/Y-mined", method: "gettxstatus", params: []any{y.TxID()}, check: func(t *testing.T, raw json.RawMessage) {
 			var r rpcjson.TxStatus
 			mustJSON(t, raw, &r)
@@ -181,8 +184,9 @@ func TestReorg(t *testing.T) {
 		}},
 	})
 	// The index agrees with a UTXO scan: every unspent output of other.
-	var utxos []rpcjson.AddressUTXO
-	f.mustCall("getaddressutxos", []any{f.otherAddr}, &utxos)
+	var pg rpcjson.AddressUTXOPage
+	f.mustCall("getaddressutxos", []any{f.otherAddr}, &pg)
+	utxos := pg.UTXOs
 	n := 0
 	for h := 0; h <= 22; h++ {
 		id, _ := f.c.IDAt(uint64(h))

@@ -168,8 +168,8 @@ func TestPublicListener(t *testing.T) {
 		t.Fatalf("public help of a private method: %q", hb)
 	}
 	// Read-only methods answer with values.
-	var txids []wire.Hash
-	if err := f.pub.Call(ctx, "getaddresstxids", []any{f.otherAddr, 1, 1}, &txids); err != nil || len(txids) != 2 {
+	var txids rpcjson.AddressTxIDPage
+	if err := f.pub.Call(ctx, "getaddresstxids", []any{f.otherAddr, 1, 1}, &txids); err != nil || len(txids.TxIDs) != 2 {
 		t.Fatalf("getaddresstxids: %v %v", txids, err)
 	}
 	if _, err := f.pub.GetMerkleProof(ctx, f.blocks[4].Txs[2].TxID()); err != nil {

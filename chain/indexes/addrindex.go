@@ -225,9 +225,16 @@ type UTXO struct {
 }
 
 // UTXOs returns up to limit unspent outputs of pkh in (txid, index)
-// order; more is true when there are others.
-func (ix *AddrIndex) UTXOs(db Reader, pkh [20]byte, limit int) (out []UTXO, more bool, err error) {
-	it := db.NewIterator(util.BytesPrefix(append([]byte{prefixUnspent}, pkh[:]...)), nil)
+// order, starting after the outpoint after (nil: from the first); more is
+// true when there are others. The last outpoint returned is the cursor of
+// the next page, so no address is too big to list.
+func (ix *AddrIndex) UTXOs(db Reader, pkh [20]byte, after *wire.OutPoint, limit int) (out []UTXO, more bool, err error) {
+	r := util.BytesPrefix(append([]byte{prefixUnspent}, pkh[:]...))
+	if after != nil {
+		// The smallest key above after's.
+		r.Start = append(unspentKey(pkh, *after), 0)
+	}
+	it := db.NewIterator(r, nil)
 	defer it.Release()
 	for it.Next() {
 		if len(out) >= limit {
@@ -249,21 +256,31 @@ func (ix *AddrIndex) UTXOs(db Reader, pkh [20]byte, limit int) (out []UTXO, more
 	return out, false, it.Error()
 }
 
-// TxRef is a transaction in an address's history.
+// TxRef is a transaction in an address's history: where it is and what
+// it did to the address.
 type TxRef struct {
-	TxID   wire.Hash
-	Height uint64
+	TxID     wire.Hash
+	Height   uint64
+	Received uint64 // sum of its outputs paying the address
+	Spent    uint64 // sum of the address's coins its inputs spend
 }
 
 // TxIDs returns the transactions that paid or spent pkh in best-chain
 // blocks at heights from..to (inclusive), by height then txid, at most
-// limit of them; more is true when there are others in the range.
-func (ix *AddrIndex) TxIDs(db Reader, pkh [20]byte, from, to uint64, limit int) (out []TxRef, more bool, err error) {
+// limit of them, starting after the transaction after (nil: from the
+// first); more is true when there are others in the range. The last
+// entry's (height, txid) is the cursor of the next page.
+func (ix *AddrIndex) TxIDs(db Reader, pkh [20]byte, from, to uint64, after *TxRef, limit int) (out []TxRef, more bool, err error) {
 	if from > to {
 		return nil, false, nil
 	}
-	start := make([]byte, 0, 29)
+	start := make([]byte, 0, historyKeySize)
 	start = append(append(append(start, prefixHistory), pkh[:]...), u64be(from)...)
+	if after != nil && after.Height >= from {
+		// Past every entry of after: its keys end in dir (0 or 1) | n.
+		start = append(append(start[:21], u64be(after.Height)...), after.TxID[:]...)
+		start = append(start, DirSpent+1)
+	}
 	var limitKey []byte
 	if to < ^uint64(0) {
 		limitKey = append(append([]byte{prefixHistory}, pkh[:]...), u64be(to+1)...)
@@ -273,20 +290,27 @@ func (ix *AddrIndex) TxIDs(db Reader, pkh [20]byte, from, to uint64, limit int) 
 	it := db.NewIterator(&util.Range{Start: start, Limit: limitKey}, nil)
 	defer it.Release()
 	for it.Next() {
-		k := it.Key()
-		if len(k) != historyKeySize {
-			return nil, false, fmt.Errorf("%w: addrindex history key of %d bytes", ErrCorrupt, len(k))
+		k, v := it.Key(), it.Value()
+		if len(k) != historyKeySize || len(v) != 8 {
+			return nil, false, fmt.Errorf("%w: addrindex history entry of %d bytes", ErrCorrupt, len(k))
 		}
 		var ref TxRef
 		ref.Height = binary.BigEndian.Uint64(k[21:])
 		copy(ref.TxID[:], k[29:61])
-		if n := len(out); n > 0 && out[n-1] == ref {
-			continue // another entry of the same transaction
+		n := len(out)
+		if n == 0 || out[n-1].TxID != ref.TxID || out[n-1].Height != ref.Height {
+			if n >= limit {
+				return out, true, nil
+			}
+			out = append(out, ref)
+			n++
 		}
-		if len(out) >= limit {
-			return out, true, nil
+		amount := binary.LittleEndian.Uint64(v)
+		if k[61] == DirReceived {
+			out[n-1].Received += amount
+		} else {
+			out[n-1].Spent += amount
 		}
-		out = append(out, ref)
 	}
 	return out, false, it.Error()
 }

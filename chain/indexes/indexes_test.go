@@ -218,7 +218,7 @@ func TestIndexesFollowReorg(t *testing.T) {
 	if err != nil || !ok || blk != b6.BlockID() || pos != 1 {
 		t.Fatalf("lookup on b6: %s %d %v %v", blk, pos, ok, err)
 	}
-	refs, _, err := addr.TxIDs(db, other, 6, 6, 10)
+	refs, _, err := addr.TxIDs(db, other, 6, 6, nil, 10)
 	if err != nil || len(refs) != 1 || refs[0].TxID != moved.TxID() {
 		t.Fatalf("history at 6 before reorg: %v %v", refs, err)
 	}
@@ -238,11 +238,11 @@ func TestIndexesFollowReorg(t *testing.T) {
 	if _, _, ok, _ := tx.Lookup(db, moved.TxID()); ok {
 		t.Fatal("tx of the losing branch still indexed")
 	}
-	if refs, _, _ := addr.TxIDs(db, other, 6, 100, 10); len(refs) != 0 {
+	if refs, _, _ := addr.TxIDs(db, other, 6, 100, nil, 10); len(refs) != 0 {
 		t.Fatalf("history after reorg: %v", refs)
 	}
 	// The coin moved spent is unspent again.
-	utxos, _, err := addr.UTXOs(db, bd.g.PKH, 1000)
+	utxos, _, err := addr.UTXOs(db, bd.g.PKH, nil, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,8 +256,8 @@ func TestIndexesFollowReorg(t *testing.T) {
 	if !ok || blk != a8.BlockID() || pos != 1 {
 		t.Fatalf("lookup on a8: %s %d %v", blk, pos, ok)
 	}
-	refs, _, _ = addr.TxIDs(db, other, 0, ^uint64(0), 100)
-	if len(refs) != 11 || refs[10] != (TxRef{TxID: moved.TxID(), Height: 8}) {
+	refs, _, _ = addr.TxIDs(db, other, 0, ^uint64(0), nil, 100)
+	if len(refs) != 11 || refs[10] != (TxRef{TxID: moved.TxID(), Height: 8, Received: 5000}) {
 		t.Fatalf("history of other: %d entries, last %v", len(refs), refs[len(refs)-1])
 	}
 	bal, err := addr.Balance(db, other)
@@ -272,7 +272,7 @@ func TestIndexQueriesBounds(t *testing.T) {
 	c := openMem(t, bd.p, tx, addr)
 	bd.extend(c, 4)
 	db := c.DB()
-	all, more, err := addr.TxIDs(db, other, 0, ^uint64(0), 100)
+	all, more, err := addr.TxIDs(db, other, 0, ^uint64(0), nil, 100)
 	if err != nil || more || len(all) != 8 {
 		t.Fatalf("all: %d %v %v", len(all), more, err)
 	}
@@ -281,26 +281,63 @@ func TestIndexQueriesBounds(t *testing.T) {
 			t.Fatal("history not ordered by height")
 		}
 	}
-	some, more, _ := addr.TxIDs(db, other, 0, ^uint64(0), 3)
+	some, more, _ := addr.TxIDs(db, other, 0, ^uint64(0), nil, 3)
 	if !more || len(some) != 3 || some[2] != all[2] {
 		t.Fatalf("limited: %v %v", some, more)
 	}
-	mid, _, _ := addr.TxIDs(db, other, 2, 3, 100)
+	mid, _, _ := addr.TxIDs(db, other, 2, 3, nil, 100)
 	if len(mid) != 4 || mid[0].Height != 2 || mid[3].Height != 3 {
 		t.Fatalf("range 2..3: %v", mid)
 	}
-	if r, _, _ := addr.TxIDs(db, other, 5, 4, 100); r != nil {
+	if r, _, _ := addr.TxIDs(db, other, 5, 4, nil, 100); r != nil {
 		t.Fatal("empty range returned entries")
 	}
 	// The generator's history: genesis allocation, then each block's txs
 	// (each tx counted once even with several entries).
-	gen, _, _ := addr.TxIDs(db, bd.g.PKH, 0, ^uint64(0), 1000)
+	gen, _, _ := addr.TxIDs(db, bd.g.PKH, 0, ^uint64(0), nil, 1000)
 	if len(gen) != 1+4*4 {
 		t.Fatalf("generator history: %d", len(gen))
 	}
-	u, more, _ := addr.UTXOs(db, bd.g.PKH, 2)
+	u, more, _ := addr.UTXOs(db, bd.g.PKH, nil, 2)
 	if len(u) != 2 || !more {
 		t.Fatalf("utxos limited: %v %v", u, more)
+	}
+	// Paging with cursors gives every entry exactly once, in order, for
+	// every page size.
+	allUTXOs, _, _ := addr.UTXOs(db, bd.g.PKH, nil, 1000)
+	for limit := 1; limit <= 5; limit++ {
+		var got []UTXO
+		var after *wire.OutPoint
+		for {
+			page, more, err := addr.UTXOs(db, bd.g.PKH, after, limit)
+			if err != nil || len(page) > limit {
+				t.Fatalf("utxo page: %d entries, %v", len(page), err)
+			}
+			got = append(got, page...)
+			if !more {
+				break
+			}
+			after = &page[len(page)-1].OutPoint
+		}
+		if !slices.Equal(got, allUTXOs) {
+			t.Fatalf("utxos paged by %d: %d entries, want %d", limit, len(got), len(allUTXOs))
+		}
+		var refs []TxRef
+		var afterRef *TxRef
+		for {
+			page, more, err := addr.TxIDs(db, bd.g.PKH, 0, ^uint64(0), afterRef, limit)
+			if err != nil || len(page) > limit {
+				t.Fatalf("history page: %d entries, %v", len(page), err)
+			}
+			refs = append(refs, page...)
+			if !more {
+				break
+			}
+			afterRef = &page[len(page)-1]
+		}
+		if !slices.Equal(refs, gen) {
+			t.Fatalf("history paged by %d: %d entries, want %d", limit, len(refs), len(gen))
+		}
 	}
 	if _, _, ok, err := tx.Lookup(db, wire.Hash{1}); ok || err != nil {
 		t.Fatal("unknown txid found")

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -50,8 +52,8 @@ func (cfg *config) publicNode(ctx context.Context) ([]wallet.Address, *node, err
 type balances struct {
 	Confirmed   uint64 // confirmed and spendable
 	Immature    uint64 // confirmed coinbase outputs not yet mature
-	Unconfirmed uint64 // outputs of mempool transactions
-	Spending    uint64 // outputs a mempool transaction spends (in no other sum)
+	Unconfirmed uint64 // unconfirmed incoming: outputs of pool transactions paying the wallet (its change too)
+	Spending    uint64 // unconfirmed outgoing: coins a pool transaction spends (in no other sum)
 }
 
 func sumCoins(coins []coin) balances {
@@ -71,10 +73,31 @@ func sumCoins(coins []coin) balances {
 	return b
 }
 
+// staleTip is how old the node's tip may be before balance warns that
+// the node may be behind.
+const staleTip = 2 * time.Hour
+
+// syncWarning returns a warning when the node is still in its initial
+// sync or its tip is old: its balances may be missing recent payments.
+func (n *node) syncWarning(ctx context.Context, now time.Time) string {
+	info, err := n.c.GetBlockchainInfo(ctx)
+	if err != nil {
+		return ""
+	}
+	age := now.Sub(time.Unix(int64(info.Time), 0))
+	switch {
+	case info.InitialBlockDownload:
+		return fmt.Sprintf("the node is still in its initial sync (height %d of %d headers): balances may be incomplete", info.Blocks, info.Headers)
+	case age > staleTip:
+		return fmt.Sprintf("the node's last block is %s old: it may be behind, and balances may miss recent payments", age.Round(time.Minute))
+	}
+	return ""
+}
+
 func balanceCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "balance",
-		Usage: "the wallet's balance, from the node's address index",
+		Usage: "the wallet's balance from the node's address index (no passphrase needed)",
 		Flags: withJSON(),
 		Action: func(c *cli.Context) error {
 			cfg, err := loadConfig(c)
@@ -89,10 +112,11 @@ func balanceCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			coins, _, err := n.coins(c.Context, cfg, addrs, tip)
+			coins, err := n.coins(c.Context, cfg, addrs, tip)
 			if err != nil {
 				return err
 			}
+			warning := n.syncWarning(c.Context, time.Now())
 			total := sumCoins(coins)
 			type addrBal struct {
 				Address     string `json:"address"`
@@ -101,41 +125,47 @@ func balanceCommand() *cli.Command {
 				Unconfirmed string `json:"unconfirmed"`
 				Spending    string `json:"spending"`
 			}
+			byPKH := make(map[[20]byte][]coin)
+			for _, c := range coins {
+				byPKH[c.PKH] = append(byPKH[c.PKH], c)
+			}
 			var per []addrBal
 			for _, a := range addrs {
-				var mine []coin
-				for _, c := range coins {
-					if c.PKH == a.PKH {
-						mine = append(mine, c)
-					}
-				}
-				b := sumCoins(mine)
+				b := sumCoins(byPKH[a.PKH])
 				per = append(per, addrBal{a.Address, wallet.FormatAmount(b.Confirmed), wallet.FormatAmount(b.Immature),
 					wallet.FormatAmount(b.Unconfirmed), wallet.FormatAmount(b.Spending)})
 			}
 			out := map[string]any{
-				"confirmed":        wallet.FormatAmount(total.Confirmed),
-				"immature":         wallet.FormatAmount(total.Immature),
-				"unconfirmed":      wallet.FormatAmount(total.Unconfirmed),
-				"spending":         wallet.FormatAmount(total.Spending),
-				"confirmed_base":   total.Confirmed,
-				"immature_base":    total.Immature,
-				"unconfirmed_base": total.Unconfirmed,
-				"spending_base":    total.Spending,
-				"unit":             "TALLY",
-				"height":           tip,
-				"utxos":            len(coins),
-				"addresses":        per,
+				"confirmed":                 wallet.FormatAmount(total.Confirmed),
+				"immature":                  wallet.FormatAmount(total.Immature),
+				"unconfirmed":               wallet.FormatAmount(total.Unconfirmed),
+				"spending":                  wallet.FormatAmount(total.Spending),
+				"unconfirmed_incoming":      wallet.FormatAmount(total.Unconfirmed),
+				"unconfirmed_outgoing":      wallet.FormatAmount(total.Spending),
+				"confirmed_base":            total.Confirmed,
+				"immature_base":             total.Immature,
+				"unconfirmed_base":          total.Unconfirmed,
+				"spending_base":             total.Spending,
+				"unconfirmed_incoming_base": total.Unconfirmed,
+				"unconfirmed_outgoing_base": total.Spending,
+				"unit":                      "TALLY",
+				"height":                    tip,
+				"utxos":                     len(coins),
+				"addresses":                 per,
+			}
+			if warning != "" {
+				out["warning"] = warning
 			}
 			return cfg.print(out, func(o io.Writer) {
-				fmt.Fprintf(o, "Confirmed:   %s TALLY\n", wallet.FormatAmount(total.Confirmed))
+				if warning != "" {
+					fmt.Fprintf(o, "WARNING: %s\n", warning)
+				}
+				fmt.Fprintf(o, "Confirmed:             %s TALLY\n", wallet.FormatAmount(total.Confirmed))
 				if total.Immature > 0 {
-					fmt.Fprintf(o, "Immature:    %s TALLY (mined, spendable after %d confirmations)\n", wallet.FormatAmount(total.Immature), cfg.params.CoinbaseMaturity)
+					fmt.Fprintf(o, "Immature:              %s TALLY (mined, spendable after %d confirmations)\n", wallet.FormatAmount(total.Immature), cfg.params.CoinbaseMaturity)
 				}
-				fmt.Fprintf(o, "Unconfirmed: %s TALLY\n", wallet.FormatAmount(total.Unconfirmed))
-				if total.Spending > 0 {
-					fmt.Fprintf(o, "Being spent: %s TALLY (by unconfirmed transactions, in neither sum above)\n", wallet.FormatAmount(total.Spending))
-				}
+				fmt.Fprintf(o, "Unconfirmed incoming:  %s TALLY\n", wallet.FormatAmount(total.Unconfirmed))
+				fmt.Fprintf(o, "Unconfirmed outgoing:  %s TALLY (coins being spent, in no sum above)\n", wallet.FormatAmount(total.Spending))
 				fmt.Fprintf(o, "(%d unspent outputs on %d addresses, node at height %d)\n", len(coins), len(per), tip)
 			})
 		},
@@ -158,22 +188,28 @@ type historyEntry struct {
 func historyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "history",
-		Usage: "the wallet's transactions and their net amounts (the node needs --addrindex and --txindex)",
-		Flags: withJSON(),
+		Usage: "the wallet's transactions and their net amounts, oldest first (no passphrase needed; the node needs --addrindex and --txindex)",
+		Flags: withJSON(
+			&cli.IntFlag{Name: "limit", Value: 100, Usage: "show at most `N` transactions (0: all)"},
+			&cli.IntFlag{Name: "skip", Usage: "skip the `N` newest transactions (page back with --skip 100, 200, ...)"},
+		),
 		Action: func(c *cli.Context) error {
 			cfg, err := loadConfig(c)
 			if err != nil {
 				return err
 			}
+			if c.Int("limit") < 0 || c.Int("skip") < 0 {
+				return usagef("--limit and --skip must be 0 or more")
+			}
 			addrs, n, err := cfg.publicNode(c.Context)
 			if err != nil {
 				return err
 			}
-			entries, err := history(c.Context, cfg, n, addrs)
+			entries, total, err := history(c.Context, cfg, n, addrs, c.Int("skip"), c.Int("limit"))
 			if err != nil {
 				return err
 			}
-			return cfg.print(map[string]any{"transactions": entries}, func(o io.Writer) {
+			return cfg.print(map[string]any{"transactions": entries, "total": total}, func(o io.Writer) {
 				if len(entries) == 0 {
 					fmt.Fprintln(o, "No transactions.")
 				}
@@ -188,48 +224,71 @@ func historyCommand() *cli.Command {
 					}
 					fmt.Fprintln(o)
 				}
+				if len(entries) < total {
+					fmt.Fprintf(o, "(%d of %d transactions; see --limit and --skip)\n", len(entries), total)
+				}
 			})
 		},
 	}
 }
 
-// history builds the wallet's transaction list: the txids the address
-// index gives, each transaction fetched and decoded, the amounts the
-// wallet received and spent computed from the outputs and from the
-// outputs its inputs spend.
+// history builds a page of the wallet's transaction list: the txids the
+// address index gives (paged from the node, merged over the wallet's
+// addresses, oldest first, unconfirmed last), of which the newest limit
+// after skipping skip are fetched and decoded, their amounts computed
+// from their outputs and from the outputs their inputs spend. It returns
+// the page and the number of transactions in all.
 // The genesis coinbase, which no node serves with getrawtransaction, comes
 // from the network's parameters.
-func history(ctx context.Context, cfg *config, n *node, addrs []wallet.Address) ([]historyEntry, error) {
+func history(ctx context.Context, cfg *config, n *node, addrs []wallet.Address, skip, limit int) ([]historyEntry, int, error) {
 	genesisCoinbase := cfg.params.Genesis.Txs[0]
 	tip, err := n.blockCount(ctx)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	mine := make(map[[20]byte]bool, len(addrs))
 	for _, a := range addrs {
 		mine[a.PKH] = true
 	}
-	// The wallet's own pending transactions, then the confirmed ones.
-	_, ids, err := n.coins(ctx, cfg, addrs, tip)
-	if err != nil {
-		return nil, err
+	type ref struct {
+		id     wire.Hash
+		height int64
 	}
 	seen := make(map[wire.Hash]bool)
-	for _, id := range ids {
-		seen[id] = true
-	}
+	var refs []ref
 	for _, a := range addrs {
 		got, err := n.addressTxIDs(ctx, a.Address)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		for _, id := range got {
-			if !seen[id] {
-				seen[id] = true
-				ids = append(ids, id)
+		for _, e := range got {
+			if seen[e.TxID] {
+				continue
 			}
+			seen[e.TxID] = true
+			r := ref{id: e.TxID, height: -1}
+			if e.Height != nil {
+				r.height = int64(*e.Height)
+			}
+			refs = append(refs, r)
 		}
 	}
+	// Oldest first; unconfirmed last.
+	key := func(r ref) int64 {
+		if r.height < 0 {
+			return 1 << 62
+		}
+		return r.height
+	}
+	slices.SortStableFunc(refs, func(a, b ref) int { return cmp.Compare(key(a), key(b)) })
+	total := len(refs)
+	end := max(total-skip, 0)
+	start := 0
+	if limit > 0 {
+		start = max(end-limit, 0)
+	}
+	refs = refs[start:end]
+
 	txs := map[wire.Hash]*rawTx{genesisCoinbase.TxID(): {Tx: genesisCoinbase, Height: 0, Confirmations: int64(tip) + 1}}
 	fetch := func(id wire.Hash) (*rawTx, error) {
 		if t, ok := txs[id]; ok {
@@ -242,13 +301,13 @@ func history(ctx context.Context, cfg *config, n *node, addrs []wallet.Address) 
 		txs[id] = t
 		return t, nil
 	}
-	var out []historyEntry
-	for _, id := range ids {
-		t, err := fetch(id)
+	out := make([]historyEntry, 0, len(refs))
+	for _, r := range refs {
+		t, err := fetch(r.id)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		e := historyEntry{TxID: id.String(), Height: t.Height, Confirmations: t.Confirmations, Time: t.Time}
+		e := historyEntry{TxID: r.id.String(), Height: t.Height, Confirmations: t.Confirmations, Time: t.Time}
 		var outSum, inSum uint64
 		for _, o := range t.Tx.Outputs {
 			outSum += o.Amount
@@ -259,10 +318,10 @@ func history(ctx context.Context, cfg *config, n *node, addrs []wallet.Address) 
 		for _, in := range t.Tx.Inputs {
 			prev, err := fetch(in.Prev.TxID)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			if int(in.Prev.Index) >= len(prev.Tx.Outputs) {
-				return nil, fmt.Errorf("transaction %s spends output %d of %s, which has %d", id, in.Prev.Index, in.Prev.TxID, len(prev.Tx.Outputs))
+				return nil, 0, fmt.Errorf("transaction %s spends output %d of %s, which has %d", r.id, in.Prev.Index, in.Prev.TxID, len(prev.Tx.Outputs))
 			}
 			po := prev.Tx.Outputs[in.Prev.Index]
 			inSum += po.Amount
@@ -283,22 +342,5 @@ func history(ctx context.Context, cfg *config, n *node, addrs []wallet.Address) 
 		}
 		out = append(out, e)
 	}
-	// Oldest first; unconfirmed last.
-	slices.SortStableFunc(out, func(a, b historyEntry) int {
-		ka, kb := a.Height, b.Height
-		if ka < 0 {
-			ka = 1 << 62
-		}
-		if kb < 0 {
-			kb = 1 << 62
-		}
-		switch {
-		case ka < kb:
-			return -1
-		case ka > kb:
-			return 1
-		}
-		return 0
-	})
-	return out, nil
+	return out, total, nil
 }

@@ -109,7 +109,7 @@ func (f *fakeNode) handle(method string, params []json.RawMessage) (any, map[str
 		if out == nil {
 			out = []map[string]any{}
 		}
-		return out, nil
+		return map[string]any{"utxos": out, "next": nil}, nil
 	case "estimatesmartfee":
 		if f.feeRate != nil {
 			return map[string]any{"feerate": *f.feeRate, "blocks": 2}, nil
@@ -141,11 +141,15 @@ func (f *fakeNode) handle(method string, params []json.RawMessage) (any, map[str
 	case "getaddresstxids":
 		var a string
 		f.arg(params, 0, &a)
-		out := f.addrTxs[a]
-		if out == nil {
-			out = []wire.Hash{}
+		out := []map[string]any{}
+		for _, id := range f.addrTxs[a] {
+			e := map[string]any{"txid": id, "height": nil}
+			if h, ok := f.txHeight[id]; !ok || h >= 0 {
+				e["height"] = max(h, 0)
+			}
+			out = append(out, e)
 		}
-		return out, nil
+		return map[string]any{"txids": out, "next": nil}, nil
 	case "getrawtransaction":
 		var id wire.Hash
 		f.arg(params, 0, &id)

@@ -99,79 +99,77 @@ func (n *node) checkNetwork(ctx context.Context, cfg *config) error {
 type coin struct {
 	wallet.UTXO
 	Address  string
-	Height   uint64
+	Height   uint64 // meaningless if unconfirmed (Confirmations 0)
 	Coinbase bool
 	Immature bool // a coinbase output not yet spendable in the next block
 	// Spending: a mempool transaction spends it already.
 	Spending bool
-	// Parent is the transaction of an unconfirmed coin, as the node sent
-	// it (hashed to its txid; checkCoins checks that we signed it).
+	// Parent is the transaction of an unconfirmed coin, once fetched
+	// (hashed to its txid; checkCoins checks that we signed it).
 	Parent *wire.Tx
 }
 
-// coins returns the unspent outputs of the wallet's addresses (the node
-// needs --addrindex), and the txids of the mempool transactions that
-// spend some of them. tip is the node's best height, for maturity.
-//
-// The address index holds confirmed outputs only; the outputs that the
-// wallet's own pending transactions pay back to it (change) are found
-// through those transactions and kept if gettxout says they are unspent.
-// A payment from someone else shows once it is mined.
-func (n *node) coins(ctx context.Context, cfg *config, addrs []wallet.Address, tip uint64) ([]coin, []wire.Hash, error) {
-	mine := make(map[[20]byte]string, len(addrs))
-	for _, a := range addrs {
-		mine[a.PKH] = a.Address
-	}
+// coins returns the unspent outputs of the wallet's addresses, confirmed
+// ones and those of pool transactions (Confirmations 0), as the node's
+// address index reports them, page after page (the node needs
+// --addrindex). tip is the node's best height, for maturity. Nothing
+// here is trusted for spending: send checks the coins it picks.
+func (n *node) coins(ctx context.Context, cfg *config, addrs []wallet.Address, tip uint64) ([]coin, error) {
 	var out []coin
-	var pending []wire.Hash
-	seen := make(map[wire.Hash]bool)
 	for _, a := range addrs {
 		us, err := n.c.GetAddressUTXOs(ctx, a.Address)
 		if err != nil {
-			return nil, nil, addrIndexHint(n.hint(err))
+			return nil, addrIndexHint(n.hint(err))
 		}
 		for _, u := range us {
 			c := coin{
-				UTXO: wallet.UTXO{OutPoint: wire.OutPoint{TxID: u.TxID, Index: u.Vout}, Amount: u.Value, PKH: a.PKH,
-					Confirmations: int64(min(u.Confirmations, 1<<62))},
+				UTXO:     wallet.UTXO{OutPoint: wire.OutPoint{TxID: u.TxID, Index: u.Vout}, Amount: u.Value, PKH: a.PKH},
 				Address:  a.Address,
-				Height:   u.Height,
 				Coinbase: u.Coinbase,
 				Spending: u.SpentBy != nil,
 			}
-			// A coinbase output of height c is spendable in a block at
-			// height >= c + maturity; the next block is tip + 1. The
-			// genesis allocations are spendable at once.
-			c.Immature = u.Coinbase && u.Height > 0 && tip+1 < u.Height+cfg.params.CoinbaseMaturity
+			if u.Height != nil {
+				c.Height = *u.Height
+				c.Confirmations = int64(min(u.Confirmations, 1<<62))
+				if c.Confirmations == 0 {
+					c.Confirmations = 1 // confirmed, whatever the node says
+				}
+				// A coinbase output of height h is spendable in a block at
+				// height >= h + maturity; the next block is tip + 1. The
+				// genesis allocations are spendable at once.
+				c.Immature = u.Coinbase && c.Height > 0 && tip+1 < c.Height+cfg.params.CoinbaseMaturity
+			}
 			out = append(out, c)
-			if u.SpentBy != nil && !seen[*u.SpentBy] {
-				seen[*u.SpentBy] = true
-				pending = append(pending, *u.SpentBy)
-			}
 		}
 	}
-	for _, id := range pending {
-		t, err := n.rawTransaction(ctx, id, tip)
-		if err != nil {
-			continue // mined or gone since: the next look will tell
+	return out, nil
+}
+
+// ownUnconfirmed fetches the transaction of every unconfirmed coin and
+// keeps the coins of transactions this wallet signed (its change): the
+// only unconfirmed coins it spends.
+func (n *node) ownUnconfirmed(ctx context.Context, cfg *config, w *wallet.Wallet, coins []coin) []coin {
+	isMine := func(pkh [20]byte) bool { _, ok := w.KeyFor(pkh); return ok }
+	var out []coin
+	parents := make(map[wire.Hash]*wire.Tx)
+	for _, c := range coins {
+		if c.Confirmations > 0 {
+			out = append(out, c)
+			continue
 		}
-		for i, o := range t.Tx.Outputs {
-			addr, ok := mine[o.PKH]
-			if !ok {
-				continue
+		tx, ok := parents[c.OutPoint.TxID]
+		if !ok {
+			if t, err := n.rawTransaction(ctx, c.OutPoint.TxID, 0); err == nil && wallet.SignedByUs(t.Tx, cfg.params.NetworkID, isMine) {
+				tx = t.Tx
 			}
-			var unspent *rpcjson.TxOutResult
-			if err := n.call(ctx, "gettxout", &unspent, id, i, true); err != nil || unspent == nil || unspent.Confirmations != 0 {
-				continue
-			}
-			out = append(out, coin{
-				UTXO:    wallet.UTXO{OutPoint: wire.OutPoint{TxID: id, Index: uint32(i)}, Amount: o.Amount, PKH: o.PKH},
-				Address: addr,
-				Parent:  t.Tx,
-			})
+			parents[c.OutPoint.TxID] = tx
+		}
+		if tx != nil {
+			c.Parent = tx
+			out = append(out, c)
 		}
 	}
-	return out, pending, nil
+	return out
 }
 
 // addrIndexHint adds what to do when the node has no address index.
@@ -183,8 +181,9 @@ func addrIndexHint(err error) error {
 	return err
 }
 
-// addressTxIDs returns the confirmed txids that paid or spent addr.
-func (n *node) addressTxIDs(ctx context.Context, addr string) ([]wire.Hash, error) {
+// addressTxIDs returns the txids that paid or spent addr: confirmed ones
+// by height, then the pool's.
+func (n *node) addressTxIDs(ctx context.Context, addr string) ([]rpcjson.AddressTxID, error) {
 	ids, err := n.c.GetAddressTxIDs(ctx, addr)
 	return ids, addrIndexHint(n.hint(err))
 }

@@ -64,10 +64,11 @@ func (p *lyingProxy) serve(w http.ResponseWriter, r *http.Request) {
 		if req.Method == "sendrawtransaction" {
 			p.sent++
 		}
-		if p.lie != nil {
-			env["result"] = p.lie(req.Method, env["result"])
-		}
+		lie := p.lie
 		p.mu.Unlock()
+		if lie != nil {
+			env["result"] = lie(req.Method, env["result"])
+		}
 		raw, _ = json.Marshal(env)
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -75,19 +76,28 @@ func (p *lyingProxy) serve(w http.ResponseWriter, r *http.Request) {
 	w.Write(raw)
 }
 
-// mapUTXOs applies f to every entry of a getaddressutxos result.
-func mapUTXOs(result json.RawMessage, f func(u map[string]any)) json.RawMessage {
-	var list []map[string]any
-	if json.Unmarshal(result, &list) != nil {
-		var page map[string]any
-		json.Unmarshal(result, &page)
+// editUTXOs rewrites the entries of a getaddressutxos page.
+func editUTXOs(result json.RawMessage, f func(list []map[string]any) []map[string]any) json.RawMessage {
+	var page struct {
+		UTXOs []map[string]any `json:"utxos"`
+		Next  *string          `json:"next"`
+	}
+	if json.Unmarshal(result, &page) != nil || len(page.UTXOs) == 0 {
 		return result
 	}
-	for _, u := range list {
-		f(u)
-	}
-	out, _ := json.Marshal(list)
+	page.UTXOs = f(page.UTXOs)
+	out, _ := json.Marshal(page)
 	return out
+}
+
+// mapUTXOs applies f to every entry of a getaddressutxos page.
+func mapUTXOs(result json.RawMessage, f func(u map[string]any)) json.RawMessage {
+	return editUTXOs(result, func(list []map[string]any) []map[string]any {
+		for _, u := range list {
+			f(u)
+		}
+		return list
+	})
 }
 
 // TestLyingNode runs send through a proxy that lies in each way a node
@@ -133,16 +143,15 @@ func TestLyingNode(t *testing.T) {
 			if m != "getaddressutxos" {
 				return r
 			}
-			var list []map[string]any
-			json.Unmarshal(r, &list)
-			fake := map[string]any{}
-			for k, v := range list[0] {
-				fake[k] = v
-			}
-			fake["txid"] = wire.H([]byte("no such transaction")).String()
-			fake["value"] = 1.5 * wallet.BaseUnitsPerTally // the smallest single coin that pays 1
-			out, _ := json.Marshal(append(list, fake))
-			return out
+			return editUTXOs(r, func(list []map[string]any) []map[string]any {
+				fake := map[string]any{}
+				for k, v := range list[0] {
+					fake[k] = v
+				}
+				fake["txid"] = wire.H([]byte("no such transaction")).String()
+				fake["value"] = 1.5 * wallet.BaseUnitsPerTally // the smallest single coin that pays 1
+				return append(list, fake)
+			})
 		}, "coin not verified"},
 		{"a proof for a block off the wallet's chain", "1", func(m string, r json.RawMessage) json.RawMessage {
 			if m != "getmerkleproof" {

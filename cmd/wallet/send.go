@@ -134,7 +134,7 @@ func runSend(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	coins, _, err := n.coins(ctx, cfg, w.Addresses(), tip)
+	coins, err := n.coins(ctx, cfg, w.Addresses(), tip)
 	if err != nil {
 		return err
 	}
@@ -144,6 +144,7 @@ func runSend(c *cli.Context) error {
 			spendable = append(spendable, c)
 		}
 	}
+	spendable = n.ownUnconfirmed(ctx, cfg, w, spendable)
 	if err := pay.feeRate(c, n); err != nil {
 		return err
 	}

@@ -261,20 +261,81 @@ func (c *Client) GetAddressBalance(ctx context.Context, addr string) (*rpcjson.A
 	return &r, nil
 }
 
-// GetAddressUTXOs returns an address's unspent outputs (the node needs
-// --addrindex).
-func (c *Client) GetAddressUTXOs(ctx context.Context, addr string) ([]rpcjson.AddressUTXO, error) {
-	var r []rpcjson.AddressUTXO
-	err := c.Call(ctx, "getaddressutxos", []any{addr}, &r)
-	return r, err
+// pageOpts is the options argument of the paged address methods.
+func pageOpts(after string, limit int) map[string]any {
+	o := map[string]any{}
+	if after != "" {
+		o["after"] = after
+	}
+	if limit > 0 {
+		o["limit"] = limit
+	}
+	return o
 }
 
-// GetAddressTxIDs returns the confirmed transactions of an address (the
-// node needs --addrindex).
-func (c *Client) GetAddressTxIDs(ctx context.Context, addr string) ([]wire.Hash, error) {
-	var r []wire.Hash
-	err := c.Call(ctx, "getaddresstxids", []any{addr}, &r)
-	return r, err
+// GetAddressUTXOPage returns one page of an address's unspent outputs,
+// after the cursor after ("" for the first page), at most limit (0: the
+// node's default); the node needs --addrindex. The last page (Next nil)
+// holds the outputs of pool transactions too, with a nil Height.
+func (c *Client) GetAddressUTXOPage(ctx context.Context, addr, after string, limit int) (*rpcjson.AddressUTXOPage, error) {
+	var r rpcjson.AddressUTXOPage
+	if err := c.Call(ctx, "getaddressutxos", []any{addr, pageOpts(after, limit)}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// GetAddressUTXOs returns every unspent output of an address, page after
+// page.
+func (c *Client) GetAddressUTXOs(ctx context.Context, addr string) ([]rpcjson.AddressUTXO, error) {
+	var all []rpcjson.AddressUTXO
+	after := ""
+	for {
+		pg, err := c.GetAddressUTXOPage(ctx, addr, after, 0)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, pg.UTXOs...)
+		if pg.Next == nil {
+			return all, nil
+		}
+		if *pg.Next == after {
+			return nil, fmt.Errorf("rpc: getaddressutxos: the node repeated cursor %q", after)
+		}
+		after = *pg.Next
+	}
+}
+
+// GetAddressHistoryPage returns one page of an address's history (see
+// GetAddressUTXOPage for the paging).
+func (c *Client) GetAddressHistoryPage(ctx context.Context, addr, after string, limit int) (*rpcjson.AddressHistoryPage, error) {
+	var r rpcjson.AddressHistoryPage
+	if err := c.Call(ctx, "getaddresshistory", []any{addr, pageOpts(after, limit)}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// GetAddressTxIDs returns every transaction that paid or spent an
+// address, confirmed ones by height then the pool's (the node needs
+// --addrindex).
+func (c *Client) GetAddressTxIDs(ctx context.Context, addr string) ([]rpcjson.AddressTxID, error) {
+	var all []rpcjson.AddressTxID
+	after := ""
+	for {
+		var pg rpcjson.AddressTxIDPage
+		if err := c.Call(ctx, "getaddresstxids", []any{addr, pageOpts(after, 0)}, &pg); err != nil {
+			return nil, err
+		}
+		all = append(all, pg.TxIDs...)
+		if pg.Next == nil {
+			return all, nil
+		}
+		if *pg.Next == after {
+			return nil, fmt.Errorf("rpc: getaddresstxids: the node repeated cursor %q", after)
+		}
+		after = *pg.Next
+	}
 }
 
 // EstimateSmartFee returns a fee rate estimate for confirmation within n

@@ -219,23 +219,63 @@ type TxStatus struct {
 	Size          int        `json:"size,omitempty"`
 }
 
-// AddressBalance is the result of getaddressbalance.
+// AddressBalance is the result of getaddressbalance: the confirmed
+// balance, and what pool transactions pay to the address and spend from
+// it.
 type AddressBalance struct {
-	Balance  uint64 `json:"balance"`
-	Received uint64 `json:"received"`
-	UTXOs    int    `json:"utxos"`
+	Balance             uint64 `json:"balance"`
+	Received            uint64 `json:"received"`
+	UTXOs               int    `json:"utxos"`
+	UnconfirmedReceived uint64 `json:"unconfirmed_received"`
+	UnconfirmedSpent    uint64 `json:"unconfirmed_spent"`
 }
 
-// AddressUTXO is an entry of getaddressutxos.
+// AddressUTXO is an entry of getaddressutxos. Height is nil for an
+// output of a pool transaction.
 type AddressUTXO struct {
 	Address       string     `json:"address"`
 	TxID          wire.Hash  `json:"txid"`
 	Vout          uint32     `json:"vout"`
 	Value         uint64     `json:"value"`
-	Height        uint64     `json:"height"`
+	Height        *uint64    `json:"height"`
 	Coinbase      bool       `json:"coinbase"`
 	Confirmations uint64     `json:"confirmations"`
 	SpentBy       *wire.Hash `json:"spent_by_mempool,omitempty"`
+}
+
+// AddressUTXOPage is the result of getaddressutxos: Next is the cursor of
+// the next page ("after"), nil on the last one.
+type AddressUTXOPage struct {
+	UTXOs []AddressUTXO `json:"utxos"`
+	Next  *string       `json:"next"`
+}
+
+// AddressTxID is an entry of getaddresstxids; Height is nil for a pool
+// transaction.
+type AddressTxID struct {
+	TxID   wire.Hash `json:"txid"`
+	Height *uint64   `json:"height"`
+}
+
+// AddressTxIDPage is the result of getaddresstxids.
+type AddressTxIDPage struct {
+	TxIDs []AddressTxID `json:"txids"`
+	Next  *string       `json:"next"`
+}
+
+// AddressHistoryEntry is an entry of getaddresshistory: what the
+// transaction paid to the address and spent from it.
+type AddressHistoryEntry struct {
+	TxID     wire.Hash `json:"txid"`
+	Height   *uint64   `json:"height"`
+	Received uint64    `json:"received"`
+	Spent    uint64    `json:"spent"`
+}
+
+// AddressHistoryPage is the result of getaddresshistory.
+type AddressHistoryPage struct {
+	History []AddressHistoryEntry `json:"history"`
+	Next    *string               `json:"next"`
 }
 
 // ValidateAddressResult is the result of validateaddress.
