@@ -96,6 +96,7 @@ type Pool struct {
 	seq     uint64
 	orphans map[wire.Hash]*orphanTx
 	est     *estimator
+	recent  recentRing // removed transactions kept for compact blocks (recent.go)
 	// tip is the chain tip the pool has caught up with (the last block
 	// event it handled, once the pool fits it): templates are built only
 	// on it. tipMoved is closed and replaced when it changes.
@@ -339,8 +340,11 @@ func (p *Pool) remove(e *Entry, withDesc bool, reason RemoveReason, why string) 
 	for _, c := range e.children {
 		delete(c.parents, e.TxID)
 	}
-	if reason != "" && p.cfg.OnRemove != nil {
-		p.cfg.OnRemove(e.TxID, reason, why)
+	if reason != "" {
+		p.recent.add(e.TxID, e.Tx)
+		if p.cfg.OnRemove != nil {
+			p.cfg.OnRemove(e.TxID, reason, why)
+		}
 	}
 }
 

@@ -218,7 +218,7 @@ func (n *Node) startGossip() error {
 			}
 		})
 	}
-	return nil
+	return n.startCompact()
 }
 
 // appScore is gossipsub's application-specific score: our misbehaviour
@@ -253,7 +253,7 @@ func (n *Node) inspectRPC(from peer.ID, rpc *pubsub.RPC) error {
 		total += size
 		limit, kind := 0, consensus.ErrBlockTooBig
 		switch m.GetTopic() {
-		case n.blocksTopic:
+		case n.blocksTopic, n.cmpct.topicName:
 			limit = n.p.MaxBlockBytes
 		case n.txsTopic:
 			limit, kind = n.p.MaxTxBytes, consensus.ErrTxTooBig
@@ -361,10 +361,14 @@ func (n *Node) account(c *kindCounters, kind string, from peer.ID, local bool, v
 }
 
 // PublishBlock announces a block the node has processed (mined locally or
-// submitted over RPC) to the network.
+// submitted over RPC) to the network: its compact form, and the full
+// block when a peer on the blocks topic does not speak compact blocks.
 func (n *Node) PublishBlock(b *wire.Block) error {
-	if err := n.blocks.Publish(n.ctx, b.Encode()); err != nil {
-		return fmt.Errorf("publish block %s: %w", b.BlockID(), err)
+	err := n.publishCompact(b)
+	if err != nil || n.legacyPeers() {
+		if err := n.blocks.Publish(n.ctx, b.Encode()); err != nil {
+			return fmt.Errorf("publish block %s: %w", b.BlockID(), err)
+		}
 	}
 	return nil
 }

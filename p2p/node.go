@@ -60,6 +60,7 @@ type Node struct {
 	gater *gater
 	flood floodGuard
 	sync  *syncer
+	cmpct compactState // compact block relay (compact.go)
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -320,7 +321,7 @@ func (n *Node) Peers() []PeerInfo {
 	}
 	topics := map[peer.ID][]string{}
 	if n.ps != nil {
-		for _, t := range []string{n.blocksTopic, n.txsTopic} {
+		for _, t := range []string{n.blocksTopic, n.txsTopic, n.cmpct.topicName} {
 			for _, p := range n.ps.ListPeers(t) {
 				topics[p] = append(topics[p], t)
 			}

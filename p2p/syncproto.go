@@ -35,7 +35,7 @@ func (n *Node) handleSync(s network.Stream) {
 	p := s.Conn().RemotePeer()
 	defer s.Close()
 	_ = s.SetReadDeadline(time.Now().Add(requestReadTimeout))
-	typ, payload, err := readFrame(s, maxRequestFrame)
+	typ, payload, err := readFrame(s, max(maxRequestFrame, n.maxGetBlockTxnFrame()))
 	if err != nil {
 		n.streamError(p, s, err, "read sync request")
 		return
@@ -84,6 +84,8 @@ func (n *Node) handleSync(s network.Stream) {
 			return
 		}
 		err = n.serveBlocks(w, ids)
+	case msgGetBlockTxn:
+		err = n.serveBlockTxn(p, s, w, payload)
 	default:
 		n.streamError(p, s, garbage("unknown request type %#x", typ), "sync request")
 		return

@@ -195,3 +195,36 @@ func DecodeCompactBlock(b []byte, maxTxs int) (*CompactBlock, error) {
 	}
 	return cb, nil
 }
+
+// AppendTxs appends varint n | n transactions (the body of the sync
+// protocol's blocktxn answer) to b.
+func AppendTxs(b []byte, txs []*Tx) []byte {
+	b = binary.AppendUvarint(b, uint64(len(txs)))
+	for _, tx := range txs {
+		b = tx.AppendEncoding(b, false)
+	}
+	return b
+}
+
+// DecodeTxs decodes varint n | n transactions filling b exactly, with n at
+// most max.
+func DecodeTxs(b []byte, max int) ([]*Tx, error) {
+	r := &reader{b: b}
+	n := r.varint(uint64(min(max, r.left()/minTxSize)), "transaction count")
+	if r.err != nil {
+		return nil, r.err
+	}
+	txs := make([]*Tx, 0, n)
+	for i := uint64(0); i < n; i++ {
+		tx := r.tx()
+		if r.err != nil {
+			return nil, r.err
+		}
+		txs = append(txs, tx)
+	}
+	if r.left() != 0 {
+		r.fail("%d trailing bytes", r.left())
+		return nil, r.err
+	}
+	return txs, nil
+}

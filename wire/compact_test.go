@@ -219,3 +219,26 @@ func TestCompactDocExample(t *testing.T) {
 		}
 	}
 }
+
+func TestTxsRoundTrip(t *testing.T) {
+	txs := []*wire.Tx{goldenTx(), multiInputTx(), manyOutputsTx(2)}
+	enc := wire.AppendTxs(nil, txs)
+	if want := cat(uvar(3), txs[0].Encode(), txs[1].Encode(), txs[2].Encode()); !bytes.Equal(enc, want) {
+		t.Fatalf("AppendTxs\n got  %x\n want %x", enc, want)
+	}
+	got, err := wire.DecodeTxs(enc, 3)
+	if err != nil || !reflect.DeepEqual(got, txs) {
+		t.Fatalf("DecodeTxs: %v", err)
+	}
+	if _, err := wire.DecodeTxs(enc, 2); err == nil {
+		t.Fatal("count above max decoded")
+	}
+	wantDecodeErr(t, func() error { _, err := wire.DecodeTxs(cat(enc, []byte{0}), 3); return err }(), "trailing byte")
+	for n := 0; n < len(enc); n++ {
+		_, err := wire.DecodeTxs(enc[:n], 3)
+		wantDecodeErr(t, err, fmt.Sprintf("prefix of %d bytes", n))
+	}
+	if got, err := wire.DecodeTxs(uvar(0), 3); err != nil || len(got) != 0 {
+		t.Fatalf("empty list: %v", err)
+	}
+}
