@@ -92,7 +92,7 @@ func (OS) SyncDir(dir string) error { return atomicfile.SyncDir(dir) }
 // MemFS is an in-memory FS modelling a disk behind a write cache: data
 // written to a file survives PowerCut only once the file was synced, and
 // a created file survives only once its directory was synced. Hook, if
-// set, runs before every write, truncate and sync, and an error from it
+// set, runs before every read, write, truncate and sync, and an error from it
 // fails the operation (a dying disk, or a power cut shared with other
 // storage in a test).
 type MemFS struct {
@@ -120,6 +120,20 @@ func (m *MemFS) PowerCut() {
 		}
 		d.data = slices.Clone(d.synced)
 	}
+}
+
+// Durable returns a new MemFS holding what would survive a power cut
+// now, for tests that keep running after the cut and reboot later.
+func (m *MemFS) Durable() *MemFS {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := NewMemFS()
+	for name, d := range m.files {
+		if d.durable {
+			out.files[name] = &memData{data: slices.Clone(d.synced), synced: slices.Clone(d.synced), durable: true}
+		}
+	}
+	return out
 }
 
 func (m *MemFS) hook(op, name string) error {
@@ -228,6 +242,9 @@ func (f *memFile) data() (*memData, error) {
 }
 
 func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
+	if err := f.fs.hook("read", f.name); err != nil {
+		return 0, err
+	}
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
 	d, err := f.data()
