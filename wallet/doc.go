@@ -2,10 +2,17 @@
 // without a node: keys, the encrypted keystore file, addresses, amounts,
 // coin selection and signing.
 //
-// Keys (keys.go) are derived from one 32-byte seed, shown to the user as
-// 72 hex digits with a checksum (EncodeSeed, DecodeSeed); DeriveKey gives
-// the exact scheme. A keystore may also hold raw imported private keys and
-// no seed at all (the dev network's dev.wallet is one imported key).
+// Keys (hd.go) come from BIP 39 recovery words (NewMnemonic, MnemonicSeed)
+// through BIP 32 at m/44'/7611'/0'/c/i, c = 0 for receiving and 1 for
+// change. Keystores made before that hold a 32-byte seed shown as 72 hex
+// digits (EncodeSeed, DecodeSeed; DeriveKey in keys.go gives that scheme,
+// one chain) and keep opening and spending. A keystore may also hold raw
+// imported private keys and no seed at all (the dev network's dev.wallet
+// is one imported key).
+//
+// The keystore keeps its network and address list in the clear as well
+// (OpenPublic), so balances and history need no passphrase; keys, seeds
+// and the authoritative address list are encrypted.
 //
 // The keystore (keystore.go) is a JSON envelope around an
 // XChaCha20-Poly1305 ciphertext whose key comes from argon2id (default) or

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"strings"
 	"sync"
@@ -41,15 +40,20 @@ import (
 //
 //	{
 //	  "network": "tally", "address_prefix": "tly",
-//	  "seed": "<32 bytes, hex; absent in a keystore of imported keys only>",
-//	  "next_index": 2,
+//	  "seed": "<64-byte BIP 39 seed with scheme bip32, or a legacy 32-byte seed; absent in a keystore of imported keys only>",
+//	  "scheme": "bip32",
+//	  "next_index": 2, "next_change": 1,
 //	  "imported_keys": ["<32-byte private key, hex>", ...],
 //	  "addresses": [
 //	    {"address": "tly1...", "index": 0, "label": "savings"},
 //	    {"address": "tly1...", "imported": true},
-//	    {"address": "tly1...", "index": 1}
+//	    {"address": "tly1...", "index": 1},
+//	    {"address": "tly1...", "index": 0, "change": true}
 //	  ]
 //	}
+//
+// The envelope's "public" member repeats network, address_prefix and
+// addresses in the clear (OpenPublic).
 //
 // Addresses are listed in the order they were made. Open re-derives every
 // key and refuses a plaintext whose address list does not match its keys.
@@ -194,8 +198,10 @@ type Wallet struct {
 	key  []byte // AEAD key derived from the passphrase, kept so Save needs no KDF run
 
 	net      Network
-	seed     []byte // nil if the keystore holds imported keys only
-	next     uint32
+	seed     []byte    // nil if the keystore holds imported keys only
+	hd       *hdChains // BIP 32 keystores: the chain keys from seed (64 bytes)
+	next     uint32    // next index on the receive chain (the only chain of a legacy seed)
+	nextChg  uint32    // next index on the change chain (BIP 32)
 	imported []*secp256k1.PrivateKey
 	addrs    []Address
 	keys     map[[20]byte]*secp256k1.PrivateKey
@@ -239,7 +245,9 @@ type plaintext struct {
 	Network       string        `json:"network"`
 	AddressPrefix string        `json:"address_prefix"`
 	Seed          string        `json:"seed,omitempty"`
+	Scheme        string        `json:"scheme,omitempty"` // "bip32", or absent for a legacy 32-byte seed
 	NextIndex     uint32        `json:"next_index"`
+	NextChange    uint32        `json:"next_change,omitempty"`
 	ImportedKeys  []string      `json:"imported_keys,omitempty"`
 	Addresses     []addressJSON `json:"addresses"`
 }
@@ -270,8 +278,8 @@ func Create(path string, passphrase, seed []byte, net Network, params KDFParams)
 	if len(passphrase) == 0 {
 		return nil, errors.New("keystore passphrase must not be empty")
 	}
-	if len(seed) != 0 && len(seed) != SeedSize {
-		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrBadSeed, len(seed), SeedSize)
+	if len(seed) != 0 && len(seed) != SeedSize && len(seed) != HDSeedSize {
+		return nil, fmt.Errorf("%w: %d bytes, want %d (BIP 39 seed) or %d (legacy)", ErrBadSeed, len(seed), HDSeedSize, SeedSize)
 	}
 	if err := net.validate(); err != nil {
 		return nil, err
@@ -292,6 +300,13 @@ func Create(path string, passphrase, seed []byte, net Network, params KDFParams)
 	}
 	if len(seed) != 0 {
 		w.seed = append([]byte(nil), seed...)
+		if len(seed) == HDSeedSize {
+			c, err := newHDChains(w.seed)
+			if err != nil {
+				return nil, err
+			}
+			w.hd = &c
+		}
 	}
 	if _, err := io.ReadFull(w.rand, w.salt); err != nil {
 		return nil, fmt.Errorf("reading random salt: %w", err)
@@ -469,15 +484,32 @@ func (w *Wallet) load(pt []byte) error {
 	if err := w.net.validate(); err != nil {
 		return err
 	}
-	if p.Seed != "" {
+	switch {
+	case p.Seed != "" && p.Scheme == "bip32":
+		seed, err := hex.DecodeString(p.Seed)
+		if err != nil || len(seed) != HDSeedSize {
+			return fmt.Errorf("BIP 32 seed is not %d bytes of hex", HDSeedSize)
+		}
+		c, err := newHDChains(seed)
+		if err != nil {
+			return err
+		}
+		w.seed, w.hd = seed, &c
+	case p.Seed != "" && p.Scheme == "":
 		seed, err := hex.DecodeString(p.Seed)
 		if err != nil || len(seed) != SeedSize {
 			return fmt.Errorf("seed is not %d bytes of hex", SeedSize)
 		}
 		w.seed = seed
-	} else if p.NextIndex != 0 {
+	case p.Seed != "":
+		return fmt.Errorf("unknown key scheme %q", p.Scheme)
+	case p.NextIndex != 0 || p.NextChange != 0:
 		return fmt.Errorf("next_index %d without a seed", p.NextIndex)
 	}
+	if p.NextChange != 0 && w.hd == nil {
+		return errors.New("next_change in a keystore without a BIP 32 seed")
+	}
+	w.nextChg = p.NextChange
 	if len(p.Addresses) > MaxAddresses {
 		return fmt.Errorf("%d addresses, at most %d", len(p.Addresses), MaxAddresses)
 	}
@@ -499,14 +531,21 @@ func (w *Wallet) load(pt []byte) error {
 			key, entry = k, Address{Imported: true}
 			w.imported = append(w.imported, k)
 		case !a.Imported && a.Index != nil:
-			if *a.Index >= p.NextIndex {
-				return fmt.Errorf("address %d: index %d not below next_index %d", i, *a.Index, p.NextIndex)
+			next := p.NextIndex
+			if a.Change {
+				next = p.NextChange
 			}
-			k, err := DeriveKey(w.seed, *a.Index)
+			if *a.Index >= next {
+				return fmt.Errorf("address %d: index %d not below the chain's next index %d", i, *a.Index, next)
+			}
+			if a.Change && w.hd == nil {
+				return fmt.Errorf("address %d: a change address without a BIP 32 seed", i)
+			}
+			k, err := w.derive(a.Change, *a.Index)
 			if err != nil {
 				return err
 			}
-			key, entry = k, Address{Index: *a.Index}
+			key, entry = k, Address{Index: *a.Index, Change: a.Change}
 		default:
 			return fmt.Errorf("address %d: needs either an index or imported", i)
 		}
@@ -565,11 +604,14 @@ func (w *Wallet) write(create bool) error {
 	if w.seed != nil {
 		p.Seed = hex.EncodeToString(w.seed)
 	}
+	if w.hd != nil {
+		p.Scheme, p.NextChange = "bip32", w.nextChg
+	}
 	for _, k := range w.imported {
 		p.ImportedKeys = append(p.ImportedKeys, hex.EncodeToString(k.Serialize()))
 	}
 	for _, a := range w.addrs {
-		j := addressJSON{Address: a.Address, Imported: a.Imported, Label: a.Label}
+		j := addressJSON{Address: a.Address, Imported: a.Imported, Label: a.Label, Change: a.Change}
 		if !a.Imported {
 			idx := a.Index
 			j.Index = &idx
@@ -635,32 +677,98 @@ func (w *Wallet) addKey(key *secp256k1.PrivateKey, entry Address) (Address, erro
 	return entry, nil
 }
 
-// NewAddress derives the key at the next index and returns its address
-// (ErrNoSeed for a keystore of imported keys only). Call Save to keep it.
+// derive returns the key at index of a chain: BIP 32's receive or change
+// chain, or the legacy seed's one chain (change false).
+func (w *Wallet) derive(change bool, index uint32) (*secp256k1.PrivateKey, error) {
+	if w.hd != nil {
+		return w.hd.key(change, index)
+	}
+	return DeriveKey(w.seed, index)
+}
+
+// NewAddress derives the key at the next index of the receive chain and
+// returns its address (ErrNoSeed for a keystore of imported keys only).
+// Call Save to keep it.
 func (w *Wallet) NewAddress() (Address, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.nextAddress(false)
+}
+
+// NewChangeAddress derives the next address of the change chain (BIP 32
+// keystores; a legacy seed has one chain, so it is NewAddress there).
+// Call Save to keep it.
+func (w *Wallet) NewChangeAddress() (Address, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.nextAddress(w.hd != nil)
+}
+
+// nextAddress derives the next address of a chain. The caller holds w.mu.
+func (w *Wallet) nextAddress(change bool) (Address, error) {
 	if w.seed == nil {
 		return Address{}, ErrNoSeed
 	}
-	if len(w.addrs) >= MaxAddresses || w.next == math.MaxUint32 {
+	next := &w.next
+	if change {
+		next = &w.nextChg
+	}
+	if len(w.addrs) >= MaxAddresses || *next >= 1<<31 {
 		return Address{}, fmt.Errorf("keystore holds the maximum of %d addresses", len(w.addrs))
 	}
-	key, err := DeriveKey(w.seed, w.next)
+	key, err := w.derive(change, *next)
 	if err != nil {
 		return Address{}, err
 	}
 	if i, dup := w.byPKH[KeyPKH(key)]; dup {
 		// Only if this exact key was imported before; skip the index.
-		w.next++
+		*next++
 		return w.addrs[i], nil
 	}
-	a, err := w.addKey(key, Address{Index: w.next})
+	a, err := w.addKey(key, Address{Index: *next, Change: change})
 	if err != nil {
 		return Address{}, err
 	}
-	w.next++
+	*next++
 	return a, nil
+}
+
+// DeriveAddress returns the address at index of a chain without adding it
+// to the wallet (for a restore's scan). Change needs a BIP 32 keystore.
+func (w *Wallet) DeriveAddress(change bool, index uint32) (Address, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.seed == nil {
+		return Address{}, ErrNoSeed
+	}
+	if change && w.hd == nil {
+		return Address{}, errors.New("a legacy seed has no change chain")
+	}
+	key, err := w.derive(change, index)
+	if err != nil {
+		return Address{}, err
+	}
+	pkh := KeyPKH(key)
+	addr, err := wire.EncodeAddress(w.net.AddressPrefix, pkh)
+	return Address{Address: addr, PKH: pkh, Index: index, Change: change}, err
+}
+
+// AddressesUpTo adds every address of a chain up to and including index
+// that the wallet does not have yet (a restore found index used). Call
+// Save to keep them.
+func (w *Wallet) AddressesUpTo(change bool, index uint32) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	next := w.next
+	if change {
+		next = w.nextChg
+	}
+	for i := next; i <= index; i++ {
+		if _, err := w.nextAddress(change); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ImportKey adds a raw private key and returns its address. Importing a key

@@ -77,7 +77,7 @@ func errorCode(err error) string {
 		return "fee_too_high"
 	case errors.Is(err, wallet.ErrWrongPassphrase):
 		return "wrong_passphrase"
-	case errors.Is(err, wallet.ErrBadSeed):
+	case errors.Is(err, wallet.ErrBadSeed), errors.Is(err, wallet.ErrBadMnemonic):
 		return "invalid_seed"
 	case errors.Is(err, client.ErrUnauthorized):
 		return "node_unauthorized"

@@ -245,7 +245,7 @@ func (pay *payment) build(ctx context.Context, cfg *config, n *node, lc *spv.Cli
 	var changeOut wire.TxOut
 	changeAddr := ""
 	if change > 0 {
-		a, err := w.NewAddress()
+		a, err := w.NewChangeAddress()
 		if errors.Is(err, wallet.ErrNoSeed) {
 			// A wallet of imported keys (such as the dev wallet) sends
 			// change back to the address of its first coin.

@@ -19,9 +19,9 @@ func TestCreateImportAddresses(t *testing.T) {
 	g := []string{"--dev", "--wallet", wpath, "--passphrase-file", pf}
 
 	created := jsonOut(t, mustRun(t, "", append(g, "create", "--json")...))
-	seed, _ := created["seed"].(string)
+	words, _ := created["words"].(string)
 	first, _ := created["address"].(string)
-	if len(seed) != wallet.EncodedSeedLen || !strings.HasPrefix(first, "tlyd1") || created["warning"] == nil {
+	if len(strings.Fields(words)) != 12 || !strings.HasPrefix(first, "tlyd1") || created["warning"] == nil {
 		t.Fatalf("create: %v", created)
 	}
 	// Text output shows the seed once, grouped, with the warning.
@@ -39,21 +39,25 @@ func TestCreateImportAddresses(t *testing.T) {
 		t.Fatalf("address list: %v", list)
 	}
 
-	// The seed restores the same addresses, read from standard input.
+	// The words restore the same addresses, read from standard input.
 	ipath := filepath.Join(dir, "restored")
-	imp := jsonOut(t, mustRun(t, groupSeed(seed)+"\n", "--dev", "--wallet", ipath, "--passphrase-file", pf, "import", "--addresses", "2", "--json"))
+	imp := jsonOut(t, mustRun(t, words+"\n", "--dev", "--wallet", ipath, "--passphrase-file", pf, "import", "--no-scan", "--addresses", "2", "--json"))
 	got := imp["addresses"].([]any)
 	if len(got) != 2 || got[0] != first || got[1] != second["address"] {
 		t.Fatalf("import: %v", imp)
 	}
-	// A mistyped seed is caught by its checksum.
-	bad := []byte(seed)
-	bad[10] ^= 1
-	if bad[10] > 'f' {
-		bad[10] = '0'
-	}
-	if _, _, err := run(t, string(bad), "--dev", "--wallet", filepath.Join(dir, "typo"), "--passphrase-file", pf, "import"); !errors.Is(err, wallet.ErrBadSeed) {
-		t.Fatalf("typo: %v", err)
+	// Two words swapped are caught by the checksum (4 bits for 12 words:
+	// take the first swap of neighbours that the checksum catches).
+	for i := 0; i+1 < 12; i++ {
+		w := strings.Fields(words)
+		w[i], w[i+1] = w[i+1], w[i]
+		if _, err := wallet.MnemonicSeed(strings.Join(w, " "), ""); err == nil {
+			continue
+		}
+		if _, _, err := run(t, strings.Join(w, " "), "--dev", "--wallet", filepath.Join(dir, "typo"), "--passphrase-file", pf, "import", "--no-scan"); !errors.Is(err, wallet.ErrBadMnemonic) {
+			t.Fatalf("typo: %v", err)
+		}
+		break
 	}
 
 	// A wrong passphrase is a clear error.
@@ -246,5 +250,39 @@ func TestVerifyCommand(t *testing.T) {
 	node.tamperProof = nil
 	if _, _, err := run(t, "", append(g, "verify", strings.Repeat("ab", 32))...); err == nil {
 		t.Fatal("unknown transaction verified")
+	}
+}
+
+// TestRestoreScansBothChains: a wallet restored from its 12 words finds
+// the coins paid to its 15th receive address and its 10th change address
+// (the gap limit scan), and nothing beyond.
+func TestRestoreScansBothChains(t *testing.T) {
+	n := newRPCNode(t)
+	dir := t.TempDir()
+	pf := writeFile(t, filepath.Join(dir, "pf"), "pw")
+	orig := filepath.Join(dir, "orig")
+	created := jsonOut(t, mustRun(t, "", "--dev", "--wallet", orig, "--passphrase-file", pf, "create", "--json"))
+	words := created["words"].(string)
+	w, err := wallet.Open(orig, []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv14, _ := w.DeriveAddress(false, 14)
+	chg9, _ := w.DeriveAddress(true, 9)
+	n.fund(t, recv14.Address, 1*wallet.BaseUnitsPerTally)
+	n.fund(t, chg9.Address, 2*wallet.BaseUnitsPerTally)
+
+	restored := []string{"--dev", "--wallet", filepath.Join(dir, "restored"), "--passphrase-file", pf, "--rpc", n.url, "--rpc-cookie", n.cookie}
+	imp := jsonOut(t, mustRun(t, words, append(restored, "import", "--json")...))
+	if imp["used_receive"] != float64(1) || imp["used_change"] != float64(1) || len(imp["addresses"].([]any)) != 15+10 {
+		t.Fatalf("import: used %v/%v, %d addresses", imp["used_receive"], imp["used_change"], len(imp["addresses"].([]any)))
+	}
+	bal := jsonOut(t, mustRun(t, "", append(restored, "balance", "--json")...))
+	if bal["confirmed"] != "3" {
+		t.Fatalf("restored balance: %v", bal)
+	}
+	// Without a node to scan, import refuses rather than miss funds.
+	if _, _, err := run(t, words, "--dev", "--wallet", filepath.Join(dir, "r2"), "--passphrase-file", pf, "--rpc", "127.0.0.1:1", "import"); err == nil {
+		t.Fatal("import without a node succeeded")
 	}
 }
