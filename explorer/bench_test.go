@@ -60,7 +60,7 @@ func BenchmarkPages(b *testing.B) {
 		{"tx-mempool", "/tx/" + tn.poolTxs[len(tn.poolTxs)-1].TxID().String()},
 		{"proof", "/tx/" + last.TxID().String() + "/proof"},
 		{"address", "/address/" + tn.otherAddr},
-		{"address-last-page", "/address/" + tn.otherAddr + "?page=" + strconv.Itoa((len(tn.payments)+txPerPage-1)/txPerPage)},
+		{"address-later-page", "/address/" + tn.otherAddr + "?after=" + fmt.Sprintf("%d:%s", height/2, tip.Txs[0].TxID())},
 		{"mempool", "/mempool"},
 		{"search-height", fmt.Sprintf("/search?q=%d", height-5)},
 		{"not-found", "/tx/" + fmt.Sprintf("%064x", 7)},

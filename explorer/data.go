@@ -216,8 +216,20 @@ func (d data) addressBalance(ctx context.Context, addr string) (b rpcjson.Addres
 	return b, d.call(ctx, &b, "getaddressbalance", addr)
 }
 
-// addressTxIDs returns the confirmed transactions of an address, oldest
-// first (at most the RPC's bound of 10,000).
-func (d data) addressTxIDs(ctx context.Context, addr string) (ids []wire.Hash, err error) {
-	return ids, d.call(ctx, &ids, "getaddresstxids", addr)
+// addressHistory returns a page of at most limit entries of an
+// address's history, oldest first, after the cursor (empty for the
+// first page); the last page ends with the pool's entries (height null).
+// next is the cursor of the following page, empty on the last.
+func (d data) addressHistory(ctx context.Context, addr, after string, limit int) (page rpcjson.AddressHistoryPage, next string, err error) {
+	opts := map[string]any{"limit": limit}
+	if after != "" {
+		opts["after"] = after
+	}
+	if err := d.call(ctx, &page, "getaddresshistory", addr, opts); err != nil {
+		return page, "", err
+	}
+	if page.Next != nil {
+		next = *page.Next
+	}
+	return page, next, nil
 }

@@ -411,28 +411,39 @@ func (s *Server) proofPage(w http.ResponseWriter, r *http.Request) {
 
 // addrView is the address page's body.
 type addrView struct {
-	Addr    string
-	Bal     rpcjson.AddressBalance
-	Rows    []addrRow
-	Total   int
-	Pager   pager
-	TooMany string
+	Addr  string
+	Bal   rpcjson.AddressBalance
+	Rows  []rpcjson.AddressHistoryEntry
+	After string // this page's cursor ("" for the first page)
+	Next  string // the next page's cursor ("" on the last page)
 }
 
-// addrRow is a transaction of an address's history.
-type addrRow struct {
-	TxID      wire.Hash
-	Height    uint64
-	Confirmed bool
-	Time      uint64
-	Received  uint64 // paid to the address
-	Spent     uint64 // spent from the address, when prevouts are known
-	Spends    bool   // the transaction spends from the address
+// maxCursor bounds an address history cursor ("height:txid").
+const maxCursor = 20 + 1 + 64
+
+// plausibleCursor checks a cursor's length and alphabet; the RPC judges
+// the rest.
+func plausibleCursor(s string) bool {
+	if len(s) > maxCursor {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':') {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) addressPage(w http.ResponseWriter, r *http.Request) {
-	page, ok := s.pageOnly(w, r)
-	if !ok {
+	q, bad := query(r, "after")
+	after, given := q["after"]
+	if bad == "" && given && (after == "" || !plausibleCursor(after)) {
+		bad = "after must be the cursor of a history page (height:txid)"
+	}
+	if bad != "" {
+		s.fail(w, r, http.StatusBadRequest, "Bad request", bad, "")
 		return
 	}
 	ctx := r.Context()
@@ -460,54 +471,16 @@ func (s *Server) addressPage(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, "The address", err)
 		return
 	}
-	v := addrView{Addr: addr, Bal: bal}
-	ids, err := s.d.addressTxIDs(ctx, addr)
+	page, next, err := s.d.addressHistory(ctx, addr, after, txPerPage)
 	if err != nil {
-		if rpcCode(err) != rpcjson.CodeInvalidParameter {
-			s.failErr(w, r, "The address's history", err)
+		if rpcCode(err) == rpcjson.CodeInvalidParameter {
+			s.fail(w, r, http.StatusBadRequest, "Bad request", "after must be the cursor of a history page (height:txid).", "")
 			return
 		}
-		v.TooMany = err.Error()
-	}
-	v.Total = len(ids)
-	v.Pager = pager{Page: page, Pages: max(1, (len(ids)+txPerPage-1)/txPerPage), Base: "/address/" + addr}
-	if page > v.Pager.Pages {
-		s.fail(w, r, http.StatusNotFound, "No such page", fmt.Sprintf("The last page of this address is page %d.", v.Pager.Pages), "")
+		s.failErr(w, r, "The address's history", err)
 		return
 	}
-	// Newest first.
-	slices.Reverse(ids)
-	ci, err := s.d.chainInfo(ctx)
-	if err != nil {
-		s.failErr(w, r, "The tip", err)
-		return
-	}
-	first := (page - 1) * txPerPage
-	for _, txid := range ids[first:min(len(ids), first+txPerPage)] {
-		t, err := s.d.tx(ctx, txid, nil)
-		if err != nil {
-			s.failErr(w, r, "Transaction "+txid.String(), err)
-			return
-		}
-		row := addrRow{TxID: txid, Time: t.BlockTime}
-		if t.Confirmations != nil && *t.Confirmations > 0 && uint64(*t.Confirmations) <= ci.Blocks+1 {
-			row.Confirmed, row.Height = true, ci.Blocks+1-uint64(*t.Confirmations)
-		}
-		for _, o := range t.Vout {
-			if o.Address == addr {
-				row.Received += o.Value
-			}
-		}
-		for _, in := range t.Vin {
-			if in.Address == addr {
-				row.Spends = true
-				if in.Prevout != nil {
-					row.Spent += in.Prevout.Value
-				}
-			}
-		}
-		v.Rows = append(v.Rows, row)
-	}
+	v := addrView{Addr: addr, Bal: bal, Rows: page.History, After: after, Next: next}
 	s.render(w, r, http.StatusOK, "address", "layout", view{Title: "Address " + addr, Body: v})
 }
 

@@ -4,10 +4,17 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"tally/wallet"
+)
+
+var (
+	txLinks  = regexp.MustCompile(`/tx/[0-9a-f]{64}`)
+	nextLink = regexp.MustCompile(`\?after=([0-9a-f%:]+)" rel="next"`)
 )
 
 // TestPages fetches every page over HTTP from an explorer on a real RPC
@@ -105,19 +112,51 @@ func TestPages(t *testing.T) {
 	})
 
 	t.Run("address", func(t *testing.T) {
-		st, body, _ := tn.get("/address/" + tn.otherAddr)
-		if st != 200 {
-			t.Fatalf("status %d", st)
-		}
-		// 60 confirmed payments of 5,000: 3 pages of 25.
+		// 60 confirmed payments of 5,000, oldest first, 25 a page, then
+		// the two in the pool as unconfirmed at the end of the last page.
 		n := len(tn.payments)
-		mustContain(t, "address", body, tn.otherAddr, wallet.FormatAmount(uint64(n)*5000)+" TALLY", fmt.Sprint(n),
-			"Page 1 of 3", "/address/"+tn.otherAddr+"?page=2", "/tx/"+tn.payments[n-1].TxID().String(), "+"+wallet.FormatAmount(5000))
-		st, body, _ = tn.get("/address/" + tn.otherAddr + "?page=3")
-		if st != 200 {
-			t.Fatalf("page 3: status %d", st)
+		path := "/address/" + tn.otherAddr
+		var seen []string
+		for pages := 1; ; pages++ {
+			st, body, _ := tn.get(path)
+			if st != 200 {
+				t.Fatalf("%s: status %d", path, st)
+			}
+			mustContain(t, "address", body, tn.otherAddr, wallet.FormatAmount(uint64(n)*5000)+" TALLY",
+				"+"+wallet.FormatAmount(10000)+" / −0 TALLY in the mempool", "+"+wallet.FormatAmount(5000))
+			seen = append(seen, txLinks.FindAllString(body, -1)...)
+			m := nextLink.FindStringSubmatch(body)
+			if m == nil {
+				if pages != 3 || !strings.Contains(body, "unconfirmed") {
+					t.Errorf("last page is page %d, unconfirmed shown: %v", pages, strings.Contains(body, "unconfirmed"))
+				}
+				break
+			}
+			if pages > 3 {
+				t.Fatal("more pages than entries")
+			}
+			path = "/address/" + tn.otherAddr + "?after=" + m[1]
 		}
-		mustContain(t, "address page 3", body, "Page 3 of 3", "/tx/"+tn.payments[0].TxID().String())
+		// Oldest first: every payment once, those of a block together
+		// (in txid order), the pool's last.
+		var want []string
+		for h := 1; h < len(tn.blocks); h++ {
+			var ids []string
+			for _, tx := range tn.blocks[h].Txs[1:] {
+				ids = append(ids, "/tx/"+tx.TxID().String())
+			}
+			slices.Sort(ids)
+			want = append(want, ids...)
+		}
+		var pool []string
+		for _, tx := range tn.poolTxs {
+			pool = append(pool, "/tx/"+tx.TxID().String())
+		}
+		slices.Sort(pool)
+		want = append(want, pool...)
+		if strings.Join(seen, " ") != strings.Join(want, " ") {
+			t.Errorf("history pages list %d transactions, want the %d payments in order", len(seen), len(want))
+		}
 	})
 
 	t.Run("mempool", func(t *testing.T) {
