@@ -69,6 +69,55 @@ type propResult struct {
 	// message) until the last node had it: the run is CPU-bound when
 	// this over the wall time approaches the core count.
 	FullBlockCPUSeconds, RawFullCPUSeconds float64
+	// Compact relay of a block of the same size whose transactions were
+	// all gossiped first, and of one with MissingTxs of them never
+	// gossiped (every receiver fetches them with getblocktxn).
+	CompactBlock, CompactBlockAll                   latency
+	CompactMissing, CompactMissingAll               latency
+	CompactCPUSeconds, CompactMissingCPUSeconds     float64
+	MissingTxs                                      int
+	FetchedTxsPerBlock, FetchesPerBlock             float64 // over all nodes, missing case
+	FetchedTxsPerBlockAll, FallbacksPerBlock        float64 // all-gossiped case
+	CompactHop, CompactMissingHop                   hopTimes
+	RatioCompactVsFullP95, RatioCompactVsRawFullP95 float64
+}
+
+// hopTimes is the mean time one node spends on one compact block, per
+// step of its validator (milliseconds).
+type hopTimes struct {
+	Decode, Rebuild, Fetch, Fallback, Connect, Total float64
+	N                                                uint64
+}
+
+// compactTotals sums the compact counters of all nodes.
+func compactTotals(nodes []*testNode) CompactStats {
+	var t CompactStats
+	for _, n := range nodes {
+		s := n.CompactStats()
+		t.Rebuilt += s.Rebuilt
+		t.TxsFetched += s.TxsFetched
+		t.Fetches += s.Fetches
+		t.FullFallbacks += s.FullFallbacks
+		t.DecodeTime += s.DecodeTime
+		t.RebuildTime += s.RebuildTime
+		t.FetchTime += s.FetchTime
+		t.FallbackTime += s.FallbackTime
+		t.ConnectTime += s.ConnectTime
+		t.TotalTime += s.TotalTime
+	}
+	return t
+}
+
+// hops returns the mean per-node step times between two totals.
+func hops(a, b CompactStats) hopTimes {
+	n := b.Rebuilt - a.Rebuilt
+	if n == 0 {
+		return hopTimes{}
+	}
+	ms := func(x, y time.Duration) float64 { return float64((y - x).Microseconds()) / 1000 / float64(n) }
+	return hopTimes{Decode: ms(a.DecodeTime, b.DecodeTime), Rebuild: ms(a.RebuildTime, b.RebuildTime),
+		Fetch: ms(a.FetchTime, b.FetchTime), Fallback: ms(a.FallbackTime, b.FallbackTime),
+		Connect: ms(a.ConnectTime, b.ConnectTime), Total: ms(a.TotalTime, b.TotalTime), N: n}
 }
 
 type syncResult struct {
@@ -170,13 +219,22 @@ func collect(t testing.TB, ch chan arrival, key string, origin, n int, t0 time.T
 	return per, all
 }
 
+// sharedSigCache, when set, is the signature cache of every node
+// newTestNode makes. The propagation benchmark sets it so that filling 32
+// mempools with the same transactions verifies each signature once, not 32
+// times; block connects hit the cache exactly as with a cache per node,
+// since every node accepted the transactions first.
+var sharedSigCache *consensus.SigCache
+
 func benchPropagation(t *testing.T) *propResult {
+	sharedSigCache = consensus.NewSigCache(1 << 18)
+	defer func() { sharedSigCache = nil }()
 	N := envInt("TALLY_NET_BENCH_NODES", 32)
 	rounds := envInt("TALLY_NET_BENCH_ROUNDS", 20)
 	fullRounds := envInt("TALLY_NET_BENCH_FULL", 5)
 	const txsPerBlock = 4700
 	g := testgen.New(devParams)
-	setup, outs := fanOut(g, 100, (fullRounds*txsPerBlock+99)/100)
+	setup, outs := fanOut(g, 100, (3*fullRounds*txsPerBlock+99)/100)
 	nodes := make([]*testNode, N)
 	blockCh := make(chan arrival, N*64)
 	rawCh := make(chan arrival, N*64)
@@ -289,45 +347,108 @@ func benchPropagation(t *testing.T) *propResult {
 	t.Logf("raw gossip same size: per node %+v, to all %+v", res.RawSmall, res.RawSmallAll)
 
 	var fullPer, fullAll, rawFPer, rawFAll []time.Duration
-	for r := 0; r < fullRounds; r++ {
+	var cmpPer, cmpAll, missPer, missAll []time.Duration
+	var cmpAcc, missAcc CompactStats // step times summed over the rounds
+	res.MissingTxs = txsPerBlock / 10
+	take := func() []*wire.Tx {
 		txs := make([]*wire.Tx, txsPerBlock)
 		for i := range txs {
 			txs[i] = g.Pay(outs[:1], 2, 1000)
 			outs = outs[1:]
 		}
-		src := nodes[rng.IntN(N)]
-		start := time.Now()
-		for _, tx := range txs {
-			src.submitTx(tx)
-		}
-		last := txs[len(txs)-1].TxID()
-		waitFor(t, 5*time.Minute, "the transactions in every mempool", func() bool {
-			for _, n := range nodes {
-				if n.pool.Stats().Count < len(txs) || !n.pool.Has(last) {
-					return false
-				}
-			}
-			return true
-		})
-		t.Logf("round %d: %d txs in all %d mempools after %s", r, len(txs), N, time.Since(start).Round(time.Millisecond))
-		time.Sleep(time.Second)
+		return txs
+	}
+	// relay times one block from a random origin, which has connected it,
+	// until every other node connected it.
+	relay := func(txs []*wire.Tx, publish func(n *testNode, b *wire.Block) error) (*wire.Block, []time.Duration, time.Duration, float64) {
 		o := rng.IntN(N)
-		b := newBlock(nodes[o])
-		res.FullBlockBytes, res.FullBlockTxs = b.SerializeSize(), len(b.Txs)-1
-		stopProf := startProfile(fmt.Sprintf("full-%d", r))
+		b := g.Block(tipParent(nodes[o]), txs)
+		if _, err := nodes[o].chain.ProcessBlock(b); err != nil {
+			t.Fatal(err)
+		}
+		stopProf := startProfile("block-" + b.BlockID().String()[:8])
 		cpu0 := cpuTime()
 		t0 := time.Now()
-		if err := nodes[o].PublishBlock(b); err != nil {
+		if err := publish(nodes[o], b); err != nil {
 			t.Fatal(err)
 		}
 		id := b.BlockID()
 		per, all := collect(t, blockCh, string(id[:]), o, N, t0)
 		cpu := cpuTime() - cpu0
 		stopProf()
+		time.Sleep(time.Second)
+		return b, per, all, cpu.Seconds()
+	}
+	fullRelay := func(n *testNode, b *wire.Block) error { return n.blocks.Publish(n.ctx, b.Encode()) }
+	compactRelay := func(n *testNode, b *wire.Block) error { return n.PublishBlock(b) }
+	for r := 0; r < fullRounds; r++ {
+		// Three blocks' worth of transactions, gossiped at once: one block
+		// goes by full relay, one by compact relay, and one by compact
+		// relay with 10% of its transactions never gossiped.
+		fullTxs, cmpTxs, missTxs := take(), take(), take()
+		gossiped := append(append(append([]*wire.Tx{}, fullTxs...), cmpTxs...), missTxs[res.MissingTxs:]...)
+		src := nodes[rng.IntN(N)]
+		start := time.Now()
+		for _, tx := range gossiped {
+			src.submitTx(tx)
+		}
+		last := gossiped[len(gossiped)-1].TxID()
+		waitFor(t, 10*time.Minute, "the transactions in every mempool", func() bool {
+			for _, n := range nodes {
+				if n.pool.Stats().Count < len(gossiped) || !n.pool.Has(last) {
+					return false
+				}
+			}
+			return true
+		})
+		t.Logf("round %d: %d txs in all %d mempools after %s", r, len(gossiped), N, time.Since(start).Round(time.Millisecond))
+		time.Sleep(time.Second)
+
+		b, per, all, cpu := relay(fullTxs, fullRelay)
+		res.FullBlockBytes, res.FullBlockTxs = b.SerializeSize(), len(b.Txs)-1
 		fullPer, fullAll = append(fullPer, per...), append(fullAll, all)
-		res.FullBlockCPUSeconds += cpu.Seconds() / float64(fullRounds)
-		t.Logf("round %d: full block %d B %d txs to all in %s using %.2f CPU-seconds (%.1f cores)", r, res.FullBlockBytes, res.FullBlockTxs,
-			all.Round(time.Millisecond), cpu.Seconds(), cpu.Seconds()/all.Seconds())
+		res.FullBlockCPUSeconds += cpu / float64(fullRounds)
+		t.Logf("round %d: full relay, %d B %d txs to all in %s using %.2f CPU-s", r, res.FullBlockBytes, res.FullBlockTxs, all.Round(time.Millisecond), cpu)
+
+		s0 := compactTotals(nodes)
+		_, per, all, cpu = relay(cmpTxs, compactRelay)
+		s1 := compactTotals(nodes)
+		cmpPer, cmpAll = append(cmpPer, per...), append(cmpAll, all)
+		res.CompactCPUSeconds += cpu / float64(fullRounds)
+		res.FetchedTxsPerBlockAll += float64(s1.TxsFetched-s0.TxsFetched) / float64(fullRounds)
+		res.FallbacksPerBlock += float64(s1.FullFallbacks-s0.FullFallbacks) / float64(fullRounds)
+		cmpAcc = addStats(cmpAcc, s0, s1)
+		t.Logf("round %d: compact relay to all in %s using %.2f CPU-s; per hop %+v", r, all.Round(time.Millisecond), cpu, hops(s0, s1))
+
+		// The origin of the next block has its missing transactions;
+		// nobody else does.
+		o := rng.IntN(N)
+		for _, tx := range missTxs[:res.MissingTxs] {
+			if _, err := nodes[o].pool.Accept(tx, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s0 = compactTotals(nodes)
+		bm := g.Block(tipParent(nodes[o]), missTxs)
+		if _, err := nodes[o].chain.ProcessBlock(bm); err != nil {
+			t.Fatal(err)
+		}
+		cpu0 := cpuTime()
+		t0 := time.Now()
+		if err := nodes[o].PublishBlock(bm); err != nil {
+			t.Fatal(err)
+		}
+		id := bm.BlockID()
+		per, all = collect(t, blockCh, string(id[:]), o, N, t0)
+		cpu = (cpuTime() - cpu0).Seconds()
+		s1 = compactTotals(nodes)
+		missPer, missAll = append(missPer, per...), append(missAll, all)
+		res.CompactMissingCPUSeconds += cpu / float64(fullRounds)
+		res.FetchedTxsPerBlock += float64(s1.TxsFetched-s0.TxsFetched) / float64(fullRounds)
+		res.FetchesPerBlock += float64(s1.Fetches-s0.Fetches) / float64(fullRounds)
+		missAcc = addStats(missAcc, s0, s1)
+		t.Logf("round %d: compact relay, %d of %d txs missing everywhere, to all in %s using %.2f CPU-s; %d txs fetched in %d getblocktxn; per hop %+v",
+			r, res.MissingTxs, len(missTxs), all.Round(time.Millisecond), cpu, s1.TxsFetched-s0.TxsFetched, s1.Fetches-s0.Fetches, hops(s0, s1))
 		time.Sleep(time.Second)
 
 		data := make([]byte, res.FullBlockBytes)
@@ -344,6 +465,10 @@ func benchPropagation(t *testing.T) *propResult {
 		rawFPer, rawFAll = append(rawFPer, per...), append(rawFAll, all)
 		time.Sleep(time.Second)
 	}
+	res.CompactHop = hops(CompactStats{}, cmpAcc)
+	res.CompactMissingHop = hops(CompactStats{}, missAcc)
+	res.CompactBlock, res.CompactBlockAll = summarize(cmpPer), summarize(cmpAll)
+	res.CompactMissing, res.CompactMissingAll = summarize(missPer), summarize(missAll)
 	res.FullBlock, res.FullBlockAll = summarize(fullPer), summarize(fullAll)
 	res.RawFull, res.RawFullAll = summarize(rawFPer), summarize(rawFAll)
 	if res.RawSmall.P95 > 0 {
@@ -355,8 +480,20 @@ func benchPropagation(t *testing.T) *propResult {
 	t.Logf("full block (%d B, %d txs): per node %+v, to all %+v", res.FullBlockBytes, res.FullBlockTxs, res.FullBlock, res.FullBlockAll)
 	t.Logf("raw gossip same size: per node %+v, to all %+v", res.RawFull, res.RawFullAll)
 	t.Logf("CPU per propagation: full block %.2f s, raw 1 MB %.2f s (all %d nodes)", res.FullBlockCPUSeconds, res.RawFullCPUSeconds, N)
-	t.Logf("p95 ratios: empty block / raw %.2f (target <= 2), full block / raw %.2f; full block p95 %.0f ms (target < 1000)",
-		res.RatioEmptyVsRawP95, res.RatioFullP95, res.FullBlock.P95)
+	if res.FullBlock.P95 > 0 {
+		res.RatioCompactVsFullP95 = res.CompactBlock.P95 / res.FullBlock.P95
+	}
+	if res.RawFull.P95 > 0 {
+		res.RatioCompactVsRawFullP95 = res.CompactBlock.P95 / res.RawFull.P95
+	}
+	t.Logf("compact block (all txs gossiped): per node %+v, to all %+v, %.2f CPU-s; per hop %+v",
+		res.CompactBlock, res.CompactBlockAll, res.CompactCPUSeconds, res.CompactHop)
+	t.Logf("compact block (%d txs missing everywhere): per node %+v, to all %+v, %.2f CPU-s, %.0f txs fetched in %.0f getblocktxn per block; per hop %+v",
+		res.MissingTxs, res.CompactMissing, res.CompactMissingAll, res.CompactMissingCPUSeconds, res.FetchedTxsPerBlock, res.FetchesPerBlock, res.CompactMissingHop)
+	t.Logf("p95 ratios: empty block / raw %.2f (target <= 2), full relay / raw %.2f, compact / full relay %.2f",
+		res.RatioEmptyVsRawP95, res.RatioFullP95, res.RatioCompactVsFullP95)
+	t.Logf("targets: compact p95 %.0f ms (< 300), compact CPU %.2f s (<= 0.5), 10%% missing p95 %.0f ms (< 600), empty/raw %.2f (<= 2)",
+		res.CompactBlock.P95, res.CompactCPUSeconds, res.CompactMissing.P95, res.RatioEmptyVsRawP95)
 	return res
 }
 
@@ -503,4 +640,62 @@ func BenchmarkValidateFullBlock(b *testing.B) {
 		n.Close()
 	}
 	b.ReportMetric(float64(len(enc)), "block-bytes")
+}
+
+// addStats adds the difference b - a of compact totals to acc.
+func addStats(acc, a, b CompactStats) CompactStats {
+	acc.Rebuilt += b.Rebuilt - a.Rebuilt
+	acc.TxsFetched += b.TxsFetched - a.TxsFetched
+	acc.Fetches += b.Fetches - a.Fetches
+	acc.FullFallbacks += b.FullFallbacks - a.FullFallbacks
+	acc.DecodeTime += b.DecodeTime - a.DecodeTime
+	acc.RebuildTime += b.RebuildTime - a.RebuildTime
+	acc.FetchTime += b.FetchTime - a.FetchTime
+	acc.FallbackTime += b.FallbackTime - a.FallbackTime
+	acc.ConnectTime += b.ConnectTime - a.ConnectTime
+	acc.TotalTime += b.TotalTime - a.TotalTime
+	return acc
+}
+
+// BenchmarkValidateCompactBlock is BenchmarkValidateFullBlock for the
+// compact form: decode, rebuild from the pool, Merkle check, ProcessBlock.
+//
+//	go test -run XXX -bench ValidateCompactBlock -benchtime 5x ./p2p/
+func BenchmarkValidateCompactBlock(b *testing.B) {
+	g := testgen.New(devParams)
+	setup, outs := fanOut(g, 100, 47)
+	txs := make([]*wire.Tx, 4700)
+	for i := range txs {
+		txs[i] = g.Pay(outs[i:i+1], 2, 1000)
+	}
+	var enc []byte
+	var st CompactStats
+	b.StopTimer()
+	for i := 0; i < b.N; i++ {
+		n := benchNode(b)
+		n.processAll(setup)
+		for _, tx := range txs {
+			if _, err := n.pool.Accept(tx, ""); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if enc == nil {
+			blk := g.Block(tipParent(n), txs)
+			enc = wire.NewCompactBlock(blk, blk.TxIDs(), 1).Encode()
+		}
+		stopProf := startProfile(fmt.Sprintf("compact-%d", i))
+		b.StartTimer()
+		if _, _, err := n.checkCompact(context.Background(), "", enc, false); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		stopProf()
+		s := n.CompactStats()
+		st = addStats(st, CompactStats{}, s)
+		n.Close()
+	}
+	h := hops(CompactStats{}, st)
+	b.ReportMetric(h.Rebuild, "rebuild-ms")
+	b.ReportMetric(h.Connect, "connect-ms")
+	b.ReportMetric(float64(len(enc)), "compact-bytes")
 }

@@ -50,6 +50,9 @@ func newTestNode(t testing.TB, opts ...nodeOpt) *testNode {
 	t.Helper()
 	p := devParams
 	sigs := consensus.NewSigCache(200000)
+	if sharedSigCache != nil {
+		sigs = sharedSigCache
+	}
 	c, err := chain.OpenMemory(chain.Config{Params: p, NoSync: true, Now: testClock, SigCache: sigs, CacheBytes: 32 << 20})
 	if err != nil {
 		t.Fatal(err)
