@@ -291,6 +291,11 @@ func (n *Node) startCompact() error {
 		return err
 	}
 	c.topic = t
+	// Scored as the blocks topic: an invalid compact block is an invalid
+	// block its relayer should have validated.
+	if err := t.SetScoreParams(topicScore(1, 20, -100)); err != nil {
+		return err
+	}
 	sub, err := t.Subscribe(pubsub.WithBufferSize(queueSize))
 	if err != nil {
 		return err
