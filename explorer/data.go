@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"tally/rpc/rpcjson"
 	"tally/wire"
@@ -14,6 +15,14 @@ import (
 // JSON-RPC interface, run in process. *rpc.Server satisfies it.
 type Backend interface {
 	CallPublic(ctx context.Context, method string, params ...any) (json.RawMessage, error)
+}
+
+// EventStream is the node's event stream (GET /events, SPEC section 7),
+// served in process as the public RPC listener serves it. A backend that
+// also implements it gets its stream proxied at the explorer's /events,
+// which the home page follows instead of polling.
+type EventStream interface {
+	ServeEvents(w http.ResponseWriter, r *http.Request)
 }
 
 // data makes the RPC calls the pages need, one method per need.

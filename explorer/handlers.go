@@ -31,6 +31,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /{$}", s.homePage)
 	mux.HandleFunc("GET /fragment/home", s.homeFragment)
 	mux.HandleFunc("GET /api/tip", s.apiTip)
+	if s.events != nil {
+		mux.HandleFunc("GET /events", s.events.ServeEvents)
+	}
 	mux.HandleFunc("GET /block/{id}", s.blockPage)
 	mux.HandleFunc("GET /tx/{txid}", s.txPage)
 	mux.HandleFunc("GET /tx/{txid}/proof", s.proofPage)
@@ -196,7 +199,7 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, "The tip", err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "home", "layout", view{Title: "Latest blocks", Live: true, Body: v})
+	s.render(w, r, http.StatusOK, "home", "layout", view{Title: "Latest blocks", Live: true, Events: s.events != nil, Body: v})
 }
 
 // homeFragment is the home page's live part alone, which live.js swaps in

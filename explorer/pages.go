@@ -55,6 +55,7 @@ type view struct {
 	Network string
 	Query   string // the search box's text
 	Live    bool   // load the live-update script
+	Events  bool   // the script may follow /events
 	Now     int64  // unix seconds, for "time since"
 	Body    any
 }

@@ -1,6 +1,8 @@
 package explorer
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -191,4 +193,39 @@ func TestPages(t *testing.T) {
 			}
 		}
 	})
+}
+
+// streaming is the real server plus an event stream that sends one block
+// event.
+type streaming struct{ *testNode }
+
+func (s streaming) CallPublic(ctx context.Context, method string, params ...any) (json.RawMessage, error) {
+	return s.rpc.CallPublic(ctx, method, params...)
+}
+
+func (s streaming) ServeEvents(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	fmt.Fprintf(w, "id: 1\nevent: block\ndata: {\"types\":%q}\n\n", r.URL.Query().Get("types"))
+}
+
+// TestEvents: with an event stream the explorer proxies it at /events and
+// the home page says so; without one there is no /events and the page
+// polls.
+func TestEvents(t *testing.T) {
+	tn := newTestNode(t, 2, Config{})
+	_, body, _ := tn.get("/")
+	if strings.Contains(body, `data-events="1"`) {
+		t.Error("home page offers events without a stream")
+	}
+	if st, _, _ := tn.get("/events"); st != http.StatusNotFound {
+		t.Errorf("/events without a stream: %d", st)
+	}
+	tn.startExplorer(Config{}, streaming{tn})
+	_, body, _ = tn.get("/")
+	mustContain(t, "home with events", body, `<body data-events="1">`)
+	st, body, h := tn.get("/events?types=block,unblock")
+	if st != 200 || h.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("/events: %d %q", st, h.Get("Content-Type"))
+	}
+	mustContain(t, "/events", body, "event: block", `"types":"block,unblock"`)
 }

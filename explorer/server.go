@@ -52,6 +52,7 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	d       data
+	events  EventStream // nil: the home page polls
 	log     *slog.Logger
 	now     func() time.Time
 	limiter *rpc.RateLimiter
@@ -64,7 +65,8 @@ type Server struct {
 	netName string // the network's name, once known
 }
 
-// New returns a server reading from b.
+// New returns a server reading from b. If b is also an EventStream, the
+// explorer serves it at /events and the home page follows it.
 func New(cfg Config, b Backend) (*Server, error) {
 	if b == nil {
 		return nil, errors.New("explorer: no backend")
@@ -101,6 +103,7 @@ func New(cfg Config, b Backend) (*Server, error) {
 		limiter: rpc.NewRateLimiter(cfg.Rate, cfg.Burst),
 		sem:     make(chan struct{}, cfg.MaxConcurrent),
 	}
+	s.events, _ = b.(EventStream)
 	p, err := newPages()
 	if err != nil {
 		return nil, err

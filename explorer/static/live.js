@@ -38,14 +38,20 @@
       if (again) { again = false; refresh(); }
     });
   }
-  if (window.EventSource && document.body.getAttribute("data-events") === "1") {
-    var es = new EventSource("/events?types=block,unblock");
-    ["block", "unblock", "reset"].forEach(function (k) { es.addEventListener(k, refresh); });
-    return;
+  function poll() {
+    setInterval(function () {
+      fetch("/api/tip", { cache: "no-store" }).then(function (r) { return r.json(); }).then(function (t) {
+        if (t.hash !== live.getAttribute("data-tip")) refresh();
+      }).catch(function () {});
+    }, 2000);
   }
-  setInterval(function () {
-    fetch("/api/tip", { cache: "no-store" }).then(function (r) { return r.json(); }).then(function (t) {
-      if (t.hash !== live.getAttribute("data-tip")) refresh();
-    }).catch(function () {});
-  }, 2000);
+  if (!window.EventSource || document.body.getAttribute("data-events") !== "1") { poll(); return; }
+  // The browser reconnects a dropped stream by itself (resuming from the
+  // last event id); a refused one is closed for good, so poll instead.
+  var es = new EventSource("/events?types=block,unblock");
+  ["block", "unblock", "reset"].forEach(function (k) { es.addEventListener(k, refresh); });
+  es.onerror = function () {
+    if (es.readyState === EventSource.CLOSED) { es = null; poll(); }
+  };
+  es.onopen = refresh; // catch up with what happened while (re)connecting
 })();
