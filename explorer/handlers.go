@@ -97,6 +97,7 @@ type blockRow struct {
 	Hash     wire.Hash
 	Time     uint64
 	NTx      int
+	Prev     wire.Hash
 	Interval int64 // seconds since the previous block
 }
 
@@ -107,27 +108,33 @@ func (s *Server) homeData(ctx context.Context) (homeView, error) {
 		return v, err
 	}
 	// Walk back from the tip by hash so that the list is one chain even
-	// if the tip moves meanwhile.
-	var hdrs []rpcjson.BlockHeaderResult
+	// if the tip moves meanwhile. Rows hold only what a block's hash
+	// fixes, so they are cached.
+	var rows []blockRow
 	id := v.Info.BestBlockHash
-	for len(hdrs) < chartBlocks+1 {
-		h, err := s.d.header(ctx, id)
-		if err != nil {
-			return v, err
+	for len(rows) < chartBlocks+1 {
+		row, ok := s.headers.get(id)
+		if !ok {
+			h, err := s.d.header(ctx, id)
+			if err != nil {
+				return v, err
+			}
+			row = blockRow{Height: h.Height, Hash: h.Hash, Time: h.Time, NTx: h.NTx}
+			if h.PreviousBlockHash != nil {
+				row.Prev = *h.PreviousBlockHash
+			}
+			s.headers.put(id, row)
 		}
-		hdrs = append(hdrs, h)
-		if h.PreviousBlockHash == nil {
+		rows = append(rows, row)
+		if row.Height == 0 {
 			break
 		}
-		id = *h.PreviousBlockHash
+		id = row.Prev
 	}
-	rows := make([]blockRow, 0, len(hdrs))
-	for i, h := range hdrs {
-		r := blockRow{Height: h.Height, Hash: h.Hash, Time: h.Time, NTx: h.NTx}
-		if i+1 < len(hdrs) {
-			r.Interval = int64(h.Time) - int64(hdrs[i+1].Time)
+	for i := range rows {
+		if i+1 < len(rows) {
+			rows[i].Interval = int64(rows[i].Time) - int64(rows[i+1].Time)
 		}
-		rows = append(rows, r)
 	}
 	v.Blocks = rows[:min(latestBlocks, len(rows))]
 	charted := rows[:min(chartBlocks, max(len(rows)-1, 1))]
@@ -148,9 +155,13 @@ func (s *Server) homeData(ctx context.Context) (homeView, error) {
 func (s *Server) feeChart(ctx context.Context, rows []blockRow) (template.HTML, error) {
 	fees := make([]bar, 0, len(rows))
 	for _, r := range slices.Backward(rows) {
-		st, ok, err := s.d.blockStats(ctx, r.Hash)
-		if err != nil || !ok {
-			return "", err
+		st, ok := s.stats.get(r.Hash)
+		if !ok {
+			var err error
+			if st, ok, err = s.d.blockStats(ctx, r.Hash); err != nil || !ok {
+				return "", err
+			}
+			s.stats.put(r.Hash, st)
 		}
 		fees = append(fees, bar{Value: float64(st.TotalFee), Label: fmt.Sprint(r.Height),
 			Title: fmt.Sprintf("block %d: %s in fees", r.Height, group(fmt.Sprint(st.TotalFee))), Href: "/block/" + r.Hash.String()})

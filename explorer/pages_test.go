@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"tally/wallet"
@@ -228,4 +229,49 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("/events: %d %q", st, h.Get("Content-Type"))
 	}
 	mustContain(t, "/events", body, "event: block", `"types":"block,unblock"`)
+}
+
+// counting is the real server, counting calls by method.
+type counting struct {
+	*testNode
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *counting) CallPublic(ctx context.Context, method string, params ...any) (json.RawMessage, error) {
+	c.mu.Lock()
+	c.calls[method]++
+	c.mu.Unlock()
+	return c.rpc.CallPublic(ctx, method, params...)
+}
+
+func (c *counting) take(method string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.calls[method]
+	c.calls[method] = 0
+	return n
+}
+
+// TestHomeAsksOnlyForNewBlocks: the home page's block rows are cached by
+// hash, so a second render asks for no header and a new block for one.
+func TestHomeAsksOnlyForNewBlocks(t *testing.T) {
+	tn := newTestNode(t, 70, Config{})
+	c := &counting{testNode: tn, calls: map[string]int{}}
+	tn.startExplorer(Config{}, c)
+	for i, want := range []int{chartBlocks + 1, 0} {
+		if st, _, _ := tn.get("/"); st != 200 {
+			t.Fatalf("home: %d", st)
+		}
+		if got := c.take("getblockheader"); got != want {
+			t.Errorf("render %d: %d getblockheader calls, want %d", i, got, want)
+		}
+	}
+	tn.addBlock()
+	_, body, _ := tn.get("/")
+	if got := c.take("getblockheader"); got != 1 {
+		t.Errorf("after a new block: %d getblockheader calls, want 1", got)
+	}
+	tip, _ := tn.tip()
+	mustContain(t, "home after a block", body, `data-tip="`+tip.BlockID().String()+`"`)
 }

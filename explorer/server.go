@@ -53,6 +53,9 @@ type Server struct {
 	cfg     Config
 	d       data
 	events  EventStream // nil: the home page polls
+	// Facts of blocks that never change, for the home page.
+	headers *blockCache[blockRow]
+	stats   *blockCache[blockStats]
 	log     *slog.Logger
 	now     func() time.Time
 	limiter *rpc.RateLimiter
@@ -102,6 +105,8 @@ func New(cfg Config, b Backend) (*Server, error) {
 		now:     cfg.Now,
 		limiter: rpc.NewRateLimiter(cfg.Rate, cfg.Burst),
 		sem:     make(chan struct{}, cfg.MaxConcurrent),
+		headers: newBlockCache[blockRow](4 * chartBlocks),
+		stats:   newBlockCache[blockStats](4 * feeChartBlocks),
 	}
 	s.events, _ = b.(EventStream)
 	p, err := newPages()
