@@ -149,11 +149,11 @@ func templateFixture(b *testing.B) *fixture {
 		f.pool.mu.Lock()
 		for _, tx := range txs {
 			txid := tx.TxID()
-			fee, parents, err := f.pool.check(tx, txid)
+			ck, err := f.pool.check(tx, txid)
 			if err != nil {
 				b.Fatal(err)
 			}
-			f.pool.insert(tx, txid, fee, parents)
+			f.pool.insert(tx, txid, ck.fee, ck.parents)
 		}
 		f.pool.mu.Unlock()
 		b.Logf("set-up: %d coins and %d signed txs in %v, pool filled in %v", len(f.coins), len(txs), signed, time.Since(start)-signed)

@@ -23,7 +23,9 @@ func TestConcurrentAcceptAndConnect(t *testing.T) {
 	b := make([]*wire.Tx, n)
 	for i := range n {
 		a[i] = f.pay1(f.coins[i], 1000)
-		b[i] = f.pay1(f.coins[i], 2000)
+		// Neither may replace the other: b pays a higher rate but not
+		// a's fee plus its own size (replace-by-fee).
+		b[i] = f.pay1(f.coins[i], 1100)
 	}
 	wins := make([]atomic.Int32, n)
 	var wg, submitters sync.WaitGroup

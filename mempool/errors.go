@@ -16,7 +16,11 @@ func (k ErrorKind) Error() string { return string(k) }
 
 // Reasons for refusing a transaction.
 const (
-	ErrAlreadyKnown  = ErrorKind("txn-already-known")
+	ErrAlreadyKnown = ErrorKind("txn-already-known")
+	// ErrConflict: a spend of what a pool transaction spends. Since
+	// replace-by-fee the pool reports why a replacement was refused
+	// instead (ErrInsufficientFee, ...); the kind stays for callers that
+	// classify it.
 	ErrConflict      = ErrorKind("txn-mempool-conflict")
 	ErrLowFee        = ErrorKind("min-relay-fee-not-met")
 	ErrTooLarge      = ErrorKind("tx-size")
@@ -28,6 +32,11 @@ const (
 	ErrCoinbase      = ErrorKind("coinbase")
 	ErrPoolFull      = ErrorKind("mempool-full")
 	ErrTooLongChain  = ErrorKind("too-long-mempool-chain")
+	// Replace-by-fee refusals (SPEC section 6), named as Bitcoin Core
+	// names them.
+	ErrInsufficientFee     = ErrorKind("insufficient fee")
+	ErrTooManyReplacements = ErrorKind("too many potential replacements")
+	ErrSpendsConflictingTx = ErrorKind("bad-txns-spends-conflicting-tx")
 )
 
 // RejectError explains why a transaction was refused: a pool reason and,
@@ -90,6 +99,10 @@ var meanings = map[ErrorKind]consensus.Meaning{
 	ErrCoinbase:      {PeerFault: true}, // a coinbase is never valid outside a block
 	ErrPoolFull:      {},
 	ErrTooLongChain:  {RetryLater: true},
+	// A replacement refused is policy: the sender may pay more and retry.
+	ErrInsufficientFee:     {},
+	ErrTooManyReplacements: {},
+	ErrSpendsConflictingTx: {},
 }
 
 // Classify implements consensus.Classifier.

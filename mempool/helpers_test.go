@@ -15,8 +15,9 @@ import (
 // allKinds is every pool rejection reason, for asserting that an error
 // matches exactly one of them.
 var allKinds = []ErrorKind{
-	ErrAlreadyKnown, ErrConflict, ErrLowFee, ErrTooLarge, ErrNonFinal, ErrImmature,
+	ErrAlreadyKnown, ErrLowFee, ErrTooLarge, ErrNonFinal, ErrImmature,
 	ErrBadSig, ErrMissingInputs, ErrInvalid, ErrCoinbase, ErrPoolFull, ErrTooLongChain,
+	ErrInsufficientFee, ErrTooManyReplacements, ErrSpendsConflictingTx,
 }
 
 // fakeClock is an injectable clock for orphan expiry.

@@ -3,6 +3,8 @@ package mempool
 import (
 	"errors"
 	"fmt"
+	"math/bits"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -56,7 +58,27 @@ const (
 	RemovedEvicted    = RemoveReason("evicted")
 	RemovedConflicted = RemoveReason("conflicted")
 	RemovedInvalid    = RemoveReason("invalid")
+	// RemovedReplaced: a conflicting transaction paying more replaced it
+	// (or an ancestor); the why text starts with replacedPrefix and the
+	// replacement's txid (ReplacedBy reads it back).
+	RemovedReplaced = RemoveReason("replaced")
 )
+
+// MaxReplacements bounds the transactions one replacement may evict (the
+// ones it conflicts with and their descendants), as Bitcoin Core's 100.
+const MaxReplacements = 100
+
+const replacedPrefix = "replaced by "
+
+// ReplacedBy returns the replacing transaction named in the why text of a
+// RemovedReplaced removal.
+func ReplacedBy(why string) (wire.Hash, bool) {
+	if len(why) < len(replacedPrefix)+2*wire.HashSize || why[:len(replacedPrefix)] != replacedPrefix {
+		return wire.Hash{}, false
+	}
+	h, err := wire.ParseHash(why[len(replacedPrefix) : len(replacedPrefix)+2*wire.HashSize])
+	return h, err == nil
+}
 
 // Entry is a pool transaction.
 type Entry struct {
@@ -169,20 +191,99 @@ func (v *poolView) Coin(op wire.OutPoint) (wire.Coin, bool, error) {
 	return c, ok, nil
 }
 
-// check runs every rule but signatures against chain + pool. The caller
-// holds p.mu (read or write).
-func (p *Pool) check(tx *wire.Tx, txid wire.Hash) (fee uint64, parents map[wire.Hash]*Entry, err error) {
+// checked is what check found out about an acceptable transaction.
+type checked struct {
+	fee     uint64
+	parents map[wire.Hash]*Entry
+	// evict is what the transaction replaces: the pool transactions it
+	// conflicts with and their descendants.
+	evict []*Entry
+}
+
+// check runs every rule but signatures against chain + pool, including
+// the replace-by-fee rules for a transaction that spends what pool
+// transactions spend. The caller holds p.mu (read or write).
+func (p *Pool) check(tx *wire.Tx, txid wire.Hash) (checked, error) {
+	var none checked
 	if _, ok := p.entries[txid]; ok {
-		return 0, nil, reject(ErrAlreadyKnown, "transaction %s is already in the pool", txid)
+		return none, reject(ErrAlreadyKnown, "transaction %s is already in the pool", txid)
 	}
 	if _, ok := p.orphans[txid]; ok {
-		return 0, nil, reject(ErrAlreadyKnown, "transaction %s is already waiting for its inputs", txid)
+		return none, reject(ErrAlreadyKnown, "transaction %s is already waiting for its inputs", txid)
 	}
+	var conflicts []*Entry
 	for i := range tx.Inputs {
-		if other, ok := p.spends[tx.Inputs[i].Prev]; ok {
-			return 0, nil, reject(ErrConflict, "input %d spends %s:%d, already spent by pool transaction %s (first seen wins)", i, tx.Inputs[i].Prev.TxID, tx.Inputs[i].Prev.Index, other.TxID)
+		if other, ok := p.spends[tx.Inputs[i].Prev]; ok && !slices.Contains(conflicts, other) {
+			conflicts = append(conflicts, other)
 		}
 	}
+	var evict []*Entry
+	if len(conflicts) > 0 {
+		seen := make(map[wire.Hash]bool)
+		for _, c := range conflicts {
+			for _, d := range descendants(c) {
+				if !seen[d.TxID] {
+					seen[d.TxID] = true
+					evict = append(evict, d)
+				}
+			}
+			if len(evict) > MaxReplacements {
+				return none, reject(ErrTooManyReplacements, "replacing %s would evict more than %d transactions", c.TxID, MaxReplacements)
+			}
+		}
+	}
+	fee, parents, err := p.checkInputs(tx, txid)
+	if err != nil {
+		return none, err
+	}
+	if len(evict) > 0 {
+		if err := p.checkReplacement(tx, txid, fee, parents, evict); err != nil {
+			return none, err
+		}
+	}
+	return checked{fee: fee, parents: parents, evict: evict}, nil
+}
+
+// checkReplacement applies the replace-by-fee rules (SPEC section 6, as
+// Bitcoin Core 28's full RBF) to a transaction of fee that would evict
+// evict: it spends no output of what it evicts, pays a higher fee rate
+// than each transaction it evicts, and pays more than all of them
+// together plus the minimum relay fee for its own size (its own
+// bandwidth). The caller holds p.mu.
+func (p *Pool) checkReplacement(tx *wire.Tx, txid wire.Hash, fee uint64, parents map[wire.Hash]*Entry, evict []*Entry) error {
+	size := uint64(tx.SerializeSize())
+	var evictedFees uint64
+	for _, e := range evict {
+		if _, ok := parents[e.TxID]; ok {
+			return reject(ErrSpendsConflictingTx, "%s spends an output of %s, which it would replace", txid, e.TxID)
+		}
+		// fee/size <= e.Fee/e.Size, compared without division.
+		if hi1, lo1 := bits.Mul64(fee, uint64(e.Size)); func() bool {
+			hi2, lo2 := bits.Mul64(e.Fee, size)
+			return hi1 < hi2 || hi1 == hi2 && lo1 <= lo2
+		}() {
+			return reject(ErrInsufficientFee, "fee rate %.3f per byte is not above the %.3f of %s, which it would replace",
+				float64(fee)/float64(size), e.FeeRate(), e.TxID)
+		}
+		evictedFees += e.Fee // bounded by the money supply
+	}
+	if need := evictedFees + p.cfg.MinRelayFee*size; fee < need {
+		return reject(ErrInsufficientFee, "fee %d is below the %d it must pay: the %d of the %d transaction(s) it replaces plus %d per byte for its own %d bytes",
+			fee, need, evictedFees, len(evict), p.cfg.MinRelayFee, size)
+	}
+	for _, a := range ancestors(parents) {
+		for _, e := range evict {
+			if a == e {
+				return reject(ErrSpendsConflictingTx, "%s descends from %s, which it would replace", txid, e.TxID)
+			}
+		}
+	}
+	return nil
+}
+
+// checkInputs runs the rules that need the inputs (chain + pool), the
+// relay fee and the ancestor limit. The caller holds p.mu.
+func (p *Pool) checkInputs(tx *wire.Tx, txid wire.Hash) (fee uint64, parents map[wire.Hash]*Entry, err error) {
 	tip := p.cfg.Chain.Tip()
 	next := tip.Height + 1
 	if tx.LockTime > next {
@@ -266,7 +367,7 @@ func (p *Pool) accept(tx *wire.Tx, peer string, keepOrphan bool) (*Entry, error)
 	}
 	txid := tx.TxID()
 	p.mu.RLock()
-	_, _, err := p.check(tx, txid)
+	_, err := p.check(tx, txid)
 	p.mu.RUnlock()
 	if err != nil {
 		if keepOrphan && errors.Is(err, ErrMissingInputs) && !IsProvablyInvalid(err) {
@@ -280,11 +381,14 @@ func (p *Pool) accept(tx *wire.Tx, peer string, keepOrphan bool) (*Entry, error)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fee, parents, err := p.check(tx, txid)
+	ck, err := p.check(tx, txid)
 	if err != nil {
 		return nil, err
 	}
-	e := p.insert(tx, txid, fee, parents)
+	for _, old := range ck.evict {
+		p.remove(old, false, RemovedReplaced, fmt.Sprintf("%s%s (paying %d for %d bytes)", replacedPrefix, txid, ck.fee, tx.SerializeSize()))
+	}
+	e := p.insert(tx, txid, ck.fee, ck.parents)
 	if p.bytes > p.cfg.MaxBytes {
 		p.evict()
 		if _, ok := p.entries[txid]; !ok {

@@ -149,11 +149,13 @@ func (m *propModel) opAccept() {
 		poolParent = poolParent || states[i] == stPoolOut
 	}
 	tx := m.build(ins, nOut, fee)
+	if conflict {
+		m.checkReplacement(tx, ins, fee)
+		return
+	}
 	_, err := m.f.pool.Accept(tx, "peer")
 	want := ErrorKind("")
 	switch {
-	case conflict:
-		want = ErrConflict
 	default:
 		for _, s := range states {
 			if s == stGone {
@@ -190,6 +192,62 @@ func (m *propModel) opAccept() {
 		}
 		m.counts[string(want)]++
 	}
+}
+
+// checkReplacement submits tx, which spends what pool transactions spend,
+// and checks the replace-by-fee rules against what the pool held before:
+// accepted, it pays more than everything it evicted plus 1 per byte, at a
+// higher fee rate than each, and every evicted transaction is gone;
+// refused, the reason is a replacement rule or a state of its inputs.
+func (m *propModel) checkReplacement(tx *wire.Tx, ins []wire.OutPoint, fee uint64) {
+	p := m.f.pool
+	evicted := map[wire.Hash]EntryInfo{}
+	var walk func(id wire.Hash)
+	walk = func(id wire.Hash) {
+		if _, seen := evicted[id]; seen {
+			return
+		}
+		info, ok := p.Info(id)
+		if !ok {
+			m.t.Fatalf("pool spender %s has no entry", id)
+		}
+		evicted[id] = info
+		for _, c := range info.SpentBy {
+			walk(c)
+		}
+	}
+	for _, op := range ins {
+		if id, ok := p.Spender(op); ok {
+			walk(id)
+		}
+	}
+	_, err := p.Accept(tx, "peer")
+	if err != nil {
+		for _, k := range []ErrorKind{ErrInsufficientFee, ErrTooManyReplacements, ErrSpendsConflictingTx,
+			ErrMissingInputs, ErrImmature, ErrLowFee, ErrTooLongChain, ErrAlreadyKnown} {
+			if errors.Is(err, k) {
+				m.counts["replacement refused: "+string(k)]++
+				return
+			}
+		}
+		m.t.Fatalf("replacement refused for no replacement reason: %v", err)
+	}
+	size := uint64(tx.SerializeSize())
+	var sum uint64
+	for id, e := range evicted {
+		if p.Has(id) {
+			m.t.Fatalf("replaced %s still in the pool", id)
+		}
+		if fee*uint64(e.Size) <= e.Fee*size {
+			m.t.Fatalf("replacement at %d/%d does not beat %s at %d/%d", fee, size, id, e.Fee, e.Size)
+		}
+		sum += e.Fee
+	}
+	if fee < sum+size || len(evicted) > MaxReplacements {
+		m.t.Fatalf("replacement paying %d evicted %d transactions paying %d", fee, len(evicted), sum)
+	}
+	m.addOuts(tx)
+	m.counts["replacements"]++
 }
 
 func (m *propModel) inChain(tx *wire.Tx) bool {
@@ -603,7 +661,7 @@ func TestPropertyRandomOps(t *testing.T) {
 		m.check()
 	}
 	t.Logf("%d steps, tip %d, pool %d txs, %d orphans: %v", steps, f.c.Tip().Height, f.pool.Stats().Count, f.pool.OrphanCount(), m.counts)
-	for _, k := range []string{"accepted", "templates mined", "competing reorgs", "double spends mined", "reorgs back", "conflicting blocks", string(ErrConflict), "orphan pairs"} {
+	for _, k := range []string{"accepted", "templates mined", "competing reorgs", "double spends mined", "reorgs back", "conflicting blocks", "replacements", "orphan pairs"} {
 		if m.counts[k] == 0 {
 			t.Errorf("the sequence never exercised %q", k)
 		}

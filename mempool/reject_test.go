@@ -65,12 +65,33 @@ func TestRejections(t *testing.T) {
 			kind: ErrAlreadyKnown,
 		},
 		{
-			name: "conflicts with pool (first seen wins, no RBF even at a higher fee)",
+			name: "replacement paying less than the replaced fee plus its own relay fee",
 			build: func(f *fixture) *wire.Tx {
 				f.mustAccept(f.pay1(f.coins[0], 1000))
-				return f.pay1(f.coins[0], 50_000)
+				return f.pay1(f.coins[0], 1000+size1-1)
 			},
-			kind: ErrConflict,
+			kind: ErrInsufficientFee,
+		},
+		{
+			name: "replacement spending an output of what it replaces",
+			build: func(f *fixture) *wire.Tx {
+				parent := f.pay1(f.coins[0], 1000)
+				f.mustAccept(parent)
+				return f.g.Pay([]testgen.Spend{f.coins[0], out(parent, 0)}, 1, 100_000)
+			},
+			kind: ErrSpendsConflictingTx,
+		},
+		{
+			name: "replacement evicting more than 100 transactions",
+			build: func(f *fixture) *wire.Tx {
+				parent := f.g.Pay([]testgen.Spend{f.coins[0]}, MaxReplacements+1, 10_000)
+				f.mustAccept(parent)
+				for i := range MaxReplacements {
+					f.mustAccept(f.pay1(out(parent, i), 1000))
+				}
+				return f.pay1(f.coins[0], 10_000_000)
+			},
+			kind: ErrTooManyReplacements,
 		},
 		{
 			name:  "fee below min relay fee",

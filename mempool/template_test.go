@@ -72,11 +72,12 @@ func TestChainOfUnconfirmed(t *testing.T) {
 	if id, ok := f.pool.Spender(out(parent, 0).Out); !ok || id != child.TxID() {
 		t.Fatalf("spender of parent:0 = %v %v", id, ok)
 	}
-	// A second spend of a pool output conflicts.
-	if _, err := f.pool.Accept(f.pay1(out(parent, 0), 5000), ""); err == nil {
+	// A second spend of a pool output paying too little to replace the
+	// first is refused.
+	if _, err := f.pool.Accept(f.pay1(out(parent, 0), 2*size1), ""); err == nil {
 		t.Fatal("double spend of a pool output accepted")
 	} else {
-		requireKind(t, err, ErrConflict)
+		requireKind(t, err, ErrInsufficientFee)
 	}
 	// Spending a pool output that does not exist is missing inputs.
 	bogus := f.pay1(testgen.Spend{Out: wire.OutPoint{TxID: parent.TxID(), Index: 5}, Amount: 1_000_000}, 1000)

@@ -463,7 +463,7 @@ func TestEveryMethod(t *testing.T) {
 			{name: "sendrawtransaction/conflict", method: "sendrawtransaction", params: []any{func() string {
 				op := third.Inputs[0].Prev
 				coin, _, _ := f.c.Coin(op)
-				conflict = f.g.Pay([]testgen.Spend{{Out: op, Amount: coin.Amount}}, 1, 100000)
+				conflict = f.g.Pay([]testgen.Spend{{Out: op, Amount: coin.Amount}}, 1, 200) // above the relay minimum, below what replacing third costs
 				return hexOf(conflict.Encode())
 			}()}, code: rpcjson.CodeVerifyRejected},
 			{name: "sendrawtransaction/missing-inputs", method: "sendrawtransaction", params: []any{func() string {
@@ -517,7 +517,7 @@ func TestEveryMethod(t *testing.T) {
 			for _, c := range []struct {
 				tx     *wire.Tx
 				reason string
-			}{{lowFee, "min-relay-fee-not-met"}, {conflict, "txn-mempool-conflict"}, {missing, "missing-inputs"}} {
+			}{{lowFee, "min-relay-fee-not-met"}, {conflict, "insufficient fee"}, {missing, "missing-inputs"}} {
 				var r rpcjson.TxStatus
 				f.mustCall("gettxstatus", []any{c.tx.TxID()}, &r)
 				if r.Status != rpcjson.StatusRefused || !strings.HasPrefix(r.Reason, c.reason) || r.Time != fixtureNow.Unix() {

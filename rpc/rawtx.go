@@ -80,7 +80,7 @@ var rawTxMethods = []*method{
 		Name: "gettxstatus", Family: "Transactions", Public: true,
 		Params:  []param{{Name: "txid", Type: "hash", Doc: "transaction id"}},
 		Summary: "Says where a transaction stands: in the pool, confirmed, or refused / evicted / replaced / conflicted and why (remembered for 24 hours, up to 10,000 transactions), or unknown.",
-		Result:  "{txid, status, reason, time, height, blockhash, confirmations, fee, size}; status is mempool, confirmed, refused, evicted, replaced, conflicted or unknown",
+		Result:  "{txid, status, reason, time, height, blockhash, confirmations, fee, size, replaced_by}; status is mempool, confirmed, refused, evicted, replaced, conflicted or unknown",
 		Handler: getTxStatus,
 	},
 }
@@ -439,6 +439,10 @@ func getTxStatus(c *call) (any, error) {
 	r = rpcjson.TxStatus{TxID: txid, Status: rpcjson.StatusUnknown}
 	if hasFailed {
 		r.Status, r.Reason, r.Time = failed.Status, failed.Reason, failed.Time.Unix()
+		if failed.Status == rpcjson.StatusReplaced {
+			by := failed.ReplacedBy
+			r.ReplacedBy = &by
+		}
 	}
 	return r, nil
 }

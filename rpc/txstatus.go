@@ -26,6 +26,9 @@ type Record struct {
 	// Block and Height are set for rpcjson.StatusConfirmed.
 	Block  wire.Hash
 	Height uint64
+	// ReplacedBy is set for rpcjson.StatusReplaced: the transaction that
+	// replaced it (or an ancestor of it) in the pool.
+	ReplacedBy wire.Hash
 }
 
 // Recorder remembers, for a bounded time and number of transactions, why
@@ -111,13 +114,23 @@ func (r *Recorder) Record(txid wire.Hash, status, reason string) {
 }
 
 // PoolRemoved is a mempool.Config.OnRemove hook feeding the recorder:
-// evicted transactions are rpcjson.StatusEvicted, the others rpcjson.StatusConflicted.
+// evicted transactions are rpcjson.StatusEvicted, replaced ones
+// rpcjson.StatusReplaced with their replacement, the others
+// rpcjson.StatusConflicted.
 func (r *Recorder) PoolRemoved(txid wire.Hash, kind mempool.RemoveReason, why string) {
-	status := rpcjson.StatusConflicted
-	if kind == mempool.RemovedEvicted {
-		status = rpcjson.StatusEvicted
+	rec := Record{Status: rpcjson.StatusConflicted, Reason: string(kind) + ": " + why}
+	switch kind {
+	case mempool.RemovedEvicted:
+		rec.Status = rpcjson.StatusEvicted
+	case mempool.RemovedReplaced:
+		if by, ok := mempool.ReplacedBy(why); ok {
+			rec.Status, rec.ReplacedBy = rpcjson.StatusReplaced, by
+		}
 	}
-	r.Record(txid, status, string(kind)+": "+why)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec.Time = r.now()
+	r.put(&r.failed, txid, rec)
 }
 
 // HandleChainEvents records the transactions of connected blocks as

@@ -217,6 +217,8 @@ type TxStatus struct {
 	Confirmations int64      `json:"confirmations,omitempty"`
 	Fee           *uint64    `json:"fee,omitempty"`
 	Size          int        `json:"size,omitempty"`
+	// ReplacedBy names the replacement of a StatusReplaced transaction.
+	ReplacedBy *wire.Hash `json:"replaced_by,omitempty"`
 }
 
 // AddressBalance is the result of getaddressbalance: the confirmed
