@@ -102,8 +102,9 @@ type coin struct {
 	Height   uint64 // meaningless if unconfirmed (Confirmations 0)
 	Coinbase bool
 	Immature bool // a coinbase output not yet spendable in the next block
-	// Spending: a mempool transaction spends it already.
+	// Spending: a mempool transaction spends it already (SpentBy).
 	Spending bool
+	SpentBy  wire.Hash
 	// Parent is the transaction of an unconfirmed coin, once fetched
 	// (hashed to its txid; checkCoins checks that we signed it).
 	Parent *wire.Tx
@@ -127,6 +128,9 @@ func (n *node) coins(ctx context.Context, cfg *config, addrs []wallet.Address, t
 				Address:  a.Address,
 				Coinbase: u.Coinbase,
 				Spending: u.SpentBy != nil,
+			}
+			if u.SpentBy != nil {
+				c.SpentBy = *u.SpentBy
 			}
 			if u.Height != nil {
 				c.Height = *u.Height

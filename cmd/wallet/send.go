@@ -23,6 +23,9 @@ const (
 	feeTargetBlocks = 6
 )
 
+// defaultWaitTimeout bounds --wait.
+const defaultWaitTimeout = time.Hour
+
 // highFee reports whether fee deserves a confirmation for amount.
 func highFee(fee, amount uint64) bool {
 	return fee > feeWarnAbsolute || fee*100 > amount*feeWarnPercent
@@ -44,7 +47,7 @@ func sendCommand() *cli.Command {
 			&cli.StringFlag{Name: "max-fee", Value: "0.1", Usage: "refuse to pay a fee above `AMOUNT` TALLY"},
 			&cli.StringFlag{Name: "memo", Usage: fmt.Sprintf("a memo of at most %d bytes, stored in the transaction", consensus.MaxMemoBytes)},
 			&cli.IntFlag{Name: "wait", Usage: "wait until the transaction has `N` confirmations"},
-			&cli.DurationFlag{Name: "wait-timeout", Value: time.Hour, Usage: "give up waiting after this long"},
+			&cli.DurationFlag{Name: "wait-timeout", Value: defaultWaitTimeout, Usage: "give up waiting after this long"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask before paying a high fee"},
 		),
 		Action: runSend,
