@@ -91,6 +91,9 @@ type fbHarness struct {
 	kinds      map[consensus.ErrorKind]int // rule kinds seen rejected
 
 	steps, submits int
+	// src is where submitted blocks come from (default: the operator's
+	// own, as ProcessBlock).
+	src chain.Source
 }
 
 func newFBHarness(t *testing.T, p *consensus.Params, mode fbMode, kinds map[consensus.ErrorKind]int) *fbHarness {
@@ -274,6 +277,9 @@ func (g *fbHarness) coinbase(height, value uint64, tag string) *wire.Tx {
 		free = free[:consensus.MaxCoinbaseFreeBytes]
 	}
 	extra := consensus.CoinbaseExtra(height, free)
+	if value == 0 {
+		return &wire.Tx{Version: 1, Extra: extra} // SPEC section 2: a zero reward has no outputs
+	}
 	return &wire.Tx{Version: 1, Outputs: []wire.TxOut{{Amount: value, PKH: g.pkh}}, Extra: extra}
 }
 
@@ -428,7 +434,56 @@ func cbHeight(height uint64) func(*wire.Block) {
 
 func (g *fbHarness) process() (chain.Result, error) {
 	g.submits++
-	return g.c.ProcessBlock(g.cur.block)
+	return g.c.ProcessBlockRaw(g.cur.block, nil, g.src)
+}
+
+// FromGossip makes the following submissions unrequested blocks from a
+// peer; FromOperator makes them the operator's own again.
+func (g *fbHarness) FromGossip()   { g.src = chain.Source{Origin: chain.OriginGossip, Peer: "peer"} }
+func (g *fbHarness) FromOperator() { g.src = chain.Source{} }
+
+// RefuseLowWork submits the current block and expects it refused as
+// low-work (SPEC section 4): not stored, not an orphan, not marked, the
+// tip and the database unchanged; sent again, refused again.
+func (g *fbHarness) RefuseLowWork() {
+	g.t.Helper()
+	before := g.c.Tip().ID
+	keys := g.dbKeys()
+	for range 2 {
+		if _, err := g.process(); !errors.Is(err, consensus.ErrLowWork) {
+			g.t.Fatalf("%s: got %v, want %q", g.cur.name, err, consensus.ErrLowWork)
+		}
+	}
+	if g.c.HasBlock(g.curID()) || g.c.Tip().ID != before {
+		g.t.Fatalf("%s: low-work block stored or moved the tip", g.cur.name)
+	}
+	if _, ok := g.c.OrphanRoot(g.curID()); ok {
+		g.t.Fatalf("%s: low-work block kept as an orphan", g.cur.name)
+	}
+	if k := g.dbKeys(); k != keys {
+		g.t.Fatalf("%s: the database went from %d keys to %d", g.cur.name, keys, k)
+	}
+	g.check()
+}
+
+// ExpectUnknown checks that the named block is neither in the index nor
+// remembered as invalid (after a restart: invalid headers from the network
+// are not persisted).
+func (g *fbHarness) ExpectUnknown(name string) {
+	g.t.Helper()
+	if g.c.HasBlock(g.block(name).block.BlockID()) {
+		g.t.Fatalf("%s: still known after a restart", name)
+	}
+}
+
+func (g *fbHarness) dbKeys() int {
+	it := g.c.DB().NewIterator(nil, nil)
+	defer it.Release()
+	n := 0
+	for it.Next() {
+		n++
+	}
+	return n
 }
 
 func (g *fbHarness) curID() wire.Hash { return g.cur.block.BlockID() }

@@ -622,3 +622,95 @@ func unreachableRules(t *testing.T, kinds map[consensus.ErrorKind]int) {
 type emptyView struct{}
 
 func (emptyView) Coin(wire.OutPoint) (wire.Coin, bool, error) { return wire.Coin{}, false, nil }
+
+// TestFullBlocksStorageRules: scenarios for SPEC section 4's storage rules
+// and the zero-reward coinbase of section 2, in every mode.
+//
+//	genesis -> m1 -> m2 -> m3 -> m4 -> o5 -> o6
+//	   |             \-> s3 (gossip, equal work: stored)
+//	   \-> f1 (gossip, less work: refused)
+//	m4 -> bad-old (gossip, time-too-old) -> bad-child
+func TestFullBlocksStorageRules(t *testing.T) {
+	for _, mode := range fbModes {
+		t.Run(mode.name, func(t *testing.T) {
+			g := newFBHarness(t, testgen.DevParams(), mode, nil)
+			defer g.close()
+			g.NextBlock("m1", "genesis", nil)
+			g.AcceptTip()
+			g.NextBlock("m2", "m1", nil)
+			g.AcceptTip()
+			g.NextBlock("m3", "m2", nil)
+			g.AcceptTip()
+
+			g.FromGossip()
+			// Less work than the tip: not worth storing.
+			g.NextBlock("f1", "genesis", []*wire.Tx{g.pay([]coin{g.genesisOut()}, 2, 10)})
+			g.RefuseLowWork()
+			// As much work as the tip: stored on a side branch.
+			g.NextBlock("s3", "m2", nil)
+			g.AcceptSide()
+			g.ExpectTip("m3")
+			g.NextBlock("m4", "m3", nil)
+			g.AcceptTip()
+			// Invalid headers from a peer: remembered in memory only.
+			g.NextBlock("bad-old", "m4", nil, setTime(g.mtp("m4")))
+			g.Reject(consensus.ErrTimeTooOld)
+			g.NextBlock("bad-child", "bad-old", nil)
+			g.Reject(consensus.ErrBadPrevBlock)
+			// A mutated orphan, then the genuine one, then its parent.
+			g.NextBlock("o5", "m4", nil)
+			g.NextBlock("o6", "o5", []*wire.Tx{g.pay([]coin{g.genesisOut()}, 1, 0)})
+			g.Mutate("o6-mut", "o6", func(b *wire.Block) { b.Txs = b.Txs[:1] })
+			g.Reject(consensus.ErrBadMerkleRoot)
+			g.Use("o6")
+			g.Orphan()
+			g.Use("o5")
+			g.AcceptMain()
+			g.ExpectTip("o6")
+
+			g.Reopen()
+			g.ExpectUnknown("bad-old")
+			g.ExpectUnknown("bad-child")
+			g.ExpectUnknown("f1")
+			g.Use("bad-child")
+			g.Orphan() // its parent is unknown again
+			g.Use("bad-old")
+			g.Reject(consensus.ErrTimeTooOld) // judged again by its rule
+			g.FromOperator()
+			g.Use("f1") // the operator's own block is stored as given
+			g.AcceptSide()
+		})
+	}
+}
+
+// TestFullBlocksZeroReward: once the subsidy has run out, a block without
+// fees has a coinbase with no outputs, a block with fees pays them, and a
+// coinbase breaking either way is refused (SPEC section 2).
+func TestFullBlocksZeroReward(t *testing.T) {
+	for _, mode := range fbModes {
+		t.Run(mode.name, func(t *testing.T) {
+			p := *testgen.DevParams()
+			p.InitialSubsidy = 0
+			g := newFBHarness(t, &p, mode, nil)
+			defer g.close()
+			g.NextBlock("z1", "genesis", nil)
+			if n := len(g.cur.block.Txs[0].Outputs); n != 0 {
+				t.Fatalf("zero-reward coinbase has %d outputs", n)
+			}
+			g.AcceptTip()
+			pay := g.pay([]coin{g.genesisOut()}, 3, 700)
+			g.NextBlock("z2", "z1", []*wire.Tx{pay})
+			g.AcceptTip()
+			g.NextBlock("z3-noout", "z2", []*wire.Tx{g.pay(outs(pay)[:1], 1, 50)}, cbMod(func(cb *wire.Tx) { cb.Outputs = nil }))
+			g.Reject(consensus.ErrNoOutputs)
+			g.NextBlock("z3-pays", "z2", nil, cbMod(func(cb *wire.Tx) { cb.Outputs = []wire.TxOut{{Amount: 1, PKH: g.pkh}} }))
+			g.Reject(consensus.ErrBadCoinbaseValue)
+			g.NextBlock("z3", "z2", []*wire.Tx{g.pay(outs(pay)[1:2], 1, 50)})
+			g.AcceptTip()
+			g.NextBlock("z4", "z3", nil)
+			g.AcceptTip()
+			g.Reopen()
+			g.ExpectTip("z4")
+		})
+	}
+}
