@@ -36,7 +36,7 @@ var miningMethods = []*method{
 			{Name: "hexdata", Type: "hex", Doc: "the block's encoding"},
 			{Name: "dummy", Type: "string", Optional: true, Doc: "ignored, for compatibility"},
 		},
-		Summary: "Submits a block. Returns null when it is stored as valid (whether or not it became the tip), else a BIP 22 reason: duplicate, duplicate-invalid, orphan (parent unknown), time-too-new (deferred), or the rule broken (bad-txnmrklroot, high-hash, bad-cb-amount, ...).",
+		Summary: "Submits a block. Returns null when it is accepted and fully validated (whether or not it became the tip), inconclusive when it is stored on a side branch without full validation, else a BIP 22 reason: duplicate, duplicate-invalid, orphan (parent unknown), time-too-new (deferred), or the rule broken (bad-txnmrklroot, high-hash, bad-cb-amount, ...).",
 		Result:  "null or reason (string)",
 		Errors:  []string{"-22 Block decode failed"},
 		Handler: submitBlock,
