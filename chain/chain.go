@@ -289,11 +289,6 @@ func (c *Chain) initGenesis(version []byte) error {
 func (c *Chain) loadIndex() error {
 	it := c.db.NewIterator(util.BytesPrefix([]byte{prefixIndex}), nil)
 	defer it.Release()
-	type loaded struct {
-		id wire.Hash
-		e  *indexEntry
-	}
-	var all []loaded
 	for it.Next() {
 		var id wire.Hash
 		if len(it.Key()) != 1+wire.HashSize {
@@ -304,16 +299,13 @@ func (c *Chain) loadIndex() error {
 		if err != nil {
 			return err
 		}
-		all = append(all, loaded{id, e})
+		c.index[id] = &node{id: id, header: e.header, height: e.height, work: e.work, status: e.status, seq: e.seq, hasData: true, candIdx: -1}
+		if e.seq >= c.nextSeq {
+			c.nextSeq = e.seq + 1
+		}
 	}
 	if err := it.Error(); err != nil {
 		return fmt.Errorf("read block index: %w", err)
-	}
-	for _, l := range all {
-		c.index[l.id] = &node{id: l.id, header: l.e.header, height: l.e.height, work: l.e.work, status: l.e.status, seq: l.e.seq, hasData: true, candIdx: -1}
-		if l.e.seq >= c.nextSeq {
-			c.nextSeq = l.e.seq + 1
-		}
 	}
 	for _, n := range c.index {
 		if n.id == c.p.GenesisID {
