@@ -2,8 +2,10 @@
 // against the UTXO set plus the pool (signatures checked once, outside the
 // pool's lock, into a signature cache shared with block validation),
 // fee-rate ordering, chains of unconfirmed transactions, a size bound that
-// evicts the lowest fee-rate packages, a bounded orphan pool, reorg
-// handling driven by chain events, block templates, and a fee estimator.
+// evicts the lowest fee-rate packages, expiry after two weeks (Run), a
+// bounded orphan pool, reorg
+// handling driven by chain events, block templates, a fee estimator, and
+// OnChange reporting every entry and exit in order (the /events stream).
 //
 // Policy (docs/mempool.md): first seen wins, there is no replace-by-fee; a
 // transaction must pay at least MinRelayFee base units per byte; chains of

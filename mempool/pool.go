@@ -28,6 +28,7 @@ const (
 	DefaultMaxAncestors = 25
 	DefaultMaxOrphans   = 100
 	DefaultOrphanTTL    = 20 * time.Minute
+	DefaultExpiry       = 14 * 24 * time.Hour
 	maxOrphansPerPeer   = 20
 )
 
@@ -48,6 +49,16 @@ type Config struct {
 	// a reason other than being mined (gettxstatus keeps a record). It is
 	// called with the pool's lock held and must not call back into it.
 	OnRemove func(txid wire.Hash, kind RemoveReason, why string)
+	// OnChange, if set, is told of every transaction entering the pool
+	// (removed == "") or leaving it (removed says why, RemovedMined
+	// included), in the order the pool changed; the /events stream
+	// follows it. A transaction that a reorganization takes out and puts
+	// back is not reported. Called with the pool's lock held: it must not
+	// call back into the pool.
+	OnChange func(e *Entry, removed RemoveReason)
+	// Expiry is how long a transaction may wait in the pool before Run
+	// drops it (default DefaultExpiry, Bitcoin Core's -mempoolexpiry).
+	Expiry time.Duration
 }
 
 // RemoveReason says why a transaction left the pool.
@@ -62,6 +73,13 @@ const (
 	// (or an ancestor); the why text starts with replacedPrefix and the
 	// replacement's txid (ReplacedBy reads it back).
 	RemovedReplaced = RemoveReason("replaced")
+	RemovedExpired  = RemoveReason("expired")
+	// RemovedReorg: it was in the pool before a reorganization and no
+	// longer fits the new chain.
+	RemovedReorg = RemoveReason("reorg")
+	// RemovedMined is reported only to OnChange (OnRemove is for the
+	// transactions that did not make it).
+	RemovedMined = RemoveReason("mined")
 )
 
 // MaxReplacements bounds the transactions one replacement may evict (the
@@ -124,6 +142,9 @@ type Pool struct {
 	// on it. tipMoved is closed and replaced when it changes.
 	tip      wire.Hash
 	tipMoved chan struct{}
+	// readding holds the pool transactions a reorganization took out to
+	// check again: putting one back is not a change OnChange reports.
+	readding map[wire.Hash]bool
 }
 
 // New returns an empty pool.
@@ -142,6 +163,9 @@ func New(cfg Config) *Pool {
 	}
 	if cfg.OrphanTTL <= 0 {
 		cfg.OrphanTTL = DefaultOrphanTTL
+	}
+	if cfg.Expiry <= 0 {
+		cfg.Expiry = DefaultExpiry
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -414,6 +438,11 @@ func (p *Pool) insert(tx *wire.Tx, txid wire.Hash, fee uint64, parents map[wire.
 	}
 	p.entries[txid] = e
 	p.bytes += e.Size
+	if p.readding[txid] {
+		delete(p.readding, txid)
+	} else if p.cfg.OnChange != nil {
+		p.cfg.OnChange(e, "")
+	}
 	return e
 }
 
@@ -444,11 +473,17 @@ func (p *Pool) remove(e *Entry, withDesc bool, reason RemoveReason, why string) 
 	for _, c := range e.children {
 		delete(c.parents, e.TxID)
 	}
-	if reason != "" {
+	if reason == "" {
+		return
+	}
+	if reason != RemovedMined {
 		p.recent.add(e.TxID, e.Tx)
 		if p.cfg.OnRemove != nil {
 			p.cfg.OnRemove(e.TxID, reason, why)
 		}
+	}
+	if p.cfg.OnChange != nil {
+		p.cfg.OnChange(e, reason)
 	}
 }
 

@@ -43,7 +43,7 @@ func (p *Pool) HandleChainEvents(events []chain.Event) {
 			}
 			if e, ok := p.entries[ev.TxIDs[i]]; ok {
 				mined = append(mined, e)
-				p.remove(e, false, "", "")
+				p.remove(e, false, RemovedMined, "")
 				continue
 			}
 			for _, in := range tx.Inputs {
@@ -62,24 +62,39 @@ func (p *Pool) HandleChainEvents(events []chain.Event) {
 	// Re-check everything against the new chain: the transactions of the
 	// disconnected blocks first, then the old pool in arrival order.
 	old := p.sortedBySeq()
+	if p.readding == nil {
+		p.readding = make(map[wire.Hash]bool)
+	}
 	for _, e := range old {
+		p.readding[e.TxID] = true
 		p.remove(e, false, "", "")
 	}
 	p.mu.Unlock()
 	// A transaction that does not come back (and is not simply in the new
 	// chain or already back in the pool) is reported as conflicted.
-	readd := func(tx *wire.Tx) {
-		if _, err := p.accept(tx, "", false); err != nil && p.cfg.OnRemove != nil && !errors.Is(err, ErrAlreadyKnown) {
-			p.mu.Lock()
+	readd := func(tx *wire.Tx, e *Entry) {
+		_, err := p.accept(tx, "", false)
+		if err == nil || errors.Is(err, ErrAlreadyKnown) && e == nil {
+			return
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if e != nil && p.readding[e.TxID] {
+			// It was in the pool and is not any more.
+			delete(p.readding, e.TxID)
+			if p.cfg.OnChange != nil {
+				p.cfg.OnChange(e, RemovedReorg)
+			}
+		}
+		if err != nil && p.cfg.OnRemove != nil && !errors.Is(err, ErrAlreadyKnown) {
 			p.cfg.OnRemove(tx.TxID(), RemovedConflicted, "no longer valid after a reorganization: "+err.Error())
-			p.mu.Unlock()
 		}
 	}
 	for _, tx := range resurrect {
-		readd(tx)
+		readd(tx, nil)
 	}
 	for _, e := range old {
-		readd(e.Tx)
+		readd(e.Tx, e)
 	}
 	// Only now does the pool fit the new tip: a template built while the
 	// pool was being checked again would have left out what is still to
