@@ -105,6 +105,7 @@ type fixture struct {
 	txix   *indexes.TxIndex
 	addrix *indexes.AddrIndex
 	rec    *Recorder
+	hub    *EventHub
 	peers  *fakePeers
 	relay  *relayLog
 	srv    *Server
@@ -129,6 +130,8 @@ var fixtureNow = time.Unix(1795305600+1_000_000, 0)
 
 type fixtureOpts struct {
 	cfg func(*Config)
+	// eventBuffer sizes the event hub (0: the default).
+	eventBuffer int
 }
 
 func newFixture(t testing.TB, opts ...func(*fixtureOpts)) *fixture {
@@ -155,7 +158,11 @@ func newFixture(t testing.TB, opts ...func(*fixtureOpts)) *fixture {
 		t.Fatal(err)
 	}
 	f.rec = NewRecorder(0, 0, f.clock.Now)
-	f.pool = mempool.New(mempool.Config{Chain: f.c, Now: f.clock.Now, OnRemove: f.rec.PoolRemoved})
+	f.hub = NewEventHub(o.eventBuffer, 0, f.c.Tip().ID, f.c.Tip().Height)
+	f.pool = mempool.New(mempool.Config{Chain: f.c, Now: f.clock.Now, OnRemove: f.rec.PoolRemoved, OnChange: f.hub.PoolChanged})
+	// The hub before the pool: a block comes before the txgone of its
+	// transactions.
+	f.c.Subscribe(f.hub.HandleChainEvents)
 	f.c.Subscribe(f.pool.HandleChainEvents)
 	f.c.Subscribe(f.rec.HandleChainEvents)
 	f.miner = mining.New(mining.Config{Chain: f.c, Pool: f.pool, Workers: 1, Now: f.clock.Now,
@@ -206,7 +213,7 @@ func newFixture(t testing.TB, opts ...func(*fixtureOpts)) *fixture {
 	f.dir = cfg.CookieDir
 	f.srv, err = New(cfg, Deps{Chain: f.c, Mempool: f.pool, Miner: f.miner, Peers: f.peers,
 		TxIndex: TxIndexOn(f.txix, f.c.DB()), AddrIndex: AddrIndexOn(f.addrix, f.c.DB()), Relay: f.relay,
-		TxStatus: f.rec, Stop: func() { close(f.stopped) }, Started: fixtureNow.Add(-time.Hour)})
+		TxStatus: f.rec, Stop: func() { close(f.stopped) }, Started: fixtureNow.Add(-time.Hour), Events: f.hub})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ var nodeMethods = []*method{
 		Summary: "Returns the seconds since the node started.",
 		Result:  "seconds (number)",
 		Handler: func(c *call) (any, error) {
-			return int64(c.s.now().Sub(c.s.deps.Started) / time.Second), nil
+			return int64(c.s.now().Sub(c.s.startedAt) / time.Second), nil
 		},
 	},
 	{
@@ -129,10 +129,10 @@ func addNode(c *call) (any, error) {
 
 func stopNode(c *call) (any, error) {
 	s := c.s
-	if s.deps.Stop == nil {
+	if s.stopFn == nil {
 		return nil, rpcErr(rpcjson.CodeMisc, "stop is not wired to the node")
 	}
-	c.after = func() { s.stopOnce.Do(s.deps.Stop) }
+	c.after = func() { s.stopOnce.Do(s.stopFn) }
 	return "Tally server stopping", nil
 }
 

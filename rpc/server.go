@@ -17,12 +17,12 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
-	"tally/rpc/rpcjson"
+	"sync/atomic"
 	"time"
 
 	"tally/consensus"
-
 	"tally/internal/atomicfile"
+	"tally/rpc/rpcjson"
 )
 
 // Defaults for Config fields left zero.
@@ -85,14 +85,19 @@ type Config struct {
 	PublicMaxResponseBytes int
 	// PublicMaxConns bounds the public listener's open connections.
 	PublicMaxConns int
+	// EventWriteTimeout and EventHeartbeat tune /events (defaults
+	// DefaultEventWriteTimeout and DefaultEventHeartbeat).
+	EventWriteTimeout time.Duration
+	EventHeartbeat    time.Duration
 
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
 
 // Deps are the node parts the handlers use. Chain and Mempool are
-// required; the rest are optional (nil: the methods that need them
-// answer with an error saying what is missing).
+// required (or all of Deps may come later, see Ready); the rest are
+// optional (nil: the methods that need them answer with an error saying
+// what is missing).
 type Deps struct {
 	Chain     Chain
 	Mempool   Mempool
@@ -109,6 +114,8 @@ type Deps struct {
 	Stop func()
 	// Started is when the node started (uptime); default: New's time.
 	Started time.Time
+	// Events is the hub behind GET /events; nil: no stream (404).
+	Events *EventHub
 }
 
 // Server is the JSON-RPC server.
@@ -127,6 +134,19 @@ type Server struct {
 	limiter *limiter
 	sem     chan struct{}
 
+	// ready is set once deps are complete (New, or Ready); until then
+	// every method but warmupMethods answers -28 with status.
+	ready  atomic.Bool
+	status atomic.Pointer[string]
+	events http.Handler
+	// stopFn and startedAt are Deps.Stop and Deps.Started as given to
+	// New, read by the warm-up methods while Ready may write deps.
+	stopFn    func()
+	startedAt time.Time
+	// closing is closed when Stop begins, ending the event streams.
+	closing chan struct{}
+	serving sync.WaitGroup
+
 	mu       sync.Mutex
 	priv     *http.Server
 	pub      *http.Server
@@ -136,12 +156,19 @@ type Server struct {
 	stopOnce sync.Once
 }
 
-// New checks the configuration and returns a server; Start listens.
+// warmupMethods answer while the node is still loading.
+var warmupMethods = map[string]bool{"help": true, "stop": true, "uptime": true}
+
+// New checks the configuration and returns a server; Start listens. With
+// deps.Chain and deps.Mempool both nil the server starts warming up: it
+// listens at once, answers -28 with the status set by SetStatus, and
+// serves once Ready gives it the node's parts (SPEC section 9).
 func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.Params == nil {
 		return nil, errors.New("rpc: Config.Params is required")
 	}
-	if deps.Chain == nil || deps.Mempool == nil {
+	warming := deps.Chain == nil && deps.Mempool == nil
+	if !warming && (deps.Chain == nil || deps.Mempool == nil) {
 		return nil, errors.New("rpc: Deps.Chain and Deps.Mempool are required")
 	}
 	if cfg.CookieDir == "" && cfg.User == "" {
@@ -198,29 +225,66 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if deps.TxStatus == nil {
-		deps.TxStatus = NewRecorder(0, 0, cfg.Now)
-	}
-	if deps.Started.IsZero() {
-		deps.Started = cfg.Now()
-	}
 	s := &Server{
 		cfg:     cfg,
-		deps:    deps,
 		params:  cfg.Params,
 		log:     cfg.Logger,
 		now:     cfg.Now,
 		blocks:  newBlockCache(cfg.BlockCacheBytes),
 		limiter: newLimiter(cfg.PublicRate, float64(cfg.PublicBurst), cfg.Now),
 		sem:     make(chan struct{}, cfg.PublicMaxConcurrent),
+		closing: make(chan struct{}),
 	}
 	if cfg.User != "" {
 		s.creds = append(s.creds, sha256.Sum256([]byte(cfg.User+":"+cfg.Password)))
 	}
+	s.setDeps(deps)
+	if warming {
+		s.SetStatus("Loading the chain...")
+	} else {
+		s.ready.Store(true)
+	}
 	return s, nil
 }
 
-// rpcjson.TxStatus returns the recorder behind gettxstatus, for the node to feed
+func (s *Server) setDeps(deps Deps) {
+	if deps.TxStatus == nil {
+		deps.TxStatus = NewRecorder(0, 0, s.cfg.Now)
+	}
+	if deps.Started.IsZero() {
+		deps.Started = s.cfg.Now()
+	}
+	s.deps = deps
+	if s.stopFn == nil && s.startedAt.IsZero() {
+		s.stopFn, s.startedAt = deps.Stop, deps.Started
+	}
+	if deps.Events != nil {
+		s.events = EventsHandler(deps.Events, s.cfg.EventWriteTimeout, s.cfg.EventHeartbeat, s.closing)
+	}
+}
+
+// SetStatus sets the message of the -28 answers while warming up (as
+// Core's "Loading block index...").
+func (s *Server) SetStatus(msg string) { s.status.Store(&msg) }
+
+// Ready ends the warm-up: deps (Chain and Mempool required; Stop and
+// Started stay those given to New) serve every call from now on.
+// It may be called once, on a server made without deps.
+func (s *Server) Ready(deps Deps) error {
+	if s.ready.Load() {
+		return errors.New("rpc: Ready called twice, or on a server made with its deps")
+	}
+	if deps.Chain == nil || deps.Mempool == nil {
+		return errors.New("rpc: Deps.Chain and Deps.Mempool are required")
+	}
+	// Stop and Started are fixed at New: the warm-up methods use them.
+	deps.Stop, deps.Started = s.stopFn, s.startedAt
+	s.setDeps(deps)
+	s.ready.Store(true)
+	return nil
+}
+
+// TxStatus returns the recorder behind gettxstatus, for the node to feed
 // (mempool removals, chain events).
 func (s *Server) TxStatus() *Recorder { return s.deps.TxStatus }
 
@@ -266,6 +330,7 @@ func (s *Server) Start() error {
 		ErrorLog:          errLog,
 	}
 	s.privAddr = ln.Addr().String()
+	s.serving.Add(1)
 	go s.serve(s.priv, ln)
 	if pln != nil {
 		s.pub = &http.Server{
@@ -278,14 +343,37 @@ func (s *Server) Start() error {
 			ErrorLog:          errLog,
 		}
 		s.pubAddr = pln.Addr().String()
+		s.serving.Add(1)
 		go s.serve(s.pub, newLimitListener(pln, s.cfg.PublicMaxConns))
 	}
 	s.started = true
-	s.log.Info("rpc listening", "addr", s.privAddr, "public", s.pubAddr)
+	// The node logs the addresses once, with the cookie's path.
+	s.log.Debug("rpc listening", "addr", s.privAddr, "public", s.pubAddr)
 	return nil
 }
 
+// stopTimeout bounds how long Run waits for running calls at shutdown.
+const stopTimeout = 5 * time.Second
+
+// Run serves until ctx ends (starting the listeners if Start was not
+// called), then stops: the node runs it as one of its services.
+func (s *Server) Run(ctx context.Context) error {
+	s.mu.Lock()
+	started := s.started
+	s.mu.Unlock()
+	if !started {
+		if err := s.Start(); err != nil {
+			return err
+		}
+	}
+	<-ctx.Done()
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+	defer cancel()
+	return s.Stop(stopCtx)
+}
+
 func (s *Server) serve(srv *http.Server, ln net.Listener) {
+	defer s.serving.Done()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.log.Error("rpc server stopped", "addr", ln.Addr().String(), "err", err)
 	}
@@ -315,12 +403,19 @@ func (s *Server) CookiePath() string {
 	return filepath.Join(s.cfg.CookieDir, rpcjson.CookieFile)
 }
 
-// Stop stops the listeners, waits for running requests until ctx ends,
-// and removes the cookie file.
+// Stop stops the listeners, ends the event streams, waits for running
+// requests until ctx ends, and removes the cookie file. When it returns
+// no goroutine of the server is left.
 func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	priv, pub := s.priv, s.pub
+	select {
+	case <-s.closing:
+	default:
+		close(s.closing)
+	}
 	s.mu.Unlock()
+	defer s.serving.Wait()
 	var err error
 	for _, srv := range []*http.Server{priv, pub} {
 		if srv == nil {
@@ -381,6 +476,10 @@ func (s *Server) servePrivate(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
+	if r.URL.Path == "/events" {
+		s.serveEvents(w, r)
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		http.Error(w, "JSON-RPC server handles only POST requests", http.StatusMethodNotAllowed)
@@ -397,6 +496,13 @@ func (s *Server) servePublic(w http.ResponseWriter, r *http.Request) {
 	key := clientKey(r.RemoteAddr)
 	if !s.limiter.allow(key, 1) {
 		s.tooMany(w)
+		return
+	}
+	if r.URL.Path == "/events" {
+		// A stream holds no slot of the concurrent-request bound; the
+		// listener's connection bound and the hub's subscriber bound
+		// limit streams.
+		s.serveEvents(w, r)
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -570,6 +676,9 @@ func (s *Server) exec(ctx context.Context, req *request, public bool) (result js
 	if public && !m.Public {
 		return nil, rpcErr(rpcjson.CodeMethodNotFound, "Method not found: %s is not available on the public interface", m.Name), nil
 	}
+	if !warmupMethods[m.Name] && !s.ready.Load() {
+		return nil, s.warmupErr(), nil
+	}
 	args, rerr := parseParams(m, req.params)
 	if rerr != nil {
 		return nil, rerr, nil
@@ -606,11 +715,38 @@ func (s *Server) exec(ctx context.Context, req *request, public bool) (result js
 	return raw, nil, c.after
 }
 
+// serveEvents serves GET /events (see EventsHandler).
+func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
+	if !s.ready.Load() {
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, errorBody(s.warmupErr()))
+		return
+	}
+	if s.events == nil {
+		http.Error(w, "/events: this server has no event stream", http.StatusNotFound)
+		return
+	}
+	s.events.ServeHTTP(w, r)
+}
+
+// warmupErr is the -28 answer while the node loads.
+func (s *Server) warmupErr() *rpcjson.RPCError {
+	msg := "Loading..."
+	if p := s.status.Load(); p != nil {
+		msg = *p
+	}
+	return rpcErr(rpcjson.CodeWarmingUp, "%s", msg)
+}
+
 // serveHealth answers GET /healthz: 200 when synced, 503 otherwise.
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "use GET", http.StatusMethodNotAllowed)
+		return
+	}
+	if !s.ready.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, append([]byte(`{"status":"loading","reason":`+strconv.Quote(s.warmupErr().Message)+`}`), '\n'))
 		return
 	}
 	ok, reason := true, ""
