@@ -174,8 +174,12 @@ func TestDevParams(t *testing.T) {
 	// Merged field by field: what the dev object leaves out is inherited,
 	// inside "genesis" too.
 	if p.GenesisTime != pub.GenesisTime || p.GenesisMessage != pub.GenesisMessage ||
-		p.TargetSpacing != pub.TargetSpacing || p.MaxMoney != pub.MaxMoney || p.RPCPort != pub.RPCPort {
+		p.TargetSpacing != pub.TargetSpacing || p.MaxMoney != pub.MaxMoney || p.MaxBlockBytes != pub.MaxBlockBytes {
 		t.Errorf("dev did not inherit the public fields: %+v", p)
+	}
+	// A dev node has ports of its own, so it runs beside a public node.
+	if p.RPCPort == pub.RPCPort || p.P2PPort == pub.P2PPort {
+		t.Errorf("dev ports %d/%d are the public network's", p.RPCPort, p.P2PPort)
 	}
 	// The allocations array is replaced whole, by one paying the dev key.
 	if len(p.Allocations) != 1 || p.Allocations[0].PKH != DevPKH() || p.Allocations[0].Address != goldenDevAddress {

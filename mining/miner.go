@@ -57,15 +57,18 @@ func New(cfg Config) *Miner {
 	return &Miner{cfg: cfg}
 }
 
-// Run mines until ctx is done.
-func (m *Miner) Run(ctx context.Context) {
+// Run mines until ctx is done and returns nil then; the node runs it as
+// one of its services. Every worker goroutine has returned when Run does.
+func (m *Miner) Run(ctx context.Context) error {
 	var last time.Time
 	for ctx.Err() == nil {
 		if wait := m.cfg.MinInterval - time.Since(last); m.cfg.MinInterval > 0 && wait > 0 {
+			t := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():
-				return
-			case <-time.After(wait):
+				t.Stop()
+				return nil
+			case <-t.C:
 			}
 		}
 		b := m.solveOne(ctx, m.cfg.PKH, m.cfg.Refresh)
@@ -75,6 +78,7 @@ func (m *Miner) Run(ctx context.Context) {
 		last = time.Now()
 		_ = m.cfg.Submit(b)
 	}
+	return nil
 }
 
 // Generate mines n blocks to pkh on the current tip, submitting each, and

@@ -33,6 +33,9 @@ type Config struct {
 	// Explorer is the block explorer's listen address (--explorer);
 	// empty for none.
 	Explorer string
+	// ConfigFile is the TOML file the settings were read from ("" for
+	// none), for the start banner.
+	ConfigFile string
 	// Logger receives every log line (cmd/noded builds it from
 	// --log-level and --log-format).
 	Logger *slog.Logger

@@ -5,18 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"tally/chain"
-	"tally/chain/indexes"
 	"tally/consensus"
+	"tally/internal/version"
 	"tally/mempool"
 	"tally/mining"
 	"tally/p2p"
@@ -28,7 +23,8 @@ import (
 // DevWalletPassphrase is the passphrase of <datadir>/dev.wallet.
 const DevWalletPassphrase = "dev"
 
-// Node is a running full node.
+// Node is a running full node. Its parts are set once by run before any
+// service starts and never change after.
 type Node struct {
 	cfg     Config
 	log     *slog.Logger
@@ -39,6 +35,8 @@ type Node struct {
 	sigs    *consensus.SigCache
 	miner   *mining.Miner
 	p2p     *p2p.Node
+	rpc     *rpc.Server
+	events  *rpc.EventHub
 	metrics *metrics
 	started time.Time
 	stop    context.CancelFunc
@@ -50,8 +48,10 @@ type Node struct {
 // (about 100 bytes an entry).
 const sigCacheEntries = 200_000
 
-// Run starts a node with cfg and blocks until ctx ends or the node is told
-// to stop (RPC stop), then shuts it down cleanly.
+// Run starts a node with cfg and blocks until ctx ends, the node is told
+// to stop (RPC stop) or a service fails (a storage failure), then shuts
+// it down in order (see lifecycle.go) and flushes the chain state. It
+// returns the failure, or nil after a requested stop.
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -85,31 +85,32 @@ func Run(ctx context.Context, cfg Config) error {
 	return n.run(ctx)
 }
 
-func (n *Node) run(ctx context.Context) error {
+// run assembles the node, then runs its services until ctx ends.
+func (n *Node) run(ctx context.Context) (err error) {
 	cfg := n.cfg
-	if cfg.Mine || cfg.MinerAddress != "" {
-		addr := cfg.MinerAddress
-		if addr == "" && cfg.Dev {
-			addr, _ = wire.EncodeAddress(n.params.AddressPrefix, consensus.DevPKH())
-		}
-		if addr == "" {
-			return errors.New("--mine needs --miner-address (an address of this network)")
-		}
-		pkh, err := wire.DecodeAddress(n.params.AddressPrefix, addr)
-		if err != nil {
-			return fmt.Errorf("--miner-address: %w", err)
-		}
-		n.minerPKH = pkh
+	if err := n.setMinerAddress(); err != nil {
+		return err
 	}
+	n.banner()
+	n.metrics = newMetrics()
 
-	var ix indexSet
-	if cfg.TxIndex || cfg.Dev {
-		ix.tx = indexes.NewTxIndex()
+	// RPC first, so that clients get -28 instead of "connection refused"
+	// while the chain loads and indexes are built (SPEC section 9).
+	n.rpc, err = n.openRPC()
+	if err != nil {
+		return err
 	}
-	if cfg.AddrIndex || cfg.Dev {
-		ix.addr = indexes.NewAddrIndex()
-	}
-	n.log.Info("opening chain", "network", n.params.Network, "datadir", n.dataDir, "genesis", n.params.GenesisID)
+	rpcHanded := false
+	defer func() {
+		if !rpcHanded {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = n.rpc.Stop(stopCtx)
+		}
+	}()
+
+	ix := newIndexSet(cfg)
+	n.log.Info("opening chain", "datadir", filepath.Join(n.dataDir, "chain"))
 	c, err := chain.Open(filepath.Join(n.dataDir, "chain"), chain.Config{
 		Params:     n.params,
 		CacheBytes: cfg.DBCacheMB << 20,
@@ -120,19 +121,34 @@ func (n *Node) run(ctx context.Context) error {
 		return err
 	}
 	n.chain = c
+	// Closed after every service has stopped: the final flush.
 	defer func() {
-		if err := c.Close(); err != nil {
-			n.log.Error("closing chain", "err", err)
+		if cerr := c.Close(); cerr != nil {
+			n.log.Error("closing chain", "err", cerr)
+			if err == nil {
+				err = fmt.Errorf("closing the chain state: %w", cerr)
+			}
 		} else {
 			n.log.Info("chain state flushed and closed")
 		}
 	}()
 	tip := c.Tip()
 	n.log.Info("chain loaded", "height", tip.Height, "tip", tip.ID)
-	if err := ix.catchup(c); err != nil {
-		return fmt.Errorf("build indexes: %w", err)
+	if ix.any() {
+		n.rpc.SetStatus("Building indexes...")
+		n.log.Info("building indexes", "txindex", ix.tx != nil, "addrindex", ix.addr != nil)
+		if err := ix.catchup(c); err != nil {
+			return fmt.Errorf("build indexes: %w", err)
+		}
+	}
+	if ctx.Err() != nil {
+		return nil // stopped while loading
 	}
 
+	// The event hub subscribes before the pool: a block's event comes
+	// before the txgone "mined" of its transactions.
+	n.events = rpc.NewEventHub(0, 0, tip.ID, tip.Height)
+	c.Subscribe(n.events.HandleChainEvents)
 	recorder := rpc.NewRecorder(10_000, 24*time.Hour, nil)
 	n.pool = mempool.New(mempool.Config{
 		Chain:       c,
@@ -140,95 +156,107 @@ func (n *Node) run(ctx context.Context) error {
 		MaxBytes:    cfg.MaxMempoolMB << 20,
 		MinRelayFee: cfg.MinRelayFee,
 		OnRemove:    recorder.PoolRemoved,
+		OnChange:    n.events.PoolChanged,
 	})
 	c.Subscribe(n.pool.HandleChainEvents)
 	c.Subscribe(recorder.HandleChainEvents)
-
-	n.metrics = newMetrics(
-		func() float64 {
-			if n.p2p == nil {
-				return 0
-			}
-			return float64(n.p2p.Count())
-		},
-		func() float64 { return float64(n.pool.Stats().Count) },
-		func() float64 { return float64(n.pool.Stats().Bytes) },
-		func() float64 {
-			if n.p2p == nil {
-				return 0
-			}
-			return float64(n.p2p.Banned())
-		})
-	n.metrics.height.Set(float64(tip.Height))
-	c.Subscribe(n.onChainEvents)
 
 	if cfg.Dev {
 		if err := n.writeDevWallet(); err != nil {
 			return err
 		}
 	}
-
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	if cfg.Metrics != "" {
-		srv, err := n.serveMetrics(cfg.Metrics)
-		if err != nil {
-			return err
-		}
-		defer srv.Close()
-	}
-
 	n.miner = mining.New(mining.Config{Chain: c, Pool: n.pool, PKH: n.minerPKH, Submit: n.SubmitBlock, MinInterval: n.mineInterval()})
-
-	pn, err := n.startP2P(ctx)
+	n.p2p, err = n.newP2P(ctx)
 	if err != nil {
 		return err
 	}
-	n.p2p = pn
-	defer func() {
-		if err := pn.Close(); err != nil {
-			n.log.Warn("closing p2p", "err", err)
-		}
-	}()
+	n.metrics.watch(n.p2p, n.pool)
+	n.metrics.height.Set(float64(tip.Height))
+	c.Subscribe(n.onChainEvents)
 
-	rpcSrv, err := n.startRPC(ix, pn, recorder)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := rpcSrv.Stop(stopCtx); err != nil {
-			n.log.Warn("stopping rpc", "err", err)
-		}
-	}()
-
-	if cfg.Explorer != "" {
-		if err := n.startExplorer(ctx, &wg, rpcSrv); err != nil {
+	var svc services
+	svc.add(stageFront, "rpc", n.rpc.Run)
+	if cfg.Metrics != "" {
+		run, err := n.metrics.listen(cfg.Metrics, n.log)
+		if err != nil {
+			n.p2p.Close()
 			return err
 		}
+		svc.add(stageFront, "metrics", run)
 	}
-
+	if cfg.Explorer != "" {
+		run, err := n.openExplorer()
+		if err != nil {
+			n.p2p.Close()
+			return err
+		}
+		svc.add(stageFront, "explorer", run)
+	}
 	if cfg.Mine {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			addr, _ := wire.EncodeAddress(n.params.AddressPrefix, n.minerPKH)
-			n.log.Info("mining", "address", addr)
-			n.miner.Run(ctx)
-		}()
+		svc.add(stageFront, "miner", n.runMiner)
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		n.reportProgress(ctx)
-	}()
-	if cfg.Dev {
-		n.printDevHelp(rpcSrv.Addr(), rpcSrv.CookiePath())
+	svc.add(stageFront, "progress", n.reportProgress)
+	if !cfg.Dev {
+		svc.add(stageFront, "peer-watch", n.watchPeers)
 	}
+	svc.add(stageNetwork, "p2p", p2pService{n.p2p}.Run)
+	svc.add(stagePool, "mempool", n.pool.Run)
+	// The chain's Run flushes periodically and returns a storage failure
+	// from any path, which stops the node.
+	svc.add(stageChain, "chain", c.Run)
+	svc.add(stageChain, "events", func(ctx context.Context) error {
+		<-ctx.Done()
+		n.events.Close()
+		return nil
+	})
 
-	<-ctx.Done()
-	n.log.Info("shutting down")
+	if err := n.rpc.Ready(n.rpcDeps(ix, recorder)); err != nil {
+		return err
+	}
+	rpcHanded = true
+	n.log.Info("node ready", "network", n.params.Network, "height", tip.Height, "rpc", "http://"+n.rpc.Addr())
+	if cfg.Dev {
+		n.printDevHelp(n.rpc.Addr(), n.rpc.CookiePath())
+	}
+	err = svc.run(ctx, n.log)
+	if err != nil {
+		n.log.Error("stopping after a failure", "err", err)
+	} else {
+		n.log.Info("shut down")
+	}
+	return err
+}
+
+// banner logs what is running, with the settings in force.
+func (n *Node) banner() {
+	cfgFile := n.cfg.ConfigFile
+	if cfgFile == "" {
+		cfgFile = "none"
+	}
+	n.log.Info("Tally noded starting", "version", version.String(), "network", n.params.Network,
+		"genesis", n.params.GenesisID, "datadir", n.dataDir, "config", cfgFile,
+		"dbcache_mb", n.cfg.DBCacheMB, "maxmempool_mb", n.cfg.MaxMempoolMB, "minrelayfee", n.cfg.MinRelayFee,
+		"txindex", n.cfg.TxIndex || n.cfg.Dev, "addrindex", n.cfg.AddrIndex || n.cfg.Dev, "mine", n.cfg.Mine)
+}
+
+func (n *Node) setMinerAddress() error {
+	cfg := n.cfg
+	if !cfg.Mine && cfg.MinerAddress == "" {
+		return nil
+	}
+	addr := cfg.MinerAddress
+	if addr == "" && cfg.Dev {
+		addr, _ = wire.EncodeAddress(n.params.AddressPrefix, consensus.DevPKH())
+	}
+	if addr == "" {
+		return errors.New("--mine needs --miner-address (an address of this network)")
+	}
+	pkh, err := wire.DecodeAddress(n.params.AddressPrefix, addr)
+	if err != nil {
+		return fmt.Errorf("--miner-address: %w", err)
+	}
+	n.minerPKH = pkh
 	return nil
 }
 
@@ -240,58 +268,58 @@ func (n *Node) mineInterval() time.Duration {
 	return 0
 }
 
-// SubmitBlock processes a block from the miner or RPC.
-func (n *Node) SubmitBlock(b *wire.Block) error {
-	start := time.Now()
-	res, err := n.chain.ProcessBlock(b)
-	n.metrics.blockTime.Observe(time.Since(start).Seconds())
-	var re *consensus.RuleError
-	if errors.As(err, &re) {
-		n.metrics.blocksRefused.Inc()
-	}
-	if err != nil {
-		return err
-	}
-	if res == chain.MainChain {
-		n.log.Debug("block accepted", "id", b.BlockID(), "txs", len(b.Txs))
-		if n.p2p != nil {
-			if err := n.p2p.PublishBlock(b); err != nil {
-				n.log.Warn("publishing block", "err", err)
-			}
-		}
-	}
-	return nil
+func (n *Node) runMiner(ctx context.Context) error {
+	addr, _ := wire.EncodeAddress(n.params.AddressPrefix, n.minerPKH)
+	n.log.Info("mining", "address", addr)
+	return n.miner.Run(ctx)
 }
 
+// SubmitBlock processes a block from the miner and announces it when it
+// extends the best chain.
+func (n *Node) SubmitBlock(b *wire.Block) error {
+	res, err := n.processBlock(b)
+	if err == nil && res == chain.MainChain {
+		if err := n.p2p.PublishBlock(b); err != nil {
+			n.log.Warn("publishing block", "err", err)
+		}
+	}
+	return err
+}
+
+// processBlock is the chain's ProcessBlock, timed and counted for the
+// metrics; every block the node processes goes through it.
+func (n *Node) processBlock(b *wire.Block) (chain.Result, error) {
+	start := time.Now()
+	res, err := n.chain.ProcessBlock(b)
+	n.metrics.observeBlock(time.Since(start), err)
+	return res, err
+}
+
+// onChainEvents keeps the metrics and logs a line per block (during
+// initial sync the progress reporter speaks instead).
 func (n *Node) onChainEvents(events []chain.Event) {
-	disconnected := false
+	disconnected := 0
+	syncing := n.initialSync()
 	for _, ev := range events {
 		switch ev.Kind {
 		case chain.BlockConnected:
 			n.metrics.blocks.Inc()
 			n.metrics.txs.Add(float64(len(ev.Block.Txs)))
+			if !syncing {
+				n.log.Info("block connected", "height", ev.Height, "hash", ev.ID, "txs", len(ev.Block.Txs),
+					"time", time.Unix(int64(ev.Block.Header.Time), 0).UTC().Format(time.RFC3339))
+			}
 		case chain.BlockDisconnected:
-			disconnected = true
+			disconnected++
+			n.log.Info("block disconnected", "height", ev.Height, "hash", ev.ID)
 		}
 	}
-	if disconnected {
+	tip := n.chain.Tip()
+	if disconnected > 0 {
 		n.metrics.reorgs.Inc()
-		n.log.Info("chain reorganized", "tip", n.chain.Tip().ID, "height", n.chain.Tip().Height)
+		n.log.Info("chain reorganized", "disconnected", disconnected, "tip", tip.ID, "height", tip.Height)
 	}
-	n.metrics.height.Set(float64(n.chain.Tip().Height))
-}
-
-func (n *Node) serveMetrics(addr string) (*http.Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	n.log.Info("metrics listening", "addr", "http://"+ln.Addr().String()+"/metrics")
-	return srv, nil
+	n.metrics.height.Set(float64(tip.Height))
 }
 
 // writeDevWallet writes the dev key as <datadir>/dev.wallet (passphrase
@@ -313,49 +341,4 @@ func (n *Node) writeDevWallet() error {
 		return fmt.Errorf("write dev wallet: %w", err)
 	}
 	return nil
-}
-
-// tipRecent reports whether the tip is recent (within 24 target spacings,
-// at least an hour) — the node's view of "caught up".
-func (n *Node) tipRecent() (bool, string) {
-	tip := n.chain.Tip()
-	age := time.Since(time.Unix(int64(tip.Header.Time), 0))
-	limit := max(time.Duration(n.params.TargetSpacing)*24*time.Second, time.Hour)
-	if tip.Height == 0 || age > limit {
-		return false, fmt.Sprintf("tip at height %d is %s old", tip.Height, age.Round(time.Second))
-	}
-	return true, ""
-}
-
-// reportProgress logs sync progress every 10 s while the tip is old.
-func (n *Node) reportProgress(ctx context.Context) {
-	t := time.NewTicker(10 * time.Second)
-	defer t.Stop()
-	last := n.chain.Tip().Height
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		tip := n.chain.Tip()
-		if ok, _ := n.tipRecent(); ok || tip.Height == last {
-			last = tip.Height
-			continue
-		}
-		rate := float64(tip.Height-last) / 10
-		last = tip.Height
-		now := time.Now().Unix()
-		g := int64(n.params.GenesisTime)
-		pct := 100.0
-		if now > g {
-			pct = 100 * float64(int64(tip.Header.Time)-g) / float64(now-g)
-		}
-		remaining := float64(now-int64(tip.Header.Time)) / float64(n.params.TargetSpacing)
-		eta := "unknown"
-		if rate > 0 {
-			eta = (time.Duration(remaining/rate) * time.Second).String()
-		}
-		n.log.Info("syncing", "height", tip.Height, "percent", fmt.Sprintf("%.2f", pct), "blocks_per_s", fmt.Sprintf("%.1f", rate), "eta", eta)
-	}
 }

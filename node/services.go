@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"tally/chain"
@@ -25,6 +24,20 @@ type indexSet struct {
 	tx   *indexes.TxIndex
 	addr *indexes.AddrIndex
 }
+
+// newIndexSet makes the indexes cfg asks for (both on the dev network).
+func newIndexSet(cfg Config) indexSet {
+	var ix indexSet
+	if cfg.TxIndex || cfg.Dev {
+		ix.tx = indexes.NewTxIndex()
+	}
+	if cfg.AddrIndex || cfg.Dev {
+		ix.addr = indexes.NewAddrIndex()
+	}
+	return ix
+}
+
+func (s indexSet) any() bool { return s.tx != nil || s.addr != nil }
 
 func (s indexSet) indexers() []chain.Indexer {
 	var out []chain.Indexer
@@ -48,20 +61,37 @@ func (s indexSet) catchup(c *chain.Chain) error {
 	return indexes.Catchup(c, ixs...)
 }
 
-// startP2P starts the network and writes <datadir>/p2p.addr.
-func (n *Node) startP2P(ctx context.Context) (*p2p.Node, error) {
+// p2pService runs a started p2p node until ctx ends, then closes it.
+type p2pService struct{ n *p2p.Node }
+
+func (s p2pService) Run(ctx context.Context) error {
+	if err := s.n.Start(); err != nil {
+		s.n.Close()
+		return err
+	}
+	<-ctx.Done()
+	return s.n.Close()
+}
+
+// newP2P makes the p2p node (listening, not yet started) and writes
+// <datadir>/p2p.addr.
+func (n *Node) newP2P(ctx context.Context) (*p2p.Node, error) {
 	listen := n.cfg.P2PListen
 	if len(listen) == 0 && n.cfg.Dev {
 		listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	}
 	bootstrap := n.cfg.Bootstrap
-	if bootstrap == nil {
+	if len(bootstrap) == 0 {
 		bootstrap = n.params.Bootstrap
+	}
+	if len(bootstrap) == 0 && !n.cfg.Dev {
+		n.log.Warn("no bootstrap nodes: genesis.json lists none for this network and no --bootstrap was given; " +
+			"the node will have no peers until one dials it or you add one with --bootstrap MULTIADDR or the addnode RPC (see docs/operations.md)")
 	}
 	if bootstrap == nil {
 		bootstrap = []string{}
 	}
-	pn, err := p2p.New(ctx, p2p.Config{
+	pn, err := p2p.New(context.WithoutCancel(ctx), p2p.Config{
 		DataDir:   n.dataDir,
 		Params:    n.params,
 		Chain:     n.chain,
@@ -72,10 +102,6 @@ func (n *Node) startP2P(ctx context.Context) (*p2p.Node, error) {
 		Logger:    n.log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("p2p: %w", err)
-	}
-	if err := pn.Start(); err != nil {
-		pn.Close()
 		return nil, fmt.Errorf("p2p: %w", err)
 	}
 	addrs := pn.Addrs()
@@ -104,22 +130,21 @@ func (a peersAdapter) Count() int                                     { return a
 func (a peersAdapter) AddNode(ctx context.Context, addr string) error { return a.p.AddNode(ctx, addr) }
 func (a peersAdapter) ListenAddrs() []string                          { return a.p.ListenAddrs() }
 
-// startRPC starts the JSON-RPC server and writes <datadir>/rpc.addr.
-func (n *Node) startRPC(ix indexSet, pn *p2p.Node, recorder *rpc.Recorder) (*rpc.Server, error) {
+// rpcChain is the chain as the RPC server sees it: submitblock goes
+// through the node's timed path (the server relays what it accepts).
+type rpcChain struct {
+	*chain.Chain
+	n *Node
+}
+
+func (c rpcChain) ProcessBlock(b *wire.Block) (chain.Result, error) { return c.n.processBlock(b) }
+
+// openRPC starts the JSON-RPC server warming up (-28 until Ready) and
+// writes <datadir>/rpc.addr.
+func (n *Node) openRPC() (*rpc.Server, error) {
 	listen := n.cfg.RPCListen
 	if listen == "" {
 		listen = net.JoinHostPort("127.0.0.1", fmt.Sprint(n.params.RPCPort))
-	}
-	deps := rpc.Deps{Chain: n.chain, Mempool: n.pool, Miner: n.miner, TxStatus: recorder, Stop: n.stop, Started: n.started}
-	if pn != nil {
-		deps.Peers = peersAdapter{pn}
-		deps.Relay = pn
-	}
-	if ix.tx != nil {
-		deps.TxIndex = rpc.TxIndexOn(ix.tx, n.chain.DB())
-	}
-	if ix.addr != nil {
-		deps.AddrIndex = rpc.AddrIndexOn(ix.addr, n.chain.DB())
 	}
 	srv, err := rpc.New(rpc.Config{
 		Params:       n.params,
@@ -129,10 +154,10 @@ func (n *Node) startRPC(ix indexSet, pn *p2p.Node, recorder *rpc.Recorder) (*rpc
 		User:         n.cfg.RPCUser,
 		Password:     n.cfg.RPCPassword,
 		Dev:          n.cfg.Dev,
-		Synced:       func() (bool, string) { return n.synced(pn) },
+		Synced:       n.synced,
 		OnRequest:    func(m string) { n.metrics.rpcRequests.WithLabelValues(m).Inc() },
 		Logger:       n.log.With("component", "rpc"),
-	}, deps)
+	}, rpc.Deps{Stop: n.stop, Started: n.started})
 	if err != nil {
 		return nil, fmt.Errorf("rpc: %w", err)
 	}
@@ -152,43 +177,50 @@ func (n *Node) startRPC(ix indexSet, pn *p2p.Node, recorder *rpc.Recorder) (*rpc
 	return srv, nil
 }
 
-// startExplorer opens the block explorer's listener (writing
-// <datadir>/explorer.addr) and serves it until ctx ends.
-func (n *Node) startExplorer(ctx context.Context, wg *sync.WaitGroup, srv *rpc.Server) error {
+// rpcDeps are the parts the RPC server serves once the node is loaded.
+func (n *Node) rpcDeps(ix indexSet, recorder *rpc.Recorder) rpc.Deps {
+	deps := rpc.Deps{Chain: rpcChain{n.chain, n}, Mempool: n.pool, Miner: n.miner, TxStatus: recorder,
+		Peers: peersAdapter{n.p2p}, Relay: n.p2p, Events: n.events}
+	if ix.tx != nil {
+		deps.TxIndex = rpc.TxIndexOn(ix.tx, n.chain.DB())
+	}
+	if ix.addr != nil {
+		deps.AddrIndex = rpc.AddrIndexOn(ix.addr, n.chain.DB())
+	}
+	return deps
+}
+
+// openExplorer opens the block explorer's listener (writing
+// <datadir>/explorer.addr) and returns the service serving it; it reads
+// only the public RPC methods, in process.
+func (n *Node) openExplorer() (func(context.Context) error, error) {
 	ex, err := explorer.New(explorer.Config{
 		Listen:   n.cfg.Explorer,
 		AddrFile: filepath.Join(n.dataDir, "explorer.addr"),
 		Logger:   n.log.With("component", "explorer"),
-	}, srv)
+	}, n.rpc)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := ex.Listen(); err != nil {
-		return fmt.Errorf("--explorer: %w", err)
+		return nil, fmt.Errorf("--explorer: %w", err)
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := ex.Run(ctx); err != nil {
-			n.log.Error("explorer stopped", "err", err)
-		}
-	}()
-	return nil
+	return ex.Run, nil
 }
 
 // synced is /healthz's verdict: a recent tip and, except on the dev
-// network, at least one peer.
-func (n *Node) synced(pn *p2p.Node) (bool, string) {
+// network, at least one peer. The RPC server asks only once Ready.
+func (n *Node) synced() (bool, string) {
 	if ok, why := n.tipRecent(); !ok {
 		return false, why
 	}
 	if n.cfg.Dev {
 		return true, ""
 	}
-	if pn == nil || pn.Count() == 0 {
+	if n.p2p.Count() == 0 {
 		return false, "no peers connected"
 	}
-	if pn.Syncing() {
+	if n.p2p.Syncing() {
 		return false, "syncing from peers"
 	}
 	return true, ""
@@ -203,10 +235,11 @@ Tally dev node is running (network %s).
   Dev key:  %s (wallet %s, passphrase "dev")
 Try:
   curl -s --user "$(cat %s)" -d '{"jsonrpc":"2.0","id":1,"method":"getblockchaininfo"}' http://%s
+  curl -sN --user "$(cat %s)" http://%s/events
   go run ./cmd/wallet --dev --wallet %s --passphrase-file <(echo dev) \
       --rpc http://%s --rpc-cookie %s send --to <address> --amount 1.5
 Stop with Ctrl-C; the chain continues on the next start.
 
 `, n.params.Network, rpcAddr, cookie, devAddr, filepath.Join(n.dataDir, "dev.wallet"),
-		cookie, rpcAddr, filepath.Join(n.dataDir, "dev.wallet"), rpcAddr, cookie)
+		cookie, rpcAddr, cookie, rpcAddr, filepath.Join(n.dataDir, "dev.wallet"), rpcAddr, cookie)
 }

@@ -347,8 +347,7 @@ func (s *Server) Start() error {
 		go s.serve(s.pub, newLimitListener(pln, s.cfg.PublicMaxConns))
 	}
 	s.started = true
-	// The node logs the addresses once, with the cookie's path.
-	s.log.Debug("rpc listening", "addr", s.privAddr, "public", s.pubAddr)
+	// The node logs the addresses (once, with the cookie's path).
 	return nil
 }
 

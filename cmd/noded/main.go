@@ -1,6 +1,8 @@
 // Command noded runs a Tally full node. Flags (SPEC section 10) may also be
-// set in a TOML config file (--config, default <datadir>/noded.toml); a
-// flag on the command line wins over the file.
+// set in a TOML config file (--config, default <datadir>/noded.toml, the
+// datadir defaulting to ~/.tally/<network>); a flag on the command line
+// wins over the file. main is thin: flags -> node.Config -> node.Run(ctx),
+// SIGINT/SIGTERM cancel ctx, and only main exits.
 package main
 
 import (
@@ -17,15 +19,29 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/urfave/cli/v2"
 
+	"tally/internal/version"
 	"tally/node"
 )
 
 func main() {
 	if err := newApp().Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "noded:", err)
+		var logged *loggedError
+		if !errors.As(err, &logged) {
+			fmt.Fprintln(os.Stderr, "noded:", err)
+		}
 		os.Exit(1)
 	}
 }
+
+// loggedError is a failure of the running node, already logged.
+type loggedError struct{ err error }
+
+func (e *loggedError) Error() string { return e.err.Error() }
+func (e *loggedError) Unwrap() error { return e.err }
+
+// configFileKey is where applyConfigFile leaves the path of the file it
+// read, for the start banner.
+const configFileKey = "config-file-read"
 
 func flags() []cli.Flag {
 	return []cli.Flag{
@@ -58,6 +74,7 @@ func newApp() *cli.App {
 	return &cli.App{
 		Name:            "noded",
 		Usage:           "Tally full node",
+		Version:         version.String(),
 		HideHelpCommand: true,
 		Flags:           flags(),
 		Before:          applyConfigFile,
@@ -76,7 +93,15 @@ func applyConfigFile(c *cli.Context) error {
 	if !explicit {
 		dir := c.String("datadir")
 		if dir == "" {
-			return nil // the default datadir depends on the network; only --config or --datadir locate a file
+			// The default datadir depends on the network, which the
+			// command line's --genesis and --dev choose.
+			params, err := (&node.Config{GenesisFile: c.String("genesis"), Dev: c.Bool("dev")}).LoadParams()
+			if err != nil {
+				return err
+			}
+			if dir, err = node.DefaultDataDir(params.Network); err != nil {
+				return nil // no home directory: no default file either
+			}
 		}
 		path = filepath.Join(dir, "noded.toml")
 	}
@@ -87,6 +112,10 @@ func applyConfigFile(c *cli.Context) error {
 		}
 		return fmt.Errorf("config file: %w", err)
 	}
+	if c.App.Metadata == nil {
+		c.App.Metadata = map[string]any{}
+	}
+	c.App.Metadata[configFileKey] = path
 	var values map[string]any
 	if _, err := toml.Decode(string(data), &values); err != nil {
 		return fmt.Errorf("config file %s: %w", path, err)
@@ -144,7 +173,11 @@ func run(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return node.Run(ctx, cfg)
+	if err := node.Run(ctx, cfg); err != nil {
+		cfg.Logger.Error("noded stopped", "err", err)
+		return &loggedError{err}
+	}
+	return nil
 }
 
 // configFrom turns the parsed flags (and config file) into a node.Config.
@@ -177,6 +210,9 @@ func configFrom(c *cli.Context) (node.Config, error) {
 		Metrics:      c.String("metrics"),
 		Explorer:     c.String("explorer"),
 		Logger:       log,
+	}
+	if path, ok := c.App.Metadata[configFileKey].(string); ok {
+		cfg.ConfigFile = path
 	}
 	if cfg.Dev && !c.IsSet("mine") {
 		cfg.Mine = true

@@ -20,6 +20,8 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"tally/internal/version"
 )
 
 func main() {
@@ -72,6 +74,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Name:                 "wallet",
 		Usage:                "Tally wallet and light client",
 		Description:          exitCodesHelp,
+		Version:              version.String(),
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
 		Reader:               stdin,
