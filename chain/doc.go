@@ -8,7 +8,20 @@
 // mutex: they read the tip from an atomic snapshot and the index and main
 // chain under a read lock that the writer holds only briefly. Notifications
 // (Event) go to subscribers after the change is committed, outside the
-// lock.
+// lock, in commit order (a ticket taken under the lock orders delivery).
+//
+// What is stored depends on where a block comes from (Source, SPEC section
+// 4): an unrequested block from a peer only if its chain has at least the
+// tip's work; a header from a peer that breaks a rule only in a bounded
+// in-memory set, never on disk; an orphan only if its body matches its
+// header, in a pool bounded in count and bytes with a share per peer. The
+// best chain comes from a heap of candidate tips ordered by work, so the
+// cost of a block does not grow with the index.
+//
+// A storage failure from any path stops the chain (Failed, Err, Run) and
+// never marks a block invalid: the UTXO view returns a storage error with
+// the lookup. Every chain write is synced, so what the tip depends on is on
+// disk before the tip moves; Run flushes the UTXO cache periodically.
 //
 // Connecting or disconnecting a block writes one LevelDB batch. UTXO
 // changes collect in a bounded cache (Config.CacheBytes) and reach disk in
