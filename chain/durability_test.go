@@ -184,14 +184,18 @@ func TestRunFlushes(t *testing.T) {
 // genesis, and without losing any block whose processing had returned
 // before the cut. A small LevelDB write buffer makes the journal rotate
 // often: LevelDB does not sync a journal it rotates away from.
-// TALLY_POWERCUT_CUTS raises the number of cuts (default 30).
+// TALLY_POWERCUT_CUTS raises the number of cuts (default 30);
+// TALLY_POWERCUT_SEED repeats a run.
 func TestPowerCut(t *testing.T) {
 	cuts := 30
 	if v, err := strconv.Atoi(os.Getenv("TALLY_POWERCUT_CUTS")); err == nil && v > 0 {
 		cuts = v
 	}
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	if v, err := strconv.ParseUint(os.Getenv("TALLY_POWERCUT_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	t.Logf("seed %d (TALLY_POWERCUT_SEED repeats the run)", seed)
 	rng := rand.New(rand.NewPCG(seed, 11))
 	p := testgen.DevParams()
 	stor := newTestStorage()
