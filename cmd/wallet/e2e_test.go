@@ -138,13 +138,35 @@ func TestEndToEnd(t *testing.T) {
 	bob := []string{"--dev", "--wallet", bobWallet, "--passphrase-file", bobPass, "--rpc", rpcURL, "--rpc-cookie", cookie}
 
 	out, _ := walletCmd(false, append(bob, "create", "--json")...)
-	bobAddr, _ := jsonOut(t, out)["address"].(string)
-	if bobAddr == "" {
+	created := jsonOut(t, out)
+	bobAddr, _ := created["address"].(string)
+	words, _ := created["words"].(string)
+	if bobAddr == "" || len(strings.Fields(words)) != 12 {
 		t.Fatalf("create: %s", out)
+	}
+	// The words are shown once: never stored in the clear, never printed again.
+	if ks, _ := os.ReadFile(bobWallet); bytes.Contains(ks, []byte(strings.Fields(words)[0]+" "+strings.Fields(words)[1])) {
+		t.Fatal("the recovery words are in the keystore file in the clear")
+	}
+	// Public data needs no passphrase (and there is none to give here).
+	bobPub := []string{"--dev", "--wallet", bobWallet, "--rpc", rpcURL, "--rpc-cookie", cookie}
+	if out, _ := walletCmd(false, append(bobPub, "address", "list", "--json")...); strings.Contains(out, strings.Fields(words)[0]+" ") || !strings.Contains(out, bobAddr) {
+		t.Fatalf("address list: %s", out)
 	}
 	// The dev wallet has no seed.
 	if _, errOut := walletCmd(true, append(dev, "address", "new")...); !strings.Contains(errOut, "no seed") {
 		t.Fatalf("address new on dev.wallet: %s", errOut)
+	}
+	// --json errors are one object on stdout; a typo is refused without
+	// the checksum that would fix it.
+	last := "q"
+	if bobAddr[len(bobAddr)-1] == 'q' {
+		last = "p"
+	}
+	typo := bobAddr[:len(bobAddr)-1] + last
+	out, _ = walletCmd(true, append(dev, "send", "--to", typo, "--amount", "1", "--json")...)
+	if e, _ := jsonOut(t, out)["error"].(map[string]any); e["code"] != "invalid_address" || !strings.Contains(e["message"].(string), "probably a typo") {
+		t.Fatalf("send to a typo: %s", out)
 	}
 
 	p, err := consensus.Default(true)
@@ -156,18 +178,34 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("dev balance before: %v", before)
 	}
 
-	out, _ = walletCmd(false, append(dev, "send", "--to", bobAddr, "--amount", "1.5", "--yes", "--json")...)
+	out, _ = walletCmd(false, append(dev, "send", "--to", bobAddr, "--amount", "1.5", "--fee-rate", "1", "--yes", "--json")...)
 	sent := jsonOut(t, out)
-	txid, _ := sent["txid"].(string)
-	feeBase := uint64(sent["fee_base"].(float64))
-	if len(txid) != 64 || feeBase == 0 {
+	firstID, _ := sent["txid"].(string)
+	if len(firstID) != 64 {
 		t.Fatalf("send: %v", sent)
+	}
+	// The payment is unconfirmed incoming for bob, seen without a passphrase.
+	pending := jsonOut(t, first(walletCmd(false, append(bobPub, "balance", "--json")...)))
+	if pending["unconfirmed_incoming"] != "1.5" || pending["confirmed"] != "0" {
+		t.Fatalf("bob's balance while pending: %v", pending)
+	}
+	// Bump its fee: the replacement pays more, the original is replaced.
+	out, _ = walletCmd(false, append(dev, "bumpfee", firstID, "--json")...)
+	bumped := jsonOut(t, out)
+	txid, _ := bumped["txid"].(string)
+	feeBase := uint64(bumped["fee_base"].(float64))
+	if len(txid) != 64 || txid == firstID || feeBase <= uint64(sent["fee_base"].(float64)) {
+		t.Fatalf("bumpfee: %v", bumped)
 	}
 
 	// Mine two blocks to an address of neither wallet.
 	rc, err := client.FromCookie(rpcURL, cookie)
 	if err != nil {
 		t.Fatal(err)
+	}
+	firstHash, _ := wire.ParseHash(firstID)
+	if st, err := rc.GetTxStatus(ctx, firstHash); err != nil || st.Status != "replaced" || st.ReplacedBy == nil || st.ReplacedBy.String() != txid {
+		t.Fatalf("gettxstatus of the replaced payment: %+v %v", st, err)
 	}
 	miner, _ := wire.EncodeAddress(p.AddressPrefix, [20]byte{0xee})
 	mined, err := rc.GenerateToAddress(ctx, 2, miner)
@@ -203,6 +241,30 @@ func TestEndToEnd(t *testing.T) {
 	// A transaction that is in no block is not verified.
 	if _, errOut := walletCmd(true, append(bob, "verify", strings.Repeat("00", 32))...); !strings.Contains(errOut, "NOT verified") {
 		t.Fatalf("verify of an unknown tx: %s", errOut)
+	}
+
+	// Bob pays back: his coin is checked by its Merkle proof against his
+	// own header chain before he signs.
+	out, _ = walletCmd(false, append(bob, "send", "--to", devAddress(t, p), "--amount", "0.5", "--json")...)
+	if back := jsonOut(t, out); back["inputs"] != float64(1) || len(back["txid"].(string)) != 64 {
+		t.Fatalf("bob's payment: %v", back)
+	}
+	// Restore from the words: the scan finds bob's addresses.
+	restored := []string{"--dev", "--wallet", filepath.Join(dir, "restored"), "--passphrase-file", bobPass, "--rpc", rpcURL, "--rpc-cookie", cookie}
+	cmd := exec.CommandContext(ctx, walletBin, append(restored, "import", "--json")...)
+	cmd.Stdin = strings.NewReader(words + "\n")
+	cmd.Env = []string{"HOME=" + dir, "PATH=" + os.Getenv("PATH")}
+	impOut, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("import: %v %s", err, impOut)
+	}
+	if imp := jsonOut(t, string(impOut)); imp["used_receive"] != float64(1) || imp["used_change"] != float64(1) {
+		t.Fatalf("import: %v", imp)
+	}
+	rb := jsonOut(t, first(walletCmd(false, append(restored, "balance", "--json")...)))
+	bb := jsonOut(t, first(walletCmd(false, append(bobPub, "balance", "--json")...)))
+	if rb["unconfirmed_incoming"] != bb["unconfirmed_incoming"] || rb["unconfirmed_outgoing"] != "1.5" {
+		t.Fatalf("restored balance %v, bob's %v", rb, bb)
 	}
 
 	// SIGTERM: the node shuts down cleanly.
