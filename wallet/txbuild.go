@@ -304,3 +304,62 @@ func SignedByUs(tx *wire.Tx, networkID [4]byte, isMine func(pkh [20]byte) bool) 
 	}
 	return false
 }
+
+// Consolidation: at or below ConsolidationRate base units per byte (cheap
+// fees), a payment also spends up to MaxConsolidate of the wallet's
+// smallest confirmed coins, so that a wallet receiving many small coins
+// merges them while that is cheap instead of paying for them later at
+// higher rates (Bitcoin Core's -consolidatefeerate idea). Above it, coin
+// selection keeps to as few inputs as it can.
+const (
+	ConsolidationRate = 2
+	MaxConsolidate    = 10
+)
+
+// Consolidate adds to selected (which pays target in nOutputs outputs
+// with a memoLen-byte memo at feeRate, with change) up to MaxConsolidate
+// of the smallest other confirmed coins of utxos, each worth more than
+// twice the fee of spending it, when feeRate is at most ConsolidationRate.
+// It returns the coins, the change and the fee; the change only grows,
+// so the payment still pays. Otherwise it returns selected unchanged with
+// its change and fee.
+func Consolidate(selected, utxos []UTXO, target uint64, nOutputs, memoLen int, feeRate, change, fee uint64) ([]UTXO, uint64, uint64) {
+	if feeRate > ConsolidationRate || len(selected) >= MaxConsolidate+1 {
+		return selected, change, fee
+	}
+	chosen := make(map[wire.OutPoint]bool, len(selected))
+	var sum uint64
+	for _, u := range selected {
+		chosen[u.OutPoint] = true
+		sum += u.Amount
+	}
+	inputFee := satMul(feeRate, wire.InputSize)
+	var small []UTXO
+	for _, u := range utxos {
+		if !chosen[u.OutPoint] && u.Confirmations > 0 && u.Amount > 2*inputFee {
+			small = append(small, u)
+		}
+	}
+	slices.SortFunc(small, func(a, b UTXO) int {
+		if c := cmp.Compare(a.Amount, b.Amount); c != 0 {
+			return c
+		}
+		return slices.Compare(a.OutPoint.TxID[:], b.OutPoint.TxID[:])
+	})
+	out := append([]UTXO(nil), selected...)
+	for _, u := range small {
+		if len(out) >= len(selected)+MaxConsolidate || len(out) >= MaxConsolidate+1 {
+			break
+		}
+		out = append(out, u)
+		sum += u.Amount
+	}
+	if len(out) == len(selected) {
+		return selected, change, fee
+	}
+	newFee := satMul(feeRate, uint64(TxSize(len(out), nOutputs+1, memoLen)))
+	if sum < target+newFee {
+		return selected, change, fee
+	}
+	return out, sum - target - newFee, newFee
+}

@@ -311,3 +311,34 @@ func TestBuildAndSignErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestConsolidate: at a low fee rate a payment also merges small coins
+// (the fee grows only by their inputs, the change by their value less
+// that); at a high rate it keeps to the coins selected.
+func TestConsolidate(t *testing.T) {
+	var coins []UTXO
+	for i := range 30 {
+		coins = append(coins, UTXO{OutPoint: wire.OutPoint{TxID: wire.Hash{byte(i + 1)}}, Amount: 10_000 + uint64(i), Confirmations: 1})
+	}
+	coins = append(coins, UTXO{OutPoint: wire.OutPoint{TxID: wire.Hash{0xff}}, Amount: 5_000_000, Confirmations: 1})
+	for _, rate := range []uint64{1, 50} {
+		sel, change, fee, err := SelectCoinsFor(coins, 1_000_000, 1, 0, rate, rate*wire.InputSize)
+		if err != nil || len(sel) != 1 {
+			t.Fatalf("rate %d: %d coins, %v", rate, len(sel), err)
+		}
+		got, change2, fee2 := Consolidate(sel, coins, 1_000_000, 1, 0, rate, change, fee)
+		var in uint64
+		for _, u := range got {
+			in += u.Amount
+		}
+		if in != 1_000_000+change2+fee2 || fee2 != rate*uint64(TxSize(len(got), 2, 0)) {
+			t.Fatalf("rate %d: inputs %d do not pay 1000000 + change %d + fee %d", rate, in, change2, fee2)
+		}
+		switch {
+		case rate <= ConsolidationRate && (len(got) != 1+MaxConsolidate || change2 <= change || got[1].Amount != 10_000):
+			t.Fatalf("rate %d: %d coins, change %d (was %d)", rate, len(got), change2, change)
+		case rate > ConsolidationRate && len(got) != 1:
+			t.Fatalf("rate %d consolidated %d coins", rate, len(got))
+		}
+	}
+}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,5 +61,30 @@ func TestBumpfeeAndSweep(t *testing.T) {
 	after := jsonOut(t, mustRun(t, "", append(alice, "balance", "--json")...))
 	if after["confirmed_base"] != float64(0) || after["unconfirmed_base"] != float64(0) || after["utxos"] != float64(0) {
 		t.Fatalf("balance after the sweep: %v", after)
+	}
+}
+
+// TestSentButNotConfirmed: a payment broadcast whose wait for
+// confirmations times out exits 3 with its txid in the --json object, so
+// a script never pays twice.
+func TestSentButNotConfirmed(t *testing.T) {
+	n := newRPCNode(t)
+	p := testgen.DevParams()
+	dir := t.TempDir()
+	devPath := filepath.Join(dir, "dev.wallet")
+	devWallet(t, p, devPath)
+	pass := writeFile(t, filepath.Join(dir, "pass"), "dev")
+	to, _ := wire.EncodeAddress(p.AddressPrefix, [20]byte{3})
+	var out, errOut bytes.Buffer
+	code := runMain(context.Background(), []string{"wallet", "--dev", "--wallet", devPath, "--passphrase-file", pass, "--rpc", n.url, "--rpc-cookie", n.cookie,
+		"send", "--to", to, "--amount", "1", "--wait", "1", "--wait-timeout", "1s", "--json"}, strings.NewReader(""), &out, &errOut)
+	res := jsonOut(t, out.String())
+	e, _ := res["error"].(map[string]any)
+	id, err := wire.ParseHash(fmt.Sprint(res["txid"]))
+	if code != exitSentUnconfirmed || err != nil || e["code"] != "sent_unconfirmed" {
+		t.Fatalf("exit %d: %s", code, out.String())
+	}
+	if st, err := n.cli.GetTxStatus(context.Background(), id); err != nil || st.Status != rpcjson.StatusMempool {
+		t.Fatalf("the reported txid is not the pool's: %+v %v", st, err)
 	}
 }

@@ -213,10 +213,12 @@ func (pay *payment) build(ctx context.Context, cfg *config, n *node, lc *spv.Cli
 		// output.
 		dust := pay.rate * wire.InputSize
 		var err error
-		selected, change, _, err = wallet.SelectCoinsFor(utxos, pay.amount, 1, len(pay.memo), pay.rate, dust)
+		var fee uint64
+		selected, change, fee, err = wallet.SelectCoinsFor(utxos, pay.amount, 1, len(pay.memo), pay.rate, dust)
 		if err != nil {
 			return nil, nil, err
 		}
+		selected, change, _ = wallet.Consolidate(selected, utxos, pay.amount, 1, len(pay.memo), pay.rate, change, fee)
 	}
 	sel := make([]coin, len(selected))
 	for i, u := range selected {
