@@ -38,6 +38,8 @@ type fakeNode struct {
 	txHeight    map[wire.Hash]int64
 	addrTxs     map[string][]wire.Hash
 	statusCalls int
+	// chainInfo, if set, is the getblockchaininfo result.
+	chainInfo map[string]any
 	srv         *httptest.Server
 	user, pass  string
 }
@@ -96,6 +98,11 @@ func (f *fakeNode) tip() uint64 { return uint64(len(f.blocks) - 1) }
 func (f *fakeNode) handle(method string, params []json.RawMessage) (any, map[string]any) {
 	notFound := map[string]any{"code": -5, "message": "not found"}
 	switch method {
+	case "getblockchaininfo":
+		if f.chainInfo == nil {
+			break
+		}
+		return f.chainInfo, nil
 	case "getblockcount":
 		return f.tip(), nil
 	case "getblockhash":

@@ -149,6 +149,19 @@ func TestAgainstRPCServer(t *testing.T) {
 	if bal := jsonOut(t, mustRun(t, "", append(bob, "balance", "--json")...)); bal["confirmed"] != "4" {
 		t.Fatalf("bob's balance: %v", bal)
 	}
+	// History pages: newest last, --skip pages back from the newest.
+	all := jsonOut(t, mustRun(t, "", append(bob, "history", "--json")...))
+	txs := all["transactions"].([]any)
+	if all["total"] != float64(2) || len(txs) != 2 {
+		t.Fatalf("bob's history: %v", all)
+	}
+	for skip, want := range []any{txs[1], txs[0]} {
+		pg := jsonOut(t, mustRun(t, "", append(bob, "history", "--limit", "1", "--skip", fmt.Sprint(skip), "--json")...))
+		got := pg["transactions"].([]any)
+		if pg["total"] != float64(2) || len(got) != 1 || got[0].(map[string]any)["txid"] != want.(map[string]any)["txid"] {
+			t.Fatalf("history --limit 1 --skip %d: %v", skip, pg)
+		}
+	}
 }
 
 // fund pays amount base units from the dev allocation to addr with the

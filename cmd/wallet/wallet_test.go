@@ -6,6 +6,7 @@ import (
 	"strings"
 	"tally/rpc/client"
 	"testing"
+	"time"
 
 	"tally/internal/testgen"
 	"tally/wallet"
@@ -284,5 +285,38 @@ func TestRestoreScansBothChains(t *testing.T) {
 	// Without a node to scan, import refuses rather than miss funds.
 	if _, _, err := run(t, words, "--dev", "--wallet", filepath.Join(dir, "r2"), "--passphrase-file", pf, "--rpc", "127.0.0.1:1", "import"); err == nil {
 		t.Fatal("import without a node succeeded")
+	}
+}
+
+// TestBalanceWarnsWhenNodeBehind: a node in its initial sync, or with an
+// old tip, makes balance say so (the balance may be incomplete).
+func TestBalanceWarnsWhenNodeBehind(t *testing.T) {
+	p, blocks := devChain(t, 1, nil)
+	node := newFakeNode(t, p, blocks)
+	dir := t.TempDir()
+	wpath := filepath.Join(dir, "dev.wallet")
+	devWallet(t, p, wpath)
+	g := []string{"--dev", "--wallet", wpath, "--rpc", node.srv.URL, "--rpc-cookie", node.writeCookie(dir)}
+	now := uint64(time.Now().Unix())
+	for _, c := range []struct {
+		info map[string]any
+		want string
+	}{
+		{map[string]any{"initialblockdownload": true, "blocks": 1, "headers": 5000, "time": now}, "initial sync"},
+		{map[string]any{"initialblockdownload": false, "blocks": 1, "headers": 1, "time": now - 5*3600}, "may be behind"},
+		{map[string]any{"initialblockdownload": false, "blocks": 1, "headers": 1, "time": now}, ""},
+	} {
+		node.mu.Lock()
+		node.chainInfo = c.info
+		node.mu.Unlock()
+		bal := jsonOut(t, mustRun(t, "", append(g, "balance", "--json")...))
+		w, _ := bal["warning"].(string)
+		if (c.want == "") != (w == "") || !strings.Contains(w, c.want) {
+			t.Fatalf("info %v: warning %q, want %q", c.info, w, c.want)
+		}
+		text := mustRun(t, "", append(g, "balance")...)
+		if c.want != "" && !strings.Contains(text, "WARNING") {
+			t.Fatalf("text balance without the warning: %s", text)
+		}
 	}
 }
