@@ -39,9 +39,9 @@ type fakeNode struct {
 	addrTxs     map[string][]wire.Hash
 	statusCalls int
 	// chainInfo, if set, is the getblockchaininfo result.
-	chainInfo map[string]any
-	srv         *httptest.Server
-	user, pass  string
+	chainInfo  map[string]any
+	srv        *httptest.Server
+	user, pass string
 }
 
 func newFakeNode(t *testing.T, p *consensus.Params, blocks []*wire.Block) *fakeNode {
