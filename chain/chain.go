@@ -2,9 +2,11 @@ package chain
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/big"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/storage"
 	"github.com/syndtr/goleveldb/leveldb/util"
 
+	"tally/chain/blockfile"
 	"tally/consensus"
 	"tally/wire"
 )
@@ -40,6 +43,11 @@ var (
 	// ErrBroken: an earlier storage failure left the in-memory state
 	// unusable; restart the node.
 	ErrBroken = errors.New("chain state stopped after a storage failure")
+	// ErrOldSchema: the database was written by an earlier version whose
+	// layout this one does not read.
+	ErrOldSchema = errors.New("database written by an earlier version")
+	// ErrPruned: the block's body or undo data was deleted by pruning.
+	ErrPruned = errors.New("block pruned")
 )
 
 // Config configures a Chain.
@@ -68,6 +76,14 @@ type Config struct {
 	FlushInterval time.Duration
 	// NoSync skips fsync on flushes (tests only).
 	NoSync bool
+	// BlocksDir holds the block files (blk*.dat, rev*.dat); Open
+	// defaults it to <dir>/blocks, OpenMemory to an in-memory FS.
+	BlocksDir string
+	// BlockFS is the block files' file system (default the OS's).
+	BlockFS blockfile.FS
+	// MaxBlockFileSize bounds each block file (default
+	// blockfile.DefaultMaxFileSize; tests make it small).
+	MaxBlockFileSize int64
 	// Indexers maintain optional indexes in the same batches that
 	// connect and disconnect blocks.
 	Indexers []Indexer
@@ -105,11 +121,15 @@ type node struct {
 	status   uint8
 	seq      uint64
 	hasData  bool
-	candIdx  int // position in the candidates heap, -1 when not in it
+	hasUndo  bool
+	data     blockfile.Pos // body in the blk files, when hasData
+	undo     blockfile.Pos // undo data in the rev files, when hasUndo
+	candIdx  int           // position in the candidates heap, -1 when not in it
 }
 
 func (n *node) entry() *indexEntry {
-	return &indexEntry{header: n.header, height: n.height, status: n.status, seq: n.seq, work: n.work}
+	return &indexEntry{header: n.header, height: n.height, status: n.status, seq: n.seq, work: n.work,
+		hasData: n.hasData, hasUndo: n.hasUndo, data: n.data, undo: n.undo}
 }
 
 // Snapshot is a consistent view of the tip.
@@ -145,6 +165,9 @@ type Chain struct {
 	db      *leveldb.DB
 	ownDB   bool
 	cfg     Config
+	blk     *blockfile.Store // block bodies
+	rev     *blockfile.Store // undo data
+	ends    fileEnds         // the files' durable ends, as last recorded in LevelDB
 	utxo    *utxoCache
 	orphans *orphanPool
 	cands   candidates // guarded by process
@@ -173,6 +196,9 @@ func Open(dir string, cfg Config) (*Chain, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open chain database %s: %w", dir, err)
 	}
+	if cfg.BlocksDir == "" {
+		cfg.BlocksDir = filepath.Join(dir, "blocks")
+	}
 	c, err := New(db, cfg)
 	if err != nil {
 		db.Close()
@@ -188,6 +214,12 @@ func OpenMemory(cfg Config) (*Chain, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.BlockFS == nil {
+		cfg.BlockFS = blockfile.NewMemFS()
+	}
+	if cfg.BlocksDir == "" {
+		cfg.BlocksDir = "/blocks"
+	}
 	c, err := New(db, cfg)
 	if err != nil {
 		db.Close()
@@ -197,11 +229,15 @@ func OpenMemory(cfg Config) (*Chain, error) {
 	return c, nil
 }
 
-// New opens the chain state stored in db, initializing an empty database
-// with the genesis block, and recovers to the best stored chain.
+// New opens the chain state stored in db and the block files in
+// cfg.BlocksDir, initializing an empty database with the genesis block,
+// and recovers to the best stored chain.
 func New(db *leveldb.DB, cfg Config) (*Chain, error) {
 	if cfg.Params == nil {
 		return nil, errors.New("blockchain: no consensus parameters")
+	}
+	if cfg.BlocksDir == "" {
+		return nil, errors.New("blockchain: no block file directory (Config.BlocksDir)")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -231,17 +267,29 @@ func New(db *leveldb.DB, cfg Config) (*Chain, error) {
 	c.events.init()
 	want := encodeVersion(c.p.NetworkID, c.p.GenesisID)
 	have, err := db.Get(keyVersion, nil)
+	fresh := err == leveldb.ErrNotFound
 	switch {
-	case err == leveldb.ErrNotFound:
-		if err := c.initGenesis(want); err != nil {
-			return nil, err
-		}
+	case fresh:
 	case err != nil:
 		return nil, fmt.Errorf("read chain database version: %w", err)
+	case len(have) == len(want) && bytes.Equal(have[4:], want[4:]) && !bytes.Equal(have[:4], want[:4]):
+		return nil, fmt.Errorf("%w (schema %d; this version reads schema %d and keeps block bodies in %s): "+
+			"move the data directory aside and start the node on an empty one to sync the chain again",
+			ErrOldSchema, binary.LittleEndian.Uint32(have), schemaVersion, cfg.BlocksDir)
 	case !bytes.Equal(have, want):
 		return nil, fmt.Errorf("%w: it was made for network %x genesis %x, this node runs %s (%x)", ErrForeignDB, safeSlice(have, 4, 8), safeSlice(have, 8, 40), c.p.Network, c.p.NetworkID)
 	}
+	if err := c.openFiles(fresh); err != nil {
+		return nil, err
+	}
+	if fresh {
+		if err := c.initGenesis(want); err != nil {
+			c.closeFiles()
+			return nil, err
+		}
+	}
 	if err := c.loadIndex(); err != nil {
+		c.closeFiles()
 		return nil, err
 	}
 	c.process.Lock()
@@ -250,9 +298,95 @@ func New(db *leveldb.DB, cfg Config) (*Chain, error) {
 	c.process.Unlock()
 	c.events.deliver(ticket, events)
 	if err != nil {
+		c.closeFiles()
 		return nil, fmt.Errorf("recover chain state: %w", err)
 	}
 	return c, nil
+}
+
+// openFiles opens the block and undo files, cut to the durable ends the
+// database recorded (a fresh database must find none: files without their
+// index are another node's, or a wiped database's).
+func (c *Chain) openFiles(fresh bool) error {
+	var durable *fileEnds
+	raw, err := c.db.Get(keyFiles, nil)
+	switch {
+	case err == leveldb.ErrNotFound:
+	case err != nil:
+		return fmt.Errorf("read block file ends: %w", err)
+	default:
+		e, err := decodeFileEnds(raw)
+		if err != nil {
+			return err
+		}
+		durable = &e
+	}
+	if !fresh && durable == nil {
+		return fmt.Errorf("%w: no block file record", ErrCorrupt)
+	}
+	open := func(prefix string, magic [4]byte, end *blockfile.End) (*blockfile.Store, error) {
+		s, err := blockfile.Open(c.cfg.BlocksDir, blockfile.Options{Prefix: prefix, Magic: magic,
+			MaxFileSize: c.cfg.MaxBlockFileSize, NoSync: c.cfg.NoSync, FS: c.cfg.BlockFS, Durable: end})
+		if err != nil {
+			return nil, fmt.Errorf("open block files %s*.dat in %s: %w", prefix, c.cfg.BlocksDir, err)
+		}
+		if fresh && s.Size() > 0 {
+			s.Close()
+			return nil, fmt.Errorf("%w: %s holds %s*.dat files but the chain database is new; "+
+				"remove them, or point --datadir at the directory they belong to", ErrForeignDB, c.cfg.BlocksDir, prefix)
+		}
+		return s, nil
+	}
+	var blkEnd, revEnd *blockfile.End
+	if durable != nil {
+		blkEnd, revEnd = &durable.blk, &durable.rev
+		c.ends = *durable
+	}
+	// Magics: the network id for bodies, its complement for undo data,
+	// so neither kind nor network can be read as another.
+	id := c.p.NetworkID
+	if c.blk, err = open("blk", id, blkEnd); err != nil {
+		return err
+	}
+	if c.rev, err = open("rev", [4]byte{^id[0], ^id[1], ^id[2], ^id[3]}, revEnd); err != nil {
+		c.blk.Close()
+		return err
+	}
+	return nil
+}
+
+func (c *Chain) closeFiles() error {
+	return errors.Join(c.blk.Close(), c.rev.Close())
+}
+
+// storeBody appends raw as n's body and syncs it, before any batch points
+// to it (SPEC section 4).
+func (c *Chain) storeBody(n *node, raw []byte) error {
+	pos, err := c.blk.Append(raw)
+	if err != nil {
+		return err
+	}
+	end, err := c.blk.Sync()
+	if err != nil {
+		return err
+	}
+	n.data, n.hasData, c.ends.blk = pos, true, end
+	return nil
+}
+
+// storeUndo appends n's undo data and syncs it, before any batch points
+// to it.
+func (c *Chain) storeUndo(n *node, undo []wire.Coin) error {
+	pos, err := c.rev.Append(encodeUndo(undo))
+	if err != nil {
+		return err
+	}
+	end, err := c.rev.Sync()
+	if err != nil {
+		return err
+	}
+	n.undo, n.hasUndo, c.ends.rev = pos, true, end
+	return nil
 }
 
 func safeSlice(b []byte, from, to int) []byte {
@@ -267,11 +401,16 @@ func safeSlice(b []byte, from, to int) []byte {
 func (c *Chain) initGenesis(version []byte) error {
 	g := c.p.Genesis
 	id := c.p.GenesisID
-	n := &node{id: id, header: g.Header, height: 0, work: consensus.CalcWork(g.Header.Bits), status: statusValid, hasData: true, candIdx: -1}
+	n := &node{id: id, header: g.Header, height: 0, work: consensus.CalcWork(g.Header.Bits), status: statusValid, candIdx: -1}
+	if err := c.storeBody(n, g.Encode()); err != nil {
+		return fmt.Errorf("write genesis: %w", err)
+	}
+	if err := c.storeUndo(n, nil); err != nil {
+		return fmt.Errorf("write genesis: %w", err)
+	}
 	batch := new(leveldb.Batch)
-	batch.Put(hashKey(prefixBlock, id), g.Encode())
 	batch.Put(hashKey(prefixIndex, id), encodeIndexEntry(n.entry()))
-	batch.Put(hashKey(prefixUndo, id), encodeUndo(nil))
+	batch.Put(keyFiles, encodeFileEnds(c.ends))
 	cbid := g.Txs[0].TxID()
 	for i, o := range g.Txs[0].Outputs {
 		batch.Put(coinKey(wire.OutPoint{TxID: cbid, Index: uint32(i)}), appendCoin(nil, wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: 0, Coinbase: true}))
@@ -299,7 +438,8 @@ func (c *Chain) loadIndex() error {
 		if err != nil {
 			return err
 		}
-		c.index[id] = &node{id: id, header: e.header, height: e.height, work: e.work, status: e.status, seq: e.seq, hasData: true, candIdx: -1}
+		c.index[id] = &node{id: id, header: e.header, height: e.height, work: e.work, status: e.status, seq: e.seq,
+			hasData: e.hasData, hasUndo: e.hasUndo, data: e.data, undo: e.undo, candIdx: -1}
 		if e.seq >= c.nextSeq {
 			c.nextSeq = e.seq + 1
 		}
@@ -317,14 +457,6 @@ func (c *Chain) loadIndex() error {
 		}
 		n.parent = parent
 		parent.children = append(parent.children, n)
-	}
-	// Blocks stored only as invalid markers have no body.
-	for _, n := range c.index {
-		if n.status&statusInvalid != 0 {
-			if ok, _ := c.db.Has(hashKey(prefixBlock, n.id), nil); !ok {
-				n.hasData = false
-			}
-		}
 	}
 	raw, err := c.db.Get(keyTip, nil)
 	if err != nil {
@@ -558,14 +690,15 @@ func (c *Chain) acceptBlock(b *wire.Block, raw []byte, src Source) (Result, erro
 		return 0, err
 	}
 	n := c.newNode(b.Header, id, parent)
-	n.hasData = true
 	if raw == nil || len(raw) != b.SerializeSize() {
 		raw = b.Encode()
 	}
-	// Sized for the block, so a 1 MB body is not copied as the batch grows.
-	batch := leveldb.MakeBatch(len(raw) + 512)
-	batch.Put(hashKey(prefixBlock, id), raw)
+	if err := c.storeBody(n, raw); err != nil {
+		return 0, c.fail(fmt.Errorf("store block %s: %w", id, err))
+	}
+	batch := new(leveldb.Batch)
 	batch.Put(hashKey(prefixIndex, id), encodeIndexEntry(n.entry()))
+	batch.Put(keyFiles, encodeFileEnds(c.ends))
 	if err := c.write(batch); err != nil {
 		return 0, c.fail(fmt.Errorf("store block %s: %w", id, err))
 	}

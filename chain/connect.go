@@ -46,7 +46,7 @@ func (c *Chain) activateBest(known map[wire.Hash]blockBody) error {
 			n := path[i]
 			body, ok := known[n.id]
 			if !ok {
-				b, err := readBlock(c.db, n.id)
+				b, err := c.readBlock(n)
 				if err != nil {
 					return c.fail(err)
 				}
@@ -238,9 +238,12 @@ func (c *Chain) connectTip(n *node, b *wire.Block, txids []wire.Hash) error {
 	c.readMu.Lock()
 	n.status |= statusValid
 	c.readMu.Unlock()
+	if err := c.storeUndo(n, undo); err != nil {
+		return fmt.Errorf("store undo data of block %s: %w", n.id, err)
+	}
 	batch := new(leveldb.Batch)
-	batch.Put(hashKey(prefixUndo, n.id), encodeUndo(undo))
 	batch.Put(hashKey(prefixIndex, n.id), encodeIndexEntry(n.entry()))
+	batch.Put(keyFiles, encodeFileEnds(c.ends))
 	for _, ix := range c.cfg.Indexers {
 		ix.ConnectBlock(batch, b, txids, n.height, undo)
 	}
@@ -262,11 +265,11 @@ func (c *Chain) disconnectTip() error {
 	if n.parent == nil {
 		return errors.New("cannot disconnect the genesis block")
 	}
-	b, err := readBlock(c.db, n.id)
+	b, err := c.readBlock(n)
 	if err != nil {
 		return err
 	}
-	undo, err := readUndo(c.db, n.id)
+	undo, err := c.readUndo(n)
 	if err != nil {
 		return err
 	}
@@ -348,9 +351,10 @@ func (c *Chain) Flush() error {
 	return nil
 }
 
-// Close flushes the UTXO cache and closes the database if Chain opened it.
+// Close flushes the UTXO cache, closes the block files, and closes the
+// database if Chain opened it.
 func (c *Chain) Close() error {
-	err := c.Flush()
+	err := errors.Join(c.Flush(), c.closeFiles())
 	if c.ownDB {
 		if cerr := c.db.Close(); err == nil {
 			err = cerr

@@ -28,6 +28,7 @@ func openOn(t *testing.T, stor *testStorage, o *opt.Options, cfg Config) (*Chain
 	if err != nil {
 		return nil, nil, err
 	}
+	cfg.BlockFS, cfg.BlocksDir = stor.blocks, "/blocks"
 	c, err := New(db, cfg)
 	if err != nil {
 		db.Close()

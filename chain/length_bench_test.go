@@ -12,6 +12,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/storage"
 
+	"tally/chain/blockfile"
 	"tally/internal/testgen"
 	"tally/wire"
 )
@@ -38,6 +39,7 @@ func BenchmarkChainLength(b *testing.B) {
 	type side struct {
 		c      *Chain
 		db     *leveldb.DB
+		cfg    Config
 		g      *testgen.Gen
 		blocks []*wire.Block
 		times  []time.Duration
@@ -53,7 +55,7 @@ func BenchmarkChainLength(b *testing.B) {
 			}
 			runtime.GC()
 			start := time.Now()
-			c, err := New(s.db, cfg)
+			c, err := New(s.db, s.cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -69,11 +71,13 @@ func BenchmarkChainLength(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		cfg := cfg
+		cfg.BlockFS, cfg.BlocksDir = blockfile.NewMemFS(), "/blocks"
 		c, err := New(db, cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
-		s := &side{c: c, db: db, g: testgen.New(p)}
+		s := &side{c: c, db: db, cfg: cfg, g: testgen.New(p)}
 		parent := s.g.Genesis()
 		start := time.Now()
 		for h := 1; h <= n; h++ {

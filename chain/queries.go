@@ -89,13 +89,16 @@ func (c *Chain) HeadersFrom(height uint64, count int) []wire.Header {
 // ErrNotFound is returned for a block that is not stored.
 var ErrNotFound = errors.New("block not found")
 
-// Block reads a stored block.
+// Block reads a stored block: ErrNotFound if the chain never stored its
+// body, ErrPruned if pruning deleted it.
 func (c *Chain) Block(id wire.Hash) (*wire.Block, error) {
-	b, err := readBlock(c.db, id)
-	if errors.Is(err, leveldb.ErrNotFound) {
+	c.readMu.RLock()
+	n := c.index[id]
+	c.readMu.RUnlock()
+	if n == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
-	return b, err
+	return c.readBlock(n)
 }
 
 // Coin returns the unspent output at op in the best chain's UTXO set.

@@ -8,12 +8,21 @@ package chain
 //	"t"                     -> id [32] of the block the UTXO set is at (the
 //	                           flushed tip); written in the same batch as the
 //	                           UTXO changes it describes
-//	"b" | id [32]           -> block encoding (SPEC section 2)
+//	"f"                     -> the block files' durable ends, as last synced
+//	                           before a batch that points into them:
+//	                           blk file u32 | blk size u64 |
+//	                           rev file u32 | rev size u64
 //	"h" | id [32]           -> index entry: header [88] | height u64 |
-//	                           status u8 | seq u64 | chainwork [32] (big-endian)
-//	"r" | id [32]           -> undo data: varint n, then n spent coins in the
-//	                           order the block spent them, each
-//	                           amount u64 | pkh [20] | height u64 | coinbase u8
+//	                           status u8 | seq u64 | chainwork [32] (big-endian) |
+//	                           stored u8 (bit 0: body, bit 1: undo data) |
+//	                           body position [12] | undo position [12]
+//	                           (blockfile.Pos: file u32 | offset u32 | length u32)
+//
+// Block bodies (SPEC section 2 encoding) and undo data live in the block
+// files (package chain/blockfile: blocks/blk*.dat and rev*.dat), never in
+// LevelDB. Undo data is varint n, then the n coins the block spent in the
+// order it spent them, each amount u64 | pkh [20] | height u64 | coinbase u8.
+// Schema 1 kept bodies under "b" | id and undo data under "r" | id.
 //	"u" | txid [32] | index u32 (big-endian, so keys sort by txid then index)
 //	                        -> amount u64 | pkh [20] | height u64 | coinbase u8
 //
@@ -31,22 +40,20 @@ import (
 	"fmt"
 	"math/big"
 
-	"github.com/syndtr/goleveldb/leveldb"
-
+	"tally/chain/blockfile"
 	"tally/wire"
 )
 
-const schemaVersion = 1
+const schemaVersion = 2
 
 var (
 	keyVersion = []byte("v")
 	keyTip     = []byte("t")
+	keyFiles   = []byte("f")
 )
 
 const (
-	prefixBlock = 'b'
 	prefixIndex = 'h'
-	prefixUndo  = 'r'
 	prefixCoin  = 'u'
 )
 
@@ -132,14 +139,24 @@ const (
 )
 
 type indexEntry struct {
-	header wire.Header
-	height uint64
-	status uint8
-	seq    uint64
-	work   *big.Int
+	header  wire.Header
+	height  uint64
+	status  uint8
+	seq     uint64
+	work    *big.Int
+	hasData bool
+	hasUndo bool
+	data    blockfile.Pos
+	undo    blockfile.Pos
 }
 
-const indexEntrySize = wire.HeaderSize + 8 + 1 + 8 + 32
+// Bits of the index entry's stored byte.
+const (
+	storedData = 1 << 0
+	storedUndo = 1 << 1
+)
+
+const indexEntrySize = wire.HeaderSize + 8 + 1 + 8 + 32 + 1 + 2*blockfile.PosSize
 
 func encodeIndexEntry(e *indexEntry) []byte {
 	b := make([]byte, indexEntrySize)
@@ -147,7 +164,15 @@ func encodeIndexEntry(e *indexEntry) []byte {
 	binary.LittleEndian.PutUint64(b[88:], e.height)
 	b[96] = e.status
 	binary.LittleEndian.PutUint64(b[97:], e.seq)
-	e.work.FillBytes(b[105:])
+	e.work.FillBytes(b[105:137])
+	if e.hasData {
+		b[137] |= storedData
+	}
+	if e.hasUndo {
+		b[137] |= storedUndo
+	}
+	copy(b[138:150], e.data.Append(nil))
+	copy(b[150:162], e.undo.Append(nil))
 	return b
 }
 
@@ -159,13 +184,51 @@ func decodeIndexEntry(b []byte) (*indexEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
+	if b[137]&^(storedData|storedUndo) != 0 {
+		return nil, fmt.Errorf("%w: index record with stored bits %#x", ErrCorrupt, b[137])
+	}
+	data, _ := blockfile.DecodePos(b[138:150])
+	undo, _ := blockfile.DecodePos(b[150:162])
 	return &indexEntry{
-		header: h,
-		height: binary.LittleEndian.Uint64(b[88:]),
-		status: b[96],
-		seq:    binary.LittleEndian.Uint64(b[97:]),
-		work:   new(big.Int).SetBytes(b[105:]),
+		header:  h,
+		height:  binary.LittleEndian.Uint64(b[88:]),
+		status:  b[96],
+		seq:     binary.LittleEndian.Uint64(b[97:]),
+		work:    new(big.Int).SetBytes(b[105:137]),
+		hasData: b[137]&storedData != 0,
+		hasUndo: b[137]&storedUndo != 0,
+		data:    data,
+		undo:    undo,
 	}, nil
+}
+
+// fileEnds are the block files' durable ends (key "f").
+type fileEnds struct{ blk, rev blockfile.End }
+
+const fileEndsSize = 2 * (4 + 8)
+
+func encodeFileEnds(e fileEnds) []byte {
+	b := make([]byte, 0, fileEndsSize)
+	for _, end := range []blockfile.End{e.blk, e.rev} {
+		b = binary.LittleEndian.AppendUint32(b, end.File)
+		b = binary.LittleEndian.AppendUint64(b, uint64(end.Size))
+	}
+	return b
+}
+
+func decodeFileEnds(b []byte) (fileEnds, error) {
+	if len(b) != fileEndsSize {
+		return fileEnds{}, fmt.Errorf("%w: block file ends of %d bytes", ErrCorrupt, len(b))
+	}
+	var ends [2]blockfile.End
+	for i := range ends {
+		size := binary.LittleEndian.Uint64(b[i*12+4:])
+		if size > 1<<32 {
+			return fileEnds{}, fmt.Errorf("%w: block file end %d", ErrCorrupt, size)
+		}
+		ends[i] = blockfile.End{File: binary.LittleEndian.Uint32(b[i*12:]), Size: int64(size)}
+	}
+	return fileEnds{ends[0], ends[1]}, nil
 }
 
 func encodeVersion(networkID [4]byte, genesis wire.Hash) []byte {
@@ -174,22 +237,36 @@ func encodeVersion(networkID [4]byte, genesis wire.Hash) []byte {
 	return append(b, genesis[:]...)
 }
 
-func readBlock(db *leveldb.DB, id wire.Hash) (*wire.Block, error) {
-	raw, err := db.Get(hashKey(prefixBlock, id), nil)
+// readBlock reads n's body from the block files.
+func (c *Chain) readBlock(n *node) (*wire.Block, error) {
+	if !n.hasData {
+		return nil, fmt.Errorf("%w: block %s", ErrNotFound, n.id)
+	}
+	raw, err := c.blk.Read(n.data)
+	if errors.Is(err, blockfile.ErrPruned) {
+		return nil, fmt.Errorf("%w: block %s at height %d", ErrPruned, n.id, n.height)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("read block %s: %w", id, err)
+		return nil, fmt.Errorf("%w: block %s: %v", ErrCorrupt, n.id, err)
 	}
 	b, err := wire.DecodeBlock(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: block %s: %v", ErrCorrupt, id, err)
+		return nil, fmt.Errorf("%w: block %s: %v", ErrCorrupt, n.id, err)
 	}
 	return b, nil
 }
 
-func readUndo(db *leveldb.DB, id wire.Hash) ([]wire.Coin, error) {
-	raw, err := db.Get(hashKey(prefixUndo, id), nil)
+// readUndo reads n's undo data from the block files.
+func (c *Chain) readUndo(n *node) ([]wire.Coin, error) {
+	if !n.hasUndo {
+		return nil, fmt.Errorf("%w: no undo data for block %s", ErrCorrupt, n.id)
+	}
+	raw, err := c.rev.Read(n.undo)
+	if errors.Is(err, blockfile.ErrPruned) {
+		return nil, fmt.Errorf("%w: undo data of block %s at height %d", ErrPruned, n.id, n.height)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("read undo %s: %w", id, err)
+		return nil, fmt.Errorf("%w: undo data of block %s: %v", ErrCorrupt, n.id, err)
 	}
 	return decodeUndo(raw)
 }

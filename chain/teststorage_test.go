@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/syndtr/goleveldb/leveldb/storage"
+
+	"tally/chain/blockfile"
 )
 
 // testStorage is an in-memory goleveldb storage.Storage modelling a disk
@@ -23,6 +25,10 @@ import (
 //     files and manifest itself; what it writes to its journal without a
 //     sync is lost.
 type testStorage struct {
+	// blocks holds the block files, under the same faults and power
+	// cuts (Config.BlockFS; openOn uses it).
+	blocks     *blockfile.MemFS
+	blocksImg  *blockfile.MemFS // what of blocks survives the cut
 	mu         sync.Mutex
 	files      map[storage.FileDesc]*tsFile
 	meta       storage.FileDesc
@@ -49,7 +55,29 @@ type tsImage struct {
 var errFault = errors.New("injected storage fault")
 
 func newTestStorage() *testStorage {
-	return &testStorage{files: make(map[storage.FileDesc]*tsFile)}
+	s := &testStorage{files: make(map[storage.FileDesc]*tsFile)}
+	s.setBlocks(blockfile.NewMemFS())
+	return s
+}
+
+// setBlocks makes m the block files, with the storage's faults and cuts.
+func (s *testStorage) setBlocks(m *blockfile.MemFS) {
+	m.Hook = func(op, name string) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if op == "read" {
+			if s.failReads {
+				return errFault
+			}
+			return nil
+		}
+		if s.failWrites {
+			return errFault
+		}
+		s.op()
+		return nil
+	}
+	s.blocks = m
 }
 
 // setFaults makes reads and writes fail (or work again).
@@ -84,8 +112,9 @@ func (s *testStorage) reboot() {
 			s.files[fd] = &tsFile{data: bytes.Clone(b), synced: bytes.Clone(b)}
 		}
 		s.meta, s.hasMeta = s.durable.meta, s.durable.hasMeta
+		s.setBlocks(s.blocksImg)
 	}
-	s.durable, s.cutAt = nil, 0
+	s.durable, s.cutAt, s.blocksImg = nil, 0, nil
 }
 
 // op counts a write or sync and takes the durable image when the power
@@ -98,6 +127,7 @@ func (s *testStorage) op() {
 			img.files[fd] = bytes.Clone(f.synced)
 		}
 		s.durable = img
+		s.blocksImg = s.blocks.Durable()
 	}
 }
 

@@ -116,6 +116,7 @@ func (n *Node) run(ctx context.Context) (err error) {
 		CacheBytes: cfg.DBCacheMB << 20,
 		SigCache:   n.sigs,
 		Indexers:   ix.indexers(),
+		BlocksDir:  filepath.Join(n.dataDir, "blocks"),
 	})
 	if err != nil {
 		return err
