@@ -161,27 +161,30 @@ type Event struct {
 
 // Chain is the chain state. See the package doc for its locking.
 type Chain struct {
-	p       *consensus.Params
-	db      *leveldb.DB
-	ownDB   bool
-	cfg     Config
-	blk     *blockfile.Store // block bodies
-	rev     *blockfile.Store // undo data
-	ends    fileEnds         // the files' durable ends, as last recorded in LevelDB
-	utxo    *utxoCache
-	orphans *orphanPool
-	cands   candidates // guarded by process
-	tipSnap atomic.Pointer[Snapshot]
-	process sync.Mutex // the one writer
-	readMu  sync.RWMutex
-	index   map[wire.Hash]*node // guarded by readMu (written under process too)
-	invalid *knownInvalid       // guarded by readMu (written under process too)
-	main    []*node             // best chain by height; guarded by readMu
-	nextSeq uint64
-	failure failure
-	events  eventQueue
-	pending []Event // events of the current ProcessBlock, sent after unlock
-	diskTip *node   // the block the stored UTXO set is at
+	p     *consensus.Params
+	db    *leveldb.DB
+	ownDB bool
+	cfg   Config
+	blk   *blockfile.Store // block bodies
+	rev   *blockfile.Store // undo data
+	ends  fileEnds         // the files' durable ends, as last recorded in LevelDB
+	// filesDirty: records were appended since the last write (guarded
+	// by process).
+	filesDirty bool
+	utxo       *utxoCache
+	orphans    *orphanPool
+	cands      candidates // guarded by process
+	tipSnap    atomic.Pointer[Snapshot]
+	process    sync.Mutex // the one writer
+	readMu     sync.RWMutex
+	index      map[wire.Hash]*node // guarded by readMu (written under process too)
+	invalid    *knownInvalid       // guarded by readMu (written under process too)
+	main       []*node             // best chain by height; guarded by readMu
+	nextSeq    uint64
+	failure    failure
+	events     eventQueue
+	pending    []Event // events of the current ProcessBlock, sent after unlock
+	diskTip    *node   // the block the stored UTXO set is at
 	// lastRuleErr holds the rule errors of blocks found invalid during
 	// the current ProcessBlock.
 	lastRuleErr map[wire.Hash]error
@@ -359,33 +362,49 @@ func (c *Chain) closeFiles() error {
 	return errors.Join(c.blk.Close(), c.rev.Close())
 }
 
-// storeBody appends raw as n's body and syncs it, before any batch points
-// to it (SPEC section 4).
+// storeBody appends raw to the block files as n's body. It becomes
+// durable in the next write, before the batch that points to it.
 func (c *Chain) storeBody(n *node, raw []byte) error {
 	pos, err := c.blk.Append(raw)
 	if err != nil {
 		return err
 	}
-	end, err := c.blk.Sync()
-	if err != nil {
-		return err
-	}
-	n.data, n.hasData, c.ends.blk = pos, true, end
+	n.data, n.hasData, c.filesDirty = pos, true, true
 	return nil
 }
 
-// storeUndo appends n's undo data and syncs it, before any batch points
-// to it.
+// storeUndo appends n's undo data to the block files, durable in the
+// next write.
 func (c *Chain) storeUndo(n *node, undo []wire.Coin) error {
 	pos, err := c.rev.Append(encodeUndo(undo))
 	if err != nil {
 		return err
 	}
-	end, err := c.rev.Sync()
-	if err != nil {
-		return err
+	n.undo, n.hasUndo, c.filesDirty = pos, true, true
+	return nil
+}
+
+// syncFiles makes the records appended since the last write durable and
+// records the files' new ends in batch (SPEC section 4: the files a batch
+// points to are synced before it is written). Both files sync at once.
+func (c *Chain) syncFiles(batch *leveldb.Batch) error {
+	if !c.filesDirty {
+		return nil
 	}
-	n.undo, n.hasUndo, c.ends.rev = pos, true, end
+	var revEnd blockfile.End
+	revErr := make(chan error, 1)
+	go func() {
+		var err error
+		revEnd, err = c.rev.Sync()
+		revErr <- err
+	}()
+	blkEnd, err := c.blk.Sync()
+	if err := errors.Join(err, <-revErr); err != nil {
+		return fmt.Errorf("sync block files: %w", err)
+	}
+	c.ends = fileEnds{blk: blkEnd, rev: revEnd}
+	c.filesDirty = false
+	batch.Put(keyFiles, encodeFileEnds(c.ends))
 	return nil
 }
 
@@ -410,14 +429,13 @@ func (c *Chain) initGenesis(version []byte) error {
 	}
 	batch := new(leveldb.Batch)
 	batch.Put(hashKey(prefixIndex, id), encodeIndexEntry(n.entry()))
-	batch.Put(keyFiles, encodeFileEnds(c.ends))
 	cbid := g.Txs[0].TxID()
 	for i, o := range g.Txs[0].Outputs {
 		batch.Put(coinKey(wire.OutPoint{TxID: cbid, Index: uint32(i)}), appendCoin(nil, wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: 0, Coinbase: true}))
 	}
 	batch.Put(keyTip, id[:])
 	batch.Put(keyVersion, version)
-	if err := c.db.Write(batch, &opt.WriteOptions{Sync: !c.cfg.NoSync}); err != nil {
+	if err := c.write(batch); err != nil {
 		return fmt.Errorf("write genesis: %w", err)
 	}
 	return nil
@@ -696,12 +714,6 @@ func (c *Chain) acceptBlock(b *wire.Block, raw []byte, src Source) (Result, erro
 	if err := c.storeBody(n, raw); err != nil {
 		return 0, c.fail(fmt.Errorf("store block %s: %w", id, err))
 	}
-	batch := new(leveldb.Batch)
-	batch.Put(hashKey(prefixIndex, id), encodeIndexEntry(n.entry()))
-	batch.Put(keyFiles, encodeFileEnds(c.ends))
-	if err := c.write(batch); err != nil {
-		return 0, c.fail(fmt.Errorf("store block %s: %w", id, err))
-	}
 	c.link(n)
 	if n.work.Cmp(c.tipNode().work) >= 0 {
 		c.cands.remove(parent) // n has more work, and is the tip-to-be of parent's branch
@@ -709,6 +721,16 @@ func (c *Chain) acceptBlock(b *wire.Block, raw []byte, src Source) (Result, erro
 	}
 	if err := c.activateBest(map[wire.Hash]blockBody{id: {b, txids}}); err != nil {
 		return 0, err
+	}
+	// The batch that connected n (or marked it invalid) recorded its
+	// index entry; a block left on a side branch gets its own. Either
+	// way one synced write, after the body is synced, per block.
+	if !c.onMain(n) && n.status&statusInvalid == 0 {
+		batch := new(leveldb.Batch)
+		batch.Put(hashKey(prefixIndex, id), encodeIndexEntry(n.entry()))
+		if err := c.write(batch); err != nil {
+			return 0, c.fail(fmt.Errorf("store block %s: %w", id, err))
+		}
 	}
 	if n.status&statusInvalid != 0 {
 		return 0, c.invalidReason(n)
@@ -724,6 +746,9 @@ func (c *Chain) acceptBlock(b *wire.Block, raw []byte, src Source) (Result, erro
 // journal it rotates away from, so an unsynced write could be lost in a
 // power cut while a later synced tip survives.
 func (c *Chain) write(batch *leveldb.Batch) error {
+	if err := c.syncFiles(batch); err != nil {
+		return err
+	}
 	return c.db.Write(batch, &opt.WriteOptions{Sync: !c.cfg.NoSync})
 }
 

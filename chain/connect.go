@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/syndtr/goleveldb/leveldb"
-	"github.com/syndtr/goleveldb/leveldb/opt"
 
 	"tally/consensus"
 	"tally/wire"
@@ -243,7 +242,6 @@ func (c *Chain) connectTip(n *node, b *wire.Block, txids []wire.Hash) error {
 	}
 	batch := new(leveldb.Batch)
 	batch.Put(hashKey(prefixIndex, n.id), encodeIndexEntry(n.entry()))
-	batch.Put(keyFiles, encodeFileEnds(c.ends))
 	for _, ix := range c.cfg.Indexers {
 		ix.ConnectBlock(batch, b, txids, n.height, undo)
 	}
@@ -330,7 +328,7 @@ func (c *Chain) flushWith(batch *leveldb.Batch) error {
 	c.utxo.flushTo(batch)
 	tip := c.tipNode()
 	batch.Put(keyTip, tip.id[:])
-	if err := c.db.Write(batch, &opt.WriteOptions{Sync: !c.cfg.NoSync}); err != nil {
+	if err := c.write(batch); err != nil {
 		return fmt.Errorf("flush chain state: %w", err)
 	}
 	c.utxo.clear()
