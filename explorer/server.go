@@ -50,9 +50,9 @@ type Config struct {
 
 // Server is the explorer's HTTP server.
 type Server struct {
-	cfg     Config
-	d       data
-	events  EventStream // nil: the home page polls
+	cfg    Config
+	d      data
+	events EventStream // nil: the home page polls
 	// Facts of blocks that never change, for the home page.
 	headers *blockCache[blockRow]
 	stats   *blockCache[blockStats]
