@@ -1,6 +1,7 @@
 package explorer
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"tally/rpc/rpcjson"
 	"tally/wire"
@@ -146,7 +148,7 @@ func (s *Server) homeData(ctx context.Context) (homeView, error) {
 	if v.Pool, err = s.d.mempoolInfo(ctx); err != nil {
 		return v, err
 	}
-	v.FeeHist, v.PoolNote, _, err = s.poolScan(ctx, v.Pool)
+	v.FeeHist, v.PoolNote, _, err = s.scanPool(ctx, v.Pool)
 	return v, err
 }
 
@@ -169,14 +171,33 @@ func (s *Server) feeChart(ctx context.Context, rows []blockRow) (template.HTML, 
 	return barChart("Fees per block (base units)", fees, 0), nil
 }
 
-// poolScan reads the pool's entries if the pool is small enough and
-// returns the fee-rate histogram and the newest entries.
-func (s *Server) poolScan(ctx context.Context, mi rpcjson.MempoolInfo) (template.HTML, string, []poolRow, error) {
+// poolScanTTL is how long a scan of the pool serves pages: at most one
+// scan a second, however many people look.
+const poolScanTTL = time.Second
+
+// poolScan is what pages show of the pool, from one getrawmempool call.
+type poolScan struct {
+	at   time.Time
+	hist template.HTML
+	rows []poolRow // newest first, at most poolListed
+}
+
+// scanPool reads the pool's entries if the pool is small enough and
+// returns the fee-rate histogram and the newest entries, or a note saying
+// why there are none. Concurrent pages wait for one scan, and a scan
+// serves for poolScanTTL.
+func (s *Server) scanPool(ctx context.Context, mi rpcjson.MempoolInfo) (template.HTML, string, []poolRow, error) {
 	if mi.Size == 0 {
 		return "", "The mempool is empty.", nil, nil
 	}
 	if mi.Size > maxPoolScan {
 		return "", fmt.Sprintf("The pool holds more than %s transactions: the explorer charts pools of up to that size.", group(fmt.Sprint(maxPoolScan))), nil, nil
+	}
+	s.poolMu.Lock()
+	defer s.poolMu.Unlock()
+	now := s.now()
+	if c := s.pool; c != nil && now.Sub(c.at) < poolScanTTL && now.Sub(c.at) >= 0 {
+		return c.hist, "", c.rows, nil
 	}
 	entries, err := s.d.mempoolEntries(ctx)
 	if err != nil {
@@ -190,9 +211,10 @@ func (s *Server) poolScan(ctx context.Context, mi rpcjson.MempoolInfo) (template
 		if c := cmp.Compare(b.Time, a.Time); c != 0 {
 			return c
 		}
-		return strings.Compare(a.TxID.String(), b.TxID.String())
+		return bytes.Compare(a.TxID[:], b.TxID[:])
 	})
-	return feeHistogram(rows), "", rows[:min(poolListed, len(rows))], nil
+	s.pool = &poolScan{at: now, hist: feeHistogram(rows), rows: rows[:min(poolListed, len(rows))]}
+	return s.pool.hist, "", s.pool.rows, nil
 }
 
 // poolRow is a pool transaction.
@@ -517,7 +539,7 @@ func (s *Server) mempoolPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := mempoolView{Info: mi}
-	if v.FeeHist, v.Note, v.Rows, err = s.poolScan(ctx, mi); err != nil {
+	if v.FeeHist, v.Note, v.Rows, err = s.scanPool(ctx, mi); err != nil {
 		s.failErr(w, r, "The mempool", err)
 		return
 	}

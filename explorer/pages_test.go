@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"tally/wallet"
 )
@@ -274,4 +275,31 @@ func TestHomeAsksOnlyForNewBlocks(t *testing.T) {
 	}
 	tip, _ := tn.tip()
 	mustContain(t, "home after a block", body, `data-tip="`+tip.BlockID().String()+`"`)
+}
+
+// TestPoolScannedOncePerSecond: however many pages show the pool, the
+// explorer reads the pool's entries at most once per poolScanTTL.
+func TestPoolScannedOncePerSecond(t *testing.T) {
+	tn := newTestNode(t, 3, Config{})
+	c := &counting{testNode: tn, calls: map[string]int{}}
+	var mu sync.Mutex
+	now := time.Unix(1_900_000_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	tn.startExplorer(Config{Now: clock}, c)
+	for _, path := range []string{"/", "/mempool", "/", "/mempool"} {
+		if st, _, _ := tn.get(path); st != 200 {
+			t.Fatalf("%s: %d", path, st)
+		}
+	}
+	if got := c.take("getrawmempool"); got != 1 {
+		t.Errorf("%d pool scans within a second, want 1", got)
+	}
+	mu.Lock()
+	now = now.Add(poolScanTTL)
+	mu.Unlock()
+	_, body, _ := tn.get("/mempool")
+	if got := c.take("getrawmempool"); got != 1 {
+		t.Errorf("%d pool scans after a second, want 1", got)
+	}
+	mustContain(t, "mempool", body, "/tx/"+tn.poolTxs[0].TxID().String())
 }

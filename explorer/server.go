@@ -63,6 +63,9 @@ type Server struct {
 	pages   *pages
 	handler http.Handler
 
+	poolMu sync.Mutex
+	pool   *poolScan // the last scan of the pool
+
 	mu      sync.Mutex
 	ln      net.Listener
 	netName string // the network's name, once known
