@@ -33,6 +33,7 @@ type testNode struct {
 	pool      *mempool.Pool
 	miner     *mining.Miner
 	rpc       *rpc.Server
+	hub       *rpc.EventHub
 	ex        *Server
 	url       string
 	dir       string
@@ -77,7 +78,10 @@ func buildTestNode(t testing.TB, o nodeOpts, cfg Config) *testNode {
 		t.Fatal(err)
 	}
 	rec := rpc.NewRecorder(0, 0, nil)
-	tn.pool = mempool.New(mempool.Config{Chain: tn.c, OnRemove: rec.PoolRemoved})
+	tip := tn.c.Tip()
+	tn.hub = rpc.NewEventHub(0, 0, tip.ID, tip.Height)
+	tn.c.Subscribe(tn.hub.HandleChainEvents)
+	tn.pool = mempool.New(mempool.Config{Chain: tn.c, OnRemove: rec.PoolRemoved, OnChange: tn.hub.PoolChanged})
 	tn.c.Subscribe(tn.pool.HandleChainEvents)
 	tn.c.Subscribe(rec.HandleChainEvents)
 	tn.miner = mining.New(mining.Config{Chain: tn.c, Pool: tn.pool, Workers: 1,
@@ -105,7 +109,7 @@ func buildTestNode(t testing.TB, o nodeOpts, cfg Config) *testNode {
 	tn.payments = tn.payments[:len(tn.payments)-len(o.poolFees)]
 	tn.rpc, err = rpc.New(rpc.Config{Params: p, Listen: "127.0.0.1:0", User: "u", Password: "p", Dev: true},
 		rpc.Deps{Chain: tn.c, Mempool: tn.pool, Miner: tn.miner, TxIndex: rpc.TxIndexOn(txix, tn.c.DB()),
-			AddrIndex: rpc.AddrIndexOn(addrix, tn.c.DB()), TxStatus: rec})
+			AddrIndex: rpc.AddrIndexOn(addrix, tn.c.DB()), TxStatus: rec, Events: tn.hub})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,6 +137,9 @@ func (tn *testNode) startExplorer(cfg Config, b Backend) {
 	go func() { done <- ex.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
+		if tn.hub != nil {
+			tn.hub.Close()
+		}
 		select {
 		case err := <-done:
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"time"
 
 	"tally/rpc/rpcjson"
@@ -37,6 +38,12 @@ func (s *Server) CallPublic(ctx context.Context, method string, params ...any) (
 	}
 	return res, nil
 }
+
+// ServeEvents serves GET /events as the public listener does (the
+// warm-up answer while the node loads, 404 without an event hub), for a
+// front end in the same process that proxies the stream to its own
+// clients under its own rate limit.
+func (s *Server) ServeEvents(w http.ResponseWriter, r *http.Request) { s.serveEvents(w, r) }
 
 // RateLimiter is the public listener's per-client token bucket (clients
 // keyed by IPv4 address or IPv6 /64), for other unauthenticated

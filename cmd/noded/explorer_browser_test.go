@@ -127,12 +127,14 @@ func TestExplorerInBrowser(t *testing.T) {
 	}
 
 	// A block mined now appears without a reload (the marker survives
-	// only if the page is not reloaded).
+	// only if the page is not reloaded), brought by the node's /events
+	// stream through the explorer.
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__noReload = true`)); err != nil {
 		t.Fatal(err)
 	}
 	dev.mine(1)
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`window.__noReload === true && Number(document.getElementById("live").dataset.height) > %d &&
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`window.__noReload === true && document.body.dataset.live === "events" &&
+		Number(document.getElementById("live").dataset.height) > %d &&
 		document.querySelector("#latest tbody tr td").textContent.replace(/,/g, "") === document.getElementById("live").dataset.height`, h0),
 		chromedp.WithPollingTimeout(60*time.Second), chromedp.WithPollingInterval(200*time.Millisecond))); err != nil {
 		t.Fatalf("no new block appeared without a reload: %v\nnode output:\n%s", err, n.output())

@@ -39,6 +39,7 @@
     });
   }
   function poll() {
+    document.body.setAttribute("data-live", "poll");
     setInterval(function () {
       fetch("/api/tip", { cache: "no-store" }).then(function (r) { return r.json(); }).then(function (t) {
         if (t.hash !== live.getAttribute("data-tip")) refresh();
@@ -49,6 +50,7 @@
   // The browser reconnects a dropped stream by itself (resuming from the
   // last event id); a refused one is closed for good, so poll instead.
   var es = new EventSource("/events?types=block,unblock");
+  document.body.setAttribute("data-live", "events");
   ["block", "unblock", "reset"].forEach(function (k) { es.addEventListener(k, refresh); });
   es.onerror = function () {
     if (es.readyState === EventSource.CLOSED) { es = null; poll(); }
