@@ -252,3 +252,34 @@ func flip(c byte) byte {
 	}
 	return 'q'
 }
+
+// FuzzDecodeAddress: any text either decodes to a pkh that encodes back
+// to the same address (lowercased), or is refused with ErrBadAddress; and
+// a refusal never quotes a valid address made from the input's data part
+// with a corrected checksum.
+func FuzzDecodeAddress(f *testing.F) {
+	good, _ := wire.EncodeAddress("tly", wire.Hash160([]byte("seed")))
+	for _, s := range []string{good, strings.ToUpper(good), good[:len(good)-1] + "q", "tlyd" + good[3:], "", "tly1", "1", "tly1bio"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		pkh, err := wire.DecodeAddress("tly", s)
+		if err != nil {
+			if !errors.Is(err, wire.ErrBadAddress) {
+				t.Fatalf("%q: error %v does not wrap ErrBadAddress", s, err)
+			}
+			if sep := strings.LastIndexByte(strings.ToLower(s), '1'); sep > 0 && len(s)-sep > 7 {
+				lower := strings.ToLower(s)
+				fixed, ferr := bech32.EncodeM(lower[:sep], dataOf(lower[sep+1:len(lower)-6]))
+				if ferr == nil && strings.Contains(strings.ReplaceAll(err.Error(), s, ""), fixed[len(fixed)-6:]) {
+					t.Fatalf("%q: the error %q holds the checksum %s", s, err, fixed[len(fixed)-6:])
+				}
+			}
+			return
+		}
+		back, err := wire.EncodeAddress("tly", pkh)
+		if err != nil || back != strings.ToLower(s) {
+			t.Fatalf("%q decodes to %x, which encodes to %q (%v)", s, pkh, back, err)
+		}
+	})
+}
