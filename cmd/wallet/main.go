@@ -70,7 +70,7 @@ func jsonFlag() cli.Flag {
 func withJSON(flags ...cli.Flag) []cli.Flag { return append(flags, jsonFlag()) }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:                 "wallet",
 		Usage:                "Tally wallet and light client",
 		Description:          exitCodesHelp,
@@ -92,9 +92,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			headersCommand(),
 			verifyCommand(),
 		},
-		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return usagef("%v (see wallet --help)", err)
-		},
+		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -103,6 +101,21 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			return cli.ShowAppHelp(c)
 		},
 	}
+	// A usage error is reported like any other (one JSON object with
+	// --json), not with the help text urfave/cli prints by default.
+	var walk func(cmds []*cli.Command)
+	walk = func(cmds []*cli.Command) {
+		for _, c := range cmds {
+			c.OnUsageError = onUsageError
+			walk(c.Subcommands)
+		}
+	}
+	walk(app.Commands)
+	return app
+}
+
+func onUsageError(c *cli.Context, err error, _ bool) error {
+	return usagef("%v (see wallet --help)", err)
 }
 
 // positionalArgs returns a command's positional arguments, applying any

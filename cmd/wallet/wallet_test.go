@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -317,6 +319,30 @@ func TestBalanceWarnsWhenNodeBehind(t *testing.T) {
 		text := mustRun(t, "", append(g, "balance")...)
 		if c.want != "" && !strings.Contains(text, "WARNING") {
 			t.Fatalf("text balance without the warning: %s", text)
+		}
+	}
+}
+
+// TestJSONErrors: with --json every failure is one JSON object on stdout
+// with its exit code, even a usage error found before the command runs.
+func TestJSONErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		code string
+		exit int
+	}{
+		{[]string{"send", "--bogus", "--json"}, "usage", exitUsage},
+		{[]string{"--json", "nosuchcommand"}, "usage", exitUsage},
+		{[]string{"balance", "--json"}, "error", exitError}, // no wallet file
+		{[]string{"send", "--to", "tlyd1qqqq", "--amount", "1", "--json"}, "invalid_address", exitError},
+	} {
+		var out, errOut bytes.Buffer
+		args := append([]string{"wallet", "--dev", "--wallet", filepath.Join(dir, "none")}, c.args...)
+		exit := runMain(context.Background(), args, strings.NewReader(""), &out, &errOut)
+		e, _ := jsonOut(t, out.String())["error"].(map[string]any)
+		if exit != c.exit || e["code"] != c.code || e["message"] == "" || errOut.Len() != 0 {
+			t.Errorf("%v: exit %d, stdout %s, stderr %q", c.args, exit, out.String(), errOut.String())
 		}
 	}
 }
