@@ -168,7 +168,7 @@ func (n *Node) run(ctx context.Context) (err error) {
 		}
 	}
 	n.miner = mining.New(mining.Config{Chain: c, Pool: n.pool, PKH: n.minerPKH, Submit: n.SubmitBlock, MinInterval: n.mineInterval()})
-	n.p2p, err = n.newP2P(ctx)
+	n.p2p, err = n.newP2P()
 	if err != nil {
 		return err
 	}
@@ -201,7 +201,7 @@ func (n *Node) run(ctx context.Context) (err error) {
 	if !cfg.Dev {
 		svc.add(stageFront, "peer-watch", n.watchPeers)
 	}
-	svc.add(stageNetwork, "p2p", p2pService{n.p2p}.Run)
+	svc.add(stageNetwork, "p2p", n.p2p.Run)
 	svc.add(stagePool, "mempool", n.pool.Run)
 	// The chain's Run flushes periodically and returns a storage failure
 	// from any path, which stops the node.

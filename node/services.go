@@ -61,21 +61,9 @@ func (s indexSet) catchup(c *chain.Chain) error {
 	return indexes.Catchup(c, ixs...)
 }
 
-// p2pService runs a started p2p node until ctx ends, then closes it.
-type p2pService struct{ n *p2p.Node }
-
-func (s p2pService) Run(ctx context.Context) error {
-	if err := s.n.Start(); err != nil {
-		s.n.Close()
-		return err
-	}
-	<-ctx.Done()
-	return s.n.Close()
-}
-
-// newP2P makes the p2p node (listening, not yet started) and writes
-// <datadir>/p2p.addr.
-func (n *Node) newP2P(ctx context.Context) (*p2p.Node, error) {
+// newP2P makes the p2p node (listening, not yet running: its Run is a
+// service) and writes <datadir>/p2p.addr.
+func (n *Node) newP2P() (*p2p.Node, error) {
 	listen := n.cfg.P2PListen
 	if len(listen) == 0 && n.cfg.Dev {
 		listen = []string{"/ip4/127.0.0.1/tcp/0"}
@@ -91,7 +79,7 @@ func (n *Node) newP2P(ctx context.Context) (*p2p.Node, error) {
 	if bootstrap == nil {
 		bootstrap = []string{}
 	}
-	pn, err := p2p.New(context.WithoutCancel(ctx), p2p.Config{
+	pn, err := p2p.New(p2p.Config{
 		DataDir:   n.dataDir,
 		Params:    n.params,
 		Chain:     n.chain,

@@ -35,6 +35,12 @@ const (
 	pointsHalfLife = 10 * time.Minute
 )
 
+// maxBans bounds the ban list (and peers.json): when it is full, the ban
+// that would expire first is lifted early. Bans are by peer id, never by
+// IP address, so honest peers behind the same address (or on the same
+// machine) are never cut off with a bad one.
+const maxBans = 1024
+
 // MinBanDuration is the shortest ban the node accepts (SPEC section 5:
 // "refused for at least 10 minutes").
 const MinBanDuration = 10 * time.Minute
@@ -58,12 +64,35 @@ type banList struct {
 	mu     sync.Mutex
 	now    func() time.Time
 	dur    time.Duration
+	max    int
 	points map[peer.ID]*points
 	bans   map[peer.ID]BanInfo
 }
 
 func newBanList(dur time.Duration, now func() time.Time) *banList {
-	return &banList{now: now, dur: dur, points: make(map[peer.ID]*points), bans: make(map[peer.ID]BanInfo)}
+	return &banList{now: now, dur: dur, max: maxBans, points: make(map[peer.ID]*points), bans: make(map[peer.ID]BanInfo)}
+}
+
+// setLocked records a ban, lifting the one that expires first when the
+// list is full.
+func (b *banList) setLocked(p peer.ID, info BanInfo) {
+	if _, ok := b.bans[p]; !ok && len(b.bans) >= b.max {
+		now := b.now()
+		for id := range b.bans {
+			b.activeLocked(id, now) // drop the expired
+		}
+		for len(b.bans) >= b.max {
+			var first peer.ID
+			var until time.Time
+			for id, bi := range b.bans {
+				if first == "" || bi.Until.Before(until) || (bi.Until.Equal(until) && id < first) {
+					first, until = id, bi.Until
+				}
+			}
+			delete(b.bans, first)
+		}
+	}
+	b.bans[p] = info
 }
 
 func (b *banList) decayed(p *points, now time.Time) float64 {
@@ -85,6 +114,9 @@ func (b *banList) add(p peer.ID, pts float64, reason string) bool {
 	}
 	e := b.points[p]
 	if e == nil {
+		if len(b.points) >= 4*b.max {
+			b.prunePointsLocked(now)
+		}
 		e = &points{}
 		b.points[p] = e
 	}
@@ -96,8 +128,32 @@ func (b *banList) add(p peer.ID, pts float64, reason string) bool {
 		return false
 	}
 	delete(b.points, p)
-	b.bans[p] = BanInfo{ID: p.String(), Until: now.Add(b.dur), Reason: reason}
+	b.setLocked(p, BanInfo{ID: p.String(), Until: now.Add(b.dur), Reason: reason})
 	return true
+}
+
+// prunePointsLocked forgets the peers whose points have decayed below
+// one, and if that is not enough, the smallest half.
+func (b *banList) prunePointsLocked(now time.Time) {
+	for id, e := range b.points {
+		if b.decayed(e, now) < 1 {
+			delete(b.points, id)
+		}
+	}
+	if len(b.points) < 4*b.max {
+		return
+	}
+	vals := make([]float64, 0, len(b.points))
+	for _, e := range b.points {
+		vals = append(vals, b.decayed(e, now))
+	}
+	sort.Float64s(vals)
+	median := vals[len(vals)/2]
+	for id, e := range b.points {
+		if b.decayed(e, now) <= median {
+			delete(b.points, id)
+		}
+	}
 }
 
 // ban bans p at once.
@@ -110,7 +166,7 @@ func (b *banList) restore(p peer.ID, info BanInfo) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if info.Until.After(b.now()) {
-		b.bans[p] = info
+		b.setLocked(p, info)
 	}
 }
 

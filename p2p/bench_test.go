@@ -266,7 +266,7 @@ func benchPropagation(t *testing.T) *propResult {
 		}
 		go func() {
 			for {
-				m, err := sub.Next(n.ctx)
+				m, err := sub.Next(n.runCtx())
 				if err != nil {
 					return
 				}
@@ -633,7 +633,7 @@ func BenchmarkValidateFullBlock(b *testing.B) {
 			enc = blk.Encode()
 		}
 		b.StartTimer()
-		if _, err := n.checkBlock(enc, false); err != nil {
+		if _, _, err := n.checkBlock(enc, "bench", false); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

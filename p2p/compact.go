@@ -13,7 +13,6 @@ import (
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"tally/chain"
@@ -279,14 +278,14 @@ func since(a *atomic.Uint64, t time.Time) time.Time {
 
 // startCompact joins the compact-block topic and registers its validator.
 // startGossip calls it once the router exists.
-func (n *Node) startCompact() error {
+func (n *Node) startCompact(ctx context.Context, ps *pubsub.PubSub) error {
 	c := &n.cmpct
 	c.topicName = CompactTopic(n.p.NetworkID)
 	c.inflight = make(map[wire.Hash]bool)
-	if err := n.ps.RegisterTopicValidator(c.topicName, n.validateCompact); err != nil {
+	if err := ps.RegisterTopicValidator(c.topicName, n.validateCompact, pubsub.WithValidatorConcurrency(2*queueSize)); err != nil {
 		return err
 	}
-	t, err := n.ps.Join(c.topicName)
+	t, err := ps.Join(c.topicName)
 	if err != nil {
 		return err
 	}
@@ -301,8 +300,9 @@ func (n *Node) startCompact() error {
 		return err
 	}
 	n.goFunc(func() {
+		defer sub.Cancel()
 		for {
-			if _, err := sub.Next(n.ctx); err != nil {
+			if _, err := sub.Next(ctx); err != nil {
 				return
 			}
 		}
@@ -355,7 +355,7 @@ func (n *Node) publishCompact(b *wire.Block) error {
 	_, _ = rand.Read(nb[:])
 	cb := wire.NewCompactBlock(b, b.TxIDs(), binary.LittleEndian.Uint64(nb[:]))
 	n.cmpct.remember(b)
-	if err := n.cmpct.topic.Publish(n.ctx, cb.Encode()); err != nil {
+	if err := n.cmpct.topic.Publish(n.runCtx(), cb.Encode()); err != nil {
 		return fmt.Errorf("publish compact block %s: %w", b.BlockID(), err)
 	}
 	return nil
@@ -364,11 +364,15 @@ func (n *Node) publishCompact(b *wire.Block) error {
 // legacyPeers reports whether a peer on the blocks topic does not take
 // part in compact relay: only then is a full block worth publishing.
 func (n *Node) legacyPeers() bool {
+	ps, _, _ := n.gossip()
+	if ps == nil {
+		return false
+	}
 	compact := map[peer.ID]bool{}
-	for _, p := range n.ps.ListPeers(n.cmpct.topicName) {
+	for _, p := range ps.ListPeers(n.cmpct.topicName) {
 		compact[p] = true
 	}
-	for _, p := range n.ps.ListPeers(n.blocksTopic) {
+	for _, p := range ps.ListPeers(n.blocksTopic) {
 		if !compact[p] {
 			return true
 		}
@@ -380,8 +384,14 @@ func (n *Node) legacyPeers() bool {
 // forwards) an announcement only once the block it stands for is on our
 // best chain, fully validated.
 func (n *Node) validateCompact(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-	local := from == n.host.ID()
+	local := from == n.self
+	release, ok := n.admit(ctx, from, local, classBlock)
+	if !ok {
+		n.cmpct.verdicts.ignored.Add(1)
+		return pubsub.ValidationIgnore
+	}
 	b, res, err := n.checkCompact(ctx, from, msg.Data, local)
+	release()
 	var v verdict
 	switch {
 	case errors.Is(err, errBlockUnavailable):
@@ -399,8 +409,10 @@ func (n *Node) validateCompact(ctx context.Context, from peer.ID, msg *pubsub.Me
 		n.notePeerBlock(from, b.BlockID())
 		if n.legacyPeers() {
 			// Peers that do not speak compact blocks get the full one.
-			if err := n.blocks.Publish(n.ctx, b.Encode()); err != nil {
-				n.log.Debug("publish full block for legacy peers", "err", err)
+			if _, blocks, _ := n.gossip(); blocks != nil {
+				if err := blocks.Publish(n.runCtx(), b.Encode()); err != nil {
+					n.log.Debug("publish full block for legacy peers", "err", err)
+				}
 			}
 		}
 	}
@@ -458,7 +470,7 @@ func (n *Node) checkCompact(ctx context.Context, from peer.ID, data []byte, loca
 		}
 		s.fullFallbacks.Add(1)
 	}
-	res, err := n.chain.ProcessBlock(b)
+	res, err := n.chain.ProcessBlockRaw(b, nil, chain.Source{Origin: chain.OriginGossip, Peer: from.String()})
 	since(&s.connectNs, t)
 	since(&s.totalNs, t0)
 	if fallback {
@@ -516,14 +528,14 @@ func (n *Node) rebuild(ctx context.Context, from peer.ID, cb *wire.CompactBlock)
 // (skipAnnouncer), then from up to fullBlockFanout other peers at a time.
 // It stops early when the block arrived another way.
 func (n *Node) fetchFullBlock(ctx context.Context, id wire.Hash, announcer peer.ID, skipAnnouncer bool) (*wire.Block, error) {
-	ctx, cancel := context.WithTimeout(ctx, fullBlockWait)
+	ctx, cancel := withTimeout(ctx, n.clock, fullBlockWait)
 	defer cancel()
 	for attempt := 0; ; attempt++ {
 		if n.chain.HasBlock(id) {
 			return nil, consensus.ErrDuplicate
 		}
 		var ps []peer.ID
-		if !skipAnnouncer && announcer != n.host.ID() {
+		if !skipAnnouncer && announcer != n.self {
 			ps = append(ps, announcer)
 		}
 		others := n.peerSnapshot()
@@ -536,10 +548,8 @@ func (n *Node) fetchFullBlock(ctx context.Context, id wire.Hash, announcer peer.
 		if b := n.askBlock(ctx, id, ps); b != nil {
 			return b, nil
 		}
-		select {
-		case <-ctx.Done():
+		if !sleep(ctx, n.clock, time.Duration(100*(attempt+1))*time.Millisecond) {
 			return nil, fmt.Errorf("%w: %s from %d attempts", errBlockUnavailable, id, attempt+1)
-		case <-time.After(time.Duration(100*(attempt+1)) * time.Millisecond):
 		}
 	}
 }
@@ -550,7 +560,7 @@ func (n *Node) askBlock(ctx context.Context, id wire.Hash, ps []peer.ID) *wire.B
 	if len(ps) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, fullBlockTry)
+	ctx, cancel := withTimeout(ctx, n.clock, fullBlockTry)
 	defer cancel()
 	got := make(chan *wire.Block, len(ps))
 	for _, p := range ps {
@@ -631,11 +641,10 @@ func (n *Node) maxBlockTxnFrame() int { return 1 + 32 + 3 + n.p.MaxBlockBytes }
 // serveBlockTxn answers a getblocktxn with the transactions asked, or
 // notfound when we do not have the block. An index outside the block is
 // a protocol violation.
-func (n *Node) serveBlockTxn(p peer.ID, s network.Stream, w *bufio.Writer, payload []byte) error {
+func (n *Node) serveBlockTxn(w *bufio.Writer, payload []byte) error {
 	g, err := decodeGetBlockTxn(payload, wire.MaxBlockTxs(n.p.MaxBlockBytes))
 	if err != nil {
-		n.streamError(p, s, err, "getblocktxn")
-		return nil
+		return err
 	}
 	b := n.cmpct.lookup(g.ID)
 	if b == nil {
@@ -650,8 +659,7 @@ func (n *Node) serveBlockTxn(p peer.ID, s network.Stream, w *bufio.Writer, paylo
 		}
 	}
 	if last := g.Indexes[len(g.Indexes)-1]; last >= len(b.Txs) {
-		n.streamError(p, s, garbage("getblocktxn index %d of a %d-transaction block", last, len(b.Txs)), "getblocktxn")
-		return nil
+		return garbage("getblocktxn index %d of a %d-transaction block", last, len(b.Txs))
 	}
 	txs := make([]*wire.Tx, len(g.Indexes))
 	for k, i := range g.Indexes {
@@ -668,7 +676,7 @@ func (n *Node) serveBlockTxn(p peer.ID, s network.Stream, w *bufio.Writer, paylo
 // requestBlockTxn asks a peer for transactions of a block by index,
 // within blockTxnTimeout.
 func (n *Node) requestBlockTxn(ctx context.Context, p peer.ID, id wire.Hash, idx []int) ([]*wire.Tx, error) {
-	ctx, cancel := context.WithTimeout(ctx, blockTxnTimeout)
+	ctx, cancel := withTimeout(ctx, n.clock, blockTxnTimeout)
 	defer cancel()
 	s, err := n.openRequest(ctx, p, msgGetBlockTxn, encodeGetBlockTxn(getBlockTxn{ID: id, Indexes: idx}))
 	if err != nil {

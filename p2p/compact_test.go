@@ -154,8 +154,9 @@ func compactPair(t *testing.T) (a, b *testNode, g *testgen.Gen, outs []testgen.S
 	slow := func(c *Config) { c.StatusInterval = time.Hour }
 	a = newTestNode(t, slow).start()
 	a.processAll(blocks)
-	b = newTestNode(t, slow, withBootstrap(a.Addrs()...)).start()
-	b.processAll(blocks)
+	b = newTestNode(t, slow, withBootstrap(a.Addrs()...))
+	b.processAll(blocks) // before it runs: no sync race
+	b.start()
 	waitFor(t, 20*time.Second, "both nodes on the compact topic", func() bool {
 		return contains(a.ps.ListPeers(a.cmpct.topicName), b.ID()) && contains(b.ps.ListPeers(b.cmpct.topicName), a.ID())
 	})
@@ -348,8 +349,9 @@ func TestCompactInvalidNotRelayed(t *testing.T) {
 	slow := func(c *Config) { c.StatusInterval = time.Hour }
 	b := newTestNode(t, slow).start()
 	b.processAll(blocks)
-	c := newTestNode(t, slow, withBootstrap(b.Addrs()...)).start()
-	c.processAll(blocks)
+	c := newTestNode(t, slow, withBootstrap(b.Addrs()...))
+	c.processAll(blocks) // before it runs: no sync race
+	c.start()
 	waitFor(t, 20*time.Second, "c on the compact topic", func() bool {
 		return contains(b.ps.ListPeers(b.cmpct.topicName), c.ID())
 	})

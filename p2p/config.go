@@ -10,9 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"tally/chain"
 	"tally/consensus"
-	"tally/mempool"
 )
 
 // Config configures a Node. Zero fields take the defaults below.
@@ -21,8 +19,8 @@ type Config struct {
 	// each start (unless PrivateKey is set) and no peer store.
 	DataDir string
 	Params  *consensus.Params
-	Chain   *chain.Chain
-	Pool    *mempool.Pool
+	Chain   Chain
+	Pool    Mempool
 	// Listen multiaddrs; port 0 picks a free port. Default: TCP and QUIC
 	// on all IPv4 and IPv6 interfaces at Params.P2PPort.
 	Listen []string
@@ -36,9 +34,14 @@ type Config struct {
 	// ConnLow and ConnHigh are the connection manager's watermarks
 	// (default 32 and 64).
 	ConnLow, ConnHigh int
-	// TargetPeers: discovery dials found peers while fewer are connected
-	// (default 16).
+	// TargetPeers is the outbound target: discovery dials while fewer
+	// peers that this node dialed are connected; inbound connections do
+	// not count (default 16).
 	TargetPeers int
+	// OutboundRefresh spaces feeler connections that test an address the
+	// node is not connected to even when the target is met (default 2
+	// minutes).
+	OutboundRefresh time.Duration
 	// BanDuration (default 1 hour, at least MinBanDuration).
 	BanDuration time.Duration
 	// NoDiscovery turns off the DHT rendezvous and mDNS (benchmarks that
@@ -50,15 +53,18 @@ type Config struct {
 	// StatusInterval: how often a peer's chain status is asked again
 	// (default 30 s).
 	StatusInterval time.Duration
-	// PeerSaveInterval: how often peers.json is written (default 5 min).
-	PeerSaveInterval time.Duration
+	// PeerSaveDelay: how soon after a change (a new peer, a ban)
+	// peers.json is written (default 2 s); it is also written every
+	// minute while peers come and go.
+	PeerSaveDelay time.Duration
 	// PrivateKey overrides the key file (tests).
 	PrivateKey crypto.PrivKey
 	// LoopbackOnly restricts dialing, accepting and advertising to
 	// loopback addresses (tests).
 	LoopbackOnly bool
-	// Now is the clock for header time checks; use the chain's.
-	Now func() time.Time
+	// Clock is the node's time for header checks, bans, timeouts and
+	// periodic jobs (default: the wall clock); give it the chain's offset.
+	Clock Clock
 	// SeenTTL is how long gossipsub remembers message ids (default 2 min).
 	SeenTTL time.Duration
 
@@ -75,7 +81,8 @@ const (
 	DefaultBanDuration    = time.Hour
 	DefaultDiscovery      = time.Minute
 	DefaultStatusInterval = 30 * time.Second
-	DefaultPeerSave       = 5 * time.Minute
+	DefaultPeerSaveDelay  = 2 * time.Second
+	DefaultRefresh        = 2 * time.Minute
 	DefaultSeenTTL        = 2 * time.Minute
 )
 
@@ -124,14 +131,17 @@ func (c *Config) setDefaults() error {
 	if c.StatusInterval <= 0 {
 		c.StatusInterval = DefaultStatusInterval
 	}
-	if c.PeerSaveInterval <= 0 {
-		c.PeerSaveInterval = DefaultPeerSave
+	if c.OutboundRefresh <= 0 {
+		c.OutboundRefresh = DefaultRefresh
+	}
+	if c.PeerSaveDelay <= 0 {
+		c.PeerSaveDelay = DefaultPeerSaveDelay
 	}
 	if c.SeenTTL <= 0 {
 		c.SeenTTL = DefaultSeenTTL
 	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.Clock == nil {
+		c.Clock = SystemClock{}
 	}
 	return nil
 }

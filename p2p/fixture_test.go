@@ -17,9 +17,12 @@ import (
 	"tally/wire"
 )
 
-// testClock runs far ahead of the wall clock, so that blocks built by
-// testgen (each 600 s after its parent) are never "too new".
-func testClock() time.Time { return time.Now().Add(400 * 24 * time.Hour) }
+// testOffset puts the test clock far ahead of the wall clock, so that
+// blocks built by testgen (each 600 s after its parent) are never "too
+// new".
+const testOffset = 400 * 24 * time.Hour
+
+func testClock() time.Time { return time.Now().Add(testOffset) }
 
 var devParams = testgen.DevParams()
 
@@ -31,9 +34,20 @@ type testNode struct {
 	chain *chain.Chain
 	pool  *mempool.Pool
 	miner *mining.Miner
+
+	cancel context.CancelFunc
+	done   chan error
+	closed bool
 }
 
 type nodeOpt func(*Config)
+
+func withClock(c Clock) nodeOpt { return func(cfg *Config) { cfg.Clock = c } }
+
+func withDataDir(dir string) nodeOpt { return func(c *Config) { c.DataDir = dir } }
+
+// fixedTopology turns discovery off: the test dials every connection.
+func fixedTopology(c *Config) { c.noDHT, c.NoDiscovery = true, true }
 
 func withBootstrap(addrs ...string) nodeOpt {
 	return func(c *Config) { c.Bootstrap = append([]string{}, addrs...) }
@@ -48,34 +62,49 @@ func testLogger() *slog.Logger {
 
 func newTestNode(t testing.TB, opts ...nodeOpt) *testNode {
 	t.Helper()
+	return newTestNodeAt(t, "", opts...)
+}
+
+// newTestNodeAt is newTestNode with its chain stored in chainDir (""
+// keeps it in memory), so that a restart finds it again.
+func newTestNodeAt(t testing.TB, chainDir string, opts ...nodeOpt) *testNode {
+	t.Helper()
 	p := devParams
-	sigs := consensus.NewSigCache(200000)
-	if sharedSigCache != nil {
-		sigs = sharedSigCache
-	}
-	c, err := chain.OpenMemory(chain.Config{Params: p, NoSync: true, Now: testClock, SigCache: sigs, CacheBytes: 32 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := mempool.New(mempool.Config{Chain: c, SigCache: sigs})
-	c.Subscribe(pool.HandleChainEvents)
 	cfg := Config{
 		DataDir:           t.TempDir(),
 		Params:            p,
-		Chain:             c,
-		Pool:              pool,
 		Listen:            []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
 		Bootstrap:         []string{},
 		LoopbackOnly:      true,
 		DiscoveryInterval: 500 * time.Millisecond,
 		StatusInterval:    2 * time.Second,
-		Now:               testClock,
+		PeerSaveDelay:     200 * time.Millisecond,
+		Clock:             SystemClock{Offset: testOffset},
 		Logger:            testLogger(),
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	n, err := New(context.Background(), cfg)
+	sigs := consensus.NewSigCache(200000)
+	if sharedSigCache != nil {
+		sigs = sharedSigCache
+	}
+	ccfg := chain.Config{Params: p, NoSync: true, Now: cfg.Clock.Now, SigCache: sigs, CacheBytes: 32 << 20}
+	var c *chain.Chain
+	var err error
+	if chainDir == "" {
+		c, err = chain.OpenMemory(ccfg)
+	} else {
+		ccfg.CacheBytes = 4 << 20
+		c, err = chain.Open(chainDir, ccfg)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := mempool.New(mempool.Config{Chain: c, SigCache: sigs})
+	c.Subscribe(pool.HandleChainEvents)
+	cfg.Chain, cfg.Pool = c, pool
+	n, err := New(cfg)
 	if err != nil {
 		c.Close()
 		t.Fatal(err)
@@ -87,19 +116,46 @@ func newTestNode(t testing.TB, opts ...nodeOpt) *testNode {
 		}
 		return n.PublishBlock(b)
 	}})
-	t.Cleanup(func() {
-		n.Close()
-		c.Close()
+	t.Cleanup(tn.shutdown)
+	return tn
+}
+
+// shutdown stops the node and closes its chain (idempotent).
+func (tn *testNode) shutdown() {
+	tn.stop()
+	if tn.closed {
+		return
+	}
+	tn.closed = true
+	tn.Node.Close()
+	if err := tn.chain.Close(); err != nil {
+		tn.t.Errorf("close chain: %v", err)
+	}
+}
+
+// start runs the node until the test ends (or stop).
+func (tn *testNode) start() *testNode {
+	tn.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	tn.cancel, tn.done = cancel, make(chan error, 1)
+	go func() { tn.done <- tn.Run(ctx) }()
+	waitFor(tn.t, 10*time.Second, "the node running", func() bool {
+		ps, _, _ := tn.gossip()
+		return ps != nil
 	})
 	return tn
 }
 
-func (tn *testNode) start() *testNode {
-	tn.t.Helper()
-	if err := tn.Start(); err != nil {
-		tn.t.Fatal(err)
+// stop ends Run and waits for it, as a node shutting down.
+func (tn *testNode) stop() {
+	if tn.cancel == nil {
+		return
 	}
-	return tn
+	tn.cancel()
+	if err := <-tn.done; err != nil {
+		tn.t.Errorf("Run: %v", err)
+	}
+	tn.cancel = nil
 }
 
 // mine mines one block from the node's mempool and publishes it.

@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"regexp"
 	"sync"
@@ -166,12 +167,12 @@ func (f *floodGuard) forget(p peer.ID) {
 
 // startGossip creates the gossipsub router, joins both topics, registers
 // their validators and starts draining the subscriptions.
-func (n *Node) startGossip() error {
+func (n *Node) startGossip(ctx context.Context) error {
 	maxMsg := n.p.MaxBlockBytes + gossipOverhead
 	nid := fmt.Sprintf("%x", n.p.NetworkID[:])
 	filter := pubsub.WrapLimitSubscriptionFilter(
 		pubsub.NewRegexpSubscriptionFilter(regexp.MustCompile("^/tally/"+nid+"/")), 16)
-	ps, err := pubsub.NewGossipSub(n.ctx, n.host,
+	ps, err := pubsub.NewGossipSub(ctx, n.host,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
 		pubsub.WithMessageIdFn(MessageID),
@@ -190,20 +191,30 @@ func (n *Node) startGossip() error {
 	if err != nil {
 		return fmt.Errorf("start gossipsub: %w", err)
 	}
-	n.ps = ps
-	if err := ps.RegisterTopicValidator(n.blocksTopic, n.validateBlock); err != nil {
+	// The validators wait for a fair share of the validation slots
+	// (fairness): pubsub's own per-topic throttle is only a backstop, set
+	// above the queue size so that it never drops silently before ours.
+	if err := ps.RegisterTopicValidator(n.blocksTopic, n.validateBlock, pubsub.WithValidatorConcurrency(2*queueSize)); err != nil {
 		return err
 	}
-	if err := ps.RegisterTopicValidator(n.txsTopic, n.validateTx); err != nil {
+	if err := ps.RegisterTopicValidator(n.txsTopic, n.validateTx, pubsub.WithValidatorConcurrency(2*queueSize)); err != nil {
 		return err
 	}
-	if n.blocks, err = ps.Join(n.blocksTopic); err != nil {
+	blocks, err := ps.Join(n.blocksTopic)
+	if err != nil {
 		return err
 	}
-	if n.txs, err = ps.Join(n.txsTopic); err != nil {
+	txs, err := ps.Join(n.txsTopic)
+	if err != nil {
 		return err
 	}
-	for _, t := range []*pubsub.Topic{n.blocks, n.txs} {
+	if err := n.startCompact(ctx, ps); err != nil {
+		return err
+	}
+	n.life.Lock()
+	n.ps, n.blocks, n.txs = ps, blocks, txs
+	n.life.Unlock()
+	for _, t := range []*pubsub.Topic{blocks, txs} {
 		sub, err := t.Subscribe(pubsub.WithBufferSize(queueSize))
 		if err != nil {
 			return err
@@ -211,14 +222,15 @@ func (n *Node) startGossip() error {
 		// The validators already processed every delivered message;
 		// the subscription keeps us in the mesh and is only drained.
 		n.goFunc(func() {
+			defer sub.Cancel()
 			for {
-				if _, err := sub.Next(n.ctx); err != nil {
+				if _, err := sub.Next(ctx); err != nil {
 					return
 				}
 			}
 		})
 	}
-	return n.startCompact()
+	return nil
 }
 
 // appScore is gossipsub's application-specific score: our misbehaviour
@@ -266,7 +278,7 @@ func (n *Node) inspectRPC(from peer.ID, rpc *pubsub.RPC) error {
 			return oversize(kind, size, limit)
 		}
 	}
-	if !n.flood.allow(from, len(msgs), total, time.Now()) {
+	if !n.flood.allow(from, len(msgs), total, n.clock.Now()) {
 		n.stats.flood.Add(1)
 		n.misbehave(from, penaltyFlood, "gossip flood")
 		return fmt.Errorf("peer %s floods", from)
@@ -274,70 +286,146 @@ func (n *Node) inspectRPC(from peer.ID, rpc *pubsub.RPC) error {
 	return nil
 }
 
-// validateBlock is the blocks topic validator: size bound, decode, header
-// sanity (proof of work) first, then every rule through ProcessBlock.
-func (n *Node) validateBlock(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-	local := from == n.host.ID()
-	b, err := n.checkBlock(msg.Data, local)
-	v := judge(err)
-	n.account(&n.stats.blocks, "block", from, local, v, err)
-	if v.Orphan && !local {
-		n.sync.orphanFrom(from)
+// admit decides whether a message from p gets validated at all: never
+// for a banned peer (its queued messages cost nothing), and only once it
+// has a fair validation slot. release must be called when it is true.
+func (n *Node) admit(ctx context.Context, from peer.ID, local bool, class int) (release func(), ok bool) {
+	if local {
+		return func() {}, true
 	}
+	if n.bans.banned(from) {
+		n.stats.bannedDropped.Add(1)
+		return nil, false
+	}
+	if !n.fair.acquire(ctx, from, class) {
+		return nil, false
+	}
+	if n.bans.banned(from) { // banned while it waited
+		n.fair.release()
+		n.stats.bannedDropped.Add(1)
+		return nil, false
+	}
+	return n.fair.release, true
+}
+
+// validateBlock is the blocks topic validator: size bound, decode, header
+// sanity (proof of work) first, then every rule through ProcessBlock. It
+// accepts (forwards) only a block now on our best chain.
+func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	local := from == n.self
+	release, ok := n.admit(ctx, from, local, classBlock)
+	if !ok {
+		n.stats.blocks.ignored.Add(1)
+		return pubsub.ValidationIgnore
+	}
+	b, res, err := n.checkBlock(msg.Data, from, local)
+	release()
+	v := judge(err)
+	if err == nil && res != chain.MainChain {
+		// Stored on a side branch after header checks only: not
+		// validated, so not forwarded (a peer one block behind would
+		// validate it and blame us), unless it joins the best chain.
+		v = verdict{Result: pubsub.ValidationIgnore, Reason: "side-branch"}
+	}
+	if b != nil && v.Result == pubsub.ValidationIgnore && !local {
+		_, m, _ := consensus.Classify(err)
+		switch {
+		case err == nil || v.Orphan:
+			if v.Orphan {
+				n.sync.orphanFrom(from)
+			}
+			// Hold the message: if the block joins the best chain
+			// meanwhile (its parent arrived, its branch became the
+			// heaviest), it is accepted and forwarded as it came.
+			if n.relay.hold(ctx, b.BlockID(), from, maxHeldPerPeerBlock, holdBlock) {
+				if info, ok := n.chain.BlockInfo(b.BlockID()); ok && info.OnMain {
+					v, err = verdict{Result: pubsub.ValidationAccept, Reason: "accepted later"}, nil
+					break
+				}
+			}
+			n.relay.laterBlock(b.BlockID())
+		case m.RetryLater && !v.OurFault:
+			n.relay.keepFuture(b, msg.Data, from)
+		}
+	}
+	n.account(&n.stats.blocks, "block", from, local, v, err)
 	if v.Result == pubsub.ValidationAccept && !local && b != nil {
 		n.notePeerBlock(from, b.BlockID())
 	}
 	return v.Result
 }
 
-func (n *Node) checkBlock(data []byte, local bool) (*wire.Block, error) {
+// checkBlock decodes and processes a gossiped block.
+func (n *Node) checkBlock(data []byte, from peer.ID, local bool) (*wire.Block, chain.Result, error) {
 	if len(data) > n.p.MaxBlockBytes {
-		return nil, oversize(consensus.ErrBlockTooBig, len(data), n.p.MaxBlockBytes)
+		return nil, 0, oversize(consensus.ErrBlockTooBig, len(data), n.p.MaxBlockBytes)
 	}
 	b, err := wire.DecodeBlock(data)
 	if err != nil {
-		return nil, malformed(err)
+		return nil, 0, malformed(err)
 	}
 	id := b.Header.BlockID()
 	if err := consensus.CheckHeaderSanity(&b.Header, id, n.p); err != nil {
-		return b, err
+		return b, 0, err
 	}
 	if local {
 		// The node processed its own block before publishing it.
 		if info, ok := n.chain.BlockInfo(id); ok && !info.Invalid {
-			return b, nil
+			if info.OnMain {
+				return b, chain.MainChain, nil
+			}
+			return b, chain.SideChain, nil
 		}
 	}
-	_, err = n.chain.ProcessBlockRaw(b, data, chain.Source{Origin: chain.OriginGossip})
-	return b, err
+	res, err := n.chain.ProcessBlockRaw(b, data, chain.Source{Origin: chain.OriginGossip, Peer: from.String()})
+	return b, res, err
 }
 
 // validateTx is the transactions topic validator: size bound, decode,
-// mempool acceptance.
-func (n *Node) validateTx(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-	local := from == n.host.ID()
-	err := n.checkTx(msg.Data, from, local)
+// mempool acceptance. A transaction the pool keeps as an orphan is
+// relayed once its parent arrives.
+func (n *Node) validateTx(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	local := from == n.self
+	release, ok := n.admit(ctx, from, local, classTx)
+	if !ok {
+		n.stats.txs.ignored.Add(1)
+		return pubsub.ValidationIgnore
+	}
+	tx, err := n.checkTx(msg.Data, from, local)
+	release()
 	v := judge(err)
+	if tx != nil && !local && isOrphanTx(err) {
+		// Kept as an orphan: hold the message until its parent arrives
+		// (the pool then accepts it), so it is forwarded as it came.
+		n.relay.orphanTx(tx, tx.TxID())
+		if n.relay.hold(ctx, tx.TxID(), from, maxHeldPerPeerTx, holdTx) && n.pool.Has(tx.TxID()) {
+			v, err = verdict{Result: pubsub.ValidationAccept, Reason: "accepted later"}, nil
+		}
+	}
 	n.account(&n.stats.txs, "tx", from, local, v, err)
+	if tx != nil && v.Result == pubsub.ValidationAccept {
+		id := tx.TxID()
+		n.goFunc(func() { n.relay.txAccepted(id) })
+	}
 	return v.Result
 }
 
-func (n *Node) checkTx(data []byte, from peer.ID, local bool) error {
+func (n *Node) checkTx(data []byte, from peer.ID, local bool) (*wire.Tx, error) {
 	if len(data) > n.p.MaxTxBytes {
-		return oversize(consensus.ErrTxTooBig, len(data), n.p.MaxTxBytes)
+		return nil, oversize(consensus.ErrTxTooBig, len(data), n.p.MaxTxBytes)
 	}
 	tx, err := wire.DecodeTx(data)
 	if err != nil {
-		return malformed(err)
+		return nil, malformed(err)
 	}
 	if local && n.pool.Has(tx.TxID()) {
-		return nil
+		return tx, nil
 	}
 	if !local && n.sync.farBehind() {
-		return consensus.ErrNotSynced
+		return tx, consensus.ErrNotSynced
 	}
 	_, err = n.pool.Accept(tx, from.String())
-	return err
+	return tx, err
 }
 
 // account counts a verdict, penalizes the sender of rejected data and logs
@@ -360,13 +448,21 @@ func (n *Node) account(c *kindCounters, kind string, from peer.ID, local bool, v
 	}
 }
 
+// errNotRunning: Publish before Run or after it returned.
+var errNotRunning = errors.New("p2p node is not running")
+
 // PublishBlock announces a block the node has processed (mined locally or
 // submitted over RPC) to the network: its compact form, and the full
 // block when a peer on the blocks topic does not speak compact blocks.
 func (n *Node) PublishBlock(b *wire.Block) error {
+	_, blocks, _ := n.gossip()
+	ctx := n.runCtx()
+	if blocks == nil || ctx == nil {
+		return fmt.Errorf("publish block %s: %w", b.BlockID(), errNotRunning)
+	}
 	err := n.publishCompact(b)
 	if err != nil || n.legacyPeers() {
-		if err := n.blocks.Publish(n.ctx, b.Encode()); err != nil {
+		if err := blocks.Publish(ctx, b.Encode()); err != nil {
 			return fmt.Errorf("publish block %s: %w", b.BlockID(), err)
 		}
 	}
@@ -375,7 +471,12 @@ func (n *Node) PublishBlock(b *wire.Block) error {
 
 // PublishTx announces a transaction the pool has accepted.
 func (n *Node) PublishTx(tx *wire.Tx) error {
-	if err := n.txs.Publish(n.ctx, tx.Encode()); err != nil {
+	_, _, txs := n.gossip()
+	ctx := n.runCtx()
+	if txs == nil || ctx == nil {
+		return fmt.Errorf("publish transaction %s: %w", tx.TxID(), errNotRunning)
+	}
+	if err := txs.Publish(ctx, tx.Encode()); err != nil {
 		return fmt.Errorf("publish transaction %s: %w", tx.TxID(), err)
 	}
 	return nil

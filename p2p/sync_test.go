@@ -199,6 +199,7 @@ func TestSyncStallMovesToAnotherPeer(t *testing.T) {
 	tip := blocks[len(blocks)-1].BlockID()
 
 	staller := newAttacker(t)
+	quit := make(chan struct{})
 	staller.host.SetStreamHandler(SyncProtocol(devParams.NetworkID), func(s network.Stream) {
 		defer s.Close()
 		typ, payload, err := readFrame(s, maxRequestFrame)
@@ -213,10 +214,11 @@ func TestSyncStallMovesToAnotherPeer(t *testing.T) {
 			gh, _ := decodeGetHeaders(payload)
 			_ = writeFrame(s, msgHeaders, encodeHeaders(server.chain.LocateHeaders(gh.Locator, MaxHeadersPerMsg)))
 		case msgGetBlocks:
-			time.Sleep(blocksTimeout + time.Second) // never answers in time
+			<-quit // never answers
 		}
 	})
 	late := newTestNode(t).start()
+	t.Cleanup(func() { close(quit) }) // before the nodes stop
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := late.host.Connect(ctx, peer.AddrInfo{ID: staller.id(), Addrs: staller.host.Addrs()}); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"tally/chain"
 	"tally/consensus"
 	"tally/wire"
 )
@@ -36,12 +37,22 @@ const (
 	maxFetchPeers = 8
 	// blocksTimeout bounds one getblocks exchange.
 	blocksTimeout = 30 * time.Second
-	// stallTimeout: when the next block to connect has been asked this
-	// long ago, ask another peer for it.
+	// stallTimeout: when the next block to connect has been asked and its
+	// peer has delivered nothing for this long (or three times its usual
+	// gap between blocks, if longer), ask another peer for it.
 	stallTimeout = 4 * time.Second
+	// probeTimeout bounds the first getheaders to a peer that has not
+	// proved its work yet; probeParallel peers are probed at once.
+	probeTimeout  = 3 * time.Second
+	probeParallel = 16
+	// maxFutureWait: a header chain stopped by a header from the future
+	// is tried again when our clock reaches it, at most this much later.
+	maxFutureWait = 10 * time.Minute
 	// peerFailures: failed or stalled requests before a peer is dropped
 	// from a round.
 	peerFailures = 3
+	// penaltySilent is charged to a peer whose sync request timed out.
+	penaltySilent = 5
 	// retryAfter: a peer that gave nothing useful is not picked again for
 	// this long (its next status may change that).
 	retryAfter = 10 * time.Second
@@ -58,8 +69,8 @@ var (
 	errNoPeers  = errors.New("no peer left to fetch from")
 )
 
-// syncer runs headers-first sync: one round at a time, from the peer with
-// the most announced work. See docs/p2p.md.
+// syncer runs headers-first sync: one round at a time, from the peer
+// that proved the most work. See docs/p2p.md.
 type syncer struct {
 	n      *Node
 	wakeCh chan struct{}
@@ -70,6 +81,7 @@ type syncer struct {
 	mu       sync.Mutex
 	orphanAt map[peer.ID]time.Time
 	failed   map[peer.ID]time.Time // owned by run
+	retryAt  time.Time             // a header from the future becomes valid (owned by run)
 }
 
 func newSyncer(n *Node) *syncer {
@@ -89,7 +101,7 @@ func (s *syncer) wake() {
 func (s *syncer) orphanFrom(p peer.ID) {
 	s.mu.Lock()
 	last := s.orphanAt[p]
-	now := time.Now()
+	now := s.n.clock.Now()
 	if now.Sub(last) < time.Second {
 		s.mu.Unlock()
 		return
@@ -103,7 +115,7 @@ func (s *syncer) orphanFrom(p peer.ID) {
 		}
 	}
 	s.mu.Unlock()
-	go s.n.exchangeStatus(p)
+	s.n.status.ask(p)
 }
 
 // farBehind reports whether the node is fetching a header chain well
@@ -113,7 +125,7 @@ func (s *syncer) farBehind() bool {
 }
 
 func (s *syncer) run(ctx context.Context) {
-	t := time.NewTicker(time.Second)
+	t := newTicker(s.n.clock, time.Second)
 	defer t.Stop()
 	for {
 		select {
@@ -123,7 +135,7 @@ func (s *syncer) run(ctx context.Context) {
 		case <-t.C:
 		}
 		for ctx.Err() == nil {
-			p, ok := s.pick()
+			p, ok := s.pick(ctx)
 			if !ok {
 				break
 			}
@@ -135,30 +147,137 @@ func (s *syncer) run(ctx context.Context) {
 				s.n.log.Info("sync round ended", "peer", p, "err", err)
 			}
 			if err != nil || !progress {
-				s.failed[p] = time.Now()
+				s.failed[p] = s.n.clock.Now()
 			}
 		}
 	}
 }
 
-// pick returns the peer with the most announced work above our tip's.
-func (s *syncer) pick() (peer.ID, bool) {
+// candidates returns the peers that claim more work than our tip and
+// were not found wanting lately, those that proved the most work first.
+func (s *syncer) candidates() []peerState {
 	tip := s.n.chain.Tip()
-	var best *peerState
-	peers := s.n.peerSnapshot()
-	for i := range peers {
-		ps := &peers[i]
-		if !ps.speaks || ps.work.Cmp(tip.Work) <= 0 || time.Since(s.failed[ps.id]) < retryAfter {
-			continue
-		}
-		if best == nil || ps.work.Cmp(best.work) > 0 {
-			best = ps
+	now := s.n.clock.Now()
+	if !s.retryAt.IsZero() && !now.Before(s.retryAt) {
+		// A header from the future is valid now: everyone may try again.
+		clear(s.failed)
+		s.retryAt = time.Time{}
+	}
+	var out []peerState
+	for _, ps := range s.n.peerSnapshot() {
+		if ps.speaks && ps.work.Cmp(tip.Work) > 0 && now.Sub(s.failed[ps.id]) >= retryAfter {
+			out = append(out, ps)
 		}
 	}
-	if best == nil {
+	sort.Slice(out, func(i, j int) bool {
+		if c := out[i].proved.Cmp(out[j].proved); c != 0 {
+			return c > 0
+		}
+		return out[i].work.Cmp(out[j].work) > 0
+	})
+	return out
+}
+
+// probeGrace: after the first probe answer, the other probed peers get
+// this long to answer too (and so prove their work for the body fetch).
+const probeGrace = 500 * time.Millisecond
+
+// pick returns the sync peer: the one that proved the most work above
+// our tip; when none has, the candidates are probed (one getheaders each,
+// probeParallel at a time, probeTimeout each) and the first whose headers
+// check and lead past our tip is taken. A probed peer that stays silent
+// counts as failed and is charged penaltySilent, so identities that
+// claim huge work and never answer cost a fresh node one probe timeout,
+// not one each.
+func (s *syncer) pick(ctx context.Context) (peer.ID, bool) {
+	cands := s.candidates()
+	if len(cands) == 0 {
 		return "", false
 	}
-	return best.id, true
+	tipWork := s.n.chain.Tip().Work
+	if cands[0].proved.Cmp(tipWork) > 0 {
+		return cands[0].id, true
+	}
+	if len(cands) > probeParallel {
+		cands = cands[:probeParallel]
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type answer struct {
+		p   peer.ID
+		hs  []wire.Header
+		err error
+	}
+	answers := make(chan answer, len(cands))
+	loc := s.n.chain.Locator()
+	for _, c := range cands {
+		go func(p peer.ID) {
+			hs, err := s.n.requestHeaders(pctx, p, loc, probeTimeout)
+			answers <- answer{p, hs, err}
+		}(c.id)
+	}
+	var best, fallback peer.ID
+	var bestWork *big.Int
+	var grace <-chan struct{}
+	for left := len(cands); left > 0; {
+		var a answer
+		select {
+		case a = <-answers:
+			left--
+		case <-grace:
+			cancel() // the rest had their chance
+			grace = nil
+			continue
+		}
+		switch {
+		case a.err == nil && len(a.hs) > 0:
+			if w, ok := s.probeWork(a.p, a.hs); ok && w.Cmp(tipWork) > 0 {
+				s.n.noteProved(a.p, w)
+				if best == "" || w.Cmp(bestWork) > 0 {
+					best, bestWork = a.p, w
+				}
+				if grace == nil && pctx.Err() == nil {
+					g := make(chan struct{})
+					stop := s.n.clock.AfterFunc(probeGrace, func() { close(g) })
+					defer stop()
+					grace = g
+				}
+				continue
+			}
+			// Headers that do not (yet) lead past our tip: the round
+			// judges them (a long chain, or low work announced as more).
+			if fallback == "" {
+				fallback = a.p
+			}
+		case a.err != nil && pctx.Err() != nil:
+			// Cut short after another peer answered: no fault, but it is
+			// left out of this round's body fetch.
+			s.failed[a.p] = s.n.clock.Now()
+		case a.err != nil && !errors.Is(a.err, errGarbage):
+			s.failed[a.p] = s.n.clock.Now()
+			s.n.stats.timeouts.Add(1)
+			s.n.misbehave(a.p, penaltySilent, "no answer to getheaders in time")
+		default:
+			s.failed[a.p] = s.n.clock.Now()
+		}
+	}
+	if best == "" {
+		best = fallback
+	}
+	return best, best != ""
+}
+
+// probeWork checks a probe's headers against our index and returns the
+// work they lead to (false if they do not check; the peer is charged by
+// attachHeaders as in a round).
+func (s *syncer) probeWork(p peer.ID, hs []wire.Header) (*big.Int, bool) {
+	var cur hdrCtx
+	have := false
+	var res headersResult
+	if _, _, err := s.attachHeaders(p, hs, &cur, &have, &res); err != nil || !have {
+		return nil, false
+	}
+	return cur.work, true
 }
 
 // announced returns the work a peer last announced.
@@ -226,39 +345,74 @@ func (s *syncer) ctxFromIndex(id wire.Hash) (hdrCtx, bool) {
 func (s *syncer) syncFrom(ctx context.Context, p peer.ID) (progress bool, err error) {
 	for ctx.Err() == nil {
 		s.n.stats.syncRounds.Add(1)
-		hdrs, more, err := s.fetchHeaders(ctx, p, s.announced(p))
+		hr, err := s.fetchHeaders(ctx, p, s.announced(p))
 		if err != nil {
 			return progress, err
 		}
-		if len(hdrs) == 0 {
-			if !progress {
-				// It announced more work and gave nothing.
+		if hr.future {
+			s.retryLater(hr.futureTime)
+		}
+		if len(hr.hdrs) == 0 {
+			if !progress && !hr.future {
+				// It announced more work and gave nothing. A chain that
+				// stops at a header from the future is not its fault:
+				// clocks differ.
 				s.n.misbehave(p, penaltyLowWorkShort, "announced more work, sent no headers")
 			}
 			return progress, nil
 		}
-		s.target.Store(hdrs[len(hdrs)-1].height)
-		done, err := s.fetchBodies(ctx, p, hdrs)
+		s.target.Store(hr.hdrs[len(hr.hdrs)-1].height)
+		done, err := s.fetchBodies(ctx, hr.peer, hr.hdrs)
 		progress = progress || done > 0
 		if err != nil {
 			return progress, err
 		}
-		if !more {
+		if !hr.more {
 			return progress, nil
 		}
+		p = hr.peer
 	}
 	return progress, ctx.Err()
 }
 
+// retryLater schedules another round for when a header stamped t is no
+// longer too far in the future for our clock.
+func (s *syncer) retryLater(t uint64) {
+	at := time.Unix(int64(t)-int64(s.n.p.MaxFutureSeconds)+1, 0)
+	now := s.n.clock.Now()
+	if at.Sub(now) > maxFutureWait {
+		at = now.Add(maxFutureWait)
+	}
+	if s.retryAt.IsZero() || at.Before(s.retryAt) {
+		s.retryAt = at
+	}
+}
+
+// headersResult is what fetchHeaders gathered.
+type headersResult struct {
+	hdrs []pendingHdr
+	// peer is the peer that sent the last headers (another than the one
+	// the round began with, if that one went away).
+	peer peer.ID
+	// more: the peer has further headers.
+	more bool
+	// future: the chain went on with a header too far in the future for
+	// our clock (stamped futureTime); it is tried again later.
+	future     bool
+	futureTime uint64
+}
+
 // fetchHeaders gathers and checks a header chain from p that leads to
-// more work than our tip. more reports that p has further headers.
-func (s *syncer) fetchHeaders(ctx context.Context, p peer.ID, announced *big.Int) (hdrs []pendingHdr, more bool, err error) {
+// more work than our tip. When p stops answering part way, another peer
+// that claims the work is asked to continue from the last checked header.
+func (s *syncer) fetchHeaders(ctx context.Context, p peer.ID, announced *big.Int) (headersResult, error) {
 	n := s.n
 	base := n.chain.Locator()
 	var cur hdrCtx
 	haveCur := false
 	tipWork := n.chain.Tip().Work
-	tooNew := false // the peer's chain goes on past our clock
+	res := headersResult{peer: p}
+	tried := map[peer.ID]bool{p: true}
 	for iter := 0; iter < 2*maxHeaderChain/MaxHeadersPerMsg; iter++ {
 		loc := base
 		if haveCur {
@@ -267,110 +421,173 @@ func (s *syncer) fetchHeaders(ctx context.Context, p peer.ID, announced *big.Int
 		if len(loc) > MaxLocatorIDs {
 			loc = append(loc[:MaxLocatorIDs-1], n.p.GenesisID)
 		}
-		resp, err := n.requestHeaders(ctx, p, loc)
+		resp, err := n.requestHeaders(ctx, res.peer, loc, headersTimeout)
 		if err != nil {
-			return nil, false, err
+			if ctx.Err() != nil || errors.Is(err, errGarbage) {
+				return res, err
+			}
+			n.stats.timeouts.Add(1)
+			n.misbehave(res.peer, penaltySilent, "getheaders failed: "+err.Error())
+			s.failed[res.peer] = n.clock.Now()
+			alt, ok := s.alternate(tried, cur.work)
+			if !ok {
+				return res, err
+			}
+			n.log.Debug("header peer lost; continuing with another", "lost", res.peer, "peer", alt, "err", err)
+			res.peer, tried[alt] = alt, true
+			continue
 		}
 		n.stats.syncHeaders.Add(uint64(len(resp)))
 		if len(resp) == 0 {
 			break
 		}
-		// Where does the answer attach? To our last checked header, or
-		// (the peer answered from an earlier locator entry) to a stored
-		// block, which starts the chain afresh.
-		i := 0
-		switch {
-		case haveCur && resp[0].PrevBlock == cur.id:
-		default:
-			c, ok := s.ctxFromIndex(resp[0].PrevBlock)
-			if !ok {
-				n.misbehave(p, penaltyGarbage, "headers that attach to nothing we know")
-				return nil, false, fmt.Errorf("%w: headers do not attach", errBadChain)
-			}
-			if info, _ := n.chain.BlockInfo(resp[0].PrevBlock); info.Invalid {
-				n.misbehave(p, penaltyBadHeaders, "headers on a block known invalid")
-				return nil, false, fmt.Errorf("%w: parent %s is known invalid", errBadChain, resp[0].PrevBlock)
-			}
-			cur, haveCur, hdrs = c, true, nil
-			// Skip headers we already store.
-			for i < len(resp) {
-				id := resp[i].BlockID()
-				info, ok := n.chain.BlockInfo(id)
-				if !ok {
-					break
-				}
-				if info.Invalid {
-					n.misbehave(p, penaltyBadHeaders, "headers of a block known invalid")
-					return nil, false, fmt.Errorf("%w: block %s is known invalid", errBadChain, id)
-				}
-				if resp[i].PrevBlock != cur.id {
-					n.misbehave(p, penaltyBadHeaders, "headers not linked")
-					return nil, false, fmt.Errorf("%w: headers not linked", errBadChain)
-				}
-				if cur, ok = s.ctxFromIndex(id); !ok {
-					return nil, false, fmt.Errorf("block %s left the index", id)
-				}
-				i++
-			}
+		added, stop, err := s.attachHeaders(res.peer, resp, &cur, &haveCur, &res)
+		if err != nil {
+			return res, err
 		}
-		now := n.cfg.Now().Unix()
-		for ; i < len(resp); i++ {
-			h := &resp[i]
-			id := h.BlockID()
-			if h.PrevBlock != cur.id {
-				n.misbehave(p, penaltyBadHeaders, "headers not linked")
-				return nil, false, fmt.Errorf("%w: header %s does not follow %s", errBadChain, id, cur.id)
-			}
-			if err := consensus.CheckHeaderSanity(h, id, n.p); err != nil {
-				n.misbehave(p, penaltyBadHeaders, "bad header: "+err.Error())
-				return nil, false, fmt.Errorf("%w: %v", errBadChain, err)
-			}
-			if err := consensus.CheckHeaderContext(h, cur.parent(), n.p, now); err != nil {
-				if _, m, _ := consensus.Classify(err); m.RetryLater {
-					tooNew = true // not invalid (a block from the future): stop here, try later
-					break
-				}
-				n.misbehave(p, penaltyBadHeaders, "bad header: "+err.Error())
-				return nil, false, fmt.Errorf("%w: %v", errBadChain, err)
-			}
-			cur = cur.child(h, id)
-			hdrs = append(hdrs, pendingHdr{id: id, header: *h, height: cur.height, work: cur.work})
+		_ = added
+		above := len(res.hdrs) > 0 && cur.work.Cmp(tipWork) > 0
+		if above {
+			n.noteProved(res.peer, cur.work)
 		}
-		above := len(hdrs) > 0 && cur.work.Cmp(tipWork) > 0
-		if tooNew || len(resp) < MaxHeadersPerMsg {
+		if stop || len(resp) < MaxHeadersPerMsg {
 			break
 		}
-		if above && len(hdrs) >= maxRoundHeaders {
-			return hdrs, true, nil
+		if above && len(res.hdrs) >= maxRoundHeaders {
+			res.more = true
+			return res, nil
 		}
-		if len(hdrs) >= maxHeaderChain {
+		if len(res.hdrs) >= maxHeaderChain {
 			break
 		}
 	}
-	if len(hdrs) > 0 && cur.work.Cmp(tipWork) <= 0 {
+	if len(res.hdrs) > 0 && cur.work.Cmp(tipWork) <= 0 {
+		hdrs := res.hdrs
+		res.hdrs = nil
+		if res.future {
+			// Not enough work yet because the rest is from the future
+			// for our clock: nobody's fault; try again later.
+			return res, nil
+		}
 		pts := float64(penaltyLowWork)
 		if len(hdrs) <= shortChain {
 			pts = penaltyLowWorkShort
 		}
-		if !tooNew && announced != nil && cur.work.Cmp(announced) < 0 {
+		if announced != nil && cur.work.Cmp(announced) < 0 {
 			// Its chain only grows in work: it announced work it
 			// does not have.
 			pts += penaltyLowWork
 		}
-		n.misbehave(p, pts, fmt.Sprintf("%d headers with no more work than our tip", len(hdrs)))
-		return nil, false, fmt.Errorf("%w (%d headers)", errLowWork, len(hdrs))
+		n.misbehave(res.peer, pts, fmt.Sprintf("%d headers with no more work than our tip", len(hdrs)))
+		return res, fmt.Errorf("%w (%d headers)", errLowWork, len(hdrs))
 	}
-	return hdrs, false, nil
+	return res, nil
 }
 
-// Block fetch states.
+// alternate returns a connected peer, not tried yet in this round, that
+// claims at least work.
+func (s *syncer) alternate(tried map[peer.ID]bool, work *big.Int) (peer.ID, bool) {
+	for _, ps := range s.candidates() {
+		if !tried[ps.id] && (work == nil || ps.work.Cmp(work) >= 0) {
+			return ps.id, true
+		}
+	}
+	return "", false
+}
+
+// attachHeaders checks one headers answer from p and appends it to the
+// chain being built (cur, res.hdrs). stop reports that the chain cannot
+// go on now (a header from the future for our clock). Broken headers
+// cost p points and end the round with an error.
+func (s *syncer) attachHeaders(p peer.ID, resp []wire.Header, cur *hdrCtx, haveCur *bool, res *headersResult) (added int, stop bool, err error) {
+	n := s.n
+	// Where does the answer attach? To our last checked header, or (the
+	// peer answered from an earlier locator entry) to a stored block,
+	// which starts the chain afresh.
+	i := 0
+	if !*haveCur || resp[0].PrevBlock != cur.id {
+		c, ok := s.ctxFromIndex(resp[0].PrevBlock)
+		if !ok {
+			n.misbehave(p, penaltyGarbage, "headers that attach to nothing we know")
+			return 0, false, fmt.Errorf("%w: headers do not attach", errBadChain)
+		}
+		if info, _ := n.chain.BlockInfo(resp[0].PrevBlock); info.Invalid {
+			n.misbehave(p, penaltyBadHeaders, "headers on a block known invalid")
+			return 0, false, fmt.Errorf("%w: parent %s is known invalid", errBadChain, resp[0].PrevBlock)
+		}
+		*cur, *haveCur, res.hdrs = c, true, nil
+		// Skip headers we already store.
+		for i < len(resp) {
+			id := resp[i].BlockID()
+			info, ok := n.chain.BlockInfo(id)
+			if !ok {
+				break
+			}
+			if info.Invalid {
+				n.misbehave(p, penaltyBadHeaders, "headers of a block known invalid")
+				return 0, false, fmt.Errorf("%w: block %s is known invalid", errBadChain, id)
+			}
+			if resp[i].PrevBlock != cur.id {
+				n.misbehave(p, penaltyBadHeaders, "headers not linked")
+				return 0, false, fmt.Errorf("%w: headers not linked", errBadChain)
+			}
+			if *cur, ok = s.ctxFromIndex(id); !ok {
+				return 0, false, fmt.Errorf("block %s left the index", id)
+			}
+			i++
+		}
+	}
+	now := n.clock.Now().Unix()
+	for ; i < len(resp); i++ {
+		h := &resp[i]
+		id := h.BlockID()
+		if h.PrevBlock != cur.id {
+			n.misbehave(p, penaltyBadHeaders, "headers not linked")
+			return added, false, fmt.Errorf("%w: header %s does not follow %s", errBadChain, id, cur.id)
+		}
+		if err := consensus.CheckHeaderSanity(h, id, n.p); err != nil {
+			n.misbehave(p, penaltyBadHeaders, "bad header: "+err.Error())
+			return added, false, fmt.Errorf("%w: %v", errBadChain, err)
+		}
+		if err := consensus.CheckHeaderContext(h, cur.parent(), n.p, now); err != nil {
+			if _, m, _ := consensus.Classify(err); m.RetryLater {
+				// Not invalid (a header from the future for our
+				// clock): stop here and try again when it is due.
+				res.future, res.futureTime = true, h.Time
+				return added, true, nil
+			}
+			n.misbehave(p, penaltyBadHeaders, "bad header: "+err.Error())
+			return added, false, fmt.Errorf("%w: %v", errBadChain, err)
+		}
+		*cur = cur.child(h, id)
+		res.hdrs = append(res.hdrs, pendingHdr{id: id, header: *h, height: cur.height, work: cur.work})
+		added++
+	}
+	return added, false, nil
+}
+
+// slotState is where one block of a round's header chain is in the
+// fetch.
+type slotState uint8
+
+// Slot states, in the order a block goes through them.
 const (
-	fsQueued = iota
-	fsInflight
-	fsHave
-	fsFed
-	fsDone
+	slotQueued   slotState = iota // to be asked
+	slotInflight                  // asked of reqPeer at reqAt
+	slotHave                      // body received, waiting for its turn
+	slotFed                       // handed to the processor
+	slotDone                      // connected (or already stored)
 )
+
+// slot is the fetch state of one block of the round.
+type slot struct {
+	state   slotState
+	block   *wire.Block // slotHave and slotFed
+	from    peer.ID     // who delivered block
+	reqPeer peer.ID     // slotInflight: who was asked
+	reqAt   time.Time   // slotInflight: when
+	avoid   peer.ID     // a peer that failed to deliver it
+}
 
 // fetchResult reports blocks of a getblocks request: one block as it
 // arrives (partial), or the end of the request (final).
@@ -387,11 +604,22 @@ type procResult struct {
 	err error
 }
 
+// fetchPeer is a peer asked for bodies in this round.
 type fetchPeer struct {
 	id       peer.ID
 	inflight int
 	failures int
+	// lastRecv: the last time it delivered a block (or was asked, while
+	// it had nothing outstanding); gap: smoothed time between its
+	// blocks. Stalls are judged from them, not from the request time, so
+	// a slow link that keeps delivering is not flagged.
+	lastRecv time.Time
+	gap      time.Duration
 }
+
+// stallAfter is how long p may deliver nothing before its next block is
+// asked elsewhere: stallTimeout, or three times its usual gap if longer.
+func (p *fetchPeer) stallAfter() time.Duration { return max(stallTimeout, 3*p.gap) }
 
 // fetcher downloads the bodies of a checked header chain from several
 // peers in parallel and connects them in order.
@@ -399,33 +627,38 @@ type fetcher struct {
 	s       *syncer
 	hdrPeer peer.ID
 	hdrs    []pendingHdr
-	state   []uint8
-	blocks  []*wire.Block
-	from    []peer.ID
-	reqAt   []time.Time
-	reqPeer []peer.ID
-	avoid   []peer.ID
+	slots   []slot
 	peers   []*fetchPeer
 	dropped map[peer.ID]bool
 	buffer  int // bytes fetched and not yet connected
 	fed     int // next index to hand to the processor
 	done    int // blocks connected (or already stored)
 	results chan fetchResult
-	feed    chan *wire.Block
+	feed    chan fedBlock
 	procd   chan procResult
 }
 
+// fedBlock is a block handed to the processor with the peer that sent it.
+type fedBlock struct {
+	b    *wire.Block
+	from peer.ID
+}
+
 // fetchPeers returns the peers likely to have the chain: the header peer
-// first, then others whose announced work reaches the first header's.
+// first, then others that claim work reaching the first header's and
+// did not fail us lately (a liar that stayed silent to its probe is left
+// out; one that answers headers and then withholds bodies is caught by
+// stall detection). Peers that proved more work come first.
 func (s *syncer) fetchPeers(hdrPeer peer.ID, first *big.Int) []*fetchPeer {
 	out := []*fetchPeer{{id: hdrPeer}}
 	peers := s.n.peerSnapshot()
-	sort.Slice(peers, func(i, j int) bool { return peers[i].work.Cmp(peers[j].work) > 0 })
+	sort.Slice(peers, func(i, j int) bool { return peers[i].proved.Cmp(peers[j].proved) > 0 })
+	now := s.n.clock.Now()
 	for _, ps := range peers {
 		if len(out) >= maxFetchPeers {
 			break
 		}
-		if ps.id != hdrPeer && ps.speaks && ps.work.Cmp(first) >= 0 {
+		if ps.id != hdrPeer && ps.speaks && ps.work.Cmp(first) >= 0 && now.Sub(s.failed[ps.id]) >= retryAfter {
 			out = append(out, &fetchPeer{id: ps.id})
 		}
 	}
@@ -450,12 +683,11 @@ func (f *fetcher) addPeers() {
 func (s *syncer) fetchBodies(ctx context.Context, hdrPeer peer.ID, hdrs []pendingHdr) (int, error) {
 	f := &fetcher{
 		s: s, hdrPeer: hdrPeer, hdrs: hdrs,
-		state: make([]uint8, len(hdrs)), blocks: make([]*wire.Block, len(hdrs)), from: make([]peer.ID, len(hdrs)),
-		reqAt: make([]time.Time, len(hdrs)), reqPeer: make([]peer.ID, len(hdrs)), avoid: make([]peer.ID, len(hdrs)),
+		slots:   make([]slot, len(hdrs)),
 		peers:   s.fetchPeers(hdrPeer, hdrs[0].work),
 		dropped: make(map[peer.ID]bool),
 		results: make(chan fetchResult, maxFetchPeers*inflightPerPeer),
-		feed:    make(chan *wire.Block, fetchWindow),
+		feed:    make(chan fedBlock, fetchWindow),
 		procd:   make(chan procResult, fetchWindow),
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -470,7 +702,7 @@ func (s *syncer) fetchBodies(ctx context.Context, hdrPeer peer.ID, hdrs []pendin
 		defer wg.Done()
 		f.process(ctx)
 	}()
-	tick := time.NewTicker(500 * time.Millisecond)
+	tick := newTicker(s.n.clock, 500*time.Millisecond)
 	defer tick.Stop()
 	for f.done < len(hdrs) {
 		f.assign(ctx, &wg)
@@ -498,11 +730,11 @@ func (s *syncer) fetchBodies(ctx context.Context, hdrPeer peer.ID, hdrs []pendin
 // process connects fed blocks in order and reports each result.
 func (f *fetcher) process(ctx context.Context) {
 	idx := f.done
-	for b := range f.feed {
+	for fb := range f.feed {
 		if ctx.Err() != nil {
 			continue // drain
 		}
-		_, err := f.s.n.chain.ProcessBlock(b)
+		_, err := f.s.n.chain.ProcessBlockRaw(fb.b, nil, chain.Source{Origin: chain.OriginRequested, Peer: fb.from.String()})
 		select {
 		case f.procd <- procResult{idx: idx, err: err}:
 		case <-ctx.Done():
@@ -527,7 +759,7 @@ func (f *fetcher) assign(ctx context.Context, wg *sync.WaitGroup) {
 		for fp.inflight < inflightPerPeer && f.buffer < fetchBuffer {
 			var idx []int
 			for i := f.done; i < end && len(idx) < fetchChunk; i++ {
-				if f.state[i] == fsQueued && (f.avoid[i] != fp.id || len(f.peers) == 1) {
+				if sl := &f.slots[i]; sl.state == slotQueued && (sl.avoid != fp.id || len(f.peers) == 1) {
 					idx = append(idx, i)
 				}
 			}
@@ -535,16 +767,19 @@ func (f *fetcher) assign(ctx context.Context, wg *sync.WaitGroup) {
 				break
 			}
 			ids := make([]wire.Hash, len(idx))
-			now := time.Now()
+			now := f.s.n.clock.Now()
 			for k, i := range idx {
 				ids[k] = f.hdrs[i].id
-				f.state[i], f.reqAt[i], f.reqPeer[i] = fsInflight, now, fp.id
+				f.slots[i].state, f.slots[i].reqAt, f.slots[i].reqPeer = slotInflight, now, fp.id
+			}
+			if fp.inflight == 0 {
+				fp.lastRecv = now // its silence counts from now
 			}
 			fp.inflight++
 			wg.Add(1)
 			go func(p peer.ID) {
 				defer wg.Done()
-				rctx, cancel := context.WithTimeout(ctx, blocksTimeout)
+				rctx, cancel := withTimeout(ctx, f.s.n.clock, blocksTimeout)
 				ans, err := f.s.n.requestBlocks(rctx, p, ids, func(k int, b *wire.Block) {
 					select {
 					case f.results <- fetchResult{peer: p, idx: []int{idx[k]}, ans: blocksAnswer{blocks: []*wire.Block{b}, notFound: []bool{false}}}:
@@ -600,8 +835,8 @@ func (f *fetcher) onResult(r fetchResult) {
 		if r.ans.notFound[k] {
 			lacks = true
 		}
-		if f.state[i] == fsInflight && f.reqPeer[i] == r.peer {
-			f.state[i], f.avoid[i] = fsQueued, r.peer
+		if sl := &f.slots[i]; sl.state == slotInflight && sl.reqPeer == r.peer {
+			sl.state, sl.avoid = slotQueued, r.peer
 		}
 	}
 	if fp == nil {
@@ -626,21 +861,35 @@ func (f *fetcher) onResult(r fetchResult) {
 	}
 }
 
-// store keeps a fetched block unless it is already there.
+// store keeps a fetched block unless it is already there, and notes the
+// delivering peer's progress.
 func (f *fetcher) store(i int, b *wire.Block, from peer.ID) {
-	if f.state[i] != fsQueued && f.state[i] != fsInflight {
+	if fp := f.peer(from); fp != nil {
+		now := f.s.n.clock.Now()
+		if !fp.lastRecv.IsZero() {
+			d := now.Sub(fp.lastRecv)
+			if fp.gap == 0 {
+				fp.gap = d
+			} else {
+				fp.gap = (3*fp.gap + d) / 4
+			}
+		}
+		fp.lastRecv = now
+	}
+	sl := &f.slots[i]
+	if sl.state != slotQueued && sl.state != slotInflight {
 		return
 	}
-	f.state[i], f.blocks[i], f.from[i] = fsHave, b, from
+	sl.state, sl.block, sl.from = slotHave, b, from
 	f.buffer += b.SerializeSize()
 	f.s.n.stats.syncBlocks.Add(1)
 }
 
 // feedReady hands the blocks that are next in order to the processor.
 func (f *fetcher) feedReady() {
-	for f.fed < len(f.hdrs) && f.state[f.fed] == fsHave {
-		f.state[f.fed] = fsFed
-		f.feed <- f.blocks[f.fed]
+	for f.fed < len(f.hdrs) && f.slots[f.fed].state == slotHave {
+		f.slots[f.fed].state = slotFed
+		f.feed <- fedBlock{f.slots[f.fed].block, f.slots[f.fed].from}
 		f.fed++
 	}
 }
@@ -649,12 +898,12 @@ func (f *fetcher) feedReady() {
 func (f *fetcher) onProcessed(r procResult) error {
 	n := f.s.n
 	i := r.idx
-	b := f.blocks[i]
-	f.blocks[i] = nil
-	if b != nil {
-		f.buffer -= b.SerializeSize()
+	sl := &f.slots[i]
+	if sl.block != nil {
+		f.buffer -= sl.block.SerializeSize()
+		sl.block = nil
 	}
-	f.state[i] = fsDone
+	sl.state = slotDone
 	err := r.err
 	if err == nil {
 		f.done++
@@ -671,8 +920,8 @@ func (f *fetcher) onProcessed(r procResult) error {
 	case m.BodyMismatch:
 		// The body does not match the header we checked: the peer that
 		// served it is at fault. A later round fetches it elsewhere.
-		n.misbehave(f.from[i], penaltyBadBody, "block body does not match its header")
-		return fmt.Errorf("block %s from %s: %w", f.hdrs[i].id, f.from[i], err)
+		n.misbehave(sl.from, penaltyBadBody, "block body does not match its header")
+		return fmt.Errorf("block %s from %s: %w", f.hdrs[i].id, sl.from, err)
 	case m.PeerFault:
 		n.misbehave(f.hdrPeer, penaltyBadHeaders, "header chain leads to an invalid block: "+err.Error())
 		return fmt.Errorf("%w: block %s: %v", errBadChain, f.hdrs[i].id, err)
@@ -683,17 +932,29 @@ func (f *fetcher) onProcessed(r procResult) error {
 	}
 }
 
-// checkStall asks another peer for the next block to connect when its
-// request is overdue.
+// checkStall asks another peer for the next block to connect when the
+// peer it was asked of has delivered nothing for longer than its stall
+// time (measured from its last progress, not from the request).
 func (f *fetcher) checkStall() {
 	i := f.done
-	if i >= len(f.hdrs) || f.state[i] != fsInflight || time.Since(f.reqAt[i]) < stallTimeout || len(f.peers) < 2 {
+	if i >= len(f.hdrs) || f.slots[i].state != slotInflight || len(f.peers) < 2 {
 		return
 	}
-	slow := f.reqPeer[i]
+	slow := f.slots[i].reqPeer
+	fp := f.peer(slow)
+	now := f.s.n.clock.Now()
+	since := f.slots[i].reqAt
+	var after time.Duration = stallTimeout
+	if fp != nil {
+		since, after = maxTime(since, fp.lastRecv), fp.stallAfter()
+	}
+	if now.Sub(since) < after {
+		return
+	}
 	f.s.n.stats.stalls.Add(1)
-	if fp := f.peer(slow); fp != nil {
+	if fp != nil {
 		fp.failures++
+		fp.lastRecv = now // judge it afresh from here
 		if fp.failures >= peerFailures {
 			f.dropPeer(slow)
 		}
@@ -701,8 +962,15 @@ func (f *fetcher) checkStall() {
 	// Queue the overdue blocks of that request again, avoiding the slow
 	// peer; its answer is still used if it arrives first.
 	for j := i; j < len(f.hdrs) && j < i+fetchChunk; j++ {
-		if f.state[j] == fsInflight && f.reqPeer[j] == slow {
-			f.state[j], f.avoid[j] = fsQueued, slow
+		if sl := &f.slots[j]; sl.state == slotInflight && sl.reqPeer == slow {
+			sl.state, sl.avoid = slotQueued, slow
 		}
 	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -34,34 +35,49 @@ const (
 func (n *Node) handleSync(s network.Stream) {
 	p := s.Conn().RemotePeer()
 	defer s.Close()
-	_ = s.SetReadDeadline(time.Now().Add(requestReadTimeout))
+	stop := n.clock.AfterFunc(requestReadTimeout, func() { s.Reset() })
 	typ, payload, err := readFrame(s, max(maxRequestFrame, n.maxGetBlockTxnFrame()))
+	stop()
 	if err != nil {
 		n.streamError(p, s, err, "read sync request")
 		return
 	}
-	_ = s.SetWriteDeadline(time.Now().Add(responseWriteTimeout))
+	stop = n.clock.AfterFunc(responseWriteTimeout, func() { s.Reset() })
+	defer stop()
 	w := bufio.NewWriterSize(s, 64<<10)
+	if err := n.serveRequest(p, typ, payload, w); err != nil {
+		n.streamError(p, s, err, "sync request")
+	}
+}
+
+// errRefused: a request we do not answer (a status for another network);
+// the peer was already penalized.
+var errRefused = errors.New("request refused")
+
+// errUnrequested: a peer answered with a block we did not ask for (a
+// protocol violation, penalized less than garbage bytes).
+var errUnrequested = fmt.Errorf("%w: unrequested block", errGarbage)
+
+// serveRequest answers one request frame from p on w. A garbage error
+// means the request broke the protocol.
+func (n *Node) serveRequest(p peer.ID, typ byte, payload []byte, w *bufio.Writer) error {
 	switch typ {
 	case msgStatus:
 		st, err := decodeStatus(payload)
 		if err != nil {
-			n.streamError(p, s, err, "status")
-			return
+			return err
 		}
 		if !n.onStatus(p, st) {
-			s.Reset()
-			return
+			return errRefused
 		}
-		err = writeFrame(w, msgStatus, encodeStatus(n.ourStatus()))
-		if err == nil {
-			err = w.Flush()
+		if err := writeFrame(w, msgStatus, encodeStatus(n.ourStatus())); err != nil {
+			return err
 		}
+		return w.Flush()
 	case msgGetHeaders:
 		g, err := decodeGetHeaders(payload)
 		if err != nil {
-			n.streamError(p, s, err, "getheaders")
-			return
+			return err
 		}
 		hs := n.chain.LocateHeaders(g.Locator, MaxHeadersPerMsg)
 		if !g.Stop.IsZero() {
@@ -73,25 +89,20 @@ func (n *Node) handleSync(s network.Stream) {
 			}
 		}
 		n.stats.headersServed.Add(uint64(len(hs)))
-		err = writeFrame(w, msgHeaders, encodeHeaders(hs))
-		if err == nil {
-			err = w.Flush()
+		if err := writeFrame(w, msgHeaders, encodeHeaders(hs)); err != nil {
+			return err
 		}
+		return w.Flush()
 	case msgGetBlocks:
 		ids, err := decodeGetBlocks(payload)
 		if err != nil {
-			n.streamError(p, s, err, "getblocks")
-			return
+			return err
 		}
-		err = n.serveBlocks(w, ids)
+		return n.serveBlocks(w, ids)
 	case msgGetBlockTxn:
-		err = n.serveBlockTxn(p, s, w, payload)
+		return n.serveBlockTxn(w, payload)
 	default:
-		n.streamError(p, s, garbage("unknown request type %#x", typ), "sync request")
-		return
-	}
-	if err != nil {
-		s.Reset()
+		return garbage("unknown request type %#x", typ)
 	}
 }
 
@@ -130,6 +141,11 @@ func (n *Node) serveBlocks(w *bufio.Writer, ids []wire.Hash) error {
 // violations also cost the peer points.
 func (n *Node) streamError(p peer.ID, s network.Stream, err error, what string) {
 	s.Reset()
+	if errors.Is(err, errUnrequested) {
+		n.stats.garbage.Add(1)
+		n.misbehave(p, penaltyUnrequested, what+": "+err.Error())
+		return
+	}
 	if errors.Is(err, errGarbage) {
 		n.stats.garbage.Add(1)
 		n.misbehave(p, penaltyGarbage, what+": "+err.Error())
@@ -140,8 +156,8 @@ func (n *Node) streamError(p peer.ID, s network.Stream, err error, what string) 
 
 // onStatus records a peer's status. A status for another genesis gets the
 // peer banned (it is on another network). It wakes the syncer when the
-// peer has more work than our tip. It reports whether the status was
-// acceptable.
+// peer claims more work than our tip (a claim the syncer checks before it
+// trusts it). It reports whether the status was acceptable.
 func (n *Node) onStatus(p peer.ID, st status) bool {
 	if st.Genesis != n.p.GenesisID {
 		n.misbehave(p, penaltyBadStatus, "status for genesis "+st.Genesis.String())
@@ -149,9 +165,12 @@ func (n *Node) onStatus(p peer.ID, st status) bool {
 	}
 	n.mu.Lock()
 	if ps := n.peers[p]; ps != nil {
-		ps.height, ps.tip, ps.work, ps.statusAt, ps.speaks = st.Height, st.Tip, st.Work, time.Now(), true
+		ps.height, ps.tip, ps.work, ps.statusAt, ps.speaks = st.Height, st.Tip, st.Work, n.clock.Now(), true
 	}
 	n.mu.Unlock()
+	if info, ok := n.chain.BlockInfo(st.Tip); ok && !info.Invalid {
+		n.noteProved(p, info.Work) // its tip is a block we know: that work is real
+	}
 	if st.Work.Cmp(n.chain.Tip().Work) > 0 {
 		n.sync.wake()
 	}
@@ -165,10 +184,7 @@ func (n *Node) openRequest(ctx context.Context, p peer.ID, typ byte, payload []b
 	if err != nil {
 		return nil, err
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = raw.SetDeadline(dl)
-	}
-	// Cancelling ctx aborts a read or write in progress.
+	// Cancelling ctx (its clock timeout included) aborts a read or write in progress.
 	stop := context.AfterFunc(ctx, func() { raw.Reset() })
 	s := &ctxStream{Stream: raw, stop: stop}
 	if err := writeFrame(s, typ, payload); err != nil {
@@ -196,27 +212,17 @@ func (s *ctxStream) Reset() error {
 	return s.Stream.Reset()
 }
 
-// exchangeStatus sends our status to a peer and records its answer.
-func (n *Node) exchangeStatus(p peer.ID) {
-	select {
-	case n.statusSem <- struct{}{}:
-		defer func() { <-n.statusSem }()
-	case <-n.ctx.Done():
-		return
-	}
-	n.mu.Lock()
-	if ps := n.peers[p]; ps != nil {
-		ps.statusAt = time.Now() // asked: the status loop waits before asking again
-	}
-	n.mu.Unlock()
-	ctx, cancel := context.WithTimeout(n.ctx, statusTimeout)
+// exchangeStatus sends our status to a peer and records its answer. It
+// reports whether the peer answered.
+func (n *Node) exchangeStatus(ctx context.Context, p peer.ID) bool {
+	ctx, cancel := withTimeout(ctx, n.clock, statusTimeout)
 	defer cancel()
 	st, err := n.requestStatus(ctx, p)
 	if err != nil {
 		n.log.Debug("status exchange failed", "peer", p, "err", err)
-		return
+		return false
 	}
-	n.onStatus(p, st)
+	return n.onStatus(p, st)
 }
 
 func (n *Node) requestStatus(ctx context.Context, p peer.ID) (status, error) {
@@ -241,8 +247,8 @@ func (n *Node) requestStatus(ctx context.Context, p peer.ID) (status, error) {
 }
 
 // requestHeaders asks a peer for the headers after a locator.
-func (n *Node) requestHeaders(ctx context.Context, p peer.ID, locator []wire.Hash) ([]wire.Header, error) {
-	ctx, cancel := context.WithTimeout(ctx, headersTimeout)
+func (n *Node) requestHeaders(ctx context.Context, p peer.ID, locator []wire.Hash, timeout time.Duration) ([]wire.Header, error) {
+	ctx, cancel := withTimeout(ctx, n.clock, timeout)
 	defer cancel()
 	s, err := n.openRequest(ctx, p, msgGetHeaders, encodeGetHeaders(getHeaders{Locator: locator}))
 	if err != nil {
@@ -271,25 +277,32 @@ type blocksAnswer struct {
 	notFound []bool
 }
 
-// requestBlocks asks a peer for blocks by id. A block that is not the one
-// asked for at its position is a protocol violation. got, if set, is
-// called with each block as soon as it arrived (the caller can start
-// connecting it while the rest is on its way).
+// requestBlocks asks a peer for blocks by id. got, if set, is called
+// with each block as soon as it arrived (the caller can start connecting
+// it while the rest is on its way).
 func (n *Node) requestBlocks(ctx context.Context, p peer.ID, ids []wire.Hash, got func(k int, b *wire.Block)) (blocksAnswer, error) {
-	ans := blocksAnswer{blocks: make([]*wire.Block, len(ids)), notFound: make([]bool, len(ids))}
 	s, err := n.openRequest(ctx, p, msgGetBlocks, encodeGetBlocks(ids))
 	if err != nil {
-		return ans, err
+		return blocksAnswer{blocks: make([]*wire.Block, len(ids)), notFound: make([]bool, len(ids))}, err
 	}
 	defer s.Close()
-	r := bufio.NewReaderSize(s, 64<<10)
+	ans, err := n.readBlocks(bufio.NewReaderSize(s, 64<<10), p, ids, got)
+	if err != nil {
+		n.streamError(p, s, err, "blocks answer")
+	}
+	return ans, err
+}
+
+// readBlocks reads the answer to getblocks ids from r. A block that is
+// not the one asked for at its position is a protocol violation.
+func (n *Node) readBlocks(r io.Reader, p peer.ID, ids []wire.Hash, got func(k int, b *wire.Block)) (blocksAnswer, error) {
+	ans := blocksAnswer{blocks: make([]*wire.Block, len(ids)), notFound: make([]bool, len(ids))}
 	for k := 0; ; k++ {
 		typ, payload, err := readFrame(r, 1+n.p.MaxBlockBytes)
 		if err == nil && k >= len(ids) && typ != msgDone {
 			err = garbage("more answers than ids asked")
 		}
 		if err != nil {
-			n.streamError(p, s, err, "blocks answer")
 			return ans, err
 		}
 		switch typ {
@@ -297,29 +310,23 @@ func (n *Node) requestBlocks(ctx context.Context, p peer.ID, ids []wire.Hash, go
 			return ans, nil
 		case msgNotFound:
 			if len(payload) != 32 || wire.Hash(payload) != ids[k] {
-				n.streamError(p, s, garbage("notfound for an id not asked at position %d", k), "blocks answer")
-				return ans, errGarbage
+				return ans, garbage("notfound for an id not asked at position %d", k)
 			}
 			ans.notFound[k] = true
 		case msgBlock:
 			b, err := wire.DecodeBlock(payload)
 			if err != nil {
-				n.streamError(p, s, garbage("block: %v", err), "blocks answer")
-				return ans, errGarbage
+				return ans, garbage("block: %v", err)
 			}
 			if id := b.BlockID(); id != ids[k] {
-				n.stats.garbage.Add(1)
-				s.Reset()
-				n.misbehave(p, penaltyUnrequested, fmt.Sprintf("sent block %s, asked %s", id, ids[k]))
-				return ans, errGarbage
+				return ans, fmt.Errorf("%w: sent block %s, asked %s", errUnrequested, id, ids[k])
 			}
 			ans.blocks[k] = b
 			if got != nil {
 				got(k, b)
 			}
 		default:
-			n.streamError(p, s, garbage("answer type %#x to getblocks", typ), "blocks answer")
-			return ans, errGarbage
+			return ans, garbage("answer type %#x to getblocks", typ)
 		}
 	}
 }

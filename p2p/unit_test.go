@@ -131,11 +131,9 @@ func TestKeyAndPeerStore(t *testing.T) {
 	k, _ := ephemeralKey()
 	banned, _ := peer.IDFromPrivateKey(k)
 	b.bans.ban(banned, "test")
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
+	b.stop()
 	f, err := loadPeersFile(filepath.Join(dir, PeersFile))
-	if err != nil || len(f.Peers) != 1 || f.Peers[0].ID != a.ID().String() || len(f.Bans) != 1 {
+	if err != nil || len(f.Tried) != 1 || f.Tried[0].ID != a.ID().String() || len(f.Bans) != 1 {
 		t.Fatalf("peers.json: %+v %v", f, err)
 	}
 	// Restart without bootstrap: same id, dials a from peers.json, keeps
@@ -178,7 +176,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	cfg = n.cfg
 	cfg.Bootstrap = []string{"/ip4/127.0.0.1/tcp/1"}
-	if _, err := New(context.Background(), cfg); err == nil {
+	if _, err := New(cfg); err == nil {
 		t.Error("a bootstrap address without /p2p/ accepted")
 	}
 }
