@@ -332,6 +332,9 @@ func addressCommand() *cli.Command {
 					return cfg.print(map[string]any{"addresses": list}, func(o io.Writer) {
 						for _, a := range addrs {
 							kind := fmt.Sprintf("index %d", a.Index)
+							if a.Change {
+								kind = fmt.Sprintf("change %d", a.Index)
+							}
 							if a.Imported {
 								kind = "imported"
 							}
@@ -348,6 +351,9 @@ func addressJSON(a wallet.Address) map[string]any {
 	m := map[string]any{"address": a.Address, "imported": a.Imported}
 	if !a.Imported {
 		m["index"] = a.Index
+	}
+	if a.Change {
+		m["change"] = true
 	}
 	if a.Label != "" {
 		m["label"] = a.Label
