@@ -3,8 +3,10 @@ package explorer
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +66,24 @@ func BenchmarkPages(b *testing.B) {
 		{"mempool", "/mempool"},
 		{"search-height", fmt.Sprintf("/search?q=%d", height-5)},
 		{"not-found", "/tx/" + fmt.Sprintf("%064x", 7)},
+	}
+	// The same pages from a fresh explorer each time, without its caches
+	// (the home page's block rows, the pool scan), and without HTTP.
+	for _, path := range []string{"/", "/mempool"} {
+		b.Run("uncached"+strings.TrimSuffix(path, "/"), func(b *testing.B) {
+			for b.Loop() {
+				ex, err := New(Config{Listen: "127.0.0.1:0", Now: func() time.Time { return far }}, tn.rpc)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rec := httptest.NewRecorder()
+				ex.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+				if rec.Code != http.StatusOK {
+					b.Fatalf("%s: status %d", path, rec.Code)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/page")
+		})
 	}
 	for _, pg := range pages {
 		b.Run(pg.name, func(b *testing.B) {
