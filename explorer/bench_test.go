@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -69,8 +68,8 @@ func BenchmarkPages(b *testing.B) {
 	}
 	// The same pages from a fresh explorer each time, without its caches
 	// (the home page's block rows, the pool scan), and without HTTP.
-	for _, path := range []string{"/", "/mempool"} {
-		b.Run("uncached"+strings.TrimSuffix(path, "/"), func(b *testing.B) {
+	for name, path := range map[string]string{"uncached-home": "/", "uncached-mempool": "/mempool"} {
+		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
 				ex, err := New(Config{Listen: "127.0.0.1:0", Now: func() time.Time { return far }}, tn.rpc)
 				if err != nil {
