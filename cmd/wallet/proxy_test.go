@@ -222,3 +222,64 @@ func TestLyingNode(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, out.String())
 	}
 }
+
+// TestLyingNodeUnconfirmed: the only unconfirmed coins the wallet spends
+// are outputs of transactions it signed, with the amounts it wrote. A
+// node inflating the wallet's pending change, or inventing a pool coin
+// paying it, gets no signature.
+func TestLyingNodeUnconfirmed(t *testing.T) {
+	n := newRPCNode(t)
+	p := testgen.DevParams()
+	dir := t.TempDir()
+	proxy := newLyingProxy(t, n.url)
+	pf := writeFile(t, filepath.Join(dir, "pf"), "pw")
+	alice := []string{"--dev", "--wallet", filepath.Join(dir, "alice"), "--passphrase-file", pf, "--rpc", proxy.srv.URL, "--rpc-cookie", n.cookie}
+	addr := jsonOut(t, mustRun(t, "", append(alice, "create", "--json")...))["address"].(string)
+	n.fund(t, addr, 3*wallet.BaseUnitsPerTally)
+	to, _ := wire.EncodeAddress(p.AddressPrefix, [20]byte{7})
+	// Pending: 1 TALLY out, about 2 TALLY of change in the pool.
+	mustRun(t, "", append(alice, "send", "--to", to, "--amount", "1", "--json")...)
+	send := func(amount string) (int, map[string]any) {
+		var out, errOut bytes.Buffer
+		code := runMain(context.Background(), append([]string{"wallet"}, append(alice, "send", "--to", to, "--amount", amount, "--yes", "--json")...),
+			strings.NewReader(""), &out, &errOut)
+		return code, jsonOut(t, out.String())
+	}
+
+	// The change reported at ten times its value.
+	proxy.setLie(func(m string, r json.RawMessage) json.RawMessage {
+		if m != "getaddressutxos" {
+			return r
+		}
+		return mapUTXOs(r, func(u map[string]any) {
+			if u["height"] == nil {
+				u["value"] = u["value"].(float64) * 10
+			}
+		})
+	})
+	before := proxy.sent
+	code, res := send("5")
+	if e, _ := res["error"].(map[string]any); code != exitError || e["code"] != "unverified_coin" || proxy.sent != before {
+		t.Fatalf("inflated change: exit %d %v", code, res)
+	}
+
+	// A pool coin nobody made, paying the wallet 100 TALLY.
+	proxy.setLie(func(m string, r json.RawMessage) json.RawMessage {
+		if m != "getaddressutxos" {
+			return r
+		}
+		return editUTXOs(r, func(list []map[string]any) []map[string]any {
+			return append(list, map[string]any{"address": addr, "txid": wire.H([]byte("invented")).String(), "vout": 0,
+				"value": 100 * wallet.BaseUnitsPerTally, "height": nil, "coinbase": false, "confirmations": 0})
+		})
+	})
+	code, res = send("50")
+	if e, _ := res["error"].(map[string]any); code != exitError || e["code"] != "insufficient_funds" || proxy.sent != before {
+		t.Fatalf("invented pool coin: exit %d %v", code, res)
+	}
+	// Honest again: the real change pays.
+	proxy.setLie(nil)
+	if code, res = send("1.5"); code != exitOK || res["inputs"] != float64(1) {
+		t.Fatalf("spending the real change: exit %d %v", code, res)
+	}
+}
