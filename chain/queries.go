@@ -233,3 +233,14 @@ func (c *Chain) MainChainAt(height uint64, fn func(id wire.Hash, height uint64) 
 		}
 	}
 }
+
+// SpentCoins returns the coins the block's inputs spent, in input order
+// (coinbase excluded): its undo data, kept for every connected block that
+// is not pruned. Explorers read input values and fees from it.
+func (c *Chain) SpentCoins(id wire.Hash) ([]wire.Coin, error) {
+	spent, err := readUndo(c.db, id)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return nil, fmt.Errorf("%w: undo data of %s", ErrNotFound, id)
+	}
+	return spent, err
+}

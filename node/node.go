@@ -278,7 +278,7 @@ func (n *Node) runMiner(ctx context.Context) error {
 // SubmitBlock processes a block from the miner and announces it when it
 // extends the best chain.
 func (n *Node) SubmitBlock(b *wire.Block) error {
-	res, err := n.processBlock(b)
+	res, err := n.processBlock(b, nil, chain.Source{Origin: chain.OriginLocal})
 	if err == nil && res == chain.MainChain {
 		if err := n.p2p.PublishBlock(b); err != nil {
 			n.log.Warn("publishing block", "err", err)
@@ -289,9 +289,9 @@ func (n *Node) SubmitBlock(b *wire.Block) error {
 
 // processBlock is the chain's ProcessBlock, timed and counted for the
 // metrics; every block the node processes goes through it.
-func (n *Node) processBlock(b *wire.Block) (chain.Result, error) {
+func (n *Node) processBlock(b *wire.Block, raw []byte, src chain.Source) (chain.Result, error) {
 	start := time.Now()
-	res, err := n.chain.ProcessBlock(b)
+	res, err := n.chain.ProcessBlockRaw(b, raw, src)
 	n.metrics.observeBlock(time.Since(start), err)
 	return res, err
 }

@@ -125,7 +125,9 @@ type rpcChain struct {
 	n *Node
 }
 
-func (c rpcChain) ProcessBlock(b *wire.Block) (chain.Result, error) { return c.n.processBlock(b) }
+func (c rpcChain) ProcessBlockRaw(b *wire.Block, raw []byte, src chain.Source) (chain.Result, error) {
+	return c.n.processBlock(b, raw, src)
+}
 
 // openRPC starts the JSON-RPC server warming up (-28 until Ready) and
 // writes <datadir>/rpc.addr.

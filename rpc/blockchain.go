@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"sort"
@@ -45,10 +46,10 @@ var blockchainMethods = []*method{
 		Name: "getblock", Family: "Blockchain", Public: true,
 		Params: []param{
 			{Name: "blockhash", Type: "hash", Doc: "block id"},
-			{Name: "verbosity", Type: "number", Optional: true, Default: "1", Doc: "0: hex encoding; 1: object with txids; 2: object with decoded transactions (true/false mean 1/0)"},
+			{Name: "verbosity", Type: "number", Optional: true, Default: "1", Doc: "0: hex encoding; 1: object with txids; 2: object with decoded transactions; 3: as 2, with each input's prevout and each transaction's fee (true/false mean 1/0)"},
 		},
 		Summary: "Returns a stored block, on the best chain or not.",
-		Result:  "hex (verbosity 0), or {hash, confirmations (-1 off the best chain), size, height, version, merkleroot, tx, time, mediantime, nonce, bits, target, difficulty, chainwork, nTx, previousblockhash, nextblockhash}",
+		Result:  "hex (verbosity 0), or {hash, confirmations (-1 off the best chain), size, height, version, merkleroot, tx, time, mediantime, nonce, bits, target, difficulty, chainwork, nTx, previousblockhash, nextblockhash}; with verbosity 3 each input has prevout {value, address, height, generated} and each transaction but the coinbase a fee, from the block's undo data (a block never connected has none: -5)",
 		Errors:  []string{"-5 Block not found"},
 		Handler: getBlock,
 	},
@@ -243,7 +244,7 @@ func getBlock(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	verbosity, err := c.verbosity(1, 1, 2)
+	verbosity, err := c.verbosity(1, 1, 3)
 	if err != nil {
 		return nil, err
 	}
@@ -285,12 +286,67 @@ func getBlock(c *call) (any, error) {
 		}
 		return encodedResult(enc), nil
 	}
+	var prevouts [][]wire.Coin
+	if verbosity == 3 {
+		if prevouts, err = c.s.blockPrevouts(cb); err != nil {
+			return nil, err
+		}
+	}
 	txs := make([]rpcjson.TxResult, len(cb.block.Txs))
 	for i, tx := range cb.block.Txs {
 		txs[i] = c.s.txResult(tx, cb.txids[i])
+		if prevouts != nil && i > 0 {
+			c.s.withPrevouts(&txs[i], tx, prevouts[i], nil)
+		}
 	}
 	r.Tx = txs
 	return r, nil
+}
+
+// blockPrevouts returns, for each transaction of a connected block, the
+// coins its inputs spent (none for the coinbase), from the undo data.
+func (s *Server) blockPrevouts(cb *cachedBlock) ([][]wire.Coin, error) {
+	spent, err := s.deps.Chain.SpentCoins(cb.id)
+	if errors.Is(err, chain.ErrNotFound) {
+		return nil, rpcErr(rpcjson.CodeNotFound, "Undo data not available: the block %s was never connected to the best chain (or is pruned)", cb.id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]wire.Coin, len(cb.block.Txs))
+	for i, tx := range cb.block.Txs[1:] {
+		n := len(tx.Inputs)
+		if n > len(spent) {
+			return nil, fmt.Errorf("undo data of %s holds fewer coins than the block's inputs", cb.id)
+		}
+		out[i+1], spent = spent[:n], spent[n:]
+	}
+	if len(spent) != 0 {
+		return nil, fmt.Errorf("undo data of %s holds more coins than the block's inputs", cb.id)
+	}
+	return out, nil
+}
+
+// withPrevouts adds each input's prevout and the fee to r. coins are the
+// spent outputs in input order; a coin whose transaction is in the pool
+// has unconfirmed[i] set and no height.
+func (s *Server) withPrevouts(r *rpcjson.TxResult, tx *wire.Tx, coins []wire.Coin, unconfirmed []bool) {
+	var in uint64
+	for i, c := range coins {
+		p := &rpcjson.Prevout{Value: c.Amount, Address: s.address(c.PKH), Generated: c.Coinbase}
+		if unconfirmed == nil || !unconfirmed[i] {
+			h := c.Height
+			p.Height = &h
+		}
+		r.Vin[i].Prevout = p
+		in += c.Amount
+	}
+	var out uint64
+	for _, o := range tx.Outputs {
+		out += o.Amount
+	}
+	fee := in - out // the rules guarantee in >= out for a valid transaction
+	r.Fee = &fee
 }
 
 func getBlockHeader(c *call) (any, error) {

@@ -20,6 +20,9 @@ type Chain interface {
 	HeadersFrom(height uint64, count int) []wire.Header
 	Block(id wire.Hash) (*wire.Block, error)
 	Coin(op wire.OutPoint) (wire.Coin, bool, error)
+	// SpentCoins returns the coins a connected block's inputs spent, in
+	// input order (its undo data); chain.ErrNotFound if it has none.
+	SpentCoins(id wire.Hash) ([]wire.Coin, error)
 	ChainTips() []chain.TipInfo
 	UTXOStats() (chain.UTXOStats, error)
 	ProcessBlockRaw(b *wire.Block, raw []byte, src chain.Source) (chain.Result, error)

@@ -85,7 +85,7 @@ var methodTable map[string]*method
 
 func init() {
 	methodTable = make(map[string]*method)
-	for _, list := range [][]*method{blockchainMethods, lightClientMethods, rawTxMethods, addressMethods, miningMethods, nodeMethods} {
+	for _, list := range [][]*method{blockchainMethods, blockStatsMethods, lightClientMethods, rawTxMethods, addressMethods, miningMethods, nodeMethods} {
 		for _, m := range list {
 			if _, dup := methodTable[m.Name]; dup {
 				panic("rpc: method " + m.Name + " registered twice")

@@ -230,8 +230,12 @@ func TestEveryMethod(t *testing.T) {
 			}},
 			{name: "getblock/unknown", method: "getblock", params: []any{wire.Hash{1}}, code: rpcjson.CodeNotFound},
 			{name: "getblock/bad-hash", method: "getblock", params: []any{"zz"}, code: rpcjson.CodeInvalidParameter},
-			{name: "getblock/verbosity-3", method: "getblock", params: []any{b5ID, 3}, code: rpcjson.CodeInvalidParameter},
+			{name: "getblock/verbosity-4", method: "getblock", params: []any{b5ID, 4}, code: rpcjson.CodeInvalidParameter},
 			{name: "getblock/named", method: "getblock", params: nil, code: rpcjson.CodeInvalidParams},
+			// Field-by-field checks: blockstats_test.go.
+			{name: "getblockstats/too-high", method: "getblockstats", params: []any{21}, code: rpcjson.CodeInvalidParameter},
+			{name: "getblockstats/bad-stat", method: "getblockstats", params: []any{5, []string{"txs", "nonsense"}}, code: rpcjson.CodeInvalidParameter},
+			{name: "getchaintxstats/window", method: "getchaintxstats", params: []any{20}, code: rpcjson.CodeInvalidParameter},
 			{method: "getblockheader", params: []any{b5ID}, want: rpcjson.BlockHeaderResult{
 				Hash: b5ID, Confirmations: 16, Height: 5, Version: 1, MerkleRoot: b5.Header.MerkleRoot,
 				Time: b5.Header.Time, MedianTime: medianAt(5), Nonce: b5.Header.Nonce, Bits: "207fffff",

@@ -17,11 +17,11 @@ var rawTxMethods = []*method{
 		Name: "getrawtransaction", Family: "Transactions", Public: true,
 		Params: []param{
 			{Name: "txid", Type: "hash", Doc: "transaction id"},
-			{Name: "verbose", Type: "boolean", Optional: true, Default: "false", Doc: "true: a decoded object (0 and 1 are accepted too)"},
+			{Name: "verbosity", Type: "number", Optional: true, Default: "0", Doc: "0: hex; 1: a decoded object; 2: as 1, with each input's prevout and the fee (true/false mean 1/0)"},
 			{Name: "blockhash", Type: "hash", Optional: true, Doc: "look in this block only"},
 		},
 		Summary: "Returns a transaction from the pool, the given block, or (with --txindex) any best-chain block.",
-		Result:  "hex, or {txid, hash, size, version, locktime, coinbase, vin: [{txid, vout, pubkey, sig, address}], vout: [{value, n, address, pkh}], extra, hex, blockhash, confirmations, in_active_chain (with blockhash), time, blocktime}; confirmations is 0 for a block off the best chain",
+		Result:  "hex, or {txid, hash, size, version, locktime, coinbase, vin: [{txid, vout, pubkey, sig, address}], vout: [{value, n, address, pkh}], extra, hex, blockhash, confirmations, in_active_chain (with blockhash), time, blocktime}; confirmations is 0 for a block off the best chain; verbosity 2 adds prevout {value, address, height (null for a pool parent), generated} to each input and fee, as Core 25",
 		Errors:  []string{"-5 No such transaction (with a hint about --txindex)", "-28 the transaction index is still being built"},
 		Handler: getRawTransaction,
 	},
@@ -127,14 +127,13 @@ func getRawTransaction(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var verbose bool
+	var verbosity uint64
 	if c.has(1) {
-		v, err := c.verbosity(1, 0, 2)
-		if err != nil {
+		if verbosity, err = c.verbosity(1, 0, 2); err != nil {
 			return nil, err
 		}
-		verbose = v > 0
 	}
+	verbose := verbosity > 0
 	bh, given, err := c.optHash(2)
 	if err != nil {
 		return nil, err
@@ -142,6 +141,7 @@ func getRawTransaction(c *call) (any, error) {
 	s := c.s
 	var tx *wire.Tx
 	var cb *cachedBlock
+	var pos int
 	switch {
 	case given:
 		if _, ok := s.deps.Chain.BlockInfo(bh); !ok {
@@ -150,11 +150,11 @@ func getRawTransaction(c *call) (any, error) {
 		if cb, err = s.block(bh); err != nil {
 			return nil, err
 		}
-		pos, ok := cb.position(txid)
+		p, ok := cb.position(txid)
 		if !ok {
 			return nil, rpcErr(rpcjson.CodeNotFound, "No such transaction found in the provided block")
 		}
-		tx = cb.block.Txs[pos]
+		pos, tx = p, cb.block.Txs[p]
 	default:
 		if e, ok := s.deps.Mempool.Get(txid); ok {
 			tx = e.Tx
@@ -166,7 +166,7 @@ func getRawTransaction(c *call) (any, error) {
 		if !s.deps.TxIndex.Ready() {
 			return nil, rpcErr(rpcjson.CodeWarmingUp, "The transaction index is still being built")
 		}
-		id, pos, ok, err := s.deps.TxIndex.Lookup(txid)
+		id, ipos, ok, err := s.deps.TxIndex.Lookup(txid)
 		if err != nil {
 			return nil, err
 		}
@@ -176,10 +176,10 @@ func getRawTransaction(c *call) (any, error) {
 		if cb, err = s.block(id); err != nil {
 			return nil, err
 		}
-		if int(pos) >= len(cb.txids) || cb.txids[pos] != txid {
+		if int(ipos) >= len(cb.txids) || cb.txids[ipos] != txid {
 			return nil, errors.New("txindex entry does not match its block")
 		}
-		tx = cb.block.Txs[pos]
+		pos, tx = int(ipos), cb.block.Txs[ipos]
 	}
 	if !verbose {
 		return hex.EncodeToString(tx.Encode()), nil
@@ -188,7 +188,48 @@ func getRawTransaction(c *call) (any, error) {
 	if cb != nil {
 		s.withBlock(&r, cb, given)
 	}
+	if verbosity == 2 && !tx.IsCoinbase() {
+		if err := s.addPrevouts(&r, tx, cb, pos); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+// addPrevouts adds prevouts and the fee to a verbosity 2 result: from
+// the block's undo data for a confirmed transaction (left out, as Core
+// does, when the block has none), else from the chain and the pool.
+func (s *Server) addPrevouts(r *rpcjson.TxResult, tx *wire.Tx, cb *cachedBlock, pos int) error {
+	if cb != nil {
+		prev, err := s.blockPrevouts(cb)
+		if rpcCode(err) == rpcjson.CodeNotFound {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		s.withPrevouts(r, tx, prev[pos], nil)
+		return nil
+	}
+	coins := make([]wire.Coin, len(tx.Inputs))
+	pooled := make([]bool, len(tx.Inputs))
+	for i, in := range tx.Inputs {
+		if e, ok := s.deps.Mempool.Get(in.Prev.TxID); ok && int(in.Prev.Index) < len(e.Tx.Outputs) {
+			o := e.Tx.Outputs[in.Prev.Index]
+			coins[i], pooled[i] = wire.Coin{Amount: o.Amount, PKH: o.PKH}, true
+			continue
+		}
+		c, ok, err := s.deps.Chain.Coin(in.Prev)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil // the pool moved on while we looked: no prevouts
+		}
+		coins[i] = c
+	}
+	s.withPrevouts(r, tx, coins, pooled)
+	return nil
 }
 
 func (c *call) decodeTx(i int) (*wire.Tx, error) {

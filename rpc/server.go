@@ -129,10 +129,11 @@ type Server struct {
 	creds  [][32]byte // SHA-256 of "user:password" of each accepted credential
 	cookie string     // cookie file content written by Start
 
-	blocks  *blockCache
-	tips    tipsCache
-	limiter *limiter
-	sem     chan struct{}
+	blocks   *blockCache
+	tips     tipsCache
+	txCounts txCounts
+	limiter  *limiter
+	sem      chan struct{}
 
 	// ready is set once deps are complete (New, or Ready); until then
 	// every method but warmupMethods answers -28 with status.

@@ -145,7 +145,10 @@ type TxResult struct {
 	Vout     []TxOutEntry `json:"vout"`
 	// Extra is the extra field as hex: the memo of a transaction, or the
 	// height (u64) and free data of a coinbase.
-	Extra         string     `json:"extra"`
+	Extra string `json:"extra"`
+	// Fee is the fee in base units (getrawtransaction verbosity 2,
+	// getblock verbosity 3); absent for a coinbase.
+	Fee           *uint64    `json:"fee,omitempty"`
 	Hex           string     `json:"hex"`
 	BlockHash     *wire.Hash `json:"blockhash,omitempty"`
 	Confirmations *int64     `json:"confirmations,omitempty"`
@@ -161,6 +164,19 @@ type TxInResult struct {
 	PubKey  string    `json:"pubkey"`
 	Sig     string    `json:"sig"`
 	Address string    `json:"address"` // owner of the spent output (from the pubkey)
+	// Prevout is the output spent (getrawtransaction verbosity 2,
+	// getblock verbosity 3), as Core 25.
+	Prevout *Prevout `json:"prevout,omitempty"`
+}
+
+// Prevout is the output an input spends.
+type Prevout struct {
+	Value   uint64 `json:"value"`
+	Address string `json:"address"`
+	// Height is the height of the block that created it; null while its
+	// transaction is in the pool.
+	Height    *uint64 `json:"height"`
+	Generated bool    `json:"generated"` // created by a coinbase
 }
 
 // TxOutEntry is an output of a decoded transaction.
