@@ -45,7 +45,7 @@ func TestPages(t *testing.T) {
 			t.Errorf("CSP %q", csp)
 		}
 		mustContain(t, "home", body, `data-tip="`+tipID+`"`, fmt.Sprintf(">%d</a>", height),
-			"/block/"+tipID, "Latest blocks", "Seconds between blocks", "Transactions per block",
+			"/block/"+tipID, "Latest blocks", "Seconds between blocks", "Fees per block",
 			"Mempool bytes by fee rate", `<svg viewBox=`, "/static/live.js", "2 tx")
 		// The ten latest blocks, newest first.
 		for h := height; h > height-latestBlocks; h-- {

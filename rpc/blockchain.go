@@ -306,6 +306,10 @@ func getBlock(c *call) (any, error) {
 // blockPrevouts returns, for each transaction of a connected block, the
 // coins its inputs spent (none for the coinbase), from the undo data.
 func (s *Server) blockPrevouts(cb *cachedBlock) ([][]wire.Coin, error) {
+	out := make([][]wire.Coin, len(cb.block.Txs))
+	if len(cb.block.Txs) == 1 {
+		return out, nil // the coinbase alone (the genesis block has no undo data)
+	}
 	spent, err := s.deps.Chain.SpentCoins(cb.id)
 	if errors.Is(err, chain.ErrNotFound) {
 		return nil, rpcErr(rpcjson.CodeNotFound, "Undo data not available: the block %s was never connected to the best chain (or is pruned)", cb.id)
@@ -313,7 +317,6 @@ func (s *Server) blockPrevouts(cb *cachedBlock) ([][]wire.Coin, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([][]wire.Coin, len(cb.block.Txs))
 	for i, tx := range cb.block.Txs[1:] {
 		n := len(tx.Inputs)
 		if n > len(spent) {

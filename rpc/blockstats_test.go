@@ -87,7 +87,11 @@ func TestGetBlockStats(t *testing.T) {
 	var some json.RawMessage
 	f.mustCall("getblockstats", []any{21, []string{"totalfee", "txs"}}, &some)
 	assertJSON(t, some, map[string]any{"totalfee": 8120, "txs": 4})
-	// A block of the coinbase alone: zero fees, as Core.
+	// The genesis block (no undo data) and a block of the coinbase alone:
+	// zero fees, as Core.
+	var g json.RawMessage
+	f.mustCall("getblockstats", []any{0, []string{"txs", "ins", "totalfee", "subsidy"}}, &g)
+	assertJSON(t, g, map[string]any{"txs": 1, "ins": 0, "totalfee": 0, "subsidy": f.p.InitialSubsidy})
 	empty := f.addBlock()
 	var e json.RawMessage
 	f.mustCall("getblockstats", []any{empty.BlockID().String(), []string{"avgfee", "avgfeerate", "feerate_percentiles", "ins", "outs", "txs", "minfee", "utxo_increase"}}, &e)
@@ -167,7 +171,7 @@ func TestPrevoutsAndFees(t *testing.T) {
 		t.Fatalf("pool parent: prevout %+v fee %v", r.Vin[0].Prevout, r.Fee)
 	}
 	// A side-branch block never connected has no undo data.
-	side := f.g.Block(testgen.ParentOf(f.blocks[19], 19), nil)
+	side := f.g.Block(testgen.ParentOf(f.blocks[19], 19), []*wire.Tx{f.g.Pay(testgen.Outputs(f.blocks[2].Txs[0]), 1, 100)})
 	if res, err := f.c.ProcessBlock(side); err != nil || res != chain.SideChain {
 		t.Fatalf("side block: %v %v", res, err)
 	}
