@@ -234,13 +234,19 @@ func (c *Chain) MainChainAt(height uint64, fn func(id wire.Hash, height uint64) 
 	}
 }
 
-// SpentCoins returns the coins the block's inputs spent, in input order
-// (coinbase excluded): its undo data, kept for every connected block that
-// is not pruned. Explorers read input values and fees from it.
+// SpentCoins returns the coins a best-chain block's inputs spent, in
+// input order (coinbase excluded): its undo data. Explorers read input
+// values and fees from it. A block off the best chain gives ErrNotFound,
+// a pruned one ErrPruned.
 func (c *Chain) SpentCoins(id wire.Hash) ([]wire.Coin, error) {
-	spent, err := readUndo(c.db, id)
-	if errors.Is(err, leveldb.ErrNotFound) {
-		return nil, fmt.Errorf("%w: undo data of %s", ErrNotFound, id)
+	// On the best chain, the undo data was written before the block was
+	// appended to c.main under readMu: reading it under readMu is ordered
+	// after that write.
+	c.readMu.RLock()
+	defer c.readMu.RUnlock()
+	n := c.index[id]
+	if n == nil || !c.onMain(n) {
+		return nil, fmt.Errorf("%w: undo data of %s (not on the best chain)", ErrNotFound, id)
 	}
-	return spent, err
+	return c.readUndo(n)
 }

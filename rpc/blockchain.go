@@ -49,7 +49,7 @@ var blockchainMethods = []*method{
 			{Name: "verbosity", Type: "number", Optional: true, Default: "1", Doc: "0: hex encoding; 1: object with txids; 2: object with decoded transactions; 3: as 2, with each input's prevout and each transaction's fee (true/false mean 1/0)"},
 		},
 		Summary: "Returns a stored block, on the best chain or not.",
-		Result:  "hex (verbosity 0), or {hash, confirmations (-1 off the best chain), size, height, version, merkleroot, tx, time, mediantime, nonce, bits, target, difficulty, chainwork, nTx, previousblockhash, nextblockhash}; with verbosity 3 each input has prevout {value, address, height, generated} and each transaction but the coinbase a fee, from the block's undo data (a block never connected has none: -5)",
+		Result:  "hex (verbosity 0), or {hash, confirmations (-1 off the best chain), size, height, version, merkleroot, tx, time, mediantime, nonce, bits, target, difficulty, chainwork, nTx, previousblockhash, nextblockhash}; with verbosity 3 each input has prevout {value, address, height, generated} and each transaction but the coinbase a fee, from the block's undo data (only for best-chain blocks: -5 otherwise)",
 		Errors:  []string{"-5 Block not found"},
 		Handler: getBlock,
 	},
@@ -312,7 +312,10 @@ func (s *Server) blockPrevouts(cb *cachedBlock) ([][]wire.Coin, error) {
 	}
 	spent, err := s.deps.Chain.SpentCoins(cb.id)
 	if errors.Is(err, chain.ErrNotFound) {
-		return nil, rpcErr(rpcjson.CodeNotFound, "Undo data not available: the block %s was never connected to the best chain (or is pruned)", cb.id)
+		return nil, rpcErr(rpcjson.CodeNotFound, "Undo data not available: the block %s is not on the best chain", cb.id)
+	}
+	if errors.Is(err, chain.ErrPruned) {
+		return nil, rpcErr(rpcjson.CodeMisc, "Undo data not available (pruned data)")
 	}
 	if err != nil {
 		return nil, err
