@@ -247,6 +247,9 @@ func (s *Server) guard(h http.Handler) http.Handler {
 			timer.Stop()
 			return
 		}
+		// A client that does not read its page must not keep the slot:
+		// the write has a deadline (the server has none, for /events).
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.PageTimeout + 10*time.Second))
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.PageTimeout)
 		defer cancel()
 		h.ServeHTTP(w, r.WithContext(ctx))
