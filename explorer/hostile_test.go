@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"tally/rpc/rpcjson"
 	"tally/wallet"
@@ -259,4 +260,54 @@ func (o older) CallPublic(ctx context.Context, method string, params ...any) (js
 		delete(in.(map[string]any), "prevout")
 	}
 	return json.Marshal(m)
+}
+
+// blocking is a backend whose calls wait until release is closed.
+type blocking struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b blocking) CallPublic(ctx context.Context, method string, params ...any) (json.RawMessage, error) {
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return nil, &rpcjson.RPCError{Code: rpcjson.CodeNotFound, Message: "released"}
+}
+
+// TestBusy: pages that hold every rendering slot make the next request
+// wait a little and then get 503, rather than piling up work.
+func TestBusy(t *testing.T) {
+	tn := newTestNode(t, 1, Config{})
+	b := blocking{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	tn.startExplorer(Config{MaxConcurrent: 1}, b)
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(tn.url + "/block/1")
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	<-b.entered
+	start := time.Now()
+	st, body, h := tn.get("/block/2")
+	if st != http.StatusServiceUnavailable || h.Get("Retry-After") == "" || !strings.Contains(body, "busy") {
+		t.Errorf("second page while the only slot is held: %d %q", st, body)
+	}
+	if waited := time.Since(start); waited < time.Second {
+		t.Errorf("refused after %s, want a short wait first", waited)
+	}
+	close(b.release)
+	if st := <-done; st != http.StatusNotFound {
+		t.Errorf("first page: %d", st)
+	}
 }
