@@ -385,3 +385,48 @@ func TestRestartRejoinsWithoutBootstrap(t *testing.T) {
 		return false
 	})
 }
+
+// TestTxBurstNotLost: 2000 valid transactions published back to back by
+// one node (beyond the library's default of 1024 validations in flight
+// per topic, past which it drops messages after marking them seen) all
+// reach a second node's pool over a third in the middle. It prints the
+// time they took.
+func TestTxBurstNotLost(t *testing.T) {
+	burst := 2000
+	if testing.Short() {
+		burst = 500
+	}
+	g := testgen.New(devParams)
+	blocks, outs := fanOut(g, 40, (burst+39)/40)
+	txs := make([]*wire.Tx, burst)
+	for i := range txs {
+		txs[i] = g.Pay(outs[i:i+1], 1, 1000)
+	}
+	var line []*testNode
+	for i := 0; i < 3; i++ {
+		n := newTestNode(t, fixedTopology)
+		n.processAll(blocks)
+		line = append(line, n.start())
+	}
+	connect(t, line[0], line[1])
+	connect(t, line[1], line[2])
+	waitMesh(t, line[1:2], 2)
+	time.Sleep(2 * time.Second) // the mesh grafts at the next heartbeats
+	for _, tx := range txs {
+		if _, err := line[0].pool.Accept(tx, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	for _, tx := range txs {
+		if err := line[0].PublishTx(tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := line[2]
+	waitFor(t, 60*time.Second, "the whole burst two hops away", func() bool { return last.pool.Stats().Count == burst },
+		func() string { return fmt.Sprintf(" (%d of %d; middle %+v)", last.pool.Stats().Count, burst, line[1].Stats()) })
+	took := time.Since(start)
+	t.Logf("%d transactions two hops away in %s (%.0f tx/s); middle node: %d accepted, %d ignored",
+		burst, took.Round(time.Millisecond), float64(burst)/took.Seconds(), line[1].Stats().TxsAccepted, line[1].Stats().TxsIgnored)
+}
