@@ -425,7 +425,9 @@ func TestTxBurstNotLost(t *testing.T) {
 	}
 	last := line[2]
 	waitFor(t, 60*time.Second, "the whole burst two hops away", func() bool { return last.pool.Stats().Count == burst },
-		func() string { return fmt.Sprintf(" (%d of %d; middle %+v)", last.pool.Stats().Count, burst, line[1].Stats()) })
+		func() string {
+			return fmt.Sprintf(" (%d of %d; middle %+v)", last.pool.Stats().Count, burst, line[1].Stats())
+		})
 	took := time.Since(start)
 	t.Logf("%d transactions two hops away in %s (%.0f tx/s); middle node: %d accepted, %d ignored",
 		burst, took.Round(time.Millisecond), float64(burst)/took.Seconds(), line[1].Stats().TxsAccepted, line[1].Stats().TxsIgnored)
