@@ -364,6 +364,9 @@ func (s *syncer) syncFrom(ctx context.Context, p peer.ID) (progress bool, err er
 		s.target.Store(hr.hdrs[len(hr.hdrs)-1].height)
 		done, err := s.fetchBodies(ctx, hr.peer, hr.hdrs)
 		progress = progress || done > 0
+		if done > 0 && !hr.more {
+			s.announceTip()
+		}
 		if err != nil {
 			return progress, err
 		}
@@ -373,6 +376,19 @@ func (s *syncer) syncFrom(ctx context.Context, p peer.ID) (progress bool, err er
 		p = hr.peer
 	}
 	return progress, ctx.Err()
+}
+
+// announceTip publishes our tip after a round that reached it: peers
+// that never saw it (the other side of a healed partition) learn of the
+// heavier chain from gossip instead of waiting for their next status
+// exchange. Peers that saw it drop it as a duplicate.
+func (s *syncer) announceTip() {
+	tip := s.n.chain.Tip()
+	b, err := s.n.chain.Block(tip.ID)
+	if err != nil {
+		return
+	}
+	s.n.RelayBlock(b)
 }
 
 // retryLater schedules another round for when a header stamped t is no
