@@ -3,6 +3,7 @@ package consensus
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // ErrorKind identifies a consensus rule. Its string is the short reason
@@ -180,6 +181,17 @@ var meanings = map[ErrorKind]Meaning{
 	ErrBadSignature:     {MarksInvalid: true, PeerFault: true},
 	ErrHighS:            {MarksInvalid: true, PeerFault: true},
 	ErrSignatureRange:   {MarksInvalid: true, PeerFault: true},
+}
+
+// Kinds returns every kind of the meanings table, sorted (a test keeps the
+// table equal to the kinds this file declares).
+func Kinds() []ErrorKind {
+	out := make([]ErrorKind, 0, len(meanings))
+	for k := range meanings {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Meaning returns the kind's entry in the table. A kind missing from it (a
