@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"tally/consensus"
 )
@@ -33,6 +34,16 @@ type Config struct {
 	// Explorer is the block explorer's listen address (--explorer);
 	// empty for none.
 	Explorer string
+	// ProgressInterval spaces the initial-sync progress lines (default
+	// DefaultProgressInterval); NoPeersInterval is how long the node may
+	// have no peers before it warns, and how often it warns again
+	// (default DefaultNoPeersInterval).
+	ProgressInterval time.Duration
+	NoPeersInterval  time.Duration
+	// StartDelay pauses start-up after the RPC listener opens and before
+	// the chain loads (a test knob: clients see the -28 answers of a slow
+	// start).
+	StartDelay time.Duration
 	// ConfigFile is the TOML file the settings were read from ("" for
 	// none), for the start banner.
 	ConfigFile string

@@ -6,13 +6,14 @@ import (
 	"time"
 )
 
-// Intervals of the log reporters (variables so tests can shorten them).
-var (
-	// progressInterval is how often initial sync logs its progress.
-	progressInterval = 5 * time.Second
-	// noPeersInterval is how long the node may have no peers before it
-	// warns, and how often it warns again.
-	noPeersInterval = 2 * time.Minute
+// Defaults of the log reporters' intervals (Config.ProgressInterval and
+// Config.NoPeersInterval).
+const (
+	// DefaultProgressInterval is how often initial sync logs its progress.
+	DefaultProgressInterval = 5 * time.Second
+	// DefaultNoPeersInterval is how long the node may have no peers
+	// before it warns, and how often it warns again.
+	DefaultNoPeersInterval = 2 * time.Minute
 )
 
 // tipRecent reports whether the tip is recent (within 24 target spacings,
@@ -27,9 +28,13 @@ func (n *Node) tipRecent() (bool, string) {
 	return true, ""
 }
 
-// initialSync reports whether the node is catching up with the network:
-// its tip is old (a dev node mines its own blocks and never is).
+// initialSync reports whether the node is catching up: it is
+// downloading blocks from peers, or (except on a dev network, which mines
+// its own blocks) its tip is old.
 func (n *Node) initialSync() bool {
+	if n.p2p.Syncing() {
+		return true
+	}
 	if n.cfg.Dev {
 		return false
 	}
@@ -37,11 +42,21 @@ func (n *Node) initialSync() bool {
 	return !ok
 }
 
-// reportProgress logs a progress line every progressInterval while the
-// node is in initial sync and its tip moves: height, percent of the time
-// since genesis covered, blocks per second and the time left.
+// syncTarget returns the best height a peer announced.
+func (n *Node) syncTarget() uint64 {
+	var best uint64
+	for _, p := range n.p2p.Peers() {
+		best = max(best, p.Height)
+	}
+	return best
+}
+
+// reportProgress logs a progress line every Config.ProgressInterval while
+// the node is in initial sync and its tip moves: height, percent, blocks
+// per second and the time left, measured against the best height peers
+// announced (or, before one did, the time since genesis).
 func (n *Node) reportProgress(ctx context.Context) error {
-	t := time.NewTicker(progressInterval)
+	t := time.NewTicker(n.cfg.ProgressInterval)
 	defer t.Stop()
 	last, lastAt := n.chain.Tip().Height, time.Now()
 	for {
@@ -57,25 +72,33 @@ func (n *Node) reportProgress(ctx context.Context) error {
 		}
 		rate := float64(tip.Height-last) / now.Sub(lastAt).Seconds()
 		last, lastAt = tip.Height, now
-		g, tipTime := int64(n.params.GenesisTime), int64(tip.Header.Time)
-		pct := 100.0
-		if now.Unix() > g {
-			pct = min(100, 100*float64(tipTime-g)/float64(now.Unix()-g))
+		var pct, remaining float64
+		if target := n.syncTarget(); target > tip.Height {
+			pct = 100 * float64(tip.Height) / float64(target)
+			remaining = float64(target - tip.Height)
+		} else {
+			// Blocks still to come, at one per target spacing since the
+			// tip's time.
+			g, tipTime := int64(n.params.GenesisTime), int64(tip.Header.Time)
+			pct = 100
+			if now.Unix() > g {
+				pct = min(100, 100*float64(tipTime-g)/float64(now.Unix()-g))
+			}
+			remaining = max(0, float64(now.Unix()-tipTime)/float64(n.params.TargetSpacing))
 		}
-		// Blocks still to come, at one per target spacing since the tip.
-		remaining := float64(now.Unix()-tipTime) / float64(n.params.TargetSpacing)
 		eta := "unknown"
 		if rate > 0 {
-			eta = (time.Duration(remaining/rate) * time.Second).String()
+			eta = (time.Duration(remaining/rate) * time.Second).Round(time.Second).String()
 		}
 		n.log.Info("syncing", "height", tip.Height, "percent", fmt.Sprintf("%.2f", pct),
 			"blocks_per_s", fmt.Sprintf("%.1f", rate), "eta", eta)
 	}
 }
 
-// watchPeers warns while the node has no peers, every noPeersInterval.
+// watchPeers warns while the node has no peers, every
+// Config.NoPeersInterval.
 func (n *Node) watchPeers(ctx context.Context) error {
-	t := time.NewTicker(noPeersInterval)
+	t := time.NewTicker(n.cfg.NoPeersInterval)
 	defer t.Stop()
 	for {
 		select {

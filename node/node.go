@@ -56,6 +56,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.ProgressInterval <= 0 {
+		cfg.ProgressInterval = DefaultProgressInterval
+	}
+	if cfg.NoPeersInterval <= 0 {
+		cfg.NoPeersInterval = DefaultNoPeersInterval
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -109,6 +115,14 @@ func (n *Node) run(ctx context.Context) (err error) {
 		}
 	}()
 
+	if cfg.StartDelay > 0 {
+		n.log.Info("start-up delayed", "for", cfg.StartDelay)
+		select {
+		case <-time.After(cfg.StartDelay):
+		case <-ctx.Done():
+			return nil
+		}
+	}
 	ix := newIndexSet(cfg)
 	n.log.Info("opening chain", "datadir", filepath.Join(n.dataDir, "chain"))
 	c, err := chain.Open(filepath.Join(n.dataDir, "chain"), chain.Config{

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -55,15 +56,22 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // returning Run's error.
 func startDevNode(t *testing.T, dir string) (*client.Client, *logBuffer, func() error) {
 	t.Helper()
+	return startNode(t, Config{DataDir: dir, Dev: true})
+}
+
+// startNode is startDevNode for any config: it adds the free ports, the
+// small caches and the log.
+func startNode(t *testing.T, cfg Config) (*client.Client, *logBuffer, func() error) {
+	t.Helper()
 	logs := &logBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	dir := cfg.DataDir
 	os.Remove(filepath.Join(dir, "rpc.addr"))
-	go func() {
-		done <- Run(ctx, Config{DataDir: dir, Dev: true, RPCListen: "127.0.0.1:0", Metrics: "127.0.0.1:0",
-			P2PListen: []string{"/ip4/127.0.0.1/tcp/0"}, DBCacheMB: 8, MaxMempoolMB: 16, MinRelayFee: 1,
-			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	}()
+	cfg.RPCListen, cfg.Metrics, cfg.P2PListen = "127.0.0.1:0", "127.0.0.1:0", []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.DBCacheMB, cfg.MaxMempoolMB, cfg.MinRelayFee = 8, 16, 1
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	go func() { done <- Run(ctx, cfg) }()
 	var stopped bool
 	var runErr error
 	stop := func() error {
@@ -223,5 +231,73 @@ func TestLoadParamsGenesisFile(t *testing.T) {
 	}
 	if _, err := (&Config{GenesisFile: path}).LoadParams(); !errors.As(err, &ge) {
 		t.Fatalf("truncated file: %v", err)
+	}
+}
+
+// TestEveryBlockPathCounted: blocks reach node B by submitblock, by the
+// sync protocol and by gossip; every one of them moves both block
+// metrics (the review found blocks from peers missing from
+// tally_block_process_seconds).
+func TestEveryBlockPathCounted(t *testing.T) {
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a, _, _ := startDevNode(t, dirA)
+	b, logsB, _ := startDevNode(t, dirB)
+	ctx := context.Background()
+	const devAddr = "tlyd1q89r9aqc6yrkk9k94jkvycrwq5cnf72zafx0w5k"
+	height := func(c *client.Client) uint64 { n, _ := c.GetBlockCount(ctx); return n }
+
+	// submitblock: A's first block, handed to B by RPC.
+	ids, err := a.GenerateToAddress(ctx, 1, devAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hexBlock string
+	if err := a.Call(ctx, "getblock", []any{ids[0].String(), 0}, &hexBlock); err != nil {
+		t.Fatal(err)
+	}
+	var res any
+	if err := b.Call(ctx, "submitblock", []any{hexBlock}, &res); err != nil || res != nil {
+		t.Fatalf("submitblock: %v %v", res, err)
+	}
+	// Sync: 20 more blocks, fetched by B once it knows A.
+	if _, err := a.GenerateToAddress(ctx, 20, devAddr); err != nil {
+		t.Fatal(err)
+	}
+	p2pAddr, err := os.ReadFile(filepath.Join(dirA, "p2p.addr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Call(ctx, "addnode", []any{strings.Fields(string(p2pAddr))[0], "add"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "B to sync 21 blocks", func() bool { return height(b) == 21 })
+	// Gossip: two blocks announced as A mines them.
+	for i := 0; i < 2; i++ {
+		if _, err := a.GenerateToAddress(ctx, 1, devAddr); err != nil {
+			t.Fatal(err)
+		}
+		want := uint64(22 + i)
+		waitFor(t, "B to receive a gossiped block", func() bool { return height(b) == want })
+	}
+	connected := metricValue(t, logsB.String(), "tally_blocks_connected_total")
+	processed := metricValue(t, logsB.String(), "tally_block_process_seconds_count")
+	var nc, np int
+	fmt.Sscan(connected, &nc)
+	fmt.Sscan(processed, &np)
+	if nc != 23 || np < 23 {
+		t.Fatalf("B connected %d blocks and timed %d, want 23 and at least 23", nc, np)
+	}
+}
+
+// TestNoPeersWarnings: a public-network node without bootstrap nodes says
+// so at start, and warns while it has no peers.
+func TestNoPeersWarnings(t *testing.T) {
+	_, logs, stop := startNode(t, Config{DataDir: t.TempDir(), NoPeersInterval: 100 * time.Millisecond})
+	waitFor(t, "the no-peers warning", func() bool { return strings.Contains(logs.String(), "no peers: the node cannot sync") })
+	if !strings.Contains(logs.String(), "no bootstrap nodes: genesis.json lists none") {
+		t.Fatalf("no start warning about bootstrap nodes:\n%s", logs)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -82,7 +82,7 @@ func (n *Node) newP2P() (*p2p.Node, error) {
 	pn, err := p2p.New(p2p.Config{
 		DataDir:   n.dataDir,
 		Params:    n.params,
-		Chain:     n.chain,
+		Chain:     timedChain{n.chain, n},
 		Pool:      n.pool,
 		Listen:    listen,
 		Bootstrap: bootstrap,
@@ -118,14 +118,16 @@ func (a peersAdapter) Count() int                                     { return a
 func (a peersAdapter) AddNode(ctx context.Context, addr string) error { return a.p.AddNode(ctx, addr) }
 func (a peersAdapter) ListenAddrs() []string                          { return a.p.ListenAddrs() }
 
-// rpcChain is the chain as the RPC server sees it: submitblock goes
-// through the node's timed path (the server relays what it accepts).
-type rpcChain struct {
+// timedChain is the chain as the network and the RPC server see it: every
+// block they process goes through the node's timed path, so the block
+// metrics count every block whatever path it came by (each relays what it
+// accepts itself).
+type timedChain struct {
 	*chain.Chain
 	n *Node
 }
 
-func (c rpcChain) ProcessBlockRaw(b *wire.Block, raw []byte, src chain.Source) (chain.Result, error) {
+func (c timedChain) ProcessBlockRaw(b *wire.Block, raw []byte, src chain.Source) (chain.Result, error) {
 	return c.n.processBlock(b, raw, src)
 }
 
@@ -169,7 +171,7 @@ func (n *Node) openRPC() (*rpc.Server, error) {
 
 // rpcDeps are the parts the RPC server serves once the node is loaded.
 func (n *Node) rpcDeps(ix indexSet, recorder *rpc.Recorder) rpc.Deps {
-	deps := rpc.Deps{Chain: rpcChain{n.chain, n}, Mempool: n.pool, Miner: n.miner, TxStatus: recorder,
+	deps := rpc.Deps{Chain: timedChain{n.chain, n}, Mempool: n.pool, Miner: n.miner, TxStatus: recorder,
 		Peers: peersAdapter{n.p2p}, Relay: n.p2p, Events: n.events}
 	if ix.tx != nil {
 		deps.TxIndex = rpc.TxIndexOn(ix.tx, n.chain.DB())

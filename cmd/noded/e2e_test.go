@@ -71,8 +71,14 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 func startNoded(t *testing.T, dir string, args ...string) *proc {
 	t.Helper()
 	os.Remove(filepath.Join(dir, "rpc.addr"))
-	p := &proc{out: new(bytes.Buffer), mu: new(sync.Mutex), dir: dir}
-	p.cmd = exec.Command(nodedBinary(t), append([]string{"--datadir", dir, "--rpc-listen", "127.0.0.1:0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0"}, args...)...)
+	return startProc(t, dir, exec.Command(nodedBinary(t), append([]string{"--datadir", dir, "--rpc-listen", "127.0.0.1:0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0"}, args...)...))
+}
+
+// startProc starts cmd, a noded whose datadir is dir, capturing its
+// output; the test's end kills it if it still runs.
+func startProc(t *testing.T, dir string, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd, out: new(bytes.Buffer), mu: new(sync.Mutex), dir: dir}
 	p.cmd.Stdout = lockedWriter{p.mu, p.out}
 	p.cmd.Stderr = lockedWriter{p.mu, p.out}
 	if err := p.cmd.Start(); err != nil {

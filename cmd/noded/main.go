@@ -66,6 +66,11 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "metrics", Usage: "Prometheus metrics listen HOST:PORT"},
 		&cli.StringFlag{Name: "explorer", Usage: "block explorer (read-only web pages) listen HOST:PORT; port 0 picks one, written to <datadir>/explorer.addr"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		// Hidden: the intervals of the log reporters, and a start-up pause
+		// for testing clients against a node that is still loading.
+		&cli.DurationFlag{Name: "progress-interval", Value: node.DefaultProgressInterval, Hidden: true},
+		&cli.DurationFlag{Name: "no-peers-interval", Value: node.DefaultNoPeersInterval, Hidden: true},
+		&cli.DurationFlag{Name: "debug-start-delay", Hidden: true},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
 	}
 }
@@ -210,6 +215,10 @@ func configFrom(c *cli.Context) (node.Config, error) {
 		Metrics:      c.String("metrics"),
 		Explorer:     c.String("explorer"),
 		Logger:       log,
+
+		ProgressInterval: c.Duration("progress-interval"),
+		NoPeersInterval:  c.Duration("no-peers-interval"),
+		StartDelay:       c.Duration("debug-start-delay"),
 	}
 	if path, ok := c.App.Metadata[configFileKey].(string); ok {
 		cfg.ConfigFile = path
