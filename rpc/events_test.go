@@ -380,7 +380,7 @@ func TestEventsSlowClients(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	t.Logf("publishing %d events: %v alone, %v with 100 idle and 5 stalled clients; heap %d -> %d KB",
 		n, base, with, before.HeapAlloc>>10, after.HeapAlloc>>10)
-	if with > 5*base+2*time.Second {
+	if with > 10*base+5*time.Second { // generous: a loaded machine and -race distort both runs
 		t.Fatalf("publishing took %v with clients, %v without", with, base)
 	}
 	if grow := int64(after.HeapAlloc) - int64(before.HeapAlloc); grow > 16<<20 {
