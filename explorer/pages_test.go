@@ -319,3 +319,55 @@ func TestPoolScannedOncePerSecond(t *testing.T) {
 	}
 	mustContain(t, "mempool", body, "/tx/"+tn.poolTxs[0].TxID().String())
 }
+
+// TestStreamsPerClient: one client holds at most MaxStreams event streams
+// at once, so it cannot take the node's subscriptions from everyone else.
+func TestStreamsPerClient(t *testing.T) {
+	tn := newTestNode(t, 1, Config{})
+	tn.startExplorer(Config{MaxStreams: 2}, tn.rpc)
+	open := func() (*http.Response, context.CancelFunc) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, tn.url+"/events", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		return resp, cancel
+	}
+	var held []context.CancelFunc
+	for i := 0; i < 2; i++ {
+		resp, cancel := open()
+		defer resp.Body.Close()
+		held = append(held, cancel)
+		if resp.StatusCode != 200 {
+			t.Fatalf("stream %d: %d", i, resp.StatusCode)
+		}
+	}
+	resp, cancel := open()
+	resp.Body.Close()
+	cancel()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third stream: %d, want 429", resp.StatusCode)
+	}
+	held[0]()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, cancel := open()
+		st := resp.StatusCode
+		if st == 200 {
+			defer resp.Body.Close()
+			defer cancel()
+			break
+		}
+		resp.Body.Close()
+		cancel()
+		if time.Now().After(deadline) {
+			t.Fatalf("a closed stream does not free its place: %d", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, c := range held[1:] {
+		c()
+	}
+}

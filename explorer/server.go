@@ -21,6 +21,9 @@ const (
 	DefaultBurst         = rpc.DefaultPublicBurst
 	DefaultMaxConcurrent = 16
 	DefaultMaxConns      = rpc.DefaultPublicMaxConns
+	// DefaultMaxStreams bounds each client's open /events streams, so
+	// that one client cannot take the node's event subscriptions.
+	DefaultMaxStreams = 4
 	// DefaultPageTimeout bounds the calls behind one page.
 	DefaultPageTimeout = 10 * time.Second
 )
@@ -40,6 +43,8 @@ type Config struct {
 	// connections.
 	MaxConcurrent int
 	MaxConns      int
+	// MaxStreams bounds each client's open /events streams.
+	MaxStreams int
 	// PageTimeout bounds the work behind one page.
 	PageTimeout time.Duration
 	// Logger receives errors (default: discarded).
@@ -62,6 +67,9 @@ type Server struct {
 	sem     chan struct{}
 	pages   *pages
 	handler http.Handler
+
+	streamsMu sync.Mutex
+	streams   map[string]int // open /events streams by client
 
 	poolMu sync.Mutex
 	pool   *poolScan // the last scan of the pool
@@ -92,6 +100,9 @@ func New(cfg Config, b Backend) (*Server, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = DefaultMaxConns
 	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
 	if cfg.PageTimeout <= 0 {
 		cfg.PageTimeout = DefaultPageTimeout
 	}
@@ -110,6 +121,7 @@ func New(cfg Config, b Backend) (*Server, error) {
 		sem:     make(chan struct{}, cfg.MaxConcurrent),
 		headers: newBlockCache[blockRow](4 * chartBlocks),
 		stats:   newBlockCache[blockStats](4 * feeChartBlocks),
+		streams: make(map[string]int),
 	}
 	s.events, _ = b.(EventStream)
 	p, err := newPages()
@@ -230,7 +242,15 @@ func (s *Server) guard(h http.Handler) http.Handler {
 			}
 		}()
 		if r.URL.Path == "/events" {
-			// A long-lived stream: it holds no rendering slot.
+			// A long-lived stream: it holds no rendering slot, but a
+			// client may hold only a few.
+			key := rpc.ClientKey(r.RemoteAddr)
+			if !s.openStream(key) {
+				hdr.Set("Retry-After", "5")
+				s.plain(w, http.StatusTooManyRequests, fmt.Sprintf("too many event streams: at most %d per client", s.cfg.MaxStreams))
+				return
+			}
+			defer s.closeStream(key)
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -262,4 +282,24 @@ func (s *Server) plain(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	fmt.Fprintln(w, msg)
+}
+
+// openStream counts a client's new /events stream if it has fewer than
+// MaxStreams open.
+func (s *Server) openStream(key string) bool {
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	if s.streams[key] >= s.cfg.MaxStreams {
+		return false
+	}
+	s.streams[key]++
+	return true
+}
+
+func (s *Server) closeStream(key string) {
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	if s.streams[key]--; s.streams[key] <= 0 {
+		delete(s.streams, key)
+	}
 }

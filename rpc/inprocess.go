@@ -58,7 +58,11 @@ func NewRateLimiter(rate float64, burst int) *RateLimiter {
 
 // Allow takes one token from the bucket of the client at remoteAddr
 // (an http.Request's RemoteAddr).
-func (r *RateLimiter) Allow(remoteAddr string) bool { return r.l.allow(clientKey(remoteAddr), 1) }
+func (r *RateLimiter) Allow(remoteAddr string) bool { return r.l.allow(ClientKey(remoteAddr), 1) }
+
+// ClientKey names the client at remoteAddr as the rate limits do: its
+// IPv4 address, or its IPv6 /64.
+func ClientKey(remoteAddr string) string { return clientKey(remoteAddr) }
 
 // LimitListener accepts at most n connections at once, as the public
 // listener does.
