@@ -193,8 +193,10 @@ type Chain struct {
 // Open opens (creating if needed) the chain database in dir.
 func Open(dir string, cfg Config) (*Chain, error) {
 	db, err := leveldb.OpenFile(dir, &opt.Options{
-		Filter:             filter.NewBloomFilter(10),
-		BlockCacheCapacity: 32 << 20,
+		Filter:              filter.NewBloomFilter(10),
+		BlockCacheCapacity:  32 << 20,
+		WriteBuffer:         32 << 20,
+		CompactionTableSize: 8 << 20,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open chain database %s: %w", dir, err)
