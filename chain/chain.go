@@ -84,6 +84,10 @@ type Config struct {
 	// MaxBlockFileSize bounds each block file (default
 	// blockfile.DefaultMaxFileSize; tests make it small).
 	MaxBlockFileSize int64
+	// PruneBytes, if > 0, bounds the block and undo files (--prune):
+	// the oldest files beyond it are deleted, never one holding the
+	// last MinKeepBlocks blocks.
+	PruneBytes int64
 	// Indexers maintain optional indexes in the same batches that
 	// connect and disconnect blocks.
 	Indexers []Indexer
@@ -171,6 +175,8 @@ type Chain struct {
 	// filesDirty: records were appended since the last write (guarded
 	// by process).
 	filesDirty bool
+	pruned     uint64 // blocks of the best chain below this height may lack bodies (readMu)
+	pruneCheck uint64 // prune finds nothing to delete below this tip height (process)
 	utxo       *utxoCache
 	orphans    *orphanPool
 	cands      candidates // guarded by process
@@ -499,6 +505,12 @@ func (c *Chain) loadIndex() error {
 		return fmt.Errorf("%w: tip does not descend from genesis", ErrCorrupt)
 	}
 	c.diskTip = tip
+	for _, n := range c.main {
+		if n.hasData {
+			break
+		}
+		c.pruned = n.height + 1
+	}
 	// Recovery connects the stored blocks after the flushed tip: every
 	// stored block with at least its work may be the best.
 	for _, n := range c.index {
@@ -723,6 +735,9 @@ func (c *Chain) acceptBlock(b *wire.Block, raw []byte, src Source) (Result, erro
 	}
 	if err := c.activateBest(map[wire.Hash]blockBody{id: {b, txids}}); err != nil {
 		return 0, err
+	}
+	if err := c.prune(); err != nil {
+		return 0, c.fail(err)
 	}
 	// The batch that connected n (or marked it invalid) recorded its
 	// index entry; a block left on a side branch gets its own. Either

@@ -90,15 +90,24 @@ func (c *Chain) HeadersFrom(height uint64, count int) []wire.Header {
 var ErrNotFound = errors.New("block not found")
 
 // Block reads a stored block: ErrNotFound if the chain never stored its
-// body, ErrPruned if pruning deleted it.
+// body, ErrPruned if pruning deleted it (or it lies below the prune
+// height without a body).
 func (c *Chain) Block(id wire.Hash) (*wire.Block, error) {
 	c.readMu.RLock()
 	n := c.index[id]
-	c.readMu.RUnlock()
-	if n == nil {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	var snap node // pruning may change n's storage fields under readMu
+	if n != nil {
+		snap = node{id: n.id, height: n.height, hasData: n.hasData, data: n.data}
 	}
-	return c.readBlock(n)
+	pruned := c.pruned
+	c.readMu.RUnlock()
+	switch {
+	case n == nil:
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	case !snap.hasData && snap.height < pruned:
+		return nil, fmt.Errorf("%w: block %s at height %d (bodies are kept from height %d)", ErrPruned, id, snap.height, pruned)
+	}
+	return c.readBlock(&snap)
 }
 
 // Coin returns the unspent output at op in the best chain's UTXO set.

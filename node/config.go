@@ -11,6 +11,11 @@ import (
 	"tally/consensus"
 )
 
+// MinPruneMB is the smallest --prune, as Bitcoin Core's: room for the
+// last 288 blocks of the largest size with their undo data, and a file
+// being written.
+const MinPruneMB = 550
+
 // Config is everything noded can be told (SPEC sections 9 and 10).
 type Config struct {
 	DataDir      string
@@ -28,6 +33,8 @@ type Config struct {
 	DBCacheMB    int
 	TxIndex      bool
 	AddrIndex    bool
+	// PruneMB, if > 0, bounds the block and undo files (--prune).
+	PruneMB      int
 	MaxMempoolMB int
 	MinRelayFee  uint64
 	Metrics      string
@@ -79,6 +86,12 @@ func DefaultDataDir(network string) (string, error) {
 func (c *Config) Validate() error {
 	if c.DBCacheMB < 0 {
 		return fmt.Errorf("--dbcache %d: must be >= 0 (MB)", c.DBCacheMB)
+	}
+	if c.PruneMB < 0 || c.PruneMB > 0 && c.PruneMB < MinPruneMB {
+		return fmt.Errorf("--prune %d: must be 0 (keep every block) or at least %d (MB)", c.PruneMB, MinPruneMB)
+	}
+	if c.PruneMB > 0 && (c.TxIndex || c.AddrIndex) {
+		return errors.New("--prune cannot run with --txindex or --addrindex: the indexes point into the blocks pruning deletes")
 	}
 	if c.MaxMempoolMB < 1 {
 		return fmt.Errorf("--maxmempool %d: must be at least 1 (MB)", c.MaxMempoolMB)

@@ -128,6 +128,7 @@ func (n *Node) run(ctx context.Context) (err error) {
 	c, err := chain.Open(filepath.Join(n.dataDir, "chain"), chain.Config{
 		Params:     n.params,
 		CacheBytes: cfg.DBCacheMB << 20,
+		PruneBytes: int64(cfg.PruneMB) << 20,
 		SigCache:   n.sigs,
 		Indexers:   ix.indexers(),
 		BlocksDir:  filepath.Join(n.dataDir, "blocks"),

@@ -301,3 +301,26 @@ func TestNoPeersWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPruneFlagChecks: --prune is refused below the minimum and with the
+// indexes that point into pruned blocks.
+func TestPruneFlagChecks(t *testing.T) {
+	base := Config{MaxMempoolMB: 300}
+	for _, tc := range []struct {
+		cfg Config
+		ok  bool
+	}{
+		{Config{PruneMB: 0}, true},
+		{Config{PruneMB: MinPruneMB}, true},
+		{Config{PruneMB: MinPruneMB - 1}, false},
+		{Config{PruneMB: -1}, false},
+		{Config{PruneMB: 1000, TxIndex: true}, false},
+		{Config{PruneMB: 1000, AddrIndex: true}, false},
+	} {
+		cfg := tc.cfg
+		cfg.MaxMempoolMB = base.MaxMempoolMB
+		if err := cfg.Validate(); (err == nil) != tc.ok {
+			t.Errorf("prune %d txindex %v addrindex %v: %v", cfg.PruneMB, cfg.TxIndex, cfg.AddrIndex, err)
+		}
+	}
+}

@@ -28,10 +28,10 @@ type indexSet struct {
 // newIndexSet makes the indexes cfg asks for (both on the dev network).
 func newIndexSet(cfg Config) indexSet {
 	var ix indexSet
-	if cfg.TxIndex || cfg.Dev {
+	if cfg.TxIndex || cfg.Dev && cfg.PruneMB == 0 {
 		ix.tx = indexes.NewTxIndex()
 	}
-	if cfg.AddrIndex || cfg.Dev {
+	if cfg.AddrIndex || cfg.Dev && cfg.PruneMB == 0 {
 		ix.addr = indexes.NewAddrIndex()
 	}
 	return ix

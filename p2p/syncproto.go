@@ -113,7 +113,7 @@ func (n *Node) serveBlocks(w *bufio.Writer, ids []wire.Hash) error {
 	for _, id := range ids {
 		b, err := n.chain.Block(id)
 		if err != nil {
-			if !errors.Is(err, chain.ErrNotFound) {
+			if !errors.Is(err, chain.ErrNotFound) && !errors.Is(err, chain.ErrPruned) {
 				n.log.Error("read block to serve", "id", id, "err", err)
 			}
 			if err := writeFrame(w, msgNotFound, id[:]); err != nil {

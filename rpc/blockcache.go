@@ -138,6 +138,9 @@ func (s *Server) block(id wire.Hash) (*cachedBlock, error) {
 		if errors.Is(err, chain.ErrNotFound) {
 			return nil, rpcErr(rpcjson.CodeNotFound, "Block not found")
 		}
+		if errors.Is(err, chain.ErrPruned) {
+			return nil, rpcErr(rpcjson.CodeMisc, "Block not available (pruned data)")
+		}
 		return nil, err
 	}
 	cb := &cachedBlock{id: id, block: b, txids: b.TxIDs(), raw: b.Encode()}

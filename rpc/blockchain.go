@@ -179,6 +179,11 @@ func getBlockchainInfo(c *call) (any, error) {
 			progress = 0
 		}
 	}
+	var pruneHeight *uint64
+	h, pruned := s.deps.Chain.PruneHeight()
+	if pruned {
+		pruneHeight = &h
+	}
 	return rpcjson.BlockchainInfo{
 		Chain:                s.params.Network,
 		Blocks:               tip.Height,
@@ -192,6 +197,8 @@ func getBlockchainInfo(c *call) (any, error) {
 		VerificationProgress: progress,
 		InitialBlockDownload: !synced,
 		ChainWork:            workHex(tip.Work),
+		Pruned:               pruned,
+		PruneHeight:          pruneHeight,
 		TxIndex:              s.deps.TxIndex != nil,
 		AddrIndex:            s.deps.AddrIndex != nil,
 	}, nil

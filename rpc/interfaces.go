@@ -25,6 +25,9 @@ type Chain interface {
 	SpentCoins(id wire.Hash) ([]wire.Coin, error)
 	ChainTips() []chain.TipInfo
 	UTXOStats() (chain.UTXOStats, error)
+	// PruneHeight is the lowest height with a body, and whether pruning
+	// is on.
+	PruneHeight() (uint64, bool)
 	ProcessBlockRaw(b *wire.Block, raw []byte, src chain.Source) (chain.Result, error)
 }
 

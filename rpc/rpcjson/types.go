@@ -26,6 +26,7 @@ type BlockchainInfo struct {
 	InitialBlockDownload bool      `json:"initialblockdownload"`
 	ChainWork            string    `json:"chainwork"`
 	Pruned               bool      `json:"pruned"`
+	PruneHeight          *uint64   `json:"pruneheight,omitempty"` // lowest height with a body, when pruned
 	TxIndex              bool      `json:"txindex"`
 	AddrIndex            bool      `json:"addrindex"`
 	Warnings             string    `json:"warnings"`

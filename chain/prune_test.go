@@ -1,0 +1,106 @@
+package chain
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"tally/internal/testgen"
+	"tally/wire"
+)
+
+// TestPrune grows a chain well past the pruning limit on small block
+// files: the files stay within the limit plus one file of each kind, the
+// oldest bodies answer ErrPruned, the last MinKeepBlocks and everything
+// above the reported prune height still read, a reorganization within
+// the kept range works, and all of it survives a restart.
+func TestPrune(t *testing.T) {
+	const (
+		fileSize = 8 << 10
+		limit    = 160 << 10
+		nblocks  = 1000
+	)
+	p := testgen.DevParams()
+	g := testgen.New(p)
+	dir := t.TempDir()
+	cfg := Config{Params: p, NoSync: true, Now: crashNow, MaxBlockFileSize: fileSize, PruneBytes: limit}
+	c, err := Open(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []*wire.Block
+	parent, spend := g.Genesis(), g.GenesisSpends()
+	for h := 1; h <= nblocks; h++ {
+		tx := g.Pay(spend[:1], 2, 100)
+		spend = append(spend[1:], testgen.Outputs(tx)...)
+		b := g.Block(parent, []*wire.Tx{tx})
+		if _, err := c.ProcessBlock(b); err != nil {
+			t.Fatal(err)
+		}
+		blocks = append(blocks, b)
+		parent = testgen.ParentOf(b, uint64(h))
+		if size := dirSize(t, filepath.Join(dir, "blocks")); size > limit+2*fileSize {
+			t.Fatalf("height %d: block files hold %d bytes, over %d plus a file of each kind", h, size, limit)
+		}
+	}
+	check := func(c *Chain) {
+		t.Helper()
+		ph, on := c.PruneHeight()
+		if !on || ph == 0 || ph > nblocks-MinKeepBlocks+1 {
+			t.Fatalf("prune height %d (on %v) after %d blocks", ph, on, nblocks)
+		}
+		if _, err := c.Block(blocks[0].BlockID()); !errors.Is(err, ErrPruned) {
+			t.Fatalf("first block: %v, want ErrPruned", err)
+		}
+		for h := ph; h <= nblocks; h++ {
+			if _, err := c.Block(blocks[h-1].BlockID()); err != nil {
+				t.Fatalf("block %d above the prune height %d: %v", h, ph, err)
+			}
+		}
+	}
+	check(c)
+	// A heavier branch forking 5 blocks below the tip.
+	fork := testgen.ParentOf(blocks[nblocks-6], nblocks-5)
+	var branch []*wire.Block
+	for i := 0; i < 7; i++ {
+		b := g.Block(fork, nil, func(b *wire.Block) { b.Header.Time++ })
+		if _, err := c.ProcessBlock(b); err != nil {
+			t.Fatal(err)
+		}
+		branch = append(branch, b)
+		fork = testgen.ParentOf(b, fork.Height+1)
+	}
+	if c.Tip().ID != branch[len(branch)-1].BlockID() {
+		t.Fatal("reorganization within the kept range did not happen")
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c, err = Open(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Tip().ID != branch[len(branch)-1].BlockID() {
+		t.Fatal("tip lost across a restart")
+	}
+	check(c)
+}
+
+func dirSize(t *testing.T, dir string) int64 {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, e := range ents {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += info.Size()
+	}
+	return n
+}
