@@ -126,6 +126,9 @@ func newPartialBlockWith(cb *wire.CompactBlock, src knownTxs, sid func(wire.Hash
 	}
 	ambiguous := map[int]bool{}
 	want := len(cb.ShortIDs)
+	if want == 0 {
+		return pb, nil // an empty block: nothing to look up
+	}
 	src.ForEachKnownTx(func(txid wire.Hash, tx *wire.Tx) bool {
 		i, ok := slot[pb.sid(txid)]
 		switch {

@@ -333,8 +333,10 @@ func TestCompactAnnouncerNeverServes(t *testing.T) {
 	if st.FetchFailures != 1 || st.FullFallbacks != 1 {
 		t.Fatalf("compact stats %+v", st)
 	}
-	if el < blockTxnTimeout || el > blockTxnTimeout+fullBlockTry {
-		t.Fatalf("the block arrived after %s; want the %s wait plus one full-block request", el, blockTxnTimeout)
+	// At least the getblocktxn timeout (the silent peer was asked first),
+	// at most that plus the bounded full-block fallback.
+	if el < blockTxnTimeout || el > blockTxnTimeout+fullBlockWait {
+		t.Fatalf("the block arrived after %s; want between %s and %s", el, blockTxnTimeout, blockTxnTimeout+fullBlockWait)
 	}
 	t.Logf("block arrived after %s", el.Round(time.Millisecond))
 }
@@ -377,5 +379,58 @@ func TestCompactInvalidNotRelayed(t *testing.T) {
 	}
 	if c.CompactStats().Rebuilt != 1 {
 		t.Fatalf("c stats %+v", c.CompactStats())
+	}
+}
+
+// TestCompactHostileInput: a malformed compact block and an oversized one
+// on the topic, and getblocktxn requests that break the protocol (an index
+// outside the block, indexes not ascending), each cost the sender points;
+// a valid getblocktxn for a block we lack is answered notfound, free.
+func TestCompactHostileInput(t *testing.T) {
+	_, b, _, _ := compactPair(t)
+	tip := b.chain.Tip().ID
+	cases := []struct {
+		name string
+		send func(att *attacker, top *pubsub.Topic)
+	}{
+		{"malformed compact block", func(att *attacker, top *pubsub.Topic) {
+			att.publish(top, []byte("not a compact block"))
+		}},
+		{"oversized compact block", func(att *attacker, top *pubsub.Topic) {
+			att.publish(top, make([]byte, devParams.MaxBlockBytes+1))
+		}},
+		{"getblocktxn index outside the block", func(att *attacker, _ *pubsub.Topic) {
+			att.rawSync(b, frame(msgGetBlockTxn, encodeGetBlockTxn(getBlockTxn{ID: tip, Indexes: []int{0, 5}})))
+		}},
+		{"getblocktxn indexes not ascending", func(att *attacker, _ *pubsub.Topic) {
+			att.rawSync(b, frame(msgGetBlockTxn, append(append([]byte{}, tip[:]...), 2, 0, 0)))
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			att, top := compactAttacker(t, b)
+			c.send(att, top)
+			waitFor(t, 10*time.Second, "the sender penalized", func() bool { return b.bans.score(att.id()) > 0 || b.IsBanned(att.id()) })
+		})
+	}
+	if b.chain.Tip().ID != tip {
+		t.Fatal("hostile input moved the tip")
+	}
+}
+
+// TestGetBlockTxnNotFound: a getblocktxn for a block the server lacks is
+// answered notfound; the client gives up at once, no one is penalized.
+func TestGetBlockTxnNotFound(t *testing.T) {
+	a, b, _, _ := compactPair(t)
+	start := time.Now()
+	_, err := b.requestBlockTxn(context.Background(), a.ID(), wire.H([]byte("no such block")), []int{1})
+	if err == nil || errors.Is(err, errGarbage) {
+		t.Fatalf("err = %v, want a plain not-found error", err)
+	}
+	if el := time.Since(start); el > blockTxnTimeout {
+		t.Fatalf("not found took %s", el)
+	}
+	if a.bans.score(b.ID()) != 0 || b.bans.score(a.ID()) != 0 {
+		t.Fatal("someone was penalized for an honest notfound")
 	}
 }
