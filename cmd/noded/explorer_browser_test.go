@@ -23,7 +23,10 @@ import (
 // chromium, chromium-browser or google-chrome on the PATH.
 func chromium() string {
 	if p := os.Getenv("TALLY_CHROMIUM"); p != "" {
-		return p
+		if p, err := exec.LookPath(p); err == nil {
+			return p
+		}
+		return ""
 	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
