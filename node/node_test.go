@@ -271,6 +271,9 @@ func TestEveryBlockPathCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "B to sync 21 blocks", func() bool { return height(b) == 21 })
+	if !strings.Contains(logsB.String(), `msg="peer connected"`) {
+		t.Fatal("no debug line for the peer joining")
+	}
 	// Gossip: two blocks announced as A mines them.
 	for i := 0; i < 2; i++ {
 		if _, err := a.GenerateToAddress(ctx, 1, devAddr); err != nil {

@@ -558,6 +558,7 @@ func (n *Node) connected(_ network.Network, c network.Conn) {
 	if known {
 		return
 	}
+	n.log.Debug("peer connected", "peer", p, "addr", c.RemoteMultiaddr(), "inbound", inbound)
 	if !inbound {
 		// We dialed it (ourselves or through the DHT): it is a peer we
 		// can reach, for the tried table.
@@ -578,9 +579,13 @@ func (n *Node) disconnected(nw network.Network, c network.Conn) {
 		return
 	}
 	n.mu.Lock()
+	_, known := n.peers[p]
 	delete(n.peers, p)
 	n.mu.Unlock()
 	n.flood.forget(p)
+	if known {
+		n.log.Debug("peer disconnected", "peer", p, "addr", c.RemoteMultiaddr())
+	}
 }
 
 // peerSnapshot returns copies of the peer states.
