@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"fmt"
+	"math/big"
 	"testing"
 	"time"
 
@@ -229,5 +230,61 @@ func TestSyncStallMovesToAnotherPeer(t *testing.T) {
 	waitFor(t, 25*time.Second, "the late node at the tip", func() bool { return late.chain.Tip().ID == tip })
 	if st := late.Stats(); st.SyncStalls == 0 {
 		t.Errorf("no stall counted: %+v", st)
+	}
+}
+
+// TestHeaderPeerLostMidway: the peer headers are fetched from answers
+// the first batch of 2000 and then fails every request; another peer
+// continues the header chain from the last checked header within the same
+// round, and the sync completes.
+func TestHeaderPeerLostMidway(t *testing.T) {
+	g := testgen.New(devParams)
+	blocks := buildChain(g, MaxHeadersPerMsg+100)
+	server := newTestNode(t, fixedTopology)
+	server.processAll(blocks)
+	server.start()
+	tip := blocks[len(blocks)-1].BlockID()
+
+	flaky := newAttacker(t)
+	asked := 0
+	flaky.host.SetStreamHandler(SyncProtocol(devParams.NetworkID), func(s network.Stream) {
+		defer s.Close()
+		typ, payload, err := readFrame(s, maxRequestFrame)
+		if err != nil {
+			s.Reset()
+			return
+		}
+		switch typ {
+		case msgStatus:
+			st := server.ourStatus()
+			st.Work = new(big.Int).Lsh(st.Work, 1) // the most work: picked first
+			_ = writeFrame(s, msgStatus, encodeStatus(st))
+		case msgGetHeaders:
+			asked++
+			if asked > 1 {
+				s.Reset() // gone after the first batch
+				return
+			}
+			gh, _ := decodeGetHeaders(payload)
+			_ = writeFrame(s, msgHeaders, encodeHeaders(server.chain.LocateHeaders(gh.Locator, MaxHeadersPerMsg)))
+		default:
+			s.Reset()
+		}
+	})
+	// Both connected before the node runs: the flaky peer, claiming the
+	// most work, is picked and fails after the first batch.
+	late := newTestNode(t, fixedTopology)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := late.host.Connect(ctx, peer.AddrInfo{ID: flaky.id(), Addrs: flaky.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	connect(t, late, server)
+	late.start()
+	waitFor(t, 30*time.Second, "the late node at the tip", func() bool { return late.chain.Tip().ID == tip })
+	st := late.Stats()
+	t.Logf("stats %+v", st)
+	if st.SyncRounds != 1 {
+		t.Errorf("%d sync rounds: the round did not survive losing its header peer", st.SyncRounds)
 	}
 }

@@ -209,6 +209,10 @@ func (s *syncer) pick(ctx context.Context) (peer.ID, bool) {
 		err error
 	}
 	answers := make(chan answer, len(cands))
+	rank := make(map[peer.ID]int, len(cands))
+	for i, c := range cands {
+		rank[c.id] = i
+	}
 	loc := s.n.chain.Locator()
 	for _, c := range cands {
 		go func(p peer.ID) {
@@ -233,7 +237,11 @@ func (s *syncer) pick(ctx context.Context) (peer.ID, bool) {
 		case a.err == nil && len(a.hs) > 0:
 			if w, ok := s.probeWork(a.p, a.hs); ok && w.Cmp(tipWork) > 0 {
 				s.n.noteProved(a.p, w)
-				if best == "" || w.Cmp(bestWork) > 0 {
+				// More proved work wins; on a tie, the peer claiming more
+				// (it likely has further headers).
+				if best == "" {
+					best, bestWork = a.p, w
+				} else if c := w.Cmp(bestWork); c > 0 || (c == 0 && rank[a.p] < rank[best]) {
 					best, bestWork = a.p, w
 				}
 				if grace == nil && pctx.Err() == nil {
