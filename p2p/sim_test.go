@@ -126,11 +126,16 @@ func (s *simNet) converge(what string, nodes []*testNode) time.Duration {
 		return true
 	}, func() string {
 		counts := map[string]int{}
+		tip := best().chain.Tip().ID
+		lag := ""
 		for _, n := range nodes {
 			t := n.chain.Tip()
 			counts[fmt.Sprintf("%d:%s", t.Height, t.ID.String()[:8])]++
+			if t.ID != tip {
+				lag += fmt.Sprintf("\n  behind: %d peers (%d outbound), syncing %v, %+v", n.Count(), n.Outbound(), n.Syncing(), n.Stats())
+			}
 		}
-		return fmt.Sprintf(" (tips %v)", counts)
+		return fmt.Sprintf(" (tips %v)%s", counts, lag)
 	})
 	took := time.Since(start)
 	var ref wire.Hash
