@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"tally/chain/blockfile"
 	"tally/consensus"
 )
 
@@ -51,6 +52,9 @@ type Config struct {
 	// the chain loads (a test knob: clients see the -28 answers of a slow
 	// start).
 	StartDelay time.Duration
+	// blockFS, set by tests only, replaces the block files' file system
+	// (to make the disk fail under a running node).
+	blockFS blockfile.FS
 	// ConfigFile is the TOML file the settings were read from ("" for
 	// none), for the start banner.
 	ConfigFile string

@@ -132,6 +132,7 @@ func (n *Node) run(ctx context.Context) (err error) {
 		SigCache:   n.sigs,
 		Indexers:   ix.indexers(),
 		BlocksDir:  filepath.Join(n.dataDir, "blocks"),
+		BlockFS:    cfg.blockFS,
 	})
 	if err != nil {
 		return err

@@ -13,9 +13,11 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"tally/chain/blockfile"
 	"tally/consensus"
 	"tally/rpc/client"
 	"tally/rpc/rpcjson"
@@ -56,11 +58,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // returning Run's error.
 func startDevNode(t *testing.T, dir string) (*client.Client, *logBuffer, func() error) {
 	t.Helper()
-	return startNode(t, Config{DataDir: dir, Dev: true})
+	return startNode(t, Config{DataDir: dir, Dev: true, DBCacheMB: 8})
 }
 
-// startNode is startDevNode for any config: it adds the free ports, the
-// small caches and the log.
+// startNode is startDevNode for any config: it adds the free ports, a
+// small pool and the log (DBCacheMB 0 writes every block through).
 func startNode(t *testing.T, cfg Config) (*client.Client, *logBuffer, func() error) {
 	t.Helper()
 	logs := &logBuffer{}
@@ -69,7 +71,7 @@ func startNode(t *testing.T, cfg Config) (*client.Client, *logBuffer, func() err
 	dir := cfg.DataDir
 	os.Remove(filepath.Join(dir, "rpc.addr"))
 	cfg.RPCListen, cfg.Metrics, cfg.P2PListen = "127.0.0.1:0", "127.0.0.1:0", []string{"/ip4/127.0.0.1/tcp/0"}
-	cfg.DBCacheMB, cfg.MaxMempoolMB, cfg.MinRelayFee = 8, 16, 1
+	cfg.MaxMempoolMB, cfg.MinRelayFee = 16, 1
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() { done <- Run(ctx, cfg) }()
 	var stopped bool
@@ -325,5 +327,39 @@ func TestPruneFlagChecks(t *testing.T) {
 		if err := cfg.Validate(); (err == nil) != tc.ok {
 			t.Errorf("prune %d txindex %v addrindex %v: %v", cfg.PruneMB, cfg.TxIndex, cfg.AddrIndex, err)
 		}
+	}
+}
+
+// TestStorageFailureStopsNode: when the disk fails under a running node,
+// the chain's Run returns the failure, every service stops, and Run
+// returns the error (noded logs it and exits 1).
+func TestStorageFailureStopsNode(t *testing.T) {
+	fs := blockfile.NewMemFS()
+	var failing atomic.Bool
+	errDisk := errors.New("disk on fire")
+	fs.Hook = func(op, name string) error {
+		if failing.Load() && op != "read" {
+			return errDisk
+		}
+		return nil
+	}
+	// No UTXO cache: every block is written at once.
+	cli, logs, stop := startNode(t, Config{DataDir: t.TempDir(), Dev: true, blockFS: fs})
+	ctx := context.Background()
+	const devAddr = "tlyd1q89r9aqc6yrkk9k94jkvycrwq5cnf72zafx0w5k"
+	if _, err := cli.GenerateToAddress(ctx, 2, devAddr); err != nil {
+		t.Fatal(err)
+	}
+	failing.Store(true)
+	if _, err := cli.GenerateToAddress(ctx, 1, devAddr); err == nil {
+		t.Fatalf("a block was mined onto a failed disk:\n%s", logs)
+	}
+	waitFor(t, "the node to stop", func() bool { return strings.Contains(logs.String(), "stopping after a failure") })
+	err := stop()
+	if !errors.Is(err, errDisk) {
+		t.Fatalf("Run returned %v, want the disk's error", err)
+	}
+	if !strings.Contains(err.Error(), "chain") {
+		t.Fatalf("error %q does not name the chain", err)
 	}
 }
