@@ -4,11 +4,9 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"tally/consensus"
 	"tally/internal/testgen"
 	"tally/wire"
 )
@@ -19,24 +17,17 @@ import (
 // (oldest first, so later blocks spend outputs of earlier ones) and signed
 // on its own.
 const (
-	benchFirstFan = 100
-	benchFanOut   = 8000 // benchFirstFan txs of benchFanOut/benchFirstFan outputs
-	benchBlocks   = 10
-	benchTxs      = 1500
+	benchFanOut = 8000 // testgen.FanOut: 100 txs of benchFanOut/100+1 outputs
+	benchBlocks = 10
+	benchTxs    = 1500
 )
 
 type benchChain struct {
-	setup []*wire.Block // fan-out blocks, connected before the timer starts
-	timed []*wire.Block // the blocks whose connection is measured
-	txs   int           // non-coinbase transactions in timed
-	sigs  [][]benchSig  // the input signatures of each timed block, with their message
+	setup []*wire.Block      // fan-out blocks, connected before the timer starts
+	timed []*wire.Block      // the blocks whose connection is measured
+	txs   int                // non-coinbase transactions in timed
+	sigs  [][]testgen.SigJob // the input signatures of each timed block, with their message
 	nsigs int
-}
-
-type benchSig struct {
-	pubKey *[wire.PubKeySize]byte
-	sig    *[wire.SigSize]byte
-	msg    wire.Hash
 }
 
 var (
@@ -49,35 +40,16 @@ func benchBuild() *benchChain {
 		p := testgen.DevParams()
 		g := testgen.New(p)
 		d := &benchChain{}
-		parent := g.Genesis()
+		setup, parent, queue := g.FanOut(g.Genesis(), benchFanOut)
+		d.setup = setup
 		add := func(list *[]*wire.Block, txs []*wire.Tx) {
 			b := g.Block(parent, txs)
 			*list = append(*list, b)
 			parent = testgen.ParentOf(b, parent.Height+1)
 		}
-		first := g.Pay(g.GenesisSpends(), benchFirstFan, 0)
-		add(&d.setup, []*wire.Tx{first})
-		var fan []*wire.Tx
-		for _, s := range testgen.Outputs(first) {
-			fan = append(fan, g.Pay([]testgen.Spend{s}, benchFanOut/benchFirstFan, 1000))
-		}
-		add(&d.setup, fan)
-		var queue []testgen.Spend
-		for _, tx := range fan {
-			queue = append(queue, testgen.Outputs(tx)...)
-		}
 		for range benchBlocks {
-			var sigs []benchSig
-			txs := make([]*wire.Tx, benchTxs)
-			for i := range txs {
-				txs[i] = g.Pay(queue[:1], 2, 200)
-				queue = append(queue[1:], testgen.Outputs(txs[i])...)
-				msg := wire.SigHash(txs[i], p.NetworkID)
-				for j := range txs[i].Inputs {
-					in := &txs[i].Inputs[j]
-					sigs = append(sigs, benchSig{&in.PubKey, &in.Sig, msg})
-				}
-			}
+			txs := g.SpendOldest(&queue, benchTxs)
+			sigs := testgen.SigJobs(txs, p.NetworkID)
 			d.sigs = append(d.sigs, sigs)
 			d.nsigs += len(sigs)
 			d.txs += len(txs)
@@ -86,34 +58,6 @@ func benchBuild() *benchChain {
 		benchData = d
 	})
 	return benchData
-}
-
-// benchRawVerify verifies sigs on GOMAXPROCS goroutines, as fast as this
-// machine can (public key parse, range and low-S checks, ECDSA verify),
-// and returns how long it took.
-func benchRawVerify(b *testing.B, sigs []benchSig) time.Duration {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(sigs) {
-					return
-				}
-				s := &sigs[i]
-				if err := consensus.VerifySignature(s.pubKey, s.sig, s.msg); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return time.Since(start)
 }
 
 // BenchmarkConnectBlocks measures ProcessBlock on blocks full of signed
@@ -158,7 +102,10 @@ func BenchmarkConnectBlocks(b *testing.B) {
 					if err != nil || res != MainChain {
 						b.Fatalf("block %s: %v %v", blk.BlockID(), res, err)
 					}
-					rt := benchRawVerify(b, d.sigs[i])
+					rt, err := testgen.VerifyRaw(d.sigs[i])
+					if err != nil {
+						b.Fatal(err)
+					}
 					connect += ct
 					raw += rt
 					ratios = append(ratios, rt.Seconds()/ct.Seconds())
