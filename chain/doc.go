@@ -1,7 +1,10 @@
 // Package chain owns Tally's chain state: the block index (every known
 // block with its cumulative work and validation status), the best chain,
-// reorganization through stored undo data, the orphan pool, and the LevelDB
-// storage of blocks, index, UTXO set, undo data and tip (schema.go).
+// reorganization through stored undo data, the orphan pool, and storage:
+// block bodies and undo data in append-only block files (chain/blockfile,
+// synced before the batch that points to them, pruned with --prune), and
+// LevelDB for the index with file positions, the UTXO set and the tip
+// (schema.go).
 //
 // One writer: every change to chain state happens under Chain's process
 // mutex, inside ProcessBlock (and Open's recovery). Readers never take that
