@@ -280,8 +280,9 @@ func since(a *atomic.Uint64, t time.Time) time.Time {
 }
 
 // startCompact joins the compact-block topic and registers its validator.
-// startGossip calls it once the router exists.
-func (n *Node) startCompact(ctx context.Context, ps *pubsub.PubSub) error {
+// startGossip calls it once the router exists, and subscribes to the topic
+// with the others.
+func (n *Node) startCompact(ps *pubsub.PubSub) error {
 	c := &n.cmpct
 	c.topicName = CompactTopic(n.p.NetworkID)
 	c.inflight = make(map[wire.Hash]bool)
@@ -298,19 +299,7 @@ func (n *Node) startCompact(ctx context.Context, ps *pubsub.PubSub) error {
 	if err := t.SetScoreParams(topicScore(1, 20, -100)); err != nil {
 		return err
 	}
-	sub, err := t.Subscribe(pubsub.WithBufferSize(queueSize))
-	if err != nil {
-		return err
-	}
-	n.goFunc(func() {
-		defer sub.Cancel()
-		for {
-			if _, err := sub.Next(ctx); err != nil {
-				return
-			}
-		}
-	})
-	return nil
+	return nil // startGossip subscribes to c.topic with the other topics
 }
 
 // remember keeps b to answer getblocktxn from memory.

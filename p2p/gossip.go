@@ -208,13 +208,13 @@ func (n *Node) startGossip(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := n.startCompact(ctx, ps); err != nil {
+	if err := n.startCompact(ps); err != nil {
 		return err
 	}
 	n.life.Lock()
 	n.ps, n.blocks, n.txs = ps, blocks, txs
 	n.life.Unlock()
-	for _, t := range []*pubsub.Topic{blocks, txs} {
+	for _, t := range []*pubsub.Topic{blocks, txs, n.cmpct.topic} {
 		sub, err := t.Subscribe(pubsub.WithBufferSize(queueSize))
 		if err != nil {
 			return err
