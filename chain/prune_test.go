@@ -104,3 +104,51 @@ func dirSize(t *testing.T, dir string) int64 {
 	}
 	return n
 }
+
+// TestPruneWhileReading reads blocks while pruning deletes their files
+// (go test -race): a reader gets the block or ErrPruned, nothing else.
+func TestPruneWhileReading(t *testing.T) {
+	p := testgen.DevParams()
+	g := testgen.New(p)
+	c, err := Open(t.TempDir(), Config{Params: p, NoSync: true, Now: crashNow, MaxBlockFileSize: 4 << 10, PruneBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ids := make(chan wire.Hash, 1000)
+	done := make(chan error)
+	prunedReads := 0
+	go func() {
+		var seen []wire.Hash
+		for id := range ids {
+			seen = append(seen, id)
+			n := len(seen)
+			for _, old := range []wire.Hash{seen[0], seen[n/4], seen[n/3], seen[n/2], seen[n-1]} {
+				_, err := c.Block(old)
+				if errors.Is(err, ErrPruned) {
+					prunedReads++
+				} else if err != nil {
+					done <- err
+					return
+				}
+			}
+		}
+		done <- nil
+	}()
+	parent := g.Genesis()
+	for h := 1; h <= 700; h++ {
+		b := g.Block(parent, nil)
+		if _, err := c.ProcessBlock(b); err != nil {
+			t.Fatal(err)
+		}
+		ids <- b.BlockID()
+		parent = testgen.ParentOf(b, uint64(h))
+	}
+	close(ids)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if ph, _ := c.PruneHeight(); ph == 0 || prunedReads == 0 {
+		t.Fatalf("prune height %d, %d reads of pruned blocks: the test did not read across pruning", ph, prunedReads)
+	}
+}
