@@ -305,7 +305,7 @@ func TestOrphanTxChainCrossesThreeHops(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // keep the order: children first
 	}
-	waitFor(t, 15*time.Second, "all six in the last node's mempool", func() bool {
+	waitFor(t, 45*time.Second, "all six in the last node's mempool", func() bool {
 		for _, tx := range txs {
 			if !line[3].pool.Has(tx.TxID()) {
 				return false

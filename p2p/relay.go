@@ -31,7 +31,7 @@ const (
 	// side-branch block this long, waiting for it to be accepted, so that
 	// gossipsub forwards the original message then: a message it has seen
 	// cannot be published again until its seen cache forgets it.
-	holdTx    = 10 * time.Second
+	holdTx    = 30 * time.Second
 	holdBlock = 30 * time.Second
 	// Held messages per peer and in all.
 	maxHeldPerPeerTx    = 32
