@@ -285,7 +285,6 @@ func since(a *atomic.Uint64, t time.Time) time.Time {
 func (n *Node) startCompact(ps *pubsub.PubSub) error {
 	c := &n.cmpct
 	c.topicName = CompactTopic(n.p.NetworkID)
-	c.inflight = make(map[wire.Hash]bool)
 	if err := ps.RegisterTopicValidator(c.topicName, n.validateCompact, pubsub.WithValidatorConcurrency(2*queueSize)); err != nil {
 		return err
 	}
@@ -665,6 +664,28 @@ func (n *Node) serveBlockTxn(w *bufio.Writer, payload []byte) error {
 	return w.Flush()
 }
 
+// errBlockTxnNotFound: the peer answered a getblocktxn with notfound, which
+// is no fault (it may have pruned the block or never had it).
+var errBlockTxnNotFound = errors.New("peer does not have the block")
+
+// decodeBlockTxn checks the answer frame to a getblocktxn for block id and
+// decodes its want transactions.
+func decodeBlockTxn(typ byte, payload []byte, id wire.Hash, want int) ([]*wire.Tx, error) {
+	switch {
+	case typ == msgNotFound && len(payload) == 32 && wire.Hash(payload) == id:
+		return nil, errBlockTxnNotFound
+	case typ != msgBlockTxn:
+		return nil, garbage("answer type %#x to getblocktxn", typ)
+	case len(payload) < 32 || wire.Hash(payload[:32]) != id:
+		return nil, garbage("blocktxn for another block")
+	}
+	txs, err := wire.DecodeTxs(payload[32:], want)
+	if err != nil {
+		return nil, garbage("blocktxn: %v", err)
+	}
+	return txs, nil
+}
+
 // requestBlockTxn asks a peer for transactions of a block by index,
 // within blockTxnTimeout.
 func (n *Node) requestBlockTxn(ctx context.Context, p peer.ID, id wire.Hash, idx []int) ([]*wire.Tx, error) {
@@ -676,25 +697,12 @@ func (n *Node) requestBlockTxn(ctx context.Context, p peer.ID, id wire.Hash, idx
 	}
 	defer s.Close()
 	typ, payload, err := readFrame(s, n.maxBlockTxnFrame())
-	if err == nil {
-		switch {
-		case typ == msgNotFound && len(payload) == 32 && wire.Hash(payload) == id:
-			return nil, errors.New("peer does not have the block")
-		case typ != msgBlockTxn:
-			err = garbage("answer type %#x to getblocktxn", typ)
-		case len(payload) < 32 || wire.Hash(payload[:32]) != id:
-			err = garbage("blocktxn for another block")
-		}
-	}
 	var txs []*wire.Tx
 	if err == nil {
-		if txs, err = wire.DecodeTxs(payload[32:], len(idx)); err != nil {
-			err = garbage("blocktxn: %v", err)
-		}
+		txs, err = decodeBlockTxn(typ, payload, id, len(idx))
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, errBlockTxnNotFound) {
 		n.streamError(p, s, err, "blocktxn answer")
-		return nil, err
 	}
-	return txs, nil
+	return txs, err
 }

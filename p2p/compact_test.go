@@ -27,7 +27,7 @@ func (l txList) ForEachKnownTx(fn func(wire.Hash, *wire.Tx) bool) {
 
 // compactFixture is a block of coinbase + 6 payments on the 30-block test
 // chain, and the payments.
-func compactFixture(t *testing.T) (*wire.Block, []*wire.Tx) {
+func compactFixture(t testing.TB) (*wire.Block, []*wire.Tx) {
 	g := testgen.New(devParams)
 	blocks := buildChain(g, 30)
 	outs := testgen.Outputs(blocks[0].Txs[1])

@@ -155,15 +155,16 @@ func (c *fakeChain) Subscribe(fn func([]chain.Event)) {
 // fakePool is a Mempool that accepts a transaction spending outputs it
 // knows (the genesis allocation and what it accepted), keeps one
 // spending unknown outputs as an orphan (ErrMissingInputs), and refuses
-// a transaction without inputs as provably invalid.
+// a transaction without inputs as provably invalid. Its transactions are
+// known to compact-block rebuilding (ForEachKnownTx).
 type fakePool struct {
 	mu    sync.Mutex
 	known map[wire.Hash]bool // txids whose outputs may be spent
-	pool  map[wire.Hash]bool
+	pool  map[wire.Hash]*wire.Tx
 }
 
 func newFakePool(p *consensus.Params) *fakePool {
-	fp := &fakePool{known: make(map[wire.Hash]bool), pool: make(map[wire.Hash]bool)}
+	fp := &fakePool{known: make(map[wire.Hash]bool), pool: make(map[wire.Hash]*wire.Tx)}
 	fp.known[p.Genesis.Txs[0].TxID()] = true
 	return fp
 }
@@ -174,7 +175,7 @@ func (fp *fakePool) Accept(tx *wire.Tx, _ string) (*mempool.Entry, error) {
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
 	id := tx.TxID()
-	if fp.pool[id] {
+	if fp.pool[id] != nil {
 		return nil, &mempool.RejectError{Kind: mempool.ErrAlreadyKnown, Msg: "already in the pool"}
 	}
 	if len(tx.Inputs) == 0 {
@@ -185,16 +186,24 @@ func (fp *fakePool) Accept(tx *wire.Tx, _ string) (*mempool.Entry, error) {
 			return nil, &mempool.RejectError{Kind: mempool.ErrMissingInputs, Msg: "missing inputs"}
 		}
 	}
-	fp.pool[id], fp.known[id] = true, true
+	fp.pool[id], fp.known[id] = tx, true
 	return &mempool.Entry{Tx: tx, TxID: id, Added: time.Now()}, nil
 }
 
-func (fp *fakePool) ForEachKnownTx(func(wire.Hash, *wire.Tx) bool) {}
+func (fp *fakePool) ForEachKnownTx(fn func(wire.Hash, *wire.Tx) bool) {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	for id, tx := range fp.pool {
+		if !fn(id, tx) {
+			return
+		}
+	}
+}
 
 func (fp *fakePool) Has(txid wire.Hash) bool {
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
-	return fp.pool[txid]
+	return fp.pool[txid] != nil
 }
 
 // fakeNode is a node core (no host) on a fake chain and pool, with a

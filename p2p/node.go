@@ -189,6 +189,7 @@ func newCore(cfg Config) (*Node, error) {
 		dirty:     make(chan struct{}, 1),
 		addrs:     newAddrBook(),
 	}
+	n.cmpct.inflight = make(map[wire.Hash]bool)
 	n.blocksTopic, n.txsTopic = Topics(cfg.Params.NetworkID)
 	n.rendezvous = fmt.Sprintf("tally/%x", cfg.Params.NetworkID[:])
 	n.sync = newSyncer(n)

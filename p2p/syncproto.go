@@ -36,7 +36,7 @@ func (n *Node) handleSync(s network.Stream) {
 	p := s.Conn().RemotePeer()
 	defer s.Close()
 	stop := n.clock.AfterFunc(requestReadTimeout, func() { s.Reset() })
-	typ, payload, err := readFrame(s, max(maxRequestFrame, n.maxGetBlockTxnFrame()))
+	typ, payload, err := readFrame(s, n.maxSyncRequestFrame())
 	stop()
 	if err != nil {
 		n.streamError(p, s, err, "read sync request")
@@ -49,6 +49,9 @@ func (n *Node) handleSync(s network.Stream) {
 		n.streamError(p, s, err, "sync request")
 	}
 }
+
+// maxSyncRequestFrame bounds any request frame on an inbound sync stream.
+func (n *Node) maxSyncRequestFrame() int { return max(maxRequestFrame, n.maxGetBlockTxnFrame()) }
 
 // errRefused: a request we do not answer (a status for another network);
 // the peer was already penalized.
@@ -180,6 +183,11 @@ func (n *Node) onStatus(p peer.ID, st status) bool {
 // openRequest opens a sync stream to a connected peer (it never dials),
 // sends one request and closes its write side.
 func (n *Node) openRequest(ctx context.Context, p peer.ID, typ byte, payload []byte) (network.Stream, error) {
+	if n.host == nil {
+		// A node core without a network (fuzz targets): the request fails
+		// as it would with a peer that is gone.
+		return nil, errors.New("no network")
+	}
 	raw, err := n.host.NewStream(network.WithNoDial(ctx, "sync request"), p, n.syncProto)
 	if err != nil {
 		return nil, err
