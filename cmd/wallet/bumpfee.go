@@ -69,19 +69,11 @@ func runBumpfee(c *cli.Context) error {
 	if !wallet.SignedByUs(orig.Tx, cfg.params.NetworkID, isMine) {
 		return fmt.Errorf("transaction %s was not signed by this wallet", txid)
 	}
-	lc, done, err := checkedLightClient(c, cfg)
+	lc, done, coins, err := spendContext(ctx, c, cfg, n, w)
 	if err != nil {
 		return err
 	}
 	defer done()
-	tip, err := n.blockCount(ctx)
-	if err != nil {
-		return err
-	}
-	coins, err := n.coins(ctx, cfg, w.Addresses(), tip)
-	if err != nil {
-		return err
-	}
 	coins = n.ownUnconfirmed(ctx, cfg, w, coins)
 	byOutPoint := make(map[wire.OutPoint]coin)
 	for _, c := range coins {

@@ -128,19 +128,11 @@ func runSend(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	lc, done, err := checkedLightClient(c, cfg)
+	lc, done, coins, err := spendContext(ctx, c, cfg, n, w)
 	if err != nil {
 		return err
 	}
 	defer done()
-	tip, err := n.blockCount(ctx)
-	if err != nil {
-		return err
-	}
-	coins, err := n.coins(ctx, cfg, w.Addresses(), tip)
-	if err != nil {
-		return err
-	}
 	var spendable []coin
 	for _, c := range coins {
 		if !c.Immature && !c.Spending {
@@ -174,6 +166,25 @@ func (pay *payment) feeRate(c *cli.Context, n *node) error {
 }
 
 // checkedLightClient opens the light client beside the wallet and syncs
+// spendContext opens the light client that checks coins and lists the
+// wallet's confirmed coins at the node's tip: what send and bumpfee both
+// start from. done closes the light client's store.
+func spendContext(ctx context.Context, c *cli.Context, cfg *config, n *node, w *wallet.Wallet) (*spv.Client, func(), []coin, error) {
+	lc, done, err := checkedLightClient(c, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tip, err := n.blockCount(ctx)
+	if err == nil {
+		var coins []coin
+		if coins, err = n.coins(ctx, cfg, w.Addresses(), tip); err == nil {
+			return lc, done, coins, nil
+		}
+	}
+	done()
+	return nil, nil, nil, err
+}
+
 // it from the node, so that coins can be checked against its headers.
 func checkedLightClient(c *cli.Context, cfg *config) (*spv.Client, func(), error) {
 	lc, done, err := lightClient(c, cfg)
