@@ -165,7 +165,6 @@ func (pay *payment) feeRate(c *cli.Context, n *node) error {
 	return nil
 }
 
-// checkedLightClient opens the light client beside the wallet and syncs
 // spendContext opens the light client that checks coins and lists the
 // wallet's confirmed coins at the node's tip: what send and bumpfee both
 // start from. done closes the light client's store.
@@ -185,6 +184,7 @@ func spendContext(ctx context.Context, c *cli.Context, cfg *config, n *node, w *
 	return nil, nil, nil, err
 }
 
+// checkedLightClient opens the light client beside the wallet and syncs
 // it from the node, so that coins can be checked against its headers.
 func checkedLightClient(c *cli.Context, cfg *config) (*spv.Client, func(), error) {
 	lc, done, err := lightClient(c, cfg)
