@@ -251,10 +251,11 @@ func (n *Node) banner() {
 	if cfgFile == "" {
 		cfgFile = "none"
 	}
+	txOn, addrOn := n.cfg.indexesOn()
 	n.log.Info("Tally noded starting", "version", version.String(), "network", n.params.Network,
 		"genesis", n.params.GenesisID, "datadir", n.dataDir, "config", cfgFile,
 		"dbcache_mb", n.cfg.DBCacheMB, "maxmempool_mb", n.cfg.MaxMempoolMB, "minrelayfee", n.cfg.MinRelayFee,
-		"txindex", n.cfg.TxIndex || n.cfg.Dev, "addrindex", n.cfg.AddrIndex || n.cfg.Dev, "mine", n.cfg.Mine)
+		"txindex", txOn, "addrindex", addrOn, "mine", n.cfg.Mine)
 }
 
 func (n *Node) setMinerAddress() error {

@@ -25,16 +25,24 @@ type indexSet struct {
 	addr *indexes.AddrIndex
 }
 
-// newIndexSet makes the indexes cfg asks for (both on the dev network).
+// newIndexSet makes the indexes cfg asks for.
 func newIndexSet(cfg Config) indexSet {
 	var ix indexSet
-	if cfg.TxIndex || cfg.Dev && cfg.PruneMB == 0 {
+	txOn, addrOn := cfg.indexesOn()
+	if txOn {
 		ix.tx = indexes.NewTxIndex()
 	}
-	if cfg.AddrIndex || cfg.Dev && cfg.PruneMB == 0 {
+	if addrOn {
 		ix.addr = indexes.NewAddrIndex()
 	}
 	return ix
+}
+
+// indexesOn says which indexes run: those the flags ask for, and both on
+// the dev network unless it prunes (pruning deletes what they point into).
+func (c *Config) indexesOn() (tx, addr bool) {
+	devDefault := c.Dev && c.PruneMB == 0
+	return c.TxIndex || devDefault, c.AddrIndex || devDefault
 }
 
 func (s indexSet) any() bool { return s.tx != nil || s.addr != nil }
