@@ -16,17 +16,11 @@ import (
 	"tally/wire"
 )
 
-// filesChain builds a chain of n blocks with a payment each on disk in
-// small block files and closes it; it returns the dir and the blocks.
-func filesChain(t *testing.T, n int) (string, []*wire.Block) {
+// addPayments processes n blocks on genesis, each with one payment that
+// spends an output of the blocks before it, and calls each (if not nil)
+// after every block with its height. It returns the blocks.
+func addPayments(t *testing.T, c *Chain, g *testgen.Gen, n int, each func(h int)) []*wire.Block {
 	t.Helper()
-	p := testgen.DevParams()
-	g := testgen.New(p)
-	dir := t.TempDir()
-	c, err := Open(dir, Config{Params: p, NoSync: true, Now: crashNow, MaxBlockFileSize: 4 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var blocks []*wire.Block
 	parent, spend := g.Genesis(), g.GenesisSpends()
 	for h := 1; h <= n; h++ {
@@ -38,7 +32,25 @@ func filesChain(t *testing.T, n int) (string, []*wire.Block) {
 		}
 		blocks = append(blocks, b)
 		parent = testgen.ParentOf(b, uint64(h))
+		if each != nil {
+			each(h)
+		}
 	}
+	return blocks
+}
+
+// filesChain builds a chain of n blocks with a payment each on disk in
+// small block files and closes it; it returns the dir and the blocks.
+func filesChain(t *testing.T, n int) (string, []*wire.Block) {
+	t.Helper()
+	p := testgen.DevParams()
+	g := testgen.New(p)
+	dir := t.TempDir()
+	c, err := Open(dir, Config{Params: p, NoSync: true, Now: crashNow, MaxBlockFileSize: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := addPayments(t, c, g, n, nil)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -60,13 +60,7 @@ func (v *replayView) handle(events []Event) {
 // way), and checks that every subscriber's view, replayed
 // from the events alone, ends at the chain's real best chain.
 func TestEventsInCommitOrder(t *testing.T) {
-	p := testgen.DevParams()
-	g := testgen.New(p)
-	c, err := OpenMemory(Config{Params: p, NoSync: true, Now: crashNow})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	p, g, c := memoryChain(t)
 	views := make([]*replayView, 3)
 	for i := range views {
 		views[i] = &replayView{ids: []wire.Hash{p.GenesisID}, rng: rand.New(rand.NewPCG(uint64(i), 5))}

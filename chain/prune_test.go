@@ -29,21 +29,11 @@ func TestPrune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var blocks []*wire.Block
-	parent, spend := g.Genesis(), g.GenesisSpends()
-	for h := 1; h <= nblocks; h++ {
-		tx := g.Pay(spend[:1], 2, 100)
-		spend = append(spend[1:], testgen.Outputs(tx)...)
-		b := g.Block(parent, []*wire.Tx{tx})
-		if _, err := c.ProcessBlock(b); err != nil {
-			t.Fatal(err)
-		}
-		blocks = append(blocks, b)
-		parent = testgen.ParentOf(b, uint64(h))
+	blocks := addPayments(t, c, g, nblocks, func(h int) {
 		if size := dirSize(t, filepath.Join(dir, "blocks")); size > limit+2*fileSize {
 			t.Fatalf("height %d: block files hold %d bytes, over %d plus a file of each kind", h, size, limit)
 		}
-	}
+	})
 	check := func(c *Chain) {
 		t.Helper()
 		ph, on := c.PruneHeight()

@@ -32,6 +32,19 @@ func (c *Chain) indexLen() int {
 	return len(c.index)
 }
 
+// memoryChain opens a dev-network chain on in-memory storage, closed when
+// the test ends, with its parameters and a block generator.
+func memoryChain(t *testing.T) (*consensus.Params, *testgen.Gen, *Chain) {
+	t.Helper()
+	p := testgen.DevParams()
+	c, err := OpenMemory(Config{Params: p, NoSync: true, Now: crashNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return p, testgen.New(p), c
+}
+
 // extendMain builds n blocks on the tip with testgen and processes them.
 func extendMain(t *testing.T, c *Chain, g *testgen.Gen, n int) testgen.Parent {
 	t.Helper()
@@ -57,13 +70,7 @@ var gossip = Source{Origin: OriginGossip, Peer: "attacker"}
 // accepted block is), and the tip, the index and the database are as they
 // were. The same block from the operator is stored, as submitblock does.
 func TestGossipJunkForkNotStored(t *testing.T) {
-	p := testgen.DevParams()
-	g := testgen.New(p)
-	c, err := OpenMemory(Config{Params: p, NoSync: true, Now: crashNow})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	p, g, c := memoryChain(t)
 	extendMain(t, c, g, 3)
 	var junk []*wire.Tx
 	for i := range 50 {
@@ -79,7 +86,7 @@ func TestGossipJunkForkNotStored(t *testing.T) {
 	}
 	tip, idx := c.Tip().ID, c.indexLen()
 	keys, bytes := dbFootprint(t, c)
-	_, err = c.ProcessBlockRaw(fork, nil, gossip)
+	_, err := c.ProcessBlockRaw(fork, nil, gossip)
 	if !errors.Is(err, consensus.ErrLowWork) {
 		t.Fatalf("junk fork by gossip: %v, want %q", err, consensus.ErrLowWork)
 	}
@@ -108,13 +115,7 @@ func TestInvalidHeadersNotPersisted(t *testing.T) {
 	if testing.Short() {
 		n = 20_000
 	}
-	p := testgen.DevParams()
-	g := testgen.New(p)
-	c, err := OpenMemory(Config{Params: p, NoSync: true, Now: crashNow})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	p, g, c := memoryChain(t)
 	extendMain(t, c, g, 2)
 	timeBlocks := func() time.Duration {
 		var ds []time.Duration
@@ -183,13 +184,7 @@ func TestInvalidHeadersNotPersisted(t *testing.T) {
 // genuine body second, the parent third: the genuine block becomes the
 // tip.
 func TestMutatedOrphanDoesNotShadow(t *testing.T) {
-	p := testgen.DevParams()
-	g := testgen.New(p)
-	c, err := OpenMemory(Config{Params: p, NoSync: true, Now: crashNow})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, g, c := memoryChain(t)
 	tx := g.Pay(g.GenesisSpends(), 3, 100)
 	parent := g.Block(g.Genesis(), []*wire.Tx{tx})
 	child := g.Block(testgen.ParentOf(parent, 1), []*wire.Tx{g.Pay(testgen.Outputs(tx)[:1], 1, 10)})
