@@ -165,3 +165,27 @@ func TestOrphanBounds(t *testing.T) {
 		t.Fatalf("peer a holds %d, want 15 without its sixth", got)
 	}
 }
+
+// TestOrphanRacingItsParent: the parent is accepted after the child's
+// check found it missing but before the child is kept as an orphan. The
+// parent's look for its orphans then finds nothing, so without a second
+// check the child would wait for a parent that already came.
+func TestOrphanRacingItsParent(t *testing.T) {
+	f := newFixture(t, 1)
+	parent := f.pay1(f.coins[0], 1000)
+	child := f.pay1(out(parent, 0), 1000)
+	once := false
+	f.pool.testBeforeOrphan = func() {
+		if !once {
+			once = true
+			f.mustAccept(parent)
+		}
+	}
+	if _, err := f.pool.Accept(child, "peer"); err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	if !f.pool.Has(child.TxID()) || f.pool.OrphanCount() != 0 {
+		t.Fatalf("child in pool %v, orphans %d: it waits for a parent that arrived", f.pool.Has(child.TxID()), f.pool.OrphanCount())
+	}
+	checkPoolInternals(t, f.pool)
+}

@@ -135,8 +135,11 @@ type Pool struct {
 	bytes   int
 	seq     uint64
 	orphans map[wire.Hash]*orphanTx
-	est     *estimator
-	recent  recentRing // removed transactions kept for compact blocks (recent.go)
+	// testBeforeOrphan, when set by a test, runs between the check that
+	// finds inputs missing and the keeping of the orphan.
+	testBeforeOrphan func()
+	est              *estimator
+	recent           recentRing // removed transactions kept for compact blocks (recent.go)
 	// tip is the chain tip the pool has caught up with (the last block
 	// event it handled, once the pool fits it): templates are built only
 	// on it. tipMoved is closed and replaced when it changes.
@@ -390,14 +393,25 @@ func (p *Pool) accept(tx *wire.Tx, peer string, keepOrphan bool) (*Entry, error)
 		return nil, fromRule(err)
 	}
 	txid := tx.TxID()
-	p.mu.RLock()
-	_, err := p.check(tx, txid)
-	p.mu.RUnlock()
-	if err != nil {
-		if keepOrphan && errors.Is(err, ErrMissingInputs) && !IsProvablyInvalid(err) {
-			p.addOrphan(tx, txid, peer)
+	for attempt := 0; ; attempt++ {
+		p.mu.RLock()
+		_, err := p.check(tx, txid)
+		p.mu.RUnlock()
+		if err == nil {
+			break
 		}
-		return nil, err
+		if !keepOrphan || !errors.Is(err, ErrMissingInputs) || IsProvablyInvalid(err) {
+			return nil, err
+		}
+		// A parent accepted between the check and addOrphan would have
+		// looked for its orphans before this one was kept: addOrphan
+		// checks again under the write lock, and then we try again.
+		if p.testBeforeOrphan != nil {
+			p.testBeforeOrphan()
+		}
+		if kept := p.addOrphan(tx, txid, peer); kept || attempt >= 2 {
+			return nil, err
+		}
 	}
 	// Signatures outside the lock, so concurrent submitters use every core.
 	if err := consensus.CheckTxSignatures(tx, txid, p.p.NetworkID, p.cfg.SigCache); err != nil {
@@ -540,12 +554,18 @@ func (p *Pool) evict() {
 	}
 }
 
-func (p *Pool) addOrphan(tx *wire.Tx, txid wire.Hash, peer string) {
+// addOrphan keeps tx until its inputs arrive. It reports false, keeping
+// nothing, when the inputs are no longer missing (a parent came in since
+// the caller's check) so that the caller tries tx again.
+func (p *Pool) addOrphan(tx *wire.Tx, txid wire.Hash, peer string) bool {
 	if tx.SerializeSize() > p.p.MaxTxBytes {
-		return
+		return true
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if _, err := p.check(tx, txid); !errors.Is(err, ErrMissingInputs) {
+		return false
+	}
 	now := p.cfg.Now()
 	perPeer := 0
 	var oldest wire.Hash
@@ -563,12 +583,13 @@ func (p *Pool) addOrphan(tx *wire.Tx, txid wire.Hash, peer string) {
 		}
 	}
 	if perPeer >= maxOrphansPerPeer {
-		return
+		return true
 	}
 	if len(p.orphans) >= p.cfg.MaxOrphans {
 		delete(p.orphans, oldest)
 	}
 	p.orphans[txid] = &orphanTx{tx: tx, peer: peer, added: now}
+	return true
 }
 
 // acceptOrphansOf tries the orphans that spend outputs of txid, and

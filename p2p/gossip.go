@@ -337,8 +337,9 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 			// Hold the message: if the block joins the best chain
 			// meanwhile (its parent arrived, its branch became the
 			// heaviest), it is accepted and forwarded as it came.
-			if n.relay.hold(ctx, b.BlockID(), from, maxHeldPerPeerBlock, holdBlock) {
-				if info, ok := n.chain.BlockInfo(b.BlockID()); ok && info.OnMain {
+			onMain := func() bool { info, ok := n.chain.BlockInfo(b.BlockID()); return ok && info.OnMain }
+			if n.relay.hold(ctx, b.BlockID(), from, maxHeldPerPeerBlock, holdBlock, onMain) {
+				if onMain() {
 					v, err = verdict{Result: pubsub.ValidationAccept, Reason: "accepted later"}, nil
 					break
 				}
@@ -398,7 +399,8 @@ func (n *Node) validateTx(ctx context.Context, from peer.ID, msg *pubsub.Message
 		// Kept as an orphan: hold the message until its parent arrives
 		// (the pool then accepts it), so it is forwarded as it came.
 		n.relay.orphanTx(tx, tx.TxID())
-		if n.relay.hold(ctx, tx.TxID(), from, maxHeldPerPeerTx, holdTx) && n.pool.Has(tx.TxID()) {
+		inPool := func() bool { return n.pool.Has(tx.TxID()) }
+		if n.relay.hold(ctx, tx.TxID(), from, maxHeldPerPeerTx, holdTx, inPool) && inPool() {
 			v, err = verdict{Result: pubsub.ValidationAccept, Reason: "accepted later"}, nil
 		}
 	}

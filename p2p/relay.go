@@ -78,9 +78,11 @@ func newRelayer(n *Node) *relayer {
 }
 
 // hold waits until id is accepted (notify), d passes or ctx ends; it
-// reports whether id was accepted meanwhile. When the peer or the node
+// reports whether id was accepted meanwhile. done tells whether id was
+// accepted already: it is asked once the hold is registered, so that an
+// acceptance racing the caller is not missed. When the peer or the node
 // already holds its share, it returns false at once.
-func (r *relayer) hold(ctx context.Context, id wire.Hash, from peer.ID, perPeer int, d time.Duration) bool {
+func (r *relayer) hold(ctx context.Context, id wire.Hash, from peer.ID, perPeer int, d time.Duration, done func() bool) bool {
 	ch := make(chan struct{})
 	r.mu.Lock()
 	if r.heldByPeer[from] >= perPeer || r.heldTotal >= maxHeld {
@@ -111,6 +113,9 @@ func (r *relayer) hold(ctx context.Context, id wire.Hash, from peer.ID, perPeer 
 		r.heldTotal--
 		r.mu.Unlock()
 	}()
+	if done() {
+		return true
+	}
 	hctx, cancel := withTimeout(ctx, r.n.clock, d)
 	defer cancel()
 	select {
