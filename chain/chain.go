@@ -91,6 +91,10 @@ type Config struct {
 	// Indexers maintain optional indexes in the same batches that
 	// connect and disconnect blocks.
 	Indexers []Indexer
+	// AssumeValid is the --assumevalid block (zero: none): its ancestors
+	// on a header chain given to AssumeHeaderChain skip the signature
+	// check.
+	AssumeValid wire.Hash
 }
 
 // Indexer keeps an optional index (transactions, addresses) in the chain
@@ -194,6 +198,7 @@ type Chain struct {
 	// lastRuleErr holds the rule errors of blocks found invalid during
 	// the current ProcessBlock.
 	lastRuleErr map[wire.Hash]error
+	av          assumeValid
 }
 
 // Open opens (creating if needed) the chain database in dir.
@@ -274,6 +279,7 @@ func New(db *leveldb.DB, cfg Config) (*Chain, error) {
 		index:   make(map[wire.Hash]*node),
 		invalid: newKnownInvalid(),
 	}
+	c.av.id = cfg.AssumeValid
 	c.failure.init()
 	c.events.init()
 	want := encodeVersion(c.p.NetworkID, c.p.GenesisID)
