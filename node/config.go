@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"tally/chain/blockfile"
 	"tally/consensus"
+	"tally/wire"
 )
 
 // MinPruneMB is the smallest --prune, as Bitcoin Core's: room for the
@@ -35,7 +37,10 @@ type Config struct {
 	TxIndex      bool
 	AddrIndex    bool
 	// PruneMB, if > 0, bounds the block and undo files (--prune).
-	PruneMB      int
+	PruneMB int
+	// AssumeValid is --assumevalid: "" takes genesis.json's
+	// assume_valid, "0" checks every signature, otherwise a block id.
+	AssumeValid  string
 	MaxMempoolMB int
 	MinRelayFee  uint64
 	Metrics      string
@@ -85,6 +90,25 @@ func DefaultDataDir(network string) (string, error) {
 	return filepath.Join(home, ".tally", network), nil
 }
 
+// assumeValid resolves --assumevalid against the network's default (p
+// may be nil when only the syntax is checked); the zero hash means none.
+func (c *Config) assumeValid(p *consensus.Params) (wire.Hash, error) {
+	switch c.AssumeValid {
+	case "":
+		if p == nil {
+			return wire.Hash{}, nil
+		}
+		return p.AssumeValid, nil
+	case "0":
+		return wire.Hash{}, nil
+	}
+	h, err := wire.ParseHash(c.AssumeValid)
+	if err != nil || c.AssumeValid != strings.ToLower(c.AssumeValid) {
+		return wire.Hash{}, fmt.Errorf("--assumevalid %q: must be a block id of 64 lowercase hex digits, or 0 to check every signature", c.AssumeValid)
+	}
+	return h, nil
+}
+
 // Validate checks the values a flag or config file can get wrong, naming
 // the flag in a one-line error.
 func (c *Config) Validate() error {
@@ -96,6 +120,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PruneMB > 0 && (c.TxIndex || c.AddrIndex) {
 		return errors.New("--prune cannot run with --txindex or --addrindex: the indexes point into the blocks pruning deletes")
+	}
+	if _, err := c.assumeValid(nil); err != nil {
+		return err
 	}
 	if c.MaxMempoolMB < 1 {
 		return fmt.Errorf("--maxmempool %d: must be at least 1 (MB)", c.MaxMempoolMB)

@@ -124,15 +124,23 @@ func (n *Node) run(ctx context.Context) (err error) {
 		}
 	}
 	ix := newIndexSet(cfg)
+	av, err := cfg.assumeValid(n.params)
+	if err != nil {
+		return err
+	}
+	if !av.IsZero() {
+		n.log.Info("assumevalid: signatures of the assumed block's ancestors are not checked", "block", av)
+	}
 	n.log.Info("opening chain", "datadir", filepath.Join(n.dataDir, "chain"))
 	c, err := chain.Open(filepath.Join(n.dataDir, "chain"), chain.Config{
-		Params:     n.params,
-		CacheBytes: cfg.DBCacheMB << 20,
-		PruneBytes: int64(cfg.PruneMB) << 20,
-		SigCache:   n.sigs,
-		Indexers:   ix.indexers(),
-		BlocksDir:  filepath.Join(n.dataDir, "blocks"),
-		BlockFS:    cfg.blockFS,
+		Params:      n.params,
+		CacheBytes:  cfg.DBCacheMB << 20,
+		PruneBytes:  int64(cfg.PruneMB) << 20,
+		AssumeValid: av,
+		SigCache:    n.sigs,
+		Indexers:    ix.indexers(),
+		BlocksDir:   filepath.Join(n.dataDir, "blocks"),
+		BlockFS:     cfg.blockFS,
 	})
 	if err != nil {
 		return err

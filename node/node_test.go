@@ -21,6 +21,7 @@ import (
 	"tally/consensus"
 	"tally/rpc/client"
 	"tally/rpc/rpcjson"
+	"tally/wire"
 )
 
 // logBuffer collects log lines for assertions.
@@ -326,6 +327,38 @@ func TestPruneFlagChecks(t *testing.T) {
 		cfg.MaxMempoolMB = base.MaxMempoolMB
 		if err := cfg.Validate(); (err == nil) != tc.ok {
 			t.Errorf("prune %d txindex %v addrindex %v: %v", cfg.PruneMB, cfg.TxIndex, cfg.AddrIndex, err)
+		}
+	}
+}
+
+// TestAssumeValidFlag: --assumevalid takes a lowercase block id, 0 (off)
+// or nothing (genesis.json's), and refuses anything else.
+func TestAssumeValidFlag(t *testing.T) {
+	p, err := consensus.Default(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.AssumeValid = wire.H([]byte("default"))
+	id := wire.H([]byte("flag"))
+	for _, tc := range []struct {
+		flag string
+		want wire.Hash
+		ok   bool
+	}{
+		{"", p.AssumeValid, true},
+		{"0", wire.Hash{}, true},
+		{id.String(), id, true},
+		{strings.ToUpper(id.String()), wire.Hash{}, false},
+		{id.String()[:63], wire.Hash{}, false},
+		{"yes", wire.Hash{}, false},
+	} {
+		cfg := Config{MaxMempoolMB: 300, AssumeValid: tc.flag}
+		if err := cfg.Validate(); (err == nil) != tc.ok {
+			t.Errorf("--assumevalid %q: %v", tc.flag, err)
+			continue
+		}
+		if got, err := cfg.assumeValid(p); tc.ok && (err != nil || got != tc.want) {
+			t.Errorf("--assumevalid %q: %v %v, want %v", tc.flag, got, err, tc.want)
 		}
 	}
 }

@@ -146,6 +146,11 @@ func (c *fakeChain) HasBlock(id wire.Hash) bool {
 	return ok
 }
 
+// The fake chain runs without --assumevalid.
+func (c *fakeChain) AssumeValidID() wire.Hash { return wire.Hash{} }
+
+func (c *fakeChain) AssumeHeaderChain(uint64, []wire.Hash, *big.Int) bool { return false }
+
 func (c *fakeChain) Subscribe(fn func([]chain.Event)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

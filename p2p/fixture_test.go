@@ -69,6 +69,13 @@ func newTestNode(t testing.TB, opts ...nodeOpt) *testNode {
 // keeps it in memory), so that a restart finds it again.
 func newTestNodeAt(t testing.TB, chainDir string, opts ...nodeOpt) *testNode {
 	t.Helper()
+	return newTestNodeChain(t, chainDir, nil, opts...)
+}
+
+// newTestNodeChain is newTestNodeAt with chainOpt, if set, changing the
+// chain's configuration.
+func newTestNodeChain(t testing.TB, chainDir string, chainOpt func(*chain.Config), opts ...nodeOpt) *testNode {
+	t.Helper()
 	p := devParams
 	cfg := Config{
 		DataDir:           t.TempDir(),
@@ -90,6 +97,9 @@ func newTestNodeAt(t testing.TB, chainDir string, opts ...nodeOpt) *testNode {
 		sigs = sharedSigCache
 	}
 	ccfg := chain.Config{Params: p, NoSync: true, Now: cfg.Clock.Now, SigCache: sigs, CacheBytes: 32 << 20}
+	if chainOpt != nil {
+		chainOpt(&ccfg)
+	}
 	var c *chain.Chain
 	var err error
 	if chainDir == "" {

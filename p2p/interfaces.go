@@ -1,6 +1,8 @@
 package p2p
 
 import (
+	"math/big"
+
 	"tally/chain"
 	"tally/mempool"
 	"tally/wire"
@@ -23,6 +25,11 @@ type Chain interface {
 	// Subscribe registers fn for connect and disconnect events, in the
 	// order the chain made them.
 	Subscribe(fn func([]chain.Event))
+	// AssumeValidID is the --assumevalid block (zero: none);
+	// AssumeHeaderChain gives the chain a header chain, checked in full,
+	// that ends at it (ids by height from start, cumulative work).
+	AssumeValidID() wire.Hash
+	AssumeHeaderChain(start uint64, ids []wire.Hash, work *big.Int) bool
 }
 
 // Mempool is what the network uses of the transaction pool

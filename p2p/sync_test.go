@@ -10,6 +10,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"tally/chain"
+	"tally/consensus"
 	"tally/internal/testgen"
 	"tally/wire"
 )
@@ -286,5 +288,67 @@ func TestHeaderPeerLostMidway(t *testing.T) {
 	t.Logf("stats %+v", st)
 	if st.SyncRounds != 1 {
 		t.Errorf("%d sync rounds: the round did not survive losing its header peer", st.SyncRounds)
+	}
+}
+
+// assumeValidChain builds 30 blocks whose block 10 holds a transaction
+// with a broken signature; it returns them, their ids and the cumulative
+// work at block 20, the block to assume valid.
+func assumeValidChain(g *testgen.Gen) ([]*wire.Block, []wire.Hash, *big.Int) {
+	parent := g.Genesis()
+	var blocks []*wire.Block
+	var ids []wire.Hash
+	work := consensus.CalcWork(devParams.Genesis.Header.Bits)
+	var fan *wire.Tx
+	for h := 1; h <= 30; h++ {
+		var txs []*wire.Tx
+		switch h {
+		case 1:
+			fan = g.Pay(g.GenesisSpends(), 50, 10000)
+			txs = []*wire.Tx{fan}
+		case 10:
+			bad := g.Pay(testgen.Outputs(fan)[:1], 1, 1000)
+			bad.Inputs[0].Sig[40] ^= 1
+			txs = []*wire.Tx{bad}
+		}
+		b := g.Block(parent, txs)
+		blocks, ids = append(blocks, b), append(ids, b.BlockID())
+		if h <= 20 {
+			work.Add(work, consensus.CalcWork(b.Header.Bits))
+		}
+		parent = testgen.ParentOf(b, uint64(h))
+	}
+	return blocks, ids, work
+}
+
+// TestAssumeValidSync: a fresh node with --assumevalid syncs a chain
+// whose block 10 has a broken signature, because block 20 is assumed
+// valid and its syncer found the header chain to it; the same node
+// without --assumevalid stops below the broken block.
+func TestAssumeValidSync(t *testing.T) {
+	g := testgen.New(devParams)
+	blocks, ids, work := assumeValidChain(g)
+	av := ids[19]
+	withAV := func(c *chain.Config) { c.AssumeValid = av }
+	server := newTestNodeChain(t, "", withAV).start()
+	if !server.chain.AssumeHeaderChain(1, ids[:20], work) {
+		t.Fatal("server: header chain refused")
+	}
+	server.processAll(blocks)
+
+	assumed := newTestNodeChain(t, "", withAV, withBootstrap(server.Addrs()...)).start()
+	checked := newTestNode(t, withBootstrap(server.Addrs()...)).start()
+	tip := ids[len(ids)-1]
+	waitFor(t, 30*time.Second, "the assumevalid node at the tip", func() bool { return assumed.chain.Tip().ID == tip })
+	if info := assumed.chain.AssumeValid(); info.Skipped != 20 || info.Height != 20 || info.InForce {
+		t.Errorf("assumevalid node: %+v, want 20 blocks skipped, height 20, no longer in force", info)
+	}
+	waitFor(t, 30*time.Second, "the checking node below the broken block", func() bool { return checked.chain.Tip().Height == 9 })
+	time.Sleep(time.Second)
+	if h := checked.chain.Tip().Height; h != 9 {
+		t.Fatalf("the node checking every signature went past the broken block to %d", h)
+	}
+	if info, ok := checked.chain.BlockInfo(ids[9]); ok && !info.Invalid {
+		t.Errorf("broken block stored as valid: %+v", info)
 	}
 }

@@ -25,6 +25,9 @@ const (
 	// maxHeaderChain bounds the headers held while looking for more work
 	// than our tip (a deep fork); past it the peer is penalized.
 	maxHeaderChain = 250000
+	// avRescan spaces the searches of one peer's headers for the
+	// assumed-valid block.
+	avRescan = 10 * time.Minute
 	// fetchChunk: ids per getblocks request.
 	fetchChunk = 16
 	// fetchWindow: blocks beyond the next to connect that may be asked.
@@ -80,8 +83,12 @@ type syncer struct {
 
 	mu       sync.Mutex
 	orphanAt map[peer.ID]time.Time
-	failed   map[peer.ID]time.Time // owned by run
-	retryAt  time.Time             // a header from the future becomes valid (owned by run)
+	// avScanned: when each peer's header chain was last searched for
+	// the assumed-valid block (scanAssumed); avFound once it was found.
+	avScanned map[peer.ID]time.Time
+	avFound   bool
+	failed    map[peer.ID]time.Time // owned by run
+	retryAt   time.Time             // a header from the future becomes valid (owned by run)
 }
 
 func newSyncer(n *Node) *syncer {
@@ -351,6 +358,7 @@ func (s *syncer) ctxFromIndex(id wire.Hash) (hdrCtx, bool) {
 // and check headers, then fetch bodies from several peers and connect
 // them. progress reports whether any block was connected.
 func (s *syncer) syncFrom(ctx context.Context, p peer.ID) (progress bool, err error) {
+	s.scanAssumed(ctx, p)
 	for ctx.Err() == nil {
 		s.n.stats.syncRounds.Add(1)
 		hr, err := s.fetchHeaders(ctx, p, s.announced(p))
@@ -384,6 +392,78 @@ func (s *syncer) syncFrom(ctx context.Context, p peer.ID) (progress bool, err er
 		p = hr.peer
 	}
 	return progress, ctx.Err()
+}
+
+// scanAssumed searches p's header chain for the --assumevalid block
+// before a round, so that the bodies below it skip their signature
+// checks. Bitcoin Core has every header before it fetches a body; our
+// rounds fetch maxRoundHeaders headers at a time, so without this look
+// ahead the assumed block would only come into view in the last round.
+// The headers are checked as in a round (a broken one costs p points);
+// only their ids are kept. Each peer is searched at most once per
+// avRescan, and none once the block is found or stored.
+func (s *syncer) scanAssumed(ctx context.Context, p peer.ID) {
+	n := s.n
+	av := n.chain.AssumeValidID()
+	if av.IsZero() || s.avFound || n.chain.HasBlock(av) {
+		return
+	}
+	now := n.clock.Now()
+	if last, ok := s.avScanned[p]; ok && now.Sub(last) < avRescan {
+		return
+	}
+	if s.avScanned == nil || len(s.avScanned) >= 1024 {
+		s.avScanned = make(map[peer.ID]time.Time)
+	}
+	s.avScanned[p] = now
+	base := n.chain.Locator()
+	var (
+		cur     hdrCtx
+		haveCur bool
+		res     headersResult
+		ids     []wire.Hash
+		start   uint64
+	)
+	for iter := 0; iter <= maxHeaderChain/MaxHeadersPerMsg && ctx.Err() == nil; iter++ {
+		loc := base
+		if haveCur {
+			loc = append([]wire.Hash{cur.id}, base...)
+		}
+		if len(loc) > MaxLocatorIDs {
+			loc = append(loc[:MaxLocatorIDs-1], n.p.GenesisID)
+		}
+		resp, err := n.requestHeaders(ctx, p, loc, headersTimeout)
+		if err != nil || len(resp) == 0 {
+			return
+		}
+		_, stop, err := s.attachHeaders(p, resp, &cur, &haveCur, &res)
+		if err != nil {
+			return
+		}
+		for _, h := range res.hdrs {
+			// A header that does not follow the last kept one starts
+			// the chain afresh (the answer attached to a stored block).
+			if len(ids) > 0 && h.header.PrevBlock != ids[len(ids)-1] {
+				ids = ids[:0]
+			}
+			if len(ids) == 0 {
+				start = h.height
+			}
+			ids = append(ids, h.id)
+			if h.id == av {
+				if n.chain.AssumeHeaderChain(start, ids, h.work) {
+					s.avFound = true
+					n.log.Info("assumevalid: header chain to the assumed block found; its ancestors' signatures are not checked",
+						"block", av, "height", h.height, "peer", p)
+				}
+				return
+			}
+		}
+		res.hdrs = res.hdrs[:0]
+		if stop || len(resp) < MaxHeadersPerMsg {
+			return
+		}
+	}
 }
 
 // announceTip publishes our tip after a round that reached it: peers

@@ -19,7 +19,7 @@ var blockchainMethods = []*method{
 	{
 		Name: "getblockchaininfo", Family: "Blockchain", Public: true,
 		Summary: "Returns the state of the best chain.",
-		Result:  "{chain, blocks, headers, bestblockhash, bits, target, difficulty, time, mediantime, verificationprogress, initialblockdownload, chainwork, pruned, txindex, addrindex, warnings}",
+		Result:  "{chain, blocks, headers, bestblockhash, bits, target, difficulty, time, mediantime, verificationprogress, initialblockdownload, chainwork, pruned, pruneheight, txindex, addrindex, assumevalid, assumevalid_in_force, warnings}",
 		Handler: getBlockchainInfo,
 	},
 	{
@@ -184,7 +184,14 @@ func getBlockchainInfo(c *call) (any, error) {
 	if pruned {
 		pruneHeight = &h
 	}
+	av := s.deps.Chain.AssumeValid()
+	avID := ""
+	if !av.ID.IsZero() {
+		avID = av.ID.String()
+	}
 	return rpcjson.BlockchainInfo{
+		AssumeValid:          avID,
+		AssumeValidInForce:   av.InForce,
 		Chain:                s.params.Network,
 		Blocks:               tip.Height,
 		Headers:              s.headersHeight(),

@@ -28,6 +28,8 @@ type Chain interface {
 	// PruneHeight is the lowest height with a body, and whether pruning
 	// is on.
 	PruneHeight() (uint64, bool)
+	// AssumeValid reports the --assumevalid state.
+	AssumeValid() chain.AssumeValidInfo
 	ProcessBlockRaw(b *wire.Block, raw []byte, src chain.Source) (chain.Result, error)
 }
 

@@ -57,3 +57,36 @@ func TestPrunedNode(t *testing.T) {
 		t.Fatalf("getblock above the prune height: %v", err)
 	}
 }
+
+// assumingChain plays a node syncing below its --assumevalid block.
+type assumingChain struct{ Chain }
+
+func (assumingChain) AssumeValid() chain.AssumeValidInfo {
+	return chain.AssumeValidInfo{ID: wire.H([]byte("assumed")), Height: 30, InForce: true}
+}
+
+// TestAssumeValidReported: getblockchaininfo names the --assumevalid
+// block and says whether it is in force; empty and false without it.
+func TestAssumeValidReported(t *testing.T) {
+	f := newFixture(t)
+	var info rpcjson.BlockchainInfo
+	f.mustCall("getblockchaininfo", nil, &info)
+	if info.AssumeValid != "" || info.AssumeValidInForce {
+		t.Fatalf("node without --assumevalid: %q in force %v", info.AssumeValid, info.AssumeValidInForce)
+	}
+	srv, err := New(Config{Params: f.p, Listen: "127.0.0.1:0", User: "u", Password: "p"}, Deps{Chain: assumingChain{f.c}, Mempool: f.pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(context.Background())
+	var raw map[string]any
+	if err := client.New(srv.Addr(), "u", "p").Call(context.Background(), "getblockchaininfo", nil, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if raw["assumevalid"] != wire.H([]byte("assumed")).String() || raw["assumevalid_in_force"] != true {
+		t.Fatalf("assumevalid %v, in force %v", raw["assumevalid"], raw["assumevalid_in_force"])
+	}
+}

@@ -29,7 +29,13 @@ type BlockchainInfo struct {
 	PruneHeight          *uint64   `json:"pruneheight,omitempty"` // lowest height with a body, when pruned
 	TxIndex              bool      `json:"txindex"`
 	AddrIndex            bool      `json:"addrindex"`
-	Warnings             string    `json:"warnings"`
+	// AssumeValid is the --assumevalid block ("" when every signature is
+	// checked); AssumeValidInForce says that blocks being connected now
+	// skip their signature checks (a header chain to it is known and the
+	// tip is below it).
+	AssumeValid        string `json:"assumevalid"`
+	AssumeValidInForce bool   `json:"assumevalid_in_force"`
+	Warnings           string `json:"warnings"`
 }
 
 // BlockHeaderResult is the result of getblockheader with verbose true.
