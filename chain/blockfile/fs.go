@@ -275,7 +275,22 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	if end := off + int64(len(p)); end > int64(len(d.data)) {
-		d.data = append(d.data, make([]byte, end-int64(len(d.data)))...)
+		if end > int64(cap(d.data)) {
+			// Double, as a file system's pages come without copying
+			// what is written already: growing by the write (or by
+			// append's 1.25 for large slices) would copy the whole
+			// file every few blocks and bill that to the chain.
+			grown := make([]byte, len(d.data), max(end, 2*int64(cap(d.data))))
+			copy(grown, d.data)
+			d.data = grown
+		}
+		old := len(d.data)
+		d.data = d.data[:end]
+		// A truncated file's old bytes may still be in the capacity:
+		// a gap reads as zeros, as in a file.
+		if off > int64(old) {
+			clear(d.data[old:off])
+		}
 	}
 	return copy(d.data[off:], p), nil
 }
