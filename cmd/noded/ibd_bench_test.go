@@ -414,10 +414,12 @@ func payments(g *testgen.Gen, queue *[]testgen.Spend, n int) []*wire.Tx {
 	return txs
 }
 
-// ibdSample is the syncing node's height at a time since its start.
+// ibdSample is the syncing node's height, and the bytes it has written,
+// at a time since its start.
 type ibdSample struct {
-	at     time.Duration
-	height int
+	at      time.Duration
+	height  int
+	written int64
 }
 
 // ibdRate is a measured stretch of the sync.
@@ -426,6 +428,7 @@ type ibdRate struct {
 	dur          time.Duration
 	blocksPerSec float64
 	txsPerSec    float64
+	writePerByte float64 // bytes written per byte of block, from the samples around lo and hi
 }
 
 // ibdRun is one fresh node's sync of the served chain.
@@ -462,7 +465,7 @@ func syncIBD(t *testing.T, c *ibdChain, boot string, timeout time.Duration, dbca
 		if h, err := blockCount(dir); err == nil {
 			at := time.Since(began)
 			if len(r.samples) == 0 || h != r.samples[len(r.samples)-1].height {
-				r.samples = append(r.samples, ibdSample{at, h})
+				r.samples = append(r.samples, ibdSample{at, h, procField(t, n.cmd.Process.Pid, "io", "write_bytes:")})
 			}
 			if h >= c.Height {
 				r.total = at
@@ -512,17 +515,30 @@ func (r *ibdRun) at(h int) time.Duration {
 	return r.total
 }
 
+// writtenAt returns the bytes written by the first sample at height h or
+// above.
+func (r *ibdRun) writtenAt(h int) int64 {
+	for _, s := range r.samples {
+		if s.height >= h {
+			return s.written
+		}
+	}
+	return r.writeBytes
+}
+
 func (r *ibdRun) rate(lo, hi int) ibdRate {
 	d := r.at(hi) - r.at(lo)
 	sec := max(d.Seconds(), 1e-3)
-	return ibdRate{lo: lo, hi: hi, dur: d, blocksPerSec: float64(hi-lo) / sec, txsPerSec: float64(r.chain.txs(lo, hi)) / sec}
+	w := r.writtenAt(hi) - r.writtenAt(lo)
+	return ibdRate{lo: lo, hi: hi, dur: d, blocksPerSec: float64(hi-lo) / sec, txsPerSec: float64(r.chain.txs(lo, hi)) / sec,
+		writePerByte: float64(w) / float64(r.chain.bytes(lo, hi))}
 }
 
 func (r *ibdRun) report(t *testing.T, name string) {
 	t.Helper()
 	c := r.chain
 	line := func(what string, x ibdRate) {
-		t.Logf("%s: %s (heights %d-%d): %.1f s, %.0f blocks/s, %.0f txs/s", name, what, x.lo+1, x.hi, x.dur.Seconds(), x.blocksPerSec, x.txsPerSec)
+		t.Logf("%s: %s (heights %d-%d): %.1f s, %.0f blocks/s, %.0f txs/s, %.1f bytes written per byte of block", name, what, x.lo+1, x.hi, x.dur.Seconds(), x.blocksPerSec, x.txsPerSec, x.writePerByte)
 	}
 	t.Logf("%s: synced %d blocks in %.1f s", name, c.Height, r.total.Seconds())
 	line("first 10% of the small blocks", r.start)
