@@ -148,7 +148,8 @@ func TestInitialSyncBench(t *testing.T) {
 	c := loadOrBuildIBDChain(t, srcDir, shape)
 
 	bin := nodedBinary(t)
-	src := startNoded(t, srcDir, "--dev", "--mine=false")
+	net := []string{"--genesis", ibdGenesisFile(t), "--mine=false"}
+	src := startNoded(t, srcDir, net...)
 	waitFor(t, src, 5*time.Minute, "the serving node to load its chain", func() bool {
 		n, err := blockCount(srcDir)
 		return err == nil && n == c.Height
@@ -179,7 +180,7 @@ func TestInitialSyncBench(t *testing.T) {
 
 	var plain *ibdRun
 	if strings.Contains(runs, "plain") {
-		plain = syncIBD(t, c, boot, timeout, dbcache, nil, "--dbcache", strconv.Itoa(dbcache))
+		plain = syncIBD(t, c, boot, timeout, dbcache, nil, append(net, "--dbcache", strconv.Itoa(dbcache))...)
 		plain.report(t, "plain")
 		plain.checkTargets(t, full, dbcache)
 		plain.node.terminate(t)
@@ -189,7 +190,7 @@ func TestInitialSyncBench(t *testing.T) {
 		if !haveAV {
 			t.Log("noded has no --assumevalid flag yet: assumevalid run skipped")
 		} else {
-			av := syncIBD(t, c, boot, timeout, dbcache, nil, "--dbcache", strconv.Itoa(dbcache), "--assumevalid", assumedID)
+			av := syncIBD(t, c, boot, timeout, dbcache, nil, append(net, "--dbcache", strconv.Itoa(dbcache), "--assumevalid", assumedID)...)
 			av.report(t, "assumevalid")
 			av.checkTargets(t, full, dbcache)
 			av.checkAssumeValid(t, assumedID)
@@ -205,7 +206,7 @@ func TestInitialSyncBench(t *testing.T) {
 		}
 	}
 	if strings.Contains(runs, "prune") {
-		args := []string{"--dbcache", strconv.Itoa(dbcache), "--prune", strconv.Itoa(pruneMB)}
+		args := append(net, "--dbcache", strconv.Itoa(dbcache), "--prune", strconv.Itoa(pruneMB))
 		if haveAV {
 			args = append(args, "--assumevalid", assumedID) // pruning does not depend on it; it saves time
 		}
@@ -216,6 +217,48 @@ func TestInitialSyncBench(t *testing.T) {
 		os.RemoveAll(pr.dir)
 	}
 	src.terminate(t)
+}
+
+// ibdGenesisFile writes the dev network's parameters as a genesis file
+// of their own (genesis.json with its "dev" object merged in), so that the
+// nodes run the dev chain as a node of any network runs: without --dev,
+// which turns on --txindex and --addrindex and a dev wallet.
+func ibdGenesisFile(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("../../genesis.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	dev, _ := m["dev"].(map[string]any)
+	delete(m, "dev")
+	for k, v := range dev {
+		if sub, ok := v.(map[string]any); ok {
+			for k2, v2 := range sub {
+				m[k].(map[string]any)[k2] = v2
+			}
+			continue
+		}
+		m[k] = v
+	}
+	if data, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	p, err := consensus.LoadGenesis(data, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dp := testgen.DevParams(); p.Genesis.BlockID() != dp.Genesis.BlockID() || p.NetworkID != dp.NetworkID {
+		t.Fatal("the merged genesis file does not give the dev network's genesis block and id")
+	}
+	path := filepath.Join(t.TempDir(), "genesis.json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // pruneMB is the --prune limit of the prune run: the smallest allowed
@@ -454,7 +497,7 @@ type ibdRun struct {
 func syncIBD(t *testing.T, c *ibdChain, boot string, timeout time.Duration, dbcache int, sample func(dir string) int64, args ...string) *ibdRun {
 	t.Helper()
 	dir := t.TempDir()
-	n := startNoded(t, dir, append([]string{"--dev", "--mine=false", "--bootstrap", boot}, args...)...)
+	n := startNoded(t, dir, append([]string{"--bootstrap", boot}, args...)...)
 	r := &ibdRun{node: n, dir: dir, chain: c, dbcache: dbcache}
 	began := time.Now()
 	deadline := began.Add(timeout)
