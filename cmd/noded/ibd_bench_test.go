@@ -193,7 +193,7 @@ func TestInitialSyncBench(t *testing.T) {
 			av := syncIBD(t, c, boot, timeout, dbcache, nil, append(net, "--dbcache", strconv.Itoa(dbcache), "--assumevalid", assumedID)...)
 			av.report(t, "assumevalid")
 			av.checkTargets(t, full, dbcache)
-			av.checkAssumeValid(t, assumedID)
+			av.checkAssumeValid(t, assumedID, full)
 			if plain != nil {
 				ratio := av.band.txsPerSec / plain.band.txsPerSec
 				t.Logf("assumevalid: full blocks below the assumed block connect %.2fx as fast as without (target >= 5)", ratio)
@@ -486,6 +486,9 @@ type ibdRun struct {
 	peakRSS    int64         // VmHWM at the tip
 	dbcache    int
 	maxSampled int64 // the largest value of the sampler, if any
+	// inForce is getblockchaininfo's assumevalid_in_force at the last
+	// sample below the last full block; asked whether there was one.
+	inForce, asked bool
 	start, end ibdRate
 	band       ibdRate
 }
@@ -509,6 +512,9 @@ func syncIBD(t *testing.T, c *ibdChain, boot string, timeout time.Duration, dbca
 			at := time.Since(began)
 			if len(r.samples) == 0 || h != r.samples[len(r.samples)-1].height {
 				r.samples = append(r.samples, ibdSample{at, h, procField(t, n.cmd.Process.Pid, "io", "write_bytes:")})
+			}
+			if h < c.BandEnd {
+				r.inForce, r.asked = assumeValidInForce(dir)
 			}
 			if h >= c.Height {
 				r.total = at
@@ -620,9 +626,22 @@ func (r *ibdRun) checkTargets(t *testing.T, full bool, dbcache int) {
 	}
 }
 
+// assumeValidInForce returns getblockchaininfo's assumevalid_in_force
+// and whether the call answered.
+func assumeValidInForce(dir string) (bool, bool) {
+	raw, err := rpcCall(dir, "getblockchaininfo")
+	if err != nil {
+		return false, false
+	}
+	var info struct {
+		InForce bool `json:"assumevalid_in_force"`
+	}
+	return info.InForce, json.Unmarshal(raw, &info) == nil
+}
+
 // checkAssumeValid checks what getblockchaininfo says of --assumevalid
 // once the node has passed the assumed block.
-func (r *ibdRun) checkAssumeValid(t *testing.T, assumed string) {
+func (r *ibdRun) checkAssumeValid(t *testing.T, assumed string, full bool) {
 	t.Helper()
 	raw, err := rpcCall(r.dir, "getblockchaininfo")
 	if err != nil {
@@ -632,7 +651,17 @@ func (r *ibdRun) checkAssumeValid(t *testing.T, assumed string) {
 	if err := json.Unmarshal(raw, &info); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("assumevalid: getblockchaininfo assumevalid=%v assumevalid_in_force=%v", info["assumevalid"], info["assumevalid_in_force"])
+	t.Logf("assumevalid: getblockchaininfo below the last full block: assumevalid_in_force=%v (asked %v); at the tip: assumevalid=%v assumevalid_in_force=%v",
+		r.inForce, r.asked, info["assumevalid"], info["assumevalid_in_force"])
+	if full && !r.asked {
+		t.Errorf("no sample of the node's height below the last full block")
+	}
+	if r.asked && !r.inForce {
+		t.Errorf("assumevalid was not in force while the node connected the full blocks below the assumed one")
+	}
+	if !strings.Contains(r.node.output(), "header chain to the assumed block found") {
+		t.Errorf("the node never logged finding the header chain to the assumed block:\n%s", tail(r.node.output(), 4000))
+	}
 	if info["assumevalid"] != assumed {
 		t.Errorf("getblockchaininfo assumevalid %v, want %s", info["assumevalid"], assumed)
 	}
