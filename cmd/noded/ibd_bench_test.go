@@ -489,8 +489,8 @@ type ibdRun struct {
 	// inForce is getblockchaininfo's assumevalid_in_force at the last
 	// sample below the last full block; asked whether there was one.
 	inForce, asked bool
-	start, end ibdRate
-	band       ibdRate
+	start, end     ibdRate
+	band           ibdRate
 }
 
 // syncIBD starts a fresh noded with args that syncs from boot, polls its
