@@ -249,6 +249,19 @@ func TestHeaderPeerLostMidway(t *testing.T) {
 
 	flaky := newAttacker(t)
 	asked := 0
+	var late *testNode
+	// knowsServer: the late node has the server's status, so that it has
+	// another peer to continue with (on a loaded machine the flaky peer
+	// could otherwise fail before that status arrives, which is a
+	// different scenario: no other peer known).
+	knowsServer := func() bool {
+		for _, ps := range late.peerSnapshot() {
+			if ps.id == server.ID() && ps.height > 0 {
+				return true
+			}
+		}
+		return false
+	}
 	flaky.host.SetStreamHandler(SyncProtocol(devParams.NetworkID), func(s network.Stream) {
 		defer s.Close()
 		typ, payload, err := readFrame(s, maxRequestFrame)
@@ -264,6 +277,9 @@ func TestHeaderPeerLostMidway(t *testing.T) {
 		case msgGetHeaders:
 			asked++
 			if asked > 1 {
+				for deadline := time.Now().Add(10 * time.Second); !knowsServer() && time.Now().Before(deadline); {
+					time.Sleep(10 * time.Millisecond)
+				}
 				s.Reset() // gone after the first batch
 				return
 			}
@@ -275,7 +291,7 @@ func TestHeaderPeerLostMidway(t *testing.T) {
 	})
 	// Both connected before the node runs: the flaky peer, claiming the
 	// most work, is picked and fails after the first batch.
-	late := newTestNode(t, fixedTopology)
+	late = newTestNode(t, fixedTopology)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := late.host.Connect(ctx, peer.AddrInfo{ID: flaky.id(), Addrs: flaky.host.Addrs()}); err != nil {
