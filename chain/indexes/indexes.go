@@ -3,6 +3,7 @@ package indexes
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 
 	"github.com/syndtr/goleveldb/leveldb"
@@ -26,6 +27,7 @@ type Chain interface {
 	BlockInfo(id wire.Hash) (chain.BlockInfo, bool)
 	IDAt(height uint64) (wire.Hash, bool)
 	Block(id wire.Hash) (*wire.Block, error)
+	SpentCoins(id wire.Hash) ([]wire.Coin, error)
 	DB() *leveldb.DB
 }
 
@@ -54,8 +56,10 @@ func Catchup(c Chain, ixs ...Index) error {
 var ErrCorrupt = errors.New("index corrupt")
 
 // markerVersion is the layout version stored in the markers; a different
-// stored version makes Catchup rebuild the index.
-const markerVersion = 1
+// stored version makes Catchup rebuild the index (with a log line). Layout
+// 1 (before) stored block ids and txids in every entry and kept a second
+// table of unspent outputs per address; see the package doc for layout 2.
+const markerVersion = 2
 
 func markerValue(id wire.Hash) []byte {
 	return append([]byte{markerVersion}, id[:]...)
@@ -67,8 +71,8 @@ type impl interface {
 	marker() []byte
 	prefixes() [][]byte
 	// rebuildBlock adds the entries of a best-chain block to batch during
-	// Catchup, reading what it needs of earlier blocks from db.
-	rebuildBlock(db Reader, batch *leveldb.Batch, b *wire.Block, txids []wire.Hash, height uint64) error
+	// Catchup, reading what it needs of the block from c.
+	rebuildBlock(c Chain, batch *leveldb.Batch, b *wire.Block, txids []wire.Hash, height uint64) error
 }
 
 // state is the readiness flag shared by both indexes.
@@ -114,7 +118,7 @@ func catchup(c Chain, ix impl, s *state) error {
 				break // the chain reorganized under us: start over
 			}
 			batch := new(leveldb.Batch)
-			if err := ix.rebuildBlock(db, batch, b, b.TxIDs(), next); err != nil {
+			if err := ix.rebuildBlock(c, batch, b, b.TxIDs(), next); err != nil {
 				return fmt.Errorf("%s: catch up at height %d: %w", ix.name(), next, err)
 			}
 			batch.Put(ix.marker(), markerValue(id))
@@ -145,6 +149,8 @@ func resume(c Chain, db *leveldb.DB, ix impl) (uint64, wire.Hash, error) {
 		if bi, ok := c.BlockInfo(id); ok && bi.OnMain {
 			return bi.Height + 1, id, nil
 		}
+	case err == nil && len(raw) > 0 && raw[0] != markerVersion:
+		slog.Warn(fmt.Sprintf("%s: stored in layout version %d, this version reads layout %d: deleting it and building it again from the block files", ix.name(), raw[0], markerVersion))
 	case err != nil && !errors.Is(err, leveldb.ErrNotFound):
 		return 0, wire.Hash{}, fmt.Errorf("%s: read marker: %w", ix.name(), err)
 	}

@@ -97,7 +97,7 @@ func (bd *builder) extend(c *chain.Chain, n int) {
 func dump(t *testing.T, db *leveldb.DB) map[string]string {
 	t.Helper()
 	out := make(map[string]string)
-	for _, p := range []byte{prefixTx, prefixHistory, prefixUnspent} {
+	for _, p := range []byte{prefixTx, prefixTxBlock, prefixHistory, prefixUnspent} {
 		it := db.NewIterator(util.BytesPrefix([]byte{p}), nil)
 		for it.Next() {
 			out[hex.EncodeToString(it.Key())] = hex.EncodeToString(it.Value())
@@ -113,7 +113,6 @@ func expected(t *testing.T, c *chain.Chain) map[string]string {
 	t.Helper()
 	out := make(map[string]string)
 	put := func(k, v []byte) { out[hex.EncodeToString(k)] = hex.EncodeToString(v) }
-	del := func(k []byte) { delete(out, hex.EncodeToString(k)) }
 	utxo := make(map[wire.OutPoint]wire.Coin)
 	for h := uint64(0); ; h++ {
 		id, ok := c.IDAt(h)
@@ -124,22 +123,24 @@ func expected(t *testing.T, c *chain.Chain) map[string]string {
 		if err != nil {
 			t.Fatal(err)
 		}
+		put(txBlockKey(h), id[:])
 		for i, tx := range b.Txs {
 			txid := tx.TxID()
-			v := binary.LittleEndian.AppendUint32(append([]byte(nil), id[:]...), uint32(i))
-			put(txKey(txid), v)
+			put(txKey(txid), binary.AppendUvarint(binary.AppendUvarint(nil, h), uint64(i)))
 			for j, in := range tx.Inputs {
+				if i == 0 {
+					break
+				}
 				coin := utxo[in.Prev]
 				delete(utxo, in.Prev)
-				del(unspentKey(coin.PKH, in.Prev))
-				put(historyKey(coin.PKH, h, txid, DirSpent, uint32(j)), u64(coin.Amount))
+				v := binary.AppendUvarint(nil, coin.Amount)
+				v = binary.AppendUvarint(append(v, in.Prev.TxID[:]...), uint64(in.Prev.Index))
+				put(appendHistoryKey(nil, &coin.PKH, h, &txid, historyTag(DirSpent, false, uint32(j))), v)
 			}
 			for j, o := range tx.Outputs {
 				op := wire.OutPoint{TxID: txid, Index: uint32(j)}
-				coin := wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: h, Coinbase: i == 0}
-				utxo[op] = coin
-				put(unspentKey(o.PKH, op), unspentValue(coin))
-				put(historyKey(o.PKH, h, txid, DirReceived, uint32(j)), u64(o.Amount))
+				utxo[op] = wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: h, Coinbase: i == 0}
+				put(appendHistoryKey(nil, &o.PKH, h, &txid, historyTag(DirReceived, i == 0, uint32(j))), binary.AppendUvarint(nil, o.Amount))
 			}
 		}
 	}
@@ -434,31 +435,79 @@ func TestIndexesCatchupAcrossReopen(t *testing.T) {
 	checkConsistent(t, c, tx, addr)
 }
 
-// TestLayoutExample checks the package doc's worked example byte for byte.
+// TestLayoutExample checks the package doc's worked example byte for byte,
+// through ConnectBlock and DisconnectBlock.
 func TestLayoutExample(t *testing.T) {
-	var txid, p1, p2 = wire.Hash{}, [20]byte{}, [20]byte{}
-	for i := range txid {
-		txid[i] = 0x77
-	}
-	for i := range p1 {
-		p1[i], p2[i] = 0x11, 0x22
-	}
-	h := hex.EncodeToString
-	p1h, p2h, th := h(p1[:]), h(p2[:]), h(txid[:])
-	cases := []struct{ got, want string }{
-		{h(historyKey(p1, 5, txid, DirSpent, 0)), "61" + p1h + "0000000000000005" + th + "01" + "00000000"},
-		{h(u64(3000)), "b80b000000000000"},
-		{h(historyKey(p2, 5, txid, DirReceived, 0)), "61" + p2h + "0000000000000005" + th + "00" + "00000000"},
-		{h(u64(1000)), "e803000000000000"},
-		{h(u64(1900)), "6c07000000000000"},
-		{h(unspentKey(p1, wire.OutPoint{TxID: txid, Index: 1})), "69" + p1h + th + "00000001"},
-		{h(unspentValue(wire.Coin{Amount: 1900, Height: 5})), "6c07000000000000" + "0500000000000000" + "00"},
-		{h(txKey(txid)), "78" + th},
-	}
-	for i, c := range cases {
-		if c.got != c.want {
-			t.Errorf("case %d: got %s, want %s", i, c.got, c.want)
+	fill := func(b []byte, v byte) {
+		for i := range b {
+			b[i] = v
 		}
+	}
+	var blockID, c0 wire.Hash
+	var p1, p2 [20]byte
+	fill(c0[:], 0xc0)
+	fill(p1[:], 0x11)
+	fill(p2[:], 0x22)
+	blk := &wire.Block{Txs: []*wire.Tx{
+		{Version: 1, Extra: []byte{5}},
+		{Version: 1, Inputs: []wire.TxIn{{Prev: wire.OutPoint{TxID: c0}}},
+			Outputs: []wire.TxOut{{Amount: 1000, PKH: p2}, {Amount: 1900, PKH: p1}}},
+	}}
+	// The example's block and transaction ids stand for real ones.
+	fill(blockID[:], 0xbb)
+	txids := []wire.Hash{blk.Txs[0].TxID(), {}}
+	fill(txids[1][:], 0x77)
+	spent := []wire.Coin{{Amount: 3000, PKH: p1, Height: 2}}
+
+	h := hex.EncodeToString
+	p1h, p2h, th, c0h := h(p1[:]), h(p2[:]), h(txids[1][:]), h(c0[:])
+	want := map[string]string{
+		"79" + "00000005":                   h(blockID[:]),
+		"78" + h(txids[0][:]):               "0500",
+		"78" + th:                           "0501",
+		"61" + p1h + "00000005" + th + "01": "b817" + c0h + "00",
+		"61" + p2h + "00000005" + th + "00": "e807",
+		"61" + p1h + "00000005" + th + "04": "ec0e",
+	}
+	got := make(map[string]string)
+	batch := new(leveldb.Batch)
+	tx, addr := NewTxIndex(), NewAddrIndex()
+	tx.put(batch, blockID, txids, 5)
+	addr.apply(batch, blk, txids, 5, spent, false)
+	batch.Replay(replayFunc{put: func(k, v []byte) { got[h(k)] = h(v) }})
+	if !maps.Equal(got, want) {
+		t.Fatalf("connect wrote\n%v\nwant\n%v", got, want)
+	}
+	// Disconnecting deletes every key connecting put, and only those.
+	batch.Reset()
+	tx.DisconnectBlock(batch, blk, txids, 5, spent)
+	addr.DisconnectBlock(batch, blk, txids, 5, spent)
+	batch.Replay(replayFunc{del: func(k []byte) {
+		if _, ok := got[h(k)]; !ok {
+			t.Errorf("disconnect deletes %s, never put", h(k))
+		}
+		delete(got, h(k))
+	}})
+	if len(got) != 0 {
+		t.Fatalf("disconnect left %v", got)
+	}
+}
+
+// replayFunc is a leveldb.BatchReplay of two functions.
+type replayFunc struct {
+	put func(k, v []byte)
+	del func(k []byte)
+}
+
+func (r replayFunc) Put(k, v []byte) {
+	if r.put != nil {
+		r.put(k, v)
+	}
+}
+
+func (r replayFunc) Delete(k []byte) {
+	if r.del != nil {
+		r.del(k)
 	}
 }
 
