@@ -3,6 +3,7 @@ package indexes
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -14,14 +15,21 @@ import (
 
 const (
 	prefixHistory = 'a'
+	prefixTxID    = 'j'
 	// prefixUnspent held layout 1's unspent entries; a rebuild wipes them.
 	prefixUnspent = 'i'
 	// historyKeyFixed is the fixed part of a history key: prefix | pkh |
-	// height u32 | txid; a uvarint tag follows.
-	historyKeyFixed = 1 + 20 + 4 + wire.HashSize
+	// height u32; uvarint position and uvarint tag follow.
+	historyKeyFixed   = 1 + 20 + 4
+	maxHistoryKeySize = historyKeyFixed + binary.MaxVarintLen32 + binary.MaxVarintLen64
 	// maxHistoryValueSize bounds a history value: amount, previous
 	// outpoint.
 	maxHistoryValueSize = binary.MaxVarintLen64 + wire.HashSize + binary.MaxVarintLen32
+	txIDKeySize         = 1 + 4 + 4
+	// txidsPerEntry is how many txids of a block one "j" entry holds:
+	// fewer entries to write than one per transaction, and a small read
+	// (2 KiB) to name one.
+	txidsPerEntry = 64
 )
 
 var keyAddrMarker = []byte("I")
@@ -51,24 +59,51 @@ func historyTag(dir byte, coinbase bool, n uint32) uint64 {
 	return t
 }
 
-// appendHistoryKey appends "a" | pkh | height u32 | txid | uvarint tag.
-func appendHistoryKey(b []byte, pkh *[20]byte, height uint64, txid *wire.Hash, tag uint64) []byte {
+// appendHistoryKey appends "a" | pkh | height u32 | uvarint pos |
+// uvarint tag. Uvarints are prefix-free, so the entries of one
+// transaction are adjacent.
+func appendHistoryKey(b []byte, pkh *[20]byte, height uint64, pos uint32, tag uint64) []byte {
 	b = append(append(b, prefixHistory), pkh[:]...)
 	b = binary.BigEndian.AppendUint32(b, uint32(height))
-	b = append(b, txid[:]...)
+	b = binary.AppendUvarint(b, uint64(pos))
 	return binary.AppendUvarint(b, tag)
 }
 
-// historyPrefix returns "a" | pkh | height u32 | txid, cut after the
-// first n bytes.
-func historyPrefix(pkh [20]byte, height uint64, txid wire.Hash, n int) []byte {
-	return appendHistoryKey(make([]byte, 0, historyKeyFixed+binary.MaxVarintLen64), &pkh, height, &txid, 0)[:n]
+// historyStart returns "a" | pkh | height u32, the start of the entries
+// at height.
+func historyStart(pkh [20]byte, height uint64) []byte {
+	return binary.BigEndian.AppendUint32(append([]byte{prefixHistory}, pkh[:]...), uint32(height))
+}
+
+// appendTxIDKey appends "j" | height u32 | chunk u32: the key of the
+// txids of the transactions at positions chunk*txidsPerEntry and on in
+// the best-chain block at height.
+func appendTxIDKey(b []byte, height uint64, chunk uint32) []byte {
+	b = binary.BigEndian.AppendUint32(append(b, prefixTxID), uint32(height))
+	return binary.BigEndian.AppendUint32(b, chunk)
+}
+
+// putTxIDs puts (or, with del, deletes) the "j" entries of a block.
+func putTxIDs(batch *leveldb.Batch, key []byte, txids []wire.Hash, height uint64, del bool) {
+	val := make([]byte, 0, txidsPerEntry*wire.HashSize)
+	for c := 0; c*txidsPerEntry < len(txids); c++ {
+		key = appendTxIDKey(key[:0], height, uint32(c))
+		if del {
+			batch.Delete(key)
+			continue
+		}
+		val = val[:0]
+		for _, id := range txids[c*txidsPerEntry : min(len(txids), (c+1)*txidsPerEntry)] {
+			val = append(val, id[:]...)
+		}
+		batch.Put(key, val)
+	}
 }
 
 // historyEntry is one decoded history entry.
 type historyEntry struct {
 	height   uint64
-	txid     wire.Hash
+	pos      uint32 // of the transaction in its block
 	dir      byte
 	coinbase bool
 	n        uint32
@@ -86,12 +121,15 @@ func decodeHistory(k, v []byte) (historyEntry, error) {
 		return bad("key")
 	}
 	e.height = uint64(binary.BigEndian.Uint32(k[21:]))
-	copy(e.txid[:], k[25:historyKeyFixed])
-	tag, n := binary.Uvarint(k[historyKeyFixed:])
-	if n <= 0 || historyKeyFixed+n != len(k) || tag>>2 > 1<<32-1 {
+	pos, n := binary.Uvarint(k[historyKeyFixed:])
+	if n <= 0 || pos > 1<<32-1 {
 		return bad("key")
 	}
-	e.dir, e.coinbase, e.n = byte(tag&1), tag&2 != 0, uint32(tag>>2)
+	tag, m := binary.Uvarint(k[historyKeyFixed+n:])
+	if m <= 0 || historyKeyFixed+n+m != len(k) || tag>>2 > 1<<32-1 {
+		return bad("key")
+	}
+	e.pos, e.dir, e.coinbase, e.n = uint32(pos), byte(tag&1), tag&2 != 0, uint32(tag>>2)
 	if e.dir == DirSpent && e.coinbase {
 		return bad("key")
 	}
@@ -117,6 +155,24 @@ func decodeHistory(k, v []byte) (historyEntry, error) {
 	return e, nil
 }
 
+// txidAt reads the txid of the transaction at pos in the block at height.
+func txidAt(db Reader, height uint64, pos uint32) (wire.Hash, error) {
+	var id wire.Hash
+	v, err := db.Get(appendTxIDKey(make([]byte, 0, txIDKeySize), height, pos/txidsPerEntry), nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return id, fmt.Errorf("%w: addrindex has no txid at height %d position %d", ErrCorrupt, height, pos)
+	}
+	if err != nil {
+		return id, fmt.Errorf("addrindex: %w", err)
+	}
+	i := int(pos % txidsPerEntry)
+	if len(v)%wire.HashSize != 0 || len(v) > txidsPerEntry*wire.HashSize || len(v) < (i+1)*wire.HashSize {
+		return id, fmt.Errorf("%w: addrindex txid entry of %d bytes for height %d position %d", ErrCorrupt, len(v), height, pos)
+	}
+	copy(id[:], v[i*wire.HashSize:])
+	return id, nil
+}
+
 // ConnectBlock implements chain.Indexer.
 func (ix *AddrIndex) ConnectBlock(batch *leveldb.Batch, b *wire.Block, txids []wire.Hash, height uint64, spent []wire.Coin) {
 	ix.apply(batch, b, txids, height, spent, false)
@@ -130,24 +186,26 @@ func (ix *AddrIndex) DisconnectBlock(batch *leveldb.Batch, b *wire.Block, txids 
 	ix.putMarker(batch, keyAddrMarker, b.Header.PrevBlock)
 }
 
-// apply puts (or, with del, deletes) the block's entries: per input, a
+// apply puts (or, with del, deletes) the block's entries: its txids by
+// position; per input, a
 // spend of the coin it spent (spent[k], in input order) under the coin's
 // owner, with the coin's amount and outpoint; per output, a receipt under
 // its owner with its amount. The batch copies keys and values, so two
 // scratch buffers serve every entry.
 func (ix *AddrIndex) apply(batch *leveldb.Batch, b *wire.Block, txids []wire.Hash, height uint64, spent []wire.Coin, del bool) {
-	key := make([]byte, 0, historyKeyFixed+binary.MaxVarintLen64)
+	key := make([]byte, 0, maxHistoryKeySize)
 	val := make([]byte, 0, maxHistoryValueSize)
+	putTxIDs(batch, key, txids, height, del)
 	k := 0
 	for i, tx := range b.Txs {
-		txid := &txids[i]
+		pos := uint32(i)
 		for j := range tx.Inputs {
 			if i == 0 || k >= len(spent) {
 				break
 			}
 			c := &spent[k]
 			k++
-			key = appendHistoryKey(key[:0], &c.PKH, height, txid, historyTag(DirSpent, false, uint32(j)))
+			key = appendHistoryKey(key[:0], &c.PKH, height, pos, historyTag(DirSpent, false, uint32(j)))
 			if del {
 				batch.Delete(key)
 				continue
@@ -159,7 +217,7 @@ func (ix *AddrIndex) apply(batch *leveldb.Batch, b *wire.Block, txids []wire.Has
 		}
 		for j := range tx.Outputs {
 			o := &tx.Outputs[j]
-			key = appendHistoryKey(key[:0], &o.PKH, height, txid, historyTag(DirReceived, i == 0, uint32(j)))
+			key = appendHistoryKey(key[:0], &o.PKH, height, pos, historyTag(DirReceived, i == 0, uint32(j)))
 			if del {
 				batch.Delete(key)
 				continue
@@ -175,7 +233,7 @@ func (ix *AddrIndex) Catchup(c Chain) error { return catchup(c, ix, &ix.state) }
 func (ix *AddrIndex) name() string   { return "addrindex" }
 func (ix *AddrIndex) marker() []byte { return keyAddrMarker }
 func (ix *AddrIndex) prefixes() [][]byte {
-	return [][]byte{{prefixHistory}, {prefixUnspent}}
+	return [][]byte{{prefixHistory}, {prefixTxID}, {prefixUnspent}}
 }
 
 // rebuildBlock reads the coins the block spent from the chain's undo data
@@ -254,10 +312,19 @@ type UTXO struct {
 // spent), as Balance does.
 func (ix *AddrIndex) UTXOs(db Reader, pkh [20]byte, after *wire.OutPoint, limit int) (out []UTXO, more bool, err error) {
 	unspent := make(map[wire.OutPoint]UTXO)
-	// A spend seen before its coin: the coin's transaction sorts after
-	// the spending one in the same block.
+	// A spend seen before its coin: the coin's transaction comes after
+	// the spending one in the same block (keys sort by position as
+	// uvarint bytes, not by number).
 	early := make(map[wire.OutPoint]struct{})
+	var (
+		last    = historyEntry{height: maxHeight + 1}
+		lastID  wire.Hash
+		readErr error
+	)
 	err = scan(db, pkh, func(e historyEntry) {
+		if readErr != nil {
+			return
+		}
 		if e.dir == DirSpent {
 			if _, ok := unspent[e.prev]; ok {
 				delete(unspent, e.prev)
@@ -266,13 +333,22 @@ func (ix *AddrIndex) UTXOs(db Reader, pkh [20]byte, after *wire.OutPoint, limit 
 			}
 			return
 		}
-		op := wire.OutPoint{TxID: e.txid, Index: e.n}
+		if e.height != last.height || e.pos != last.pos {
+			if lastID, readErr = txidAt(db, e.height, e.pos); readErr != nil {
+				return
+			}
+			last = e
+		}
+		op := wire.OutPoint{TxID: lastID, Index: e.n}
 		if _, ok := early[op]; ok {
 			delete(early, op)
 			return
 		}
 		unspent[op] = UTXO{OutPoint: op, Amount: e.amount, Height: e.height, Coinbase: e.coinbase}
 	})
+	if err == nil {
+		err = readErr
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -321,19 +397,46 @@ func (ix *AddrIndex) TxIDs(db Reader, pkh [20]byte, from, to uint64, after *TxRe
 	if from > to || from > maxHeight {
 		return nil, false, nil
 	}
-	start := historyPrefix(pkh, from, wire.Hash{}, 1+20+4)
-	if after != nil && after.Height >= from {
+	if after != nil && after.Height < from {
+		after = nil
+	}
+	start := historyStart(pkh, from)
+	if after != nil {
 		if after.Height > maxHeight {
 			return nil, false, nil
 		}
-		// Past every entry of after: the keys after its (height, txid).
-		start = util.BytesPrefix(historyPrefix(pkh, after.Height, after.TxID, historyKeyFixed)).Limit
+		start = historyStart(pkh, after.Height) // the entries after after's are picked below
 	}
 	var limitKey []byte
 	if to < maxHeight {
-		limitKey = historyPrefix(pkh, to+1, wire.Hash{}, 1+20+4)
+		limitKey = historyStart(pkh, to+1)
 	} else {
-		limitKey = util.BytesPrefix(historyPrefix(pkh, 0, wire.Hash{}, 1+20)).Limit
+		limitKey = util.BytesPrefix(append([]byte{prefixHistory}, pkh[:]...)).Limit
+	}
+	// Entries come by height, then position; a height's transactions are
+	// gathered, named, sorted by txid and added to out.
+	var (
+		group []TxRef
+		gpos  []uint32
+	)
+	flush := func() (full bool, err error) {
+		for i := range group {
+			if group[i].TxID, err = txidAt(db, group[i].Height, gpos[i]); err != nil {
+				return false, err
+			}
+		}
+		slices.SortFunc(group, func(a, b TxRef) int { return bytes.Compare(a.TxID[:], b.TxID[:]) })
+		for _, r := range group {
+			if after != nil && r.Height == after.Height && bytes.Compare(r.TxID[:], after.TxID[:]) <= 0 {
+				continue
+			}
+			if len(out) >= limit {
+				return true, nil
+			}
+			out = append(out, r)
+		}
+		group, gpos = group[:0], gpos[:0]
+		return false, nil
 	}
 	it := db.NewIterator(&util.Range{Start: start, Limit: limitKey}, nil)
 	defer it.Release()
@@ -342,19 +445,31 @@ func (ix *AddrIndex) TxIDs(db Reader, pkh [20]byte, from, to uint64, after *TxRe
 		if err != nil {
 			return nil, false, err
 		}
-		n := len(out)
-		if n == 0 || out[n-1].TxID != e.txid || out[n-1].Height != e.height {
-			if n >= limit {
+		n := len(group)
+		if n > 0 && group[n-1].Height != e.height {
+			if full, err := flush(); err != nil {
+				return nil, false, err
+			} else if full {
 				return out, true, nil
 			}
-			out = append(out, TxRef{TxID: e.txid, Height: e.height})
+			n = 0
+		}
+		if n == 0 || gpos[n-1] != e.pos {
+			group, gpos = append(group, TxRef{Height: e.height}), append(gpos, e.pos)
 			n++
 		}
 		if e.dir == DirReceived {
-			out[n-1].Received += e.amount
+			group[n-1].Received += e.amount
 		} else {
-			out[n-1].Spent += e.amount
+			group[n-1].Spent += e.amount
 		}
 	}
-	return out, false, it.Error()
+	if err := it.Error(); err != nil {
+		return nil, false, err
+	}
+	full, err := flush()
+	if err != nil {
+		return nil, false, err
+	}
+	return out, full, nil
 }

@@ -97,7 +97,7 @@ func (bd *builder) extend(c *chain.Chain, n int) {
 func dump(t *testing.T, db *leveldb.DB) map[string]string {
 	t.Helper()
 	out := make(map[string]string)
-	for _, p := range []byte{prefixTx, prefixTxBlock, prefixHistory, prefixUnspent} {
+	for _, p := range []byte{prefixTx, prefixTxBlock, prefixHistory, prefixTxID, prefixUnspent} {
 		it := db.NewIterator(util.BytesPrefix([]byte{p}), nil)
 		for it.Next() {
 			out[hex.EncodeToString(it.Key())] = hex.EncodeToString(it.Value())
@@ -124,6 +124,14 @@ func expected(t *testing.T, c *chain.Chain) map[string]string {
 			t.Fatal(err)
 		}
 		put(txBlockKey(h), id[:])
+		txids := b.TxIDs()
+		for c := 0; c*txidsPerEntry < len(txids); c++ {
+			var v []byte
+			for _, id := range txids[c*txidsPerEntry : min(len(txids), (c+1)*txidsPerEntry)] {
+				v = append(v, id[:]...)
+			}
+			put(appendTxIDKey(nil, h, uint32(c)), v)
+		}
 		for i, tx := range b.Txs {
 			txid := tx.TxID()
 			put(txKey(txid), binary.AppendUvarint(binary.AppendUvarint(nil, h), uint64(i)))
@@ -135,12 +143,12 @@ func expected(t *testing.T, c *chain.Chain) map[string]string {
 				delete(utxo, in.Prev)
 				v := binary.AppendUvarint(nil, coin.Amount)
 				v = binary.AppendUvarint(append(v, in.Prev.TxID[:]...), uint64(in.Prev.Index))
-				put(appendHistoryKey(nil, &coin.PKH, h, &txid, historyTag(DirSpent, false, uint32(j))), v)
+				put(appendHistoryKey(nil, &coin.PKH, h, uint32(i), historyTag(DirSpent, false, uint32(j))), v)
 			}
 			for j, o := range tx.Outputs {
 				op := wire.OutPoint{TxID: txid, Index: uint32(j)}
 				utxo[op] = wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: h, Coinbase: i == 0}
-				put(appendHistoryKey(nil, &o.PKH, h, &txid, historyTag(DirReceived, i == 0, uint32(j))), binary.AppendUvarint(nil, o.Amount))
+				put(appendHistoryKey(nil, &o.PKH, h, uint32(i), historyTag(DirReceived, i == 0, uint32(j))), binary.AppendUvarint(nil, o.Amount))
 			}
 		}
 	}
@@ -462,12 +470,13 @@ func TestLayoutExample(t *testing.T) {
 	h := hex.EncodeToString
 	p1h, p2h, th, c0h := h(p1[:]), h(p2[:]), h(txids[1][:]), h(c0[:])
 	want := map[string]string{
-		"79" + "00000005":                   h(blockID[:]),
-		"78" + h(txids[0][:]):               "0500",
-		"78" + th:                           "0501",
-		"61" + p1h + "00000005" + th + "01": "b817" + c0h + "00",
-		"61" + p2h + "00000005" + th + "00": "e807",
-		"61" + p1h + "00000005" + th + "04": "ec0e",
+		"79" + "00000005":                     h(blockID[:]),
+		"78" + h(txids[0][:]):                 "0500",
+		"78" + th:                             "0501",
+		"6a" + "00000005" + "00000000":        h(txids[0][:]) + th,
+		"61" + p1h + "00000005" + "01" + "01": "b817" + c0h + "00",
+		"61" + p2h + "00000005" + "01" + "00": "e807",
+		"61" + p1h + "00000005" + "01" + "04": "ec0e",
 	}
 	got := make(map[string]string)
 	batch := new(leveldb.Batch)
