@@ -26,8 +26,8 @@ package chain
 //	"u" | txid [32] | index u32 (big-endian, so keys sort by txid then index)
 //	                        -> amount u64 | pkh [20] | height u64 | coinbase u8
 //
-// Prefixes "x", "a" and "i" belong to the optional indexes (Indexer;
-// package chain/indexes documents their layout).
+// Prefixes "x", "X", "y", "a", "I", "j" and "i" belong to the optional
+// indexes (Indexer; package chain/indexes documents their layout).
 //
 // Integers are little-endian unless marked big-endian. Worked example: the
 // coin at index 1 of txid 00aa..ff, 5 TALLY to pkh P at height 7 from a

@@ -37,7 +37,8 @@ const submitBlockTxs = 2000
 // is the client's: from sending the body to reading the answer.
 // TALLY_SUBMIT_BLOCKS sets the number of blocks (default 10);
 // TALLY_SUBMIT_NOINDEX=1 leaves the indexes out. It also reports the
-// bytes the process wrote to disk per byte of block and LevelDB's
+// bytes the process wrote to disk per byte of block, what each index adds
+// to the blocks' LevelDB batches per byte of block, and LevelDB's
 // compaction time as a share of the process's CPU time.
 func BenchmarkSubmitBlock(b *testing.B) {
 	nblocks := 10
@@ -66,10 +67,11 @@ func BenchmarkSubmitBlock(b *testing.B) {
 	var connect, raw time.Duration
 	var ratios []float64
 	var written, compactNs, cpuNs int64
+	var ixs []*batchBytes
 	b.ResetTimer()
 	b.StopTimer()
 	for range b.N {
-		url, db, stop := submitBlockNode(b, p, setup)
+		url, db, ixBytes, stop := submitBlockNode(b, p, setup)
 		w0, cpu0, comp0 := procWriteBytes(b), procCPU(), compactionTime(db)
 		for i, body := range bodies {
 			start := time.Now()
@@ -96,6 +98,10 @@ func BenchmarkSubmitBlock(b *testing.B) {
 		comp1 := compactionTime(db) // before stop closes the database
 		stop()                      // includes the final UTXO flush
 		written += procWriteBytes(b) - w0
+		for _, c := range ixBytes {
+			c.bytes -= c.setup // the setup blocks' share
+		}
+		ixs = ixBytes
 		cpuNs += int64(procCPU() - cpu0)
 		compactNs += int64(comp1 - comp0)
 	}
@@ -109,6 +115,11 @@ func BenchmarkSubmitBlock(b *testing.B) {
 	// writes nothing) per byte of block connected.
 	if written >= 0 {
 		b.ReportMetric(float64(written)/float64(blockBytes*int64(b.N)), "written/block_byte")
+	}
+	// What each index put in the connect batches (LevelDB's batch
+	// encoding, which the journal writes as it is), per byte of block.
+	for _, c := range ixs {
+		b.ReportMetric(float64(c.bytes)/float64(blockBytes), c.name+"_batch/block_byte")
 	}
 	// LevelDB's compaction time (from its stats) over the process's CPU
 	// time during the run.
@@ -157,15 +168,29 @@ func compactionTime(db *leveldb.DB) time.Duration {
 	return 0
 }
 
+// batchBytes counts the bytes an index adds to the connect batches.
+type batchBytes struct {
+	chain.Indexer
+	name         string
+	bytes, setup int
+}
+
+func (c *batchBytes) ConnectBlock(batch *leveldb.Batch, blk *wire.Block, txids []wire.Hash, height uint64, spent []wire.Coin) {
+	n := len(batch.Dump())
+	c.Indexer.ConnectBlock(batch, blk, txids, height, spent)
+	c.bytes += len(batch.Dump()) - n
+}
+
 // submitBlockNode starts a chain on disk with setup connected and an RPC
-// server for it, and returns the URL (credentials included) and a stop
-// function.
-func submitBlockNode(b *testing.B, p *consensus.Params, setup []*wire.Block) (string, *leveldb.DB, func()) {
+// server for it, and returns the URL (credentials included), the
+// database, the indexes' batch byte counts and a stop function.
+func submitBlockNode(b *testing.B, p *consensus.Params, setup []*wire.Block) (string, *leveldb.DB, []*batchBytes, func()) {
 	sigs := consensus.NewSigCache(200_000)
 	txix, addrix := indexes.NewTxIndex(), indexes.NewAddrIndex()
-	ixs := []chain.Indexer{txix, addrix}
+	counted := []*batchBytes{{Indexer: txix, name: "txindex"}, {Indexer: addrix, name: "addrindex"}}
+	ixs := []chain.Indexer{counted[0], counted[1]}
 	if os.Getenv("TALLY_SUBMIT_NOINDEX") != "" {
-		ixs = nil // to tell the indexes' share of the writes from the chain's
+		ixs, counted = nil, nil // to tell the indexes' share of the writes from the chain's
 	}
 	c, err := chain.Open(b.TempDir(), chain.Config{Params: p, CacheBytes: 256 << 20, SigCache: sigs,
 		Now: func() time.Time { return fixtureNow }, Indexers: ixs})
@@ -176,6 +201,9 @@ func submitBlockNode(b *testing.B, p *consensus.Params, setup []*wire.Block) (st
 		if _, err := c.ProcessBlock(blk); err != nil {
 			b.Fatal(err)
 		}
+	}
+	for _, ix := range counted {
+		ix.setup = ix.bytes
 	}
 	pool := mempool.New(mempool.Config{Chain: c, SigCache: sigs, Now: func() time.Time { return fixtureNow }})
 	c.Subscribe(pool.HandleChainEvents)
@@ -188,7 +216,7 @@ func submitBlockNode(b *testing.B, p *consensus.Params, setup []*wire.Block) (st
 	if err := srv.Start(); err != nil {
 		b.Fatal(err)
 	}
-	return "http://u:p@" + srv.Addr(), c.DB(), func() {
+	return "http://u:p@" + srv.Addr(), c.DB(), counted, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		srv.Stop(ctx)

@@ -289,6 +289,9 @@ func TestIndexQueriesBounds(t *testing.T) {
 		if all[i].Height < all[i-1].Height {
 			t.Fatal("history not ordered by height")
 		}
+		if all[i].Height == all[i-1].Height && bytes.Compare(all[i].TxID[:], all[i-1].TxID[:]) <= 0 {
+			t.Fatal("history not ordered by txid within a height")
+		}
 	}
 	some, more, _ := addr.TxIDs(db, other, 0, ^uint64(0), nil, 3)
 	if !more || len(some) != 3 || some[2] != all[2] {
