@@ -333,12 +333,18 @@ func (s *Store) Append(payload []byte) (Pos, error) {
 		}
 	}
 	off := s.sizes[s.cur]
-	buf := make([]byte, HeaderSize, rec)
-	copy(buf, s.opt.Magic[:])
-	binary.LittleEndian.PutUint32(buf[4:], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(buf[8:], recordSum(buf[4:8], payload))
-	buf = append(buf, payload...)
-	if _, err := s.w.WriteAt(buf, off); err != nil {
+	var hdr [HeaderSize]byte
+	copy(hdr[:], s.opt.Magic[:])
+	binary.LittleEndian.PutUint32(hdr[4:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(hdr[8:], recordSum(hdr[4:8], payload))
+	// Header and payload in two writes rather than a copy of the payload
+	// (a block is up to a megabyte); a tear between them is a torn
+	// record like any other, found by the checksum on open.
+	_, err := s.w.WriteAt(hdr[:], off)
+	if err == nil {
+		_, err = s.w.WriteAt(payload, off+HeaderSize)
+	}
+	if err != nil {
 		// Cut what part of the record reached the file, so the next
 		// record starts where the index expects; if even that fails,
 		// refuse further writes (Open will discard the tail).
