@@ -19,9 +19,9 @@ const (
 	// prefixUnspent held layout 1's unspent entries; a rebuild wipes them.
 	prefixUnspent = 'i'
 	// historyKeyFixed is the fixed part of a history key: prefix | pkh |
-	// height u32; uvarint position and uvarint tag follow.
+	// height u32; the position (appendPos) and a uvarint tag follow.
 	historyKeyFixed   = 1 + 20 + 4
-	maxHistoryKeySize = historyKeyFixed + binary.MaxVarintLen32 + binary.MaxVarintLen64
+	maxHistoryKeySize = historyKeyFixed + 5 + binary.MaxVarintLen64
 	// maxHistoryValueSize bounds a history value: amount, previous
 	// outpoint.
 	maxHistoryValueSize = binary.MaxVarintLen64 + wire.HashSize + binary.MaxVarintLen32
@@ -59,14 +59,53 @@ func historyTag(dir byte, coinbase bool, n uint32) uint64 {
 	return t
 }
 
-// appendHistoryKey appends "a" | pkh | height u32 | uvarint pos |
-// uvarint tag. Uvarints are prefix-free, so the entries of one
-// transaction are adjacent.
+// appendHistoryKey appends "a" | pkh | height u32 | position | uvarint
+// tag.
 func appendHistoryKey(b []byte, pkh *[20]byte, height uint64, pos uint32, tag uint64) []byte {
 	b = append(append(b, prefixHistory), pkh[:]...)
 	b = binary.BigEndian.AppendUint32(b, uint32(height))
-	b = binary.AppendUvarint(b, uint64(pos))
+	b = appendPos(b, pos)
 	return binary.AppendUvarint(b, tag)
+}
+
+// appendPos appends a transaction's position in its block in as few
+// bytes as an uvarint, but so that encodings sort as the numbers do (a
+// uvarint puts the low bits first): below 2^7 one byte 0ppppppp, below
+// 2^14 two bytes 10pppppp pppppppp, below 2^21 three bytes 110ppppp ...,
+// else 0xe0 then the u32, big-endian. An address's entries then come in
+// block order, and naming them reads each "j" entry once.
+func appendPos(b []byte, pos uint32) []byte {
+	switch {
+	case pos < 1<<7:
+		return append(b, byte(pos))
+	case pos < 1<<14:
+		return append(b, 0x80|byte(pos>>8), byte(pos))
+	case pos < 1<<21:
+		return append(b, 0xc0|byte(pos>>16), byte(pos>>8), byte(pos))
+	}
+	return binary.BigEndian.AppendUint32(append(b, 0xe0), pos)
+}
+
+// decodePos reads what appendPos wrote, refusing any other encoding of
+// the same number (one key per entry).
+func decodePos(b []byte) (pos uint32, n int, ok bool) {
+	if len(b) == 0 {
+		return 0, 0, false
+	}
+	switch c := b[0]; {
+	case c < 0x80:
+		return uint32(c), 1, true
+	case c < 0xc0 && len(b) >= 2:
+		pos = uint32(c&0x3f)<<8 | uint32(b[1])
+		return pos, 2, pos >= 1<<7
+	case c < 0xe0 && len(b) >= 3:
+		pos = uint32(c&0x1f)<<16 | uint32(b[1])<<8 | uint32(b[2])
+		return pos, 3, pos >= 1<<14
+	case c == 0xe0 && len(b) >= 5:
+		pos = binary.BigEndian.Uint32(b[1:])
+		return pos, 5, pos >= 1<<21
+	}
+	return 0, 0, false
 }
 
 // historyStart returns "a" | pkh | height u32, the start of the entries
@@ -121,15 +160,15 @@ func decodeHistory(k, v []byte) (historyEntry, error) {
 		return bad("key")
 	}
 	e.height = uint64(binary.BigEndian.Uint32(k[21:]))
-	pos, n := binary.Uvarint(k[historyKeyFixed:])
-	if n <= 0 || pos > 1<<32-1 {
+	pos, n, ok := decodePos(k[historyKeyFixed:])
+	if !ok {
 		return bad("key")
 	}
 	tag, m := binary.Uvarint(k[historyKeyFixed+n:])
 	if m <= 0 || historyKeyFixed+n+m != len(k) || tag>>2 > 1<<32-1 {
 		return bad("key")
 	}
-	e.pos, e.dir, e.coinbase, e.n = uint32(pos), byte(tag&1), tag&2 != 0, uint32(tag>>2)
+	e.pos, e.dir, e.coinbase, e.n = pos, byte(tag&1), tag&2 != 0, uint32(tag>>2)
 	if e.dir == DirSpent && e.coinbase {
 		return bad("key")
 	}
@@ -155,21 +194,38 @@ func decodeHistory(k, v []byte) (historyEntry, error) {
 	return e, nil
 }
 
-// txidAt reads the txid of the transaction at pos in the block at height.
-func txidAt(db Reader, height uint64, pos uint32) (wire.Hash, error) {
+// txidReader names transactions by (height, position) from the "j"
+// entries, keeping the last entry read: a history names its transactions
+// mostly in order, so one read serves up to 64 of them.
+type txidReader struct {
+	db     Reader
+	height uint64
+	chunk  uint32
+	v      []byte
+}
+
+// at returns the txid of the transaction at pos in the block at height.
+func (r *txidReader) at(height uint64, pos uint32) (wire.Hash, error) {
 	var id wire.Hash
-	v, err := db.Get(appendTxIDKey(make([]byte, 0, txIDKeySize), height, pos/txidsPerEntry), nil)
-	if errors.Is(err, leveldb.ErrNotFound) {
-		return id, fmt.Errorf("%w: addrindex has no txid at height %d position %d", ErrCorrupt, height, pos)
-	}
-	if err != nil {
-		return id, fmt.Errorf("addrindex: %w", err)
+	chunk := pos / txidsPerEntry
+	if r.v == nil || r.height != height || r.chunk != chunk {
+		v, err := r.db.Get(appendTxIDKey(make([]byte, 0, txIDKeySize), height, chunk), nil)
+		if errors.Is(err, leveldb.ErrNotFound) {
+			return id, fmt.Errorf("%w: addrindex has no txid at height %d position %d", ErrCorrupt, height, pos)
+		}
+		if err != nil {
+			return id, fmt.Errorf("addrindex: %w", err)
+		}
+		if len(v)%wire.HashSize != 0 || len(v) > txidsPerEntry*wire.HashSize || len(v) == 0 {
+			return id, fmt.Errorf("%w: addrindex txid entry of %d bytes for height %d position %d", ErrCorrupt, len(v), height, pos)
+		}
+		r.height, r.chunk, r.v = height, chunk, v
 	}
 	i := int(pos % txidsPerEntry)
-	if len(v)%wire.HashSize != 0 || len(v) > txidsPerEntry*wire.HashSize || len(v) < (i+1)*wire.HashSize {
-		return id, fmt.Errorf("%w: addrindex txid entry of %d bytes for height %d position %d", ErrCorrupt, len(v), height, pos)
+	if len(r.v) < (i+1)*wire.HashSize {
+		return id, fmt.Errorf("%w: addrindex txid entry of %d bytes for height %d position %d", ErrCorrupt, len(r.v), height, pos)
 	}
-	copy(id[:], v[i*wire.HashSize:])
+	copy(id[:], r.v[i*wire.HashSize:])
 	return id, nil
 }
 
@@ -311,39 +367,34 @@ type UTXO struct {
 // address's whole history (the outputs it received less the coins it
 // spent), as Balance does.
 func (ix *AddrIndex) UTXOs(db Reader, pkh [20]byte, after *wire.OutPoint, limit int) (out []UTXO, more bool, err error) {
+	// Entries come in block order, so a coin's receipt comes before its
+	// spend.
 	unspent := make(map[wire.OutPoint]UTXO)
-	// A spend seen before its coin: the coin's transaction comes after
-	// the spending one in the same block (keys sort by position as
-	// uvarint bytes, not by number).
-	early := make(map[wire.OutPoint]struct{})
 	var (
 		last    = historyEntry{height: maxHeight + 1}
 		lastID  wire.Hash
 		readErr error
+		names   = txidReader{db: db}
 	)
 	err = scan(db, pkh, func(e historyEntry) {
 		if readErr != nil {
 			return
 		}
 		if e.dir == DirSpent {
-			if _, ok := unspent[e.prev]; ok {
-				delete(unspent, e.prev)
-			} else {
-				early[e.prev] = struct{}{}
+			if _, ok := unspent[e.prev]; !ok {
+				readErr = fmt.Errorf("%w: addrindex history of %x spends %s:%d at height %d before receiving it", ErrCorrupt, pkh, e.prev.TxID, e.prev.Index, e.height)
+				return
 			}
+			delete(unspent, e.prev)
 			return
 		}
 		if e.height != last.height || e.pos != last.pos {
-			if lastID, readErr = txidAt(db, e.height, e.pos); readErr != nil {
+			if lastID, readErr = names.at(e.height, e.pos); readErr != nil {
 				return
 			}
 			last = e
 		}
 		op := wire.OutPoint{TxID: lastID, Index: e.n}
-		if _, ok := early[op]; ok {
-			delete(early, op)
-			return
-		}
 		unspent[op] = UTXO{OutPoint: op, Amount: e.amount, Height: e.height, Coinbase: e.coinbase}
 	})
 	if err == nil {
@@ -351,9 +402,6 @@ func (ix *AddrIndex) UTXOs(db Reader, pkh [20]byte, after *wire.OutPoint, limit 
 	}
 	if err != nil {
 		return nil, false, err
-	}
-	if len(early) != 0 {
-		return nil, false, fmt.Errorf("%w: addrindex history of %x spends %d coins it never received", ErrCorrupt, pkh, len(early))
 	}
 	for op, u := range unspent {
 		if after == nil || outPointCmp(op, *after) > 0 {
@@ -413,15 +461,16 @@ func (ix *AddrIndex) TxIDs(db Reader, pkh [20]byte, from, to uint64, after *TxRe
 	} else {
 		limitKey = util.BytesPrefix(append([]byte{prefixHistory}, pkh[:]...)).Limit
 	}
-	// Entries come by height, then position; a height's transactions are
-	// gathered, named, sorted by txid and added to out.
+	// Entries come in block order; a height's transactions are gathered,
+	// named, sorted by txid and added to out.
 	var (
 		group []TxRef
 		gpos  []uint32
+		names = txidReader{db: db}
 	)
 	flush := func() (full bool, err error) {
 		for i := range group {
-			if group[i].TxID, err = txidAt(db, group[i].Height, gpos[i]); err != nil {
+			if group[i].TxID, err = names.at(group[i].Height, gpos[i]); err != nil {
 				return false, err
 			}
 		}

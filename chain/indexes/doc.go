@@ -24,7 +24,7 @@
 //
 // Keys use prefixes the chain schema (chain/schema.go) reserves
 // for indexes. Integers in keys are big-endian, so that keys sort by them,
-// or uvarints where only their grouping matters; integers in values are
+// or a varint that sorts as the numbers do; integers in values are
 // uvarints. Heights in keys are u32, as Bitcoin Core's. Layout 2 (below)
 // names a transaction by its block's height and its position in the
 // block wherever it can, rather than by 32-byte ids: with both indexes
@@ -47,9 +47,10 @@
 //	    The txids of the transactions at positions 64*chunk to
 //	    64*chunk+63 of the best-chain block at height (fewer in the last
 //	    chunk).
-//	"a" | pkh [20] | height u32 | uvarint position | uvarint tag
+//	"a" | pkh [20] | height u32 | position [1-5] | uvarint tag
 //	                                   -> uvarint amount [| txid [32] | uvarint n]
-//	    History: the transaction at position in the best-chain block at
+//	    History (position: an order-preserving varint, see appendPos):
+//	    the transaction at position in the best-chain block at
 //	    height paid pkh amount in its output n (tag = n<<2 | coinbase<<1,
 //	    coinbase 1 in the block's coinbase), or spent a coin of pkh of
 //	    that amount in its input n (tag = n<<2 | 1; the value then names

@@ -75,11 +75,11 @@ func write(t *testing.T, db *leveldb.DB, fn func(*leveldb.Batch)) {
 }
 
 // TestHistoryPositionsPastOneByte: positions of 128 and more take two
-// uvarint bytes, so a block's history entries do not come in position
-// order (300 sorts before 200). A coin received at position 200 and spent
-// at position 300 of the same block is still spent, the history still
-// comes by txid within the height, and paging still gives every entry
-// once.
+// bytes or more in history keys, and must still sort as numbers (with
+// uvarints, 300 would sort before 200 and the spend below would come
+// before its coin). A coin received at position 200 and spent at position
+// 300 of the same block is spent, the history comes by txid within the
+// height, and paging gives every entry once.
 func TestHistoryPositionsPastOneByte(t *testing.T) {
 	var p [20]byte
 	p[0] = 0x5a
@@ -154,6 +154,33 @@ func TestHistoryPositionsPastOneByte(t *testing.T) {
 	}
 	if !slices.Equal(paged, refs) {
 		t.Fatalf("paged by 7: %d entries, want %d", len(paged), len(refs))
+	}
+}
+
+// TestPosEncoding: positions round-trip, sort as numbers, and have one
+// encoding each.
+func TestPosEncoding(t *testing.T) {
+	var prev []byte
+	for _, p := range []uint32{0, 1, 127, 128, 129, 255, 256, 16383, 16384, 1<<21 - 1, 1 << 21, 1<<32 - 1} {
+		enc := appendPos(nil, p)
+		got, n, ok := decodePos(append(enc, 0x55))
+		if !ok || got != p || n != len(enc) {
+			t.Fatalf("%d: encoded %x, decoded %d %d %v", p, enc, got, n, ok)
+		}
+		if prev != nil && bytes.Compare(prev, enc) >= 0 {
+			t.Fatalf("%d (%x) does not sort after the previous %x", p, enc, prev)
+		}
+		for i := 0; i < len(enc); i++ {
+			if _, _, ok := decodePos(enc[:i]); ok {
+				t.Fatalf("%x cut at %d decodes", enc, i)
+			}
+		}
+		prev = enc
+	}
+	for _, b := range [][]byte{{0x80, 0x05}, {0xc0, 0x00, 0x05}, {0xe0, 0, 0, 0, 5}, {0xf0, 0, 0, 0, 0}} {
+		if _, _, ok := decodePos(b); ok {
+			t.Fatalf("%x decodes", b)
+		}
 	}
 }
 
