@@ -25,11 +25,11 @@
 // Keys use prefixes the chain schema (chain/schema.go) reserves
 // for indexes. Integers in keys are big-endian, so that keys sort by them,
 // or a varint that sorts as the numbers do; integers in values are
-// uvarints. Heights in keys are u32, as Bitcoin Core's. Layout 2 (below)
+// uvarints. Heights in keys are u32, as Bitcoin Core's. Layout 3 (below)
 // names a transaction by its block's height and its position in the
 // block wherever it can, rather than by 32-byte ids: with both indexes
-// on, a block's connect batch grows by about half the block's size
-// instead of 2.6 times (docs/decisions.md).
+// on, a block of payments adds about its own size to its connect batch
+// instead of 2.6 times that (docs/decisions.md).
 //
 //	"X"                                -> version u8 | block id [32]
 //	    TxIndex marker: the index is complete up to and including this

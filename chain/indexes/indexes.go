@@ -58,8 +58,9 @@ var ErrCorrupt = errors.New("index corrupt")
 // markerVersion is the layout version stored in the markers; a different
 // stored version makes Catchup rebuild the index (with a log line). Layout
 // 1 (before) stored block ids and txids in every entry and kept a second
-// table of unspent outputs per address; see the package doc for layout 2.
-const markerVersion = 2
+// table of unspent outputs per address; layout 2, on main for minutes,
+// wrote positions as uvarints; see the package doc for layout 3.
+const markerVersion = 3
 
 func markerValue(id wire.Hash) []byte {
 	return append([]byte{markerVersion}, id[:]...)
