@@ -195,8 +195,8 @@ func decodeHistory(k, v []byte) (historyEntry, error) {
 }
 
 // txidReader names transactions by (height, position) from the "j"
-// entries, keeping the last entry read: a history names its transactions
-// mostly in order, so one read serves up to 64 of them.
+// entries, keeping the last entry read: a history comes in block order,
+// so one read serves up to 64 of its transactions.
 type txidReader struct {
 	db     Reader
 	height uint64
@@ -243,11 +243,10 @@ func (ix *AddrIndex) DisconnectBlock(batch *leveldb.Batch, b *wire.Block, txids 
 }
 
 // apply puts (or, with del, deletes) the block's entries: its txids by
-// position; per input, a
-// spend of the coin it spent (spent[k], in input order) under the coin's
-// owner, with the coin's amount and outpoint; per output, a receipt under
-// its owner with its amount. The batch copies keys and values, so two
-// scratch buffers serve every entry.
+// position; per input, a spend of the coin it spent (spent[k], in input
+// order) under the coin's owner, with the coin's amount and outpoint; per
+// output, a receipt under its owner with its amount. The batch copies
+// keys and values, so two scratch buffers serve every entry.
 func (ix *AddrIndex) apply(batch *leveldb.Batch, b *wire.Block, txids []wire.Hash, height uint64, spent []wire.Coin, del bool) {
 	key := make([]byte, 0, maxHistoryKeySize)
 	val := make([]byte, 0, maxHistoryValueSize)
