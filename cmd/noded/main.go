@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -177,6 +178,11 @@ func run(c *cli.Context) error {
 	cfg, err := configFrom(c)
 	if err != nil {
 		return err
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The process's memory budget follows --dbcache (node.MemoryLimit);
+		// GOMEMLIMIT, when set, is the operator's own choice.
+		debug.SetMemoryLimit(cfg.MemoryLimit())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
