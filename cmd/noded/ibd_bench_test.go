@@ -457,12 +457,13 @@ func payments(g *testgen.Gen, queue *[]testgen.Spend, n int) []*wire.Tx {
 	return txs
 }
 
-// ibdSample is the syncing node's height, and the bytes it has written,
-// at a time since its start.
+// ibdSample is the syncing node's height, the bytes it has written and
+// its resident memory at a time since its start.
 type ibdSample struct {
 	at      time.Duration
 	height  int
 	written int64
+	rss     int64
 }
 
 // ibdRate is a measured stretch of the sync.
@@ -471,7 +472,8 @@ type ibdRate struct {
 	dur          time.Duration
 	blocksPerSec float64
 	txsPerSec    float64
-	writePerByte float64 // bytes written per byte of block, from the samples around lo and hi
+	writePerByte float64       // bytes written per byte of block, from the samples around lo and hi
+	stalled      time.Duration // time in gaps of 1 s or more between new heights
 }
 
 // ibdRun is one fresh node's sync of the served chain.
@@ -511,7 +513,8 @@ func syncIBD(t *testing.T, c *ibdChain, boot string, timeout time.Duration, dbca
 		if h, err := blockCount(dir); err == nil {
 			at := time.Since(began)
 			if len(r.samples) == 0 || h != r.samples[len(r.samples)-1].height {
-				r.samples = append(r.samples, ibdSample{at, h, procField(t, n.cmd.Process.Pid, "io", "write_bytes:")})
+				pid := n.cmd.Process.Pid
+				r.samples = append(r.samples, ibdSample{at, h, procField(t, pid, "io", "write_bytes:"), procField(t, pid, "status", "VmRSS:") << 10})
 			}
 			if h < c.BandEnd {
 				r.inForce, r.asked = assumeValidInForce(dir)
@@ -579,15 +582,22 @@ func (r *ibdRun) rate(lo, hi int) ibdRate {
 	d := r.at(hi) - r.at(lo)
 	sec := max(d.Seconds(), 1e-3)
 	w := r.writtenAt(hi) - r.writtenAt(lo)
+	var stalled time.Duration
+	for i := 1; i < len(r.samples); i++ {
+		if gap := r.samples[i].at - r.samples[i-1].at; gap >= time.Second && r.samples[i-1].height >= lo && r.samples[i-1].height < hi {
+			stalled += gap
+		}
+	}
 	return ibdRate{lo: lo, hi: hi, dur: d, blocksPerSec: float64(hi-lo) / sec, txsPerSec: float64(r.chain.txs(lo, hi)) / sec,
-		writePerByte: float64(w) / float64(r.chain.bytes(lo, hi))}
+		writePerByte: float64(w) / float64(r.chain.bytes(lo, hi)), stalled: stalled}
 }
 
 func (r *ibdRun) report(t *testing.T, name string) {
 	t.Helper()
 	c := r.chain
 	line := func(what string, x ibdRate) {
-		t.Logf("%s: %s (heights %d-%d): %.1f s, %.0f blocks/s, %.0f txs/s, %.1f bytes written per byte of block", name, what, x.lo+1, x.hi, x.dur.Seconds(), x.blocksPerSec, x.txsPerSec, x.writePerByte)
+		t.Logf("%s: %s (heights %d-%d): %.1f s (%.1f s of it in pauses of 1 s or more), %.0f blocks/s, %.0f txs/s, %.1f bytes written per byte of block",
+			name, what, x.lo+1, x.hi, x.dur.Seconds(), x.stalled.Seconds(), x.blocksPerSec, x.txsPerSec, x.writePerByte)
 	}
 	t.Logf("%s: synced %d blocks in %.1f s", name, c.Height, r.total.Seconds())
 	line("first 10% of the small blocks", r.start)
@@ -598,6 +608,17 @@ func (r *ibdRun) report(t *testing.T, name string) {
 	t.Logf("%s: wrote %.1f MB (%.1f MB cancelled) for %.1f MB of blocks: %.2f bytes per byte of block", name,
 		float64(r.writeBytes)/1e6, float64(r.cancelled)/1e6, float64(block)/1e6, float64(r.writeBytes)/float64(block))
 	t.Logf("%s: peak RSS %.0f MB with --dbcache %d (bound %d + %d MB)", name, float64(r.peakRSS)/(1<<20), r.dbcache, r.dbcache, ibdRSSOverhead>>20)
+	var top, stall ibdSample
+	var stallFor time.Duration
+	for i, s := range r.samples {
+		if s.rss > top.rss {
+			top = s
+		}
+		if i > 0 && s.at-r.samples[i-1].at > stallFor {
+			stall, stallFor = r.samples[i-1], s.at-r.samples[i-1].at
+		}
+	}
+	t.Logf("%s: largest sampled RSS %.0f MB at height %d; longest time without a new block %.1f s, at height %d", name, float64(top.rss)/(1<<20), top.height, stallFor.Seconds(), stall.height)
 }
 
 // checkTargets checks that the figures make sense and, on the full chain,
