@@ -159,6 +159,14 @@ func waitFor(t *testing.T, p *proc, d time.Duration, what string, cond func() bo
 
 func (p *proc) terminate(t *testing.T) {
 	t.Helper()
+	p.terminateWithin(t, 20*time.Second)
+}
+
+// terminateWithin sends SIGTERM and waits up to d for a clean exit; it
+// returns how long the node took.
+func (p *proc) terminateWithin(t *testing.T, d time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- p.cmd.Wait() }()
@@ -167,10 +175,11 @@ func (p *proc) terminate(t *testing.T) {
 		if err != nil {
 			t.Fatalf("noded exited with %v after SIGTERM:\n%s", err, p.output())
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(d):
 		p.cmd.Process.Kill()
-		t.Fatalf("noded did not stop within 20 s of SIGTERM:\n%s", p.output())
+		t.Fatalf("noded did not stop within %v of SIGTERM:\n%s", d, p.output())
 	}
+	return time.Since(start)
 }
 
 // TestDevNodeLifecycle runs the README's dev node as a user would: it

@@ -183,7 +183,7 @@ func TestInitialSyncBench(t *testing.T) {
 		plain = syncIBD(t, c, boot, timeout, dbcache, nil, append(net, "--dbcache", strconv.Itoa(dbcache))...)
 		plain.report(t, "plain")
 		plain.checkTargets(t, full, dbcache)
-		plain.node.terminate(t)
+		plain.stop(t)
 		os.RemoveAll(plain.dir)
 	}
 	if strings.Contains(runs, "av") {
@@ -201,7 +201,7 @@ func TestInitialSyncBench(t *testing.T) {
 					t.Errorf("assumevalid speed-up %.2f, target 5", ratio)
 				}
 			}
-			av.node.terminate(t)
+			av.stop(t)
 			os.RemoveAll(av.dir)
 		}
 	}
@@ -213,7 +213,7 @@ func TestInitialSyncBench(t *testing.T) {
 		pr := syncIBD(t, c, boot, timeout, dbcache, func(dir string) int64 { return dirBytes(filepath.Join(dir, "blocks")) }, args...)
 		pr.report(t, "prune")
 		pr.checkPruned(t, c, full)
-		pr.node.terminate(t)
+		pr.stop(t)
 		os.RemoveAll(pr.dir)
 	}
 	src.terminate(t)
@@ -619,6 +619,14 @@ func (r *ibdRun) report(t *testing.T, name string) {
 		}
 	}
 	t.Logf("%s: largest sampled RSS %.0f MB at height %d; longest time without a new block %.1f s, at height %d", name, float64(top.rss)/(1<<20), top.height, stallFor.Seconds(), stall.height)
+}
+
+// stop stops the node, allowing for the final flush of a full UTXO
+// cache, and reports how long that took.
+func (r *ibdRun) stop(t *testing.T) {
+	t.Helper()
+	d := r.node.terminateWithin(t, 5*time.Minute)
+	t.Logf("stopped in %.1f s (SIGTERM to exit, with the final flush)", d.Seconds())
 }
 
 // checkTargets checks that the figures make sense and, on the full chain,
