@@ -10,7 +10,6 @@ import (
 	"math"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -119,7 +118,7 @@ func TestInitialSyncBench(t *testing.T) {
 	full := os.Getenv("TALLY_IBD_BENCH") == "1"
 	shape := ibdShape{Small: 400, PayEvery: 10, Full: 4, FullTxs: 100}
 	if full {
-		// 1,800 blocks of 2,000 payments: about 870 MB of block and undo
+		// 1,800 blocks of 2,000 payments: about 850 MB of block and undo
 		// files, past --prune 550 plus two 128 MiB files.
 		shape = ibdShape{Small: 100_000, PayEvery: 10, Full: 1800, FullTxs: 2000}
 	}
@@ -147,9 +146,13 @@ func TestInitialSyncBench(t *testing.T) {
 	}
 	c := loadOrBuildIBDChain(t, srcDir, shape)
 
-	bin := nodedBinary(t)
-	net := []string{"--genesis", ibdGenesisFile(t), "--mine=false"}
-	src := startNoded(t, srcDir, net...)
+	genesis := ibdGenesisFile(t)
+	// flags returns the flags every node of the benchmark runs with, then
+	// extra.
+	flags := func(extra ...string) []string {
+		return append([]string{"--genesis", genesis, "--mine=false"}, extra...)
+	}
+	src := startNoded(t, srcDir, flags()...)
 	waitFor(t, src, 5*time.Minute, "the serving node to load its chain", func() bool {
 		n, err := blockCount(srcDir)
 		return err == nil && n >= c.Height
@@ -170,48 +173,40 @@ func TestInitialSyncBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var assumedID string
-	json.Unmarshal(assumed, &assumedID)
-	help, _ := exec.Command(bin, "--help").CombinedOutput()
-	haveAV := strings.Contains(string(help), "--assumevalid")
+	assumedID := jsonString(t, assumed)
+	cache := strconv.Itoa(dbcache)
 
 	t.Logf("chain %s: %d blocks, %d transactions, %.1f MB; full blocks at heights %d-%d; --dbcache %d",
 		shape.key(), c.Height, c.txs(0, c.Height), float64(c.bytes(0, c.Height))/1e6, c.BandStart, c.BandEnd, dbcache)
 
 	var plain *ibdRun
 	if strings.Contains(runs, "plain") {
-		plain = syncIBD(t, c, boot, timeout, dbcache, nil, append(net, "--dbcache", strconv.Itoa(dbcache))...)
+		plain = syncIBD(t, c, boot, timeout, dbcache, nil, flags("--dbcache", cache)...)
 		plain.report(t, "plain")
 		plain.checkTargets(t, full, dbcache)
 		plain.stop(t)
 		os.RemoveAll(plain.dir)
 	}
 	if strings.Contains(runs, "av") {
-		if !haveAV {
-			t.Log("noded has no --assumevalid flag yet: assumevalid run skipped")
-		} else {
-			av := syncIBD(t, c, boot, timeout, dbcache, nil, append(net, "--dbcache", strconv.Itoa(dbcache), "--assumevalid", assumedID)...)
-			av.report(t, "assumevalid")
-			av.checkTargets(t, full, dbcache)
-			av.checkAssumeValid(t, assumedID, full)
-			if plain != nil {
-				ratio := av.band.txsPerSec / plain.band.txsPerSec
-				t.Logf("assumevalid: full blocks below the assumed block connect %.2fx as fast as without (target >= 5)", ratio)
-				busy := func(x ibdRate) float64 { return (x.dur - x.stalled).Seconds() }
-				t.Logf("assumevalid: leaving out pauses of 1 s or more, %.2fx (%.1f s against %.1f s)", busy(plain.band)/busy(av.band), busy(av.band), busy(plain.band))
-				if full && ratio < 5 {
-					t.Errorf("assumevalid speed-up %.2f, target 5", ratio)
-				}
+		av := syncIBD(t, c, boot, timeout, dbcache, nil, flags("--dbcache", cache, "--assumevalid", assumedID)...)
+		av.report(t, "assumevalid")
+		av.checkTargets(t, full, dbcache)
+		av.checkAssumeValid(t, assumedID, full)
+		if plain != nil {
+			ratio := av.band.txsPerSec / plain.band.txsPerSec
+			t.Logf("assumevalid: full blocks below the assumed block connect %.2fx as fast as without (target >= 5)", ratio)
+			busy := func(x ibdRate) float64 { return (x.dur - x.stalled).Seconds() }
+			t.Logf("assumevalid: leaving out pauses of 1 s or more, %.2fx (%.1f s against %.1f s)", busy(plain.band)/busy(av.band), busy(av.band), busy(plain.band))
+			if full && ratio < 5 {
+				t.Errorf("assumevalid speed-up %.2f, target 5", ratio)
 			}
-			av.stop(t)
-			os.RemoveAll(av.dir)
 		}
+		av.stop(t)
+		os.RemoveAll(av.dir)
 	}
 	if strings.Contains(runs, "prune") {
-		args := append(net, "--dbcache", strconv.Itoa(dbcache), "--prune", strconv.Itoa(pruneMB))
-		if haveAV {
-			args = append(args, "--assumevalid", assumedID) // pruning does not depend on it; it saves time
-		}
+		// Pruning does not depend on --assumevalid; it saves time.
+		args := flags("--dbcache", cache, "--prune", strconv.Itoa(pruneMB), "--assumevalid", assumedID)
 		pr := syncIBD(t, c, boot, timeout, dbcache, func(dir string) int64 { return dirBytes(filepath.Join(dir, "blocks")) }, args...)
 		pr.report(t, "prune")
 		pr.checkPruned(t, c, full)
@@ -742,9 +737,7 @@ func (r *ibdRun) checkPruned(t *testing.T, c *ibdChain, full bool) {
 		if err != nil {
 			t.Fatalf("getblockhash %d: %v", h, err)
 		}
-		var s string
-		json.Unmarshal(id, &s)
-		return rpcCall(r.dir, "getblock", s, 0)
+		return rpcCall(r.dir, "getblock", jsonString(t, id), 0)
 	}
 	for _, h := range []int{info.PruneHeight, c.Height - int(chain.MinKeepBlocks) + 1, c.Height} {
 		if h < 1 {
@@ -773,14 +766,11 @@ func (r *ibdRun) checkReorg(t *testing.T, c *ibdChain) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s string
-	json.Unmarshal(id, &s)
-	hex0, err := rpcCall(r.dir, "getblock", s, 0)
+	hex0, err := rpcCall(r.dir, "getblock", jsonString(t, id), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	json.Unmarshal(hex0, &s)
-	raw, err := hex.DecodeString(s)
+	raw, err := hex.DecodeString(jsonString(t, hex0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -802,6 +792,16 @@ func (r *ibdRun) checkReorg(t *testing.T, c *ibdChain) {
 	} else {
 		t.Logf("prune: reorganized to a 7-block branch forking at height %d", c.Height-5)
 	}
+}
+
+// jsonString decodes an RPC result that is a JSON string.
+func jsonString(t *testing.T, raw json.RawMessage) string {
+	t.Helper()
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatalf("%s: %v", raw, err)
+	}
+	return s
 }
 
 // procField reads a number after key in /proc/pid/file (0 when absent:
