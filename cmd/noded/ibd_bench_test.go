@@ -24,6 +24,7 @@ import (
 	"tally/consensus"
 	"tally/internal/atomicfile"
 	"tally/internal/testgen"
+	"tally/node"
 	"tally/wire"
 )
 
@@ -47,11 +48,14 @@ import (
 // builds changes, so that a cached chain of the old shape is not reused.
 const ibdCacheVersion = 1
 
-// ibdRSSOverhead is what the syncing node may use beyond --dbcache: the
-// Go runtime and binary, LevelDB's write buffer and block cache, the
-// syncer's in-flight blocks (fetchBuffer, 64 MB), the orphan pool (16 MB)
-// and the garbage collector's headroom over the live heap.
-const ibdRSSOverhead = 400 << 20
+// ibdRSSBound is the peak RSS a syncing node may reach: noded's own
+// memory budget (node.Config.MemoryLimit, the soft limit it gives the Go
+// runtime), that is --dbcache, half as much again for the batch that
+// flushes a full cache, and node.MemoryOverheadMB; its mempool budget is
+// left out, as the mempool stays empty during initial sync.
+func ibdRSSBound(dbcache int) int64 {
+	return (&node.Config{DBCacheMB: dbcache}).MemoryLimit()
+}
 
 // ibdShape is the served chain: two fan-out blocks, the first half of the
 // small blocks, the band of full blocks, the other half of the small
@@ -609,7 +613,7 @@ func (r *ibdRun) report(t *testing.T, name string) {
 	block := c.bytes(0, c.Height)
 	t.Logf("%s: wrote %.1f MB (%.1f MB cancelled) for %.1f MB of blocks: %.2f bytes per byte of block", name,
 		float64(r.writeBytes)/1e6, float64(r.cancelled)/1e6, float64(block)/1e6, float64(r.writeBytes)/float64(block))
-	t.Logf("%s: peak RSS %.0f MB with --dbcache %d (bound %d + %d MB)", name, float64(r.peakRSS)/(1<<20), r.dbcache, r.dbcache, ibdRSSOverhead>>20)
+	t.Logf("%s: peak RSS %.0f MB with --dbcache %d (bound %d MB: --dbcache x 1.5 + %d MB)", name, float64(r.peakRSS)/(1<<20), r.dbcache, ibdRSSBound(r.dbcache)>>20, node.MemoryOverheadMB)
 	var top, stall ibdSample
 	var stallFor time.Duration
 	for i, s := range r.samples {
@@ -652,8 +656,8 @@ func (r *ibdRun) checkTargets(t *testing.T, full bool, dbcache int) {
 	if ratio := r.end.blocksPerSec / r.start.blocksPerSec; ratio < 0.9 {
 		t.Errorf("the rate at the end of the chain is %.2f of the rate at its start, target 0.9", ratio)
 	}
-	if bound := int64(dbcache)<<20 + ibdRSSOverhead; r.peakRSS > bound {
-		t.Errorf("peak RSS %d MB over --dbcache %d + %d MB", r.peakRSS>>20, dbcache, ibdRSSOverhead>>20)
+	if bound := ibdRSSBound(dbcache); r.peakRSS > bound {
+		t.Errorf("peak RSS %d MB over the %d MB budget of --dbcache %d", r.peakRSS>>20, bound>>20, dbcache)
 	}
 }
 
