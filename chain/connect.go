@@ -3,6 +3,7 @@ package chain
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/syndtr/goleveldb/leveldb"
@@ -329,6 +330,18 @@ func (c *Chain) commit(batch *leveldb.Batch) error {
 }
 
 func (c *Chain) flushWith(batch *leveldb.Batch) error {
+	// goleveldb grows a batch of more than 3,000 records by a fraction of
+	// its size, copying it each time: a cache's worth of coins (1.5
+	// million for --dbcache 256) took 13 s to gather that way, with the
+	// chain locked. The batch gets its room up front and doubles after.
+	all := leveldb.MakeBatchWithConfig(&leveldb.BatchConfig{
+		InitialCapacity: len(batch.Dump()) + c.utxo.flushBytes() + 64,
+		GrowLimit:       math.MaxInt32,
+	})
+	if err := batch.Replay(all); err != nil {
+		return fmt.Errorf("flush chain state: %w", err)
+	}
+	batch = all
 	c.utxo.flushTo(batch)
 	tip := c.tipNode()
 	batch.Put(keyTip, tip.id[:])

@@ -2,6 +2,7 @@ package chain
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"sync"
 
@@ -100,16 +101,37 @@ func (u *utxoCache) full() bool {
 func (u *utxoCache) flushTo(batch *leveldb.Batch) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	// Put and Delete copy key and value into the batch: one scratch
+	// buffer of each serves every coin.
+	var key [1 + wire.HashSize + 4]byte
+	key[0] = prefixCoin
+	val := make([]byte, 0, coinBytes)
 	for op, e := range u.entries {
 		if !e.dirty {
 			continue
 		}
+		copy(key[1:], op.TxID[:])
+		binary.BigEndian.PutUint32(key[1+wire.HashSize:], op.Index)
 		if e.spent {
-			batch.Delete(coinKey(op))
+			batch.Delete(key[:])
 		} else {
-			batch.Put(coinKey(op), appendCoin(nil, e.coin))
+			batch.Put(key[:], appendCoin(val[:0], e.coin))
 		}
 	}
+}
+
+// flushRecordBytes bounds the batch record of one coin (type, key and
+// value with their lengths).
+const flushRecordBytes = 1 + 1 + 1 + wire.HashSize + 4 + 1 + coinBytes
+
+// coinBytes is the length of a stored coin (appendCoin).
+const coinBytes = 8 + 20 + 8 + 1
+
+// flushBytes is room enough for flushTo's records.
+func (u *utxoCache) flushBytes() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.entries) * flushRecordBytes
 }
 
 func (u *utxoCache) clear() {
