@@ -328,3 +328,19 @@ func mustJSON(t *testing.T, raw []byte, v any) {
 		t.Fatalf("decode %s: %v", raw, err)
 	}
 }
+
+// serve starts another server on f's parameters over deps (a wrapped
+// chain, another pool), stopped when the test ends, and returns it with
+// a client.
+func (f *fixture) serve(t *testing.T, deps Deps) (*Server, *client.Client) {
+	t.Helper()
+	srv, err := New(Config{Params: f.p, Listen: "127.0.0.1:0", User: "u", Password: "p"}, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop(context.Background()) })
+	return srv, client.New(srv.Addr(), "u", "p")
+}

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"tally/chain"
-	"tally/rpc/client"
 	"tally/rpc/rpcjson"
 	"tally/wire"
 )
@@ -33,15 +32,7 @@ func TestPrunedNode(t *testing.T) {
 	if info.Pruned || info.PruneHeight != nil {
 		t.Fatalf("unpruned node reports pruned %v pruneheight %v", info.Pruned, info.PruneHeight)
 	}
-	srv, err := New(Config{Params: f.p, Listen: "127.0.0.1:0", User: "u", Password: "p"}, Deps{Chain: prunedChain{f.c}, Mempool: f.pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop(context.Background())
-	cli := client.New(srv.Addr(), "u", "p")
+	_, cli := f.serve(t, Deps{Chain: prunedChain{f.c}, Mempool: f.pool})
 	ctx := context.Background()
 	if err := cli.Call(ctx, "getblockchaininfo", nil, &info); err != nil {
 		t.Fatal(err)
@@ -49,7 +40,7 @@ func TestPrunedNode(t *testing.T) {
 	if !info.Pruned || info.PruneHeight == nil || *info.PruneHeight != 10 {
 		t.Fatalf("pruned node: pruned %v pruneheight %v", info.Pruned, info.PruneHeight)
 	}
-	err = cli.Call(ctx, "getblock", []any{f.blocks[5].BlockID()}, nil)
+	err := cli.Call(ctx, "getblock", []any{f.blocks[5].BlockID()}, nil)
 	if rpcCode(err) != rpcjson.CodeMisc || err.Error() == "" {
 		t.Fatalf("getblock of a pruned block: %v", err)
 	}
@@ -74,16 +65,9 @@ func TestAssumeValidReported(t *testing.T) {
 	if info.AssumeValid != "" || info.AssumeValidInForce {
 		t.Fatalf("node without --assumevalid: %q in force %v", info.AssumeValid, info.AssumeValidInForce)
 	}
-	srv, err := New(Config{Params: f.p, Listen: "127.0.0.1:0", User: "u", Password: "p"}, Deps{Chain: assumingChain{f.c}, Mempool: f.pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop(context.Background())
+	_, cli := f.serve(t, Deps{Chain: assumingChain{f.c}, Mempool: f.pool})
 	var raw map[string]any
-	if err := client.New(srv.Addr(), "u", "p").Call(context.Background(), "getblockchaininfo", nil, &raw); err != nil {
+	if err := cli.Call(context.Background(), "getblockchaininfo", nil, &raw); err != nil {
 		t.Fatal(err)
 	}
 	if raw["assumevalid"] != wire.H([]byte("assumed")).String() || raw["assumevalid_in_force"] != true {

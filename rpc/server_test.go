@@ -453,15 +453,7 @@ func (panicChain) ChainTips() []chain.TipInfo { panic("boom") }
 
 func TestPanicBecomesInternalError(t *testing.T) {
 	f := newFixture(t)
-	srv, err := New(Config{Params: f.p, Listen: "127.0.0.1:0", User: "u", Password: "p"}, Deps{Chain: panicChain{f.c}, Mempool: f.pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop(context.Background())
-	cli := client.New(srv.Addr(), "u", "p")
+	srv, cli := f.serve(t, Deps{Chain: panicChain{f.c}, Mempool: f.pool})
 	if err := cli.Call(context.Background(), "getchaintips", nil, nil); rpcCode(err) != rpcjson.CodeInternal {
 		t.Fatalf("panicking handler: %v", err)
 	}
@@ -475,15 +467,8 @@ func TestEstimateSmartFeeNoData(t *testing.T) {
 	f := newFixture(t)
 	// A fresh pool has seen no blocks.
 	pool := newEmptyPool(f)
-	srv, err := New(Config{Params: f.p, Listen: "127.0.0.1:0", User: "u", Password: "p"}, Deps{Chain: f.c, Mempool: pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop(context.Background())
-	fe, err := client.New(srv.Addr(), "u", "p").EstimateSmartFee(context.Background(), 6)
+	_, cli := f.serve(t, Deps{Chain: f.c, Mempool: pool})
+	fe, err := cli.EstimateSmartFee(context.Background(), 6)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +476,6 @@ func TestEstimateSmartFeeNoData(t *testing.T) {
 		t.Fatalf("%+v", fe)
 	}
 	// Without indexes, the address and index methods say what is missing.
-	cli := client.New(srv.Addr(), "u", "p")
 	for _, m := range []string{"getaddressbalance", "getaddressutxos", "getaddresstxids"} {
 		if err := cli.Call(context.Background(), m, []any{f.otherAddr}, nil); rpcCode(err) != rpcjson.CodeInvalidParameter || !strings.Contains(err.Error(), "--addrindex") {
 			t.Fatalf("%s without index: %v", m, err)
