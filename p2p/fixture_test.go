@@ -192,6 +192,16 @@ func (tn *testNode) submitTx(tx *wire.Tx) {
 	}
 }
 
+// peerHeight is the height peer id last told tn in its status.
+func (tn *testNode) peerHeight(id peer.ID) (uint64, bool) {
+	for _, ps := range tn.peerSnapshot() {
+		if ps.id == id {
+			return ps.height, true
+		}
+	}
+	return 0, false
+}
+
 func (tn *testNode) addrInfo() peer.AddrInfo {
 	return peer.AddrInfo{ID: tn.host.ID(), Addrs: tn.host.Addrs()}
 }

@@ -252,12 +252,8 @@ func TestSilentPeersLeaveStatusWorking(t *testing.T) {
 	b := buildChain(g, 1)
 	honest.processAll(b)
 	waitFor(t, 10*time.Second, "the honest peer's new height through status", func() bool {
-		for _, ps := range n.peerSnapshot() {
-			if ps.id == honest.ID() && ps.height == 1 {
-				return true
-			}
-		}
-		return false
+		h, ok := n.peerHeight(honest.ID())
+		return ok && h == 1
 	})
 	if c := statusGoroutines(); c > 2*statusWorkers {
 		t.Errorf("%d goroutines exchanging status", c)

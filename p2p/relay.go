@@ -147,14 +147,7 @@ func (r *relayer) orphanTx(tx *wire.Tx, txid wire.Hash) {
 		return
 	}
 	if len(r.txs) >= maxLaterTxs {
-		var oldest wire.Hash
-		var seq uint64 = ^uint64(0)
-		for id, lt := range r.txs {
-			if lt.seq < seq {
-				oldest, seq = id, lt.seq
-			}
-		}
-		r.dropTxLocked(oldest)
+		r.dropTxLocked(oldest(r.txs, func(lt laterTx) uint64 { return lt.seq }))
 	}
 	r.txSeq++
 	r.txs[txid] = laterTx{tx: tx, seq: r.txSeq}
@@ -215,6 +208,18 @@ func (r *relayer) txAccepted(txid wire.Hash) {
 	}
 }
 
+// oldest returns the key of m's entry with the lowest sequence number.
+func oldest[V any](m map[wire.Hash]V, seq func(V) uint64) wire.Hash {
+	var id wire.Hash
+	low := ^uint64(0)
+	for k, v := range m {
+		if s := seq(v); s < low {
+			id, low = k, s
+		}
+	}
+	return id
+}
+
 // laterBlock remembers a block id left unrelayed (an orphan, a side
 // branch) to relay if it joins the best chain.
 func (r *relayer) laterBlock(id wire.Hash) {
@@ -224,14 +229,7 @@ func (r *relayer) laterBlock(id wire.Hash) {
 		return
 	}
 	if len(r.blocks) >= maxLaterBlocks {
-		var oldest wire.Hash
-		var seq uint64 = ^uint64(0)
-		for bid, s := range r.blocks {
-			if s < seq {
-				oldest, seq = bid, s
-			}
-		}
-		delete(r.blocks, oldest)
+		delete(r.blocks, oldest(r.blocks, func(s uint64) uint64 { return s }))
 	}
 	r.blockSeq++
 	r.blocks[id] = r.blockSeq

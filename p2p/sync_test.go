@@ -255,12 +255,8 @@ func TestHeaderPeerLostMidway(t *testing.T) {
 	// could otherwise fail before that status arrives, which is a
 	// different scenario: no other peer known).
 	knowsServer := func() bool {
-		for _, ps := range late.peerSnapshot() {
-			if ps.id == server.ID() && ps.height > 0 {
-				return true
-			}
-		}
-		return false
+		h, ok := late.peerHeight(server.ID())
+		return ok && h > 0
 	}
 	flaky.host.SetStreamHandler(SyncProtocol(devParams.NetworkID), func(s network.Stream) {
 		defer s.Close()

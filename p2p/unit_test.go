@@ -180,3 +180,26 @@ func TestConfigErrors(t *testing.T) {
 		t.Error("a bootstrap address without /p2p/ accepted")
 	}
 }
+
+// TestRelayLaterBounds: the transactions and block ids kept for relay
+// later stay within their bounds, the oldest going first.
+func TestRelayLaterBounds(t *testing.T) {
+	r := newRelayer(nil)
+	var first wire.Hash
+	for i := 0; i <= maxLaterTxs; i++ {
+		tx := &wire.Tx{Inputs: []wire.TxIn{{Prev: wire.OutPoint{TxID: wire.H([]byte(fmt.Sprint("parent ", i)))}}}}
+		if i == 0 {
+			first = tx.TxID()
+		}
+		r.orphanTx(tx, tx.TxID())
+	}
+	if _, kept := r.txs[first]; kept || len(r.txs) != maxLaterTxs || len(r.byParent) != maxLaterTxs {
+		t.Fatalf("%d transactions kept (%d parents), oldest kept %v", len(r.txs), len(r.byParent), kept)
+	}
+	for i := 0; i <= maxLaterBlocks; i++ {
+		r.laterBlock(wire.H([]byte(fmt.Sprint("block ", i))))
+	}
+	if _, kept := r.blocks[wire.H([]byte("block 0"))]; kept || len(r.blocks) != maxLaterBlocks {
+		t.Fatalf("%d block ids kept, oldest kept %v", len(r.blocks), kept)
+	}
+}
