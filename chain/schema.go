@@ -68,11 +68,17 @@ func hashKey(prefix byte, id wire.Hash) []byte {
 }
 
 func coinKey(op wire.OutPoint) []byte {
-	k := make([]byte, 1+wire.HashSize+4)
-	k[0] = prefixCoin
-	copy(k[1:], op.TxID[:])
-	binary.BigEndian.PutUint32(k[1+wire.HashSize:], op.Index)
-	return k
+	return appendCoinKey(make([]byte, 0, coinKeyBytes), op)
+}
+
+// coinKeyBytes is the length of a coin's key.
+const coinKeyBytes = 1 + wire.HashSize + 4
+
+// appendCoinKey appends op's coin key to b.
+func appendCoinKey(b []byte, op wire.OutPoint) []byte {
+	b = append(b, prefixCoin)
+	b = append(b, op.TxID[:]...)
+	return binary.BigEndian.AppendUint32(b, op.Index)
 }
 
 func parseCoinKey(k []byte) (wire.OutPoint, bool) {

@@ -2,7 +2,6 @@ package chain
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"sync"
 
@@ -103,29 +102,24 @@ func (u *utxoCache) flushTo(batch *leveldb.Batch) {
 	defer u.mu.Unlock()
 	// Put and Delete copy key and value into the batch: one scratch
 	// buffer of each serves every coin.
-	var key [1 + wire.HashSize + 4]byte
-	key[0] = prefixCoin
-	val := make([]byte, 0, coinBytes)
+	key := make([]byte, 0, coinKeyBytes)
+	val := make([]byte, 0, coinSize)
 	for op, e := range u.entries {
 		if !e.dirty {
 			continue
 		}
-		copy(key[1:], op.TxID[:])
-		binary.BigEndian.PutUint32(key[1+wire.HashSize:], op.Index)
+		key = appendCoinKey(key[:0], op)
 		if e.spent {
-			batch.Delete(key[:])
+			batch.Delete(key)
 		} else {
-			batch.Put(key[:], appendCoin(val[:0], e.coin))
+			batch.Put(key, appendCoin(val[:0], e.coin))
 		}
 	}
 }
 
 // flushRecordBytes bounds the batch record of one coin (type, key and
 // value with their lengths).
-const flushRecordBytes = 1 + 1 + 1 + wire.HashSize + 4 + 1 + coinBytes
-
-// coinBytes is the length of a stored coin (appendCoin).
-const coinBytes = 8 + 20 + 8 + 1
+const flushRecordBytes = 1 + 1 + coinKeyBytes + 1 + coinSize
 
 // flushBytes is room enough for flushTo's records.
 func (u *utxoCache) flushBytes() int {
