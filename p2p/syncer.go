@@ -425,13 +425,7 @@ func (s *syncer) scanAssumed(ctx context.Context, p peer.ID) {
 		start   uint64
 	)
 	for iter := 0; iter <= maxHeaderChain/MaxHeadersPerMsg && ctx.Err() == nil; iter++ {
-		loc := base
-		if haveCur {
-			loc = append([]wire.Hash{cur.id}, base...)
-		}
-		if len(loc) > MaxLocatorIDs {
-			loc = append(loc[:MaxLocatorIDs-1], n.p.GenesisID)
-		}
+		loc := s.locatorAfter(base, cur, haveCur)
 		resp, err := n.requestHeaders(ctx, p, loc, headersTimeout)
 		if err != nil || len(resp) == 0 {
 			return
@@ -492,6 +486,19 @@ func (s *syncer) retryLater(t uint64) {
 	}
 }
 
+// locatorAfter is our locator base with the last checked header in
+// front (when there is one), cut to MaxLocatorIDs ending at genesis.
+func (s *syncer) locatorAfter(base []wire.Hash, cur hdrCtx, haveCur bool) []wire.Hash {
+	loc := base
+	if haveCur {
+		loc = append([]wire.Hash{cur.id}, base...)
+	}
+	if len(loc) > MaxLocatorIDs {
+		loc = append(loc[:MaxLocatorIDs-1], s.n.p.GenesisID)
+	}
+	return loc
+}
+
 // headersResult is what fetchHeaders gathered.
 type headersResult struct {
 	hdrs []pendingHdr
@@ -518,13 +525,7 @@ func (s *syncer) fetchHeaders(ctx context.Context, p peer.ID, announced *big.Int
 	res := headersResult{peer: p}
 	tried := map[peer.ID]bool{p: true}
 	for iter := 0; iter < 2*maxHeaderChain/MaxHeadersPerMsg; iter++ {
-		loc := base
-		if haveCur {
-			loc = append([]wire.Hash{cur.id}, base...)
-		}
-		if len(loc) > MaxLocatorIDs {
-			loc = append(loc[:MaxLocatorIDs-1], n.p.GenesisID)
-		}
+		loc := s.locatorAfter(base, cur, haveCur)
 		resp, err := n.requestHeaders(ctx, res.peer, loc, headersTimeout)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, errGarbage) {
