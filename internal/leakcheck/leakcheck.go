@@ -29,6 +29,15 @@ func Run(m *testing.M, opts ...goleak.Option) {
 	os.Exit(code)
 }
 
+// HTTPClients ignores the connections the Go RPC client (rpc/client)
+// keeps on its own transport: the tests' clients, not the server's.
+func HTTPClients() []goleak.Option {
+	return []goleak.Option{
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+	}
+}
+
 func find(opts ...goleak.Option) error {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
