@@ -14,6 +14,19 @@ import (
 	"tally/wire"
 )
 
+// checkedNode connects to the node and checks that it runs the wallet's
+// network.
+func (cfg *config) checkedNode(ctx context.Context) (*node, error) {
+	n, err := cfg.connect()
+	if err != nil {
+		return nil, err
+	}
+	if err := n.checkNetwork(ctx, cfg); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
 // walletNode opens the wallet and connects to the node, checking that the
 // node runs the wallet's network.
 func (cfg *config) walletNode(ctx context.Context) (*wallet.Wallet, *node, error) {
@@ -21,11 +34,8 @@ func (cfg *config) walletNode(ctx context.Context) (*wallet.Wallet, *node, error
 	if err != nil {
 		return nil, nil, err
 	}
-	n, err := cfg.connect()
+	n, err := cfg.checkedNode(ctx)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := n.checkNetwork(ctx, cfg); err != nil {
 		return nil, nil, err
 	}
 	return w, n, nil
@@ -38,11 +48,8 @@ func (cfg *config) publicNode(ctx context.Context) ([]wallet.Address, *node, err
 	if err != nil {
 		return nil, nil, err
 	}
-	n, err := cfg.connect()
+	n, err := cfg.checkedNode(ctx)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := n.checkNetwork(ctx, cfg); err != nil {
 		return nil, nil, err
 	}
 	return addrs, n, nil
