@@ -58,6 +58,15 @@ func (c *Chain) prune() error {
 			c.pruneCheck = min(bmax, rmax) + MinKeepBlocks
 			return nil
 		}
+		if dropBlk && bmax > c.diskTip.height {
+			// After a crash, recovery replays the blocks above the
+			// stored UTXO set from their files: move the stored set to
+			// the tip before any of them goes (as Core flushes its
+			// coins before it prunes).
+			if err := c.flushWith(new(leveldb.Batch)); err != nil {
+				return err
+			}
+		}
 		batch := new(leveldb.Batch)
 		c.readMu.Lock()
 		if dropBlk {

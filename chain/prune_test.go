@@ -142,3 +142,59 @@ func TestPruneWhileReading(t *testing.T) {
 		t.Fatalf("prune height %d, %d reads of pruned blocks: the test did not read across pruning", ph, prunedReads)
 	}
 }
+
+// TestPruneKeepsWhatRecoveryReplays: a pruning node whose UTXO cache has
+// not been flushed for many blocks loses its process (no Close, so no
+// final flush). On restart it replays the blocks above the stored UTXO
+// set from their files, so pruning must not have deleted them: pruning
+// flushes the cache before it deletes a file holding such a block.
+func TestPruneKeepsWhatRecoveryReplays(t *testing.T) {
+	const (
+		fileSize = 8 << 10
+		limit    = 160 << 10
+		nblocks  = 1000
+	)
+	p := testgen.DevParams()
+	stor := newTestStorage()
+	cfg := Config{Params: p, NoSync: true, Now: crashNow, MaxBlockFileSize: fileSize, PruneBytes: limit, CacheBytes: 64 << 20}
+	c, db, err := openOn(t, stor, nil, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := addPayments(t, c, testgen.New(p), nblocks, nil)
+	if ph, _ := c.PruneHeight(); ph < 2 {
+		t.Fatalf("prune height %d: nothing was pruned, the test proves nothing", ph)
+	}
+	db.Close() // the process dies: the chain is never closed
+	stor.reboot()
+	c, db, err = openOn(t, stor, nil, cfg)
+	if err != nil {
+		t.Fatalf("restart after the crash: %v", err)
+	}
+	defer db.Close()
+	defer c.Close()
+	if tip := c.Tip(); tip.ID != blocks[nblocks-1].BlockID() {
+		t.Fatalf("restart reached %s at %d, want the tip at %d", tip.ID, tip.Height, nblocks)
+	}
+	ref, err := OpenMemory(Config{Params: p, Now: crashNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	for _, b := range blocks {
+		if _, err := ref.ProcessBlock(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := c.UTXOStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ref.UTXOStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("UTXO set after recovery %+v, want %+v", got, want)
+	}
+}
