@@ -2,6 +2,8 @@ package chain
 
 import (
 	"encoding/binary"
+
+	"github.com/syndtr/goleveldb/leveldb"
 	"testing"
 	"time"
 
@@ -10,8 +12,10 @@ import (
 )
 
 // BenchmarkUTXOFlush measures the flush of a full --dbcache 256 cache
-// (1.5 million new coins) to an on-disk chain database, with the chain
-// locked as in a real flush: gathering the batch, then writing it.
+// (1.5 million new coins) to an on-disk chain database: s/flush until it
+// is on disk, s_blocking/flush the part that holds up block connection
+// (taking the coins out of the cache into batches; the batches are then
+// written in the background).
 //
 //	go test ./chain -run '^$' -bench BenchmarkUTXOFlush -benchtime 1x
 func BenchmarkUTXOFlush(b *testing.B) {
@@ -29,10 +33,17 @@ func BenchmarkUTXOFlush(b *testing.B) {
 		}
 		b.StartTimer()
 		t0 := time.Now()
-		if err := c.Flush(); err != nil {
+		c.process.Lock()
+		if err := c.startFlush(new(leveldb.Batch)); err != nil {
 			b.Fatal(err)
 		}
+		locked := time.Since(t0)
+		if err := c.finishFlush(true); err != nil {
+			b.Fatal(err)
+		}
+		c.process.Unlock()
 		b.ReportMetric(time.Since(t0).Seconds(), "s/flush")
+		b.ReportMetric(locked.Seconds(), "s_blocking/flush")
 		b.StopTimer()
 		c.Close()
 	}

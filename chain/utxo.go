@@ -3,6 +3,7 @@ package chain
 import (
 	"crypto/sha256"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/syndtr/goleveldb/leveldb"
@@ -12,8 +13,11 @@ import (
 )
 
 // cacheEntry is a coin in the UTXO cache. A spent entry hides the stored
-// coin until the next flush deletes it; a dirty entry differs from disk;
-// a fresh entry does not exist on disk, so spending it needs no delete.
+// coin until a flush deletes it; a dirty entry differs from disk (or from
+// what the flush in progress writes); a fresh entry does not exist on
+// disk, so spending it needs no delete. A clean entry is a coin as a
+// flush wrote it, kept so that blocks after the flush still find it in
+// memory.
 type cacheEntry struct {
 	coin  wire.Coin
 	spent bool
@@ -28,14 +32,15 @@ type cacheEntry struct {
 const entryBytes = 176
 
 // utxoCache is the UTXO set: coins on disk under prefix "u", and a bounded
-// in-memory layer of recent changes. Only the chain's writer changes it;
-// readers may look coins up concurrently.
+// in-memory layer of recent changes and recently written coins. Only the
+// chain's writer changes it; readers may look coins up concurrently.
 type utxoCache struct {
 	db       *leveldb.DB
 	maxBytes int
 
 	mu      sync.Mutex
 	entries map[wire.OutPoint]cacheEntry
+	dirty   int // dirty entries
 }
 
 func newUTXOCache(db *leveldb.DB, maxBytes int) *utxoCache {
@@ -64,42 +69,73 @@ func (u *utxoCache) coin(op wire.OutPoint) (wire.Coin, bool, error) {
 	return c, true, nil
 }
 
+// set stores e (dirty) at op, keeping the dirty count. Caller holds mu.
+func (u *utxoCache) set(op wire.OutPoint, e cacheEntry, old cacheEntry, had bool) {
+	if !had || !old.dirty {
+		u.dirty++
+	}
+	u.entries[op] = e
+}
+
 // add records a new coin. An entry already cached that is not fresh (a
 // spend not yet flushed, hiding a stored coin) keeps the new coin from
 // being fresh: the stored coin must still be overwritten or deleted by the
 // next flush, or spending the new coin would resurrect it.
 func (u *utxoCache) add(op wire.OutPoint, c wire.Coin, fresh bool) {
 	u.mu.Lock()
-	if e, ok := u.entries[op]; ok && !e.fresh {
+	e, ok := u.entries[op]
+	if ok && !e.fresh {
 		fresh = false
 	}
-	u.entries[op] = cacheEntry{coin: c, dirty: true, fresh: fresh}
+	u.set(op, cacheEntry{coin: c, dirty: true, fresh: fresh}, e, ok)
 	u.mu.Unlock()
 }
 
 // spend removes a coin.
 func (u *utxoCache) spend(op wire.OutPoint) {
 	u.mu.Lock()
-	if e, ok := u.entries[op]; ok && e.fresh {
-		delete(u.entries, op)
+	e, ok := u.entries[op]
+	if ok && e.fresh {
+		delete(u.entries, op) // fresh entries are dirty
+		u.dirty--
 	} else {
-		u.entries[op] = cacheEntry{spent: true, dirty: true}
+		u.set(op, cacheEntry{spent: true, dirty: true}, e, ok)
 	}
 	u.mu.Unlock()
 }
 
-func (u *utxoCache) full() bool {
+func (u *utxoCache) full() bool { return u.over(u.maxBytes) }
+
+// over reports whether the cache takes limit bytes or more.
+func (u *utxoCache) over(limit int) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return len(u.entries)*entryBytes >= u.maxBytes
+	return len(u.entries)*entryBytes >= limit
 }
 
-// flushTo adds every dirty coin to batch and empties the cache. The caller
-// writes the batch, with the tip key, in one atomic write; if that write
-// fails the cache contents are lost, so the caller must stop.
-func (u *utxoCache) flushTo(batch *leveldb.Batch) {
+func (u *utxoCache) dirtyCount() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	return u.dirty
+}
+
+// flushRecordBytes bounds the batch record of one coin (type, key and
+// value with their lengths).
+const flushRecordBytes = 1 + 1 + coinKeyBytes + 1 + coinSize
+
+// takeDirty puts every dirty coin into batches of at most perBatch
+// records and marks it clean: from now on the cache answers for it as
+// the batches will have it on disk, and the next change to it is dirty
+// again. Spent entries stay, clean, to hide the stored coin until the
+// batches are written (evictClean drops them after).
+func (u *utxoCache) takeDirty(perBatch int) []*leveldb.Batch {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var (
+		batches []*leveldb.Batch
+		cur     *leveldb.Batch
+		left    = u.dirty
+	)
 	// Put and Delete copy key and value into the batch: one scratch
 	// buffer of each serves every coin.
 	key := make([]byte, 0, coinKeyBytes)
@@ -108,33 +144,37 @@ func (u *utxoCache) flushTo(batch *leveldb.Batch) {
 		if !e.dirty {
 			continue
 		}
+		if cur == nil || cur.Len() >= perBatch {
+			// Room up front: past 3,000 records goleveldb grows a
+			// batch by a fraction of its size, copying it each time.
+			n := min(left, perBatch)
+			cur = leveldb.MakeBatchWithConfig(&leveldb.BatchConfig{InitialCapacity: n * flushRecordBytes, GrowLimit: math.MaxInt32})
+			batches = append(batches, cur)
+			left -= n
+		}
 		key = appendCoinKey(key[:0], op)
 		if e.spent {
-			batch.Delete(key)
+			cur.Delete(key)
 		} else {
-			batch.Put(key, appendCoin(val[:0], e.coin))
+			cur.Put(key, appendCoin(val[:0], e.coin))
 		}
+		e.dirty, e.fresh = false, false
+		u.entries[op] = e
 	}
+	u.dirty = 0
+	return batches
 }
 
-// flushRecordBytes bounds the batch record of one coin (type, key and
-// value with their lengths).
-const flushRecordBytes = 1 + 1 + coinKeyBytes + 1 + coinSize
-
-// flushBytes is room enough for flushTo's records.
-func (u *utxoCache) flushBytes() int {
+// evictClean forgets what the last flush wrote: its spends always (disk
+// has them now), its coins when all is set (the cache is making room).
+func (u *utxoCache) evictClean(all bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return len(u.entries) * flushRecordBytes
-}
-
-func (u *utxoCache) clear() {
-	u.mu.Lock()
-	// clear keeps the map's memory: the cache fills to the same size
-	// again, and regrowing it from empty after every flush costs a rehash
-	// of every entry at each doubling.
-	clear(u.entries)
-	u.mu.Unlock()
+	for op, e := range u.entries {
+		if !e.dirty && (e.spent || all) {
+			delete(u.entries, op)
+		}
+	}
 }
 
 // UTXOStats summarizes the UTXO set as gettxoutsetinfo reports it.
