@@ -101,10 +101,27 @@ func (c *Chain) markInvalid(n *node) {
 type cacheView struct {
 	u     *utxoCache
 	found map[wire.OutPoint]wire.Coin
+	ahead map[wire.OutPoint]storedCoin // read ahead from the database, or nil
+}
+
+// storedCoin is the answer of one database read.
+type storedCoin struct {
+	coin wire.Coin
+	ok   bool
+	err  error
 }
 
 func (v *cacheView) Coin(op wire.OutPoint) (wire.Coin, bool, error) {
-	coin, ok, err := v.u.coin(op)
+	var (
+		coin wire.Coin
+		ok   bool
+		err  error
+	)
+	if r, read := v.ahead[op]; read {
+		coin, ok, err = r.coin, r.ok, r.err
+	} else {
+		coin, ok, err = v.u.coin(op)
+	}
 	if err != nil {
 		return wire.Coin{}, false, err
 	}
@@ -112,6 +129,51 @@ func (v *cacheView) Coin(op wire.OutPoint) (wire.Coin, bool, error) {
 		v.found[op] = coin
 	}
 	return coin, ok, nil
+}
+
+// readAheadMin is how many of a block's inputs must miss the cache before
+// connectTip reads them in parallel rather than one at a time.
+const readAheadMin = 64
+
+// readAhead reads from the database, on Config.Workers goroutines, the
+// coins b's inputs spend that the cache does not hold: during initial
+// sync with signatures assumed valid, those reads are most of a full
+// block's connect. Outputs of b itself are looked up too and found
+// missing; the rules resolve those from the block before the view. The
+// answers are the database's as of now: only the chain's writer changes
+// the UTXO set, and it is the caller.
+func (c *Chain) readAhead(b *wire.Block) map[wire.OutPoint]storedCoin {
+	miss := c.utxo.uncached(func(yield func(wire.OutPoint) bool) {
+		for _, tx := range b.Txs[1:] {
+			for _, in := range tx.Inputs {
+				if !yield(in.Prev) {
+					return
+				}
+			}
+		}
+	})
+	workers := min(c.cfg.Workers, len(miss)/(readAheadMin/2))
+	if len(miss) < readAheadMin || workers < 2 {
+		return nil
+	}
+	got := make([]storedCoin, len(miss))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(miss); i += workers {
+				r := &got[i]
+				r.coin, r.ok, r.err = c.utxo.stored(miss[i])
+			}
+		}()
+	}
+	wg.Wait()
+	ahead := make(map[wire.OutPoint]storedCoin, len(miss))
+	for i, op := range miss {
+		ahead[op] = got[i]
+	}
+	return ahead
 }
 
 // checkSignatures verifies the signatures of every non-coinbase
@@ -178,7 +240,7 @@ func (c *Chain) connectTip(n *node, b *wire.Block, txids []wire.Hash) error {
 	for _, tx := range b.Txs {
 		inputs += len(tx.Inputs)
 	}
-	view := &cacheView{u: c.utxo, found: make(map[wire.OutPoint]wire.Coin, inputs)}
+	view := &cacheView{u: c.utxo, found: make(map[wire.OutPoint]wire.Coin, inputs), ahead: c.readAhead(b)}
 	if _, err := consensus.CheckBlockConnect(b, txids, n.height, view, c.p); err != nil {
 		<-sigDone
 		return err // a rule error, or the storage error of a lookup

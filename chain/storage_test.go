@@ -8,6 +8,7 @@ import (
 
 	"tally/consensus"
 	"tally/internal/testgen"
+	"tally/wire"
 )
 
 // storedChain builds a short chain in a temp dir and closes it.
@@ -112,5 +113,63 @@ func TestCorruptCoinIsAnError(t *testing.T) {
 	defer c.Close()
 	if _, err := c.UTXOStats(); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("UTXOStats over a garbled coin: %v, want ErrCorrupt", err)
+	}
+}
+
+// TestReadAheadFromDisk: blocks whose inputs are all on disk (no cache)
+// are read ahead in parallel; the result must be the one a cached chain
+// reaches, an input that exists nowhere still breaks the rules, and a
+// block spending an output of its own still connects.
+func TestReadAheadFromDisk(t *testing.T) {
+	p := testgen.DevParams()
+	g := testgen.New(p)
+	disk, err := OpenMemory(Config{Params: p, NoSync: true, Now: crashNow, Workers: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disk.Close()
+	mem, err := OpenMemory(Config{Params: p, NoSync: true, Now: crashNow, CacheBytes: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	both := func(b *wire.Block) {
+		t.Helper()
+		for _, c := range []*Chain{disk, mem} {
+			if _, err := c.ProcessBlock(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	fan, parent, outs := g.FanOut(g.Genesis(), 400)
+	for _, b := range fan {
+		both(b)
+	}
+	if ahead := disk.readAhead(g.Block(parent, g.SpendOldest(&outs, 0))); ahead != nil {
+		t.Fatal("read ahead for a block without inputs")
+	}
+	txs := g.SpendOldest(&outs, 2*readAheadMin)
+	if ahead := disk.readAhead(g.Block(parent, txs)); len(ahead) != len(txs) {
+		t.Fatalf("read ahead %d coins, want %d", len(ahead), len(txs))
+	}
+	// A missing input among many read ahead.
+	bad := append(append([]*wire.Tx(nil), txs...), g.Pay([]testgen.Spend{{Out: wire.OutPoint{Index: 7}, Amount: 1000}}, 1, 0))
+	if _, err := disk.ProcessBlock(g.Block(parent, bad)); !errors.Is(err, consensus.ErrMissingInput) {
+		t.Fatalf("block with an input that exists nowhere: %v", err)
+	}
+	// A spend of an output of the same block.
+	child := g.Pay(testgen.Outputs(txs[0])[:1], 1, 100)
+	b := g.Block(parent, append(txs, child))
+	both(b)
+	want, err := mem.UTXOStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := disk.UTXOStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("UTXO set read ahead %+v, cached %+v", got, want)
 	}
 }

@@ -55,6 +55,11 @@ func (u *utxoCache) coin(op wire.OutPoint) (wire.Coin, bool, error) {
 	if ok {
 		return e.coin, !e.spent, nil
 	}
+	return u.stored(op)
+}
+
+// stored reads the coin at op from the database, under the cache.
+func (u *utxoCache) stored(op wire.OutPoint) (wire.Coin, bool, error) {
 	raw, err := u.db.Get(coinKey(op), nil)
 	if err == leveldb.ErrNotFound {
 		return wire.Coin{}, false, nil
@@ -67,6 +72,19 @@ func (u *utxoCache) coin(op wire.OutPoint) (wire.Coin, bool, error) {
 		return wire.Coin{}, false, err
 	}
 	return c, true, nil
+}
+
+// uncached returns the coins of ops the cache does not hold.
+func (u *utxoCache) uncached(ops func(yield func(wire.OutPoint) bool)) []wire.OutPoint {
+	var miss []wire.OutPoint
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for op := range ops {
+		if _, ok := u.entries[op]; !ok {
+			miss = append(miss, op)
+		}
+	}
+	return miss
 }
 
 // set stores e (dirty) at op, keeping the dirty count. Caller holds mu.
