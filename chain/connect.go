@@ -3,7 +3,6 @@ package chain
 import (
 	"errors"
 	"fmt"
-	"math"
 	"sync"
 
 	"github.com/syndtr/goleveldb/leveldb"
@@ -431,7 +430,7 @@ func (c *Chain) startFlush(batch *leveldb.Batch) error {
 	if c.utxo.dirtyCount() < c.flushRecords || from.height >= uint64(len(c.main)) || c.main[from.height] != from {
 		return c.flushAll(batch)
 	}
-	batches := c.utxo.takeDirty(c.flushRecords)
+	ops := c.utxo.takeDirty()
 	batch.Put(keyFlushing, encodeFlushing(from.id, tip.id))
 	if err := c.write(batch); err != nil {
 		return fmt.Errorf("flush chain state: %w", err)
@@ -439,7 +438,10 @@ func (c *Chain) startFlush(batch *leveldb.Batch) error {
 	job := &flushJob{from: from, to: tip, done: make(chan error, 1)}
 	durable := &opt.WriteOptions{Sync: !c.cfg.NoSync}
 	go func() {
-		for _, b := range batches {
+		for len(ops) > 0 {
+			n := min(len(ops), c.flushRecords)
+			b := c.utxo.batch(ops[:n])
+			ops = ops[n:]
 			// Synced each: the last write's sync would not cover a
 			// batch left in a journal file LevelDB has since rotated
 			// away from (it closes the old one unsynced).
@@ -482,6 +484,7 @@ func (c *Chain) finishFlush(wait bool) error {
 		}
 	}
 	c.flushing = nil
+	c.utxo.endFlush()
 	if err != nil {
 		return fmt.Errorf("flush chain state: %w", err)
 	}
@@ -495,13 +498,15 @@ func (c *Chain) finishFlush(wait bool) error {
 // buffer goes straight into tables, without the journal: a flush the
 // caller waits for anyway costs half the bytes of one in the background.
 func (c *Chain) flushAll(batch *leveldb.Batch) error {
-	if batches := c.utxo.takeDirty(math.MaxInt); len(batches) == 1 {
+	if ops := c.utxo.takeDirty(); len(ops) > 0 {
 		// The coins' batch has its room; batch is small.
-		if err := batch.Replay(batches[0]); err != nil {
+		all := c.utxo.batch(ops)
+		if err := batch.Replay(all); err != nil {
 			return fmt.Errorf("flush chain state: %w", err)
 		}
-		batch = batches[0]
+		batch = all
 	}
+	c.utxo.endFlush()
 	tip := c.tipNode()
 	batch.Put(keyTip, tip.id[:])
 	if err := c.write(batch); err != nil {

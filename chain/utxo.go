@@ -41,6 +41,9 @@ type utxoCache struct {
 	mu      sync.Mutex
 	entries map[wire.OutPoint]cacheEntry
 	dirty   int // dirty entries
+	// taken holds, while a flush is in progress, the values its entries
+	// had when it took them, for those changed since (nil otherwise).
+	taken map[wire.OutPoint]cacheEntry
 }
 
 func newUTXOCache(db *leveldb.DB, maxBytes int) *utxoCache {
@@ -87,10 +90,16 @@ func (u *utxoCache) uncached(ops func(yield func(wire.OutPoint) bool)) []wire.Ou
 	return miss
 }
 
-// set stores e (dirty) at op, keeping the dirty count. Caller holds mu.
+// set stores e (dirty) at op, keeping the dirty count and, during a
+// flush, the value a clean entry had. Caller holds mu.
 func (u *utxoCache) set(op wire.OutPoint, e cacheEntry, old cacheEntry, had bool) {
 	if !had || !old.dirty {
 		u.dirty++
+		if had && u.taken != nil {
+			if _, ok := u.taken[op]; !ok {
+				u.taken[op] = old
+			}
+		}
 	}
 	u.entries[op] = e
 }
@@ -141,46 +150,60 @@ func (u *utxoCache) dirtyCount() int {
 // value with their lengths).
 const flushRecordBytes = 1 + 1 + coinKeyBytes + 1 + coinSize
 
-// takeDirty puts every dirty coin into batches of at most perBatch
-// records and marks it clean: from now on the cache answers for it as
-// the batches will have it on disk, and the next change to it is dirty
-// again. Spent entries stay, clean, to hide the stored coin until the
-// batches are written (evictClean drops them after).
-func (u *utxoCache) takeDirty(perBatch int) []*leveldb.Batch {
+// takeDirty returns the dirty coins' outpoints and marks them clean: from
+// now on the cache answers for them as the flush will have them on disk,
+// and the next change to one is dirty again. Until endFlush, the value a
+// taken entry had is kept aside when it changes, so that batch writes
+// what was taken. Spent entries stay, clean, to hide the stored coin
+// until the flush is written (evictClean drops them after).
+func (u *utxoCache) takeDirty() []wire.OutPoint {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	var (
-		batches []*leveldb.Batch
-		cur     *leveldb.Batch
-		left    = u.dirty
-	)
+	ops := make([]wire.OutPoint, 0, u.dirty)
+	for op, e := range u.entries {
+		if e.dirty {
+			ops = append(ops, op)
+			e.dirty, e.fresh = false, false
+			u.entries[op] = e
+		}
+	}
+	u.dirty = 0
+	u.taken = make(map[wire.OutPoint]cacheEntry)
+	return ops
+}
+
+// batch returns the records writing ops (taken by takeDirty) to disk as
+// they were taken.
+func (u *utxoCache) batch(ops []wire.OutPoint) *leveldb.Batch {
+	// Room up front: past 3,000 records goleveldb grows a batch by a
+	// fraction of its size, copying it each time.
+	b := leveldb.MakeBatchWithConfig(&leveldb.BatchConfig{InitialCapacity: len(ops) * flushRecordBytes, GrowLimit: math.MaxInt32})
 	// Put and Delete copy key and value into the batch: one scratch
 	// buffer of each serves every coin.
 	key := make([]byte, 0, coinKeyBytes)
 	val := make([]byte, 0, coinSize)
-	for op, e := range u.entries {
-		if !e.dirty {
-			continue
-		}
-		if cur == nil || cur.Len() >= perBatch {
-			// Room up front: past 3,000 records goleveldb grows a
-			// batch by a fraction of its size, copying it each time.
-			n := min(left, perBatch)
-			cur = leveldb.MakeBatchWithConfig(&leveldb.BatchConfig{InitialCapacity: n * flushRecordBytes, GrowLimit: math.MaxInt32})
-			batches = append(batches, cur)
-			left -= n
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, op := range ops {
+		e, changed := u.taken[op]
+		if !changed {
+			e = u.entries[op] // taken entries stay until endFlush
 		}
 		key = appendCoinKey(key[:0], op)
 		if e.spent {
-			cur.Delete(key)
+			b.Delete(key)
 		} else {
-			cur.Put(key, appendCoin(val[:0], e.coin))
+			b.Put(key, appendCoin(val[:0], e.coin))
 		}
-		e.dirty, e.fresh = false, false
-		u.entries[op] = e
 	}
-	u.dirty = 0
-	return batches
+	return b
+}
+
+// endFlush stops keeping taken values aside.
+func (u *utxoCache) endFlush() {
+	u.mu.Lock()
+	u.taken = nil
+	u.mu.Unlock()
 }
 
 // evictClean forgets what the last flush wrote: its spends always (disk
