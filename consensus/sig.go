@@ -1,8 +1,6 @@
 package consensus
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"sync"
 
@@ -46,32 +44,33 @@ func SignInput(key *secp256k1.PrivateKey, msg wire.Hash) [wire.SigSize]byte {
 
 // SigCache remembers input signatures already verified, so a transaction
 // checked on mempool acceptance is not checked again in its block. The key
-// binds the network id, the txid (which commits to the whole transaction,
-// signatures included), the input index and the public key, so a hit can only be the
-// same signature over the same message. It is bounded; when full, an
-// arbitrary entry is evicted. Safe for concurrent use. A nil *SigCache is
-// a valid cache that remembers nothing.
+// is the network id, the txid and the input index: the txid commits to the
+// whole transaction (public keys and signatures included) and the network
+// id completes the signature message, so a hit can only be the same
+// signature by the same key over the same message. The key is kept as it
+// is rather than hashed: Go's map hashing is seeded per process, and
+// SHA-256 of every key cost more than the lookup. It is bounded; when
+// full, an arbitrary entry is evicted. Safe for concurrent use. A nil
+// *SigCache is a valid cache that remembers nothing.
 type SigCache struct {
 	mu      sync.RWMutex
 	max     int
-	entries map[wire.Hash]struct{}
+	entries map[sigCacheKey]struct{}
+}
+
+// sigCacheKey names one input's signature (see SigCache).
+type sigCacheKey struct {
+	network [4]byte
+	index   uint32
+	txid    wire.Hash
 }
 
 // NewSigCache returns a cache holding at most max entries.
 func NewSigCache(max int) *SigCache {
-	return &SigCache{max: max, entries: make(map[wire.Hash]struct{}, min(max, 1<<16))}
+	return &SigCache{max: max, entries: make(map[sigCacheKey]struct{}, min(max, 1<<16))}
 }
 
-func sigCacheKey(networkID [4]byte, txid wire.Hash, index int, pubKey *[wire.PubKeySize]byte) wire.Hash {
-	var b [4 + wire.HashSize + 4 + wire.PubKeySize]byte
-	copy(b[:], networkID[:])
-	copy(b[4:], txid[:])
-	binary.LittleEndian.PutUint32(b[4+wire.HashSize:], uint32(index))
-	copy(b[4+wire.HashSize+4:], pubKey[:])
-	return sha256.Sum256(b[:])
-}
-
-func (c *SigCache) has(k wire.Hash) bool {
+func (c *SigCache) has(k sigCacheKey) bool {
 	if c == nil {
 		return false
 	}
@@ -81,7 +80,7 @@ func (c *SigCache) has(k wire.Hash) bool {
 	return ok
 }
 
-func (c *SigCache) add(k wire.Hash) {
+func (c *SigCache) add(k sigCacheKey) {
 	if c == nil || c.max <= 0 {
 		return
 	}
@@ -114,7 +113,7 @@ func CheckTxSignatures(tx *wire.Tx, txid wire.Hash, networkID [4]byte, cache *Si
 	haveMsg := false
 	for i := range tx.Inputs {
 		in := &tx.Inputs[i]
-		k := sigCacheKey(networkID, txid, i, &in.PubKey)
+		k := sigCacheKey{network: networkID, index: uint32(i), txid: txid}
 		if cache.has(k) {
 			continue
 		}

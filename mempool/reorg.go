@@ -36,7 +36,7 @@ func (p *Pool) HandleChainEvents(events []chain.Event) {
 			continue
 		}
 		tip = ev.ID
-		var mined []*Entry
+		mined := make([]*Entry, 0, len(ev.Block.Txs)-1)
 		for i, tx := range ev.Block.Txs {
 			if i == 0 {
 				continue

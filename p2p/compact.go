@@ -175,19 +175,15 @@ func (pb *partialBlock) fill(idx []int, txs []*wire.Tx) error {
 	return nil
 }
 
-// block returns the rebuilt block once every slot is filled and the
-// transactions hash to the header's Merkle root.
+// block returns the rebuilt block once every slot is filled. Its Merkle
+// root is left to the chain, which checks it before any other rule of the
+// body (consensus.ErrBadMerkleRoot, read by checkCompact as
+// errMerkleMismatch): checking it here too would hash the tree twice.
 func (pb *partialBlock) block() (*wire.Block, error) {
 	for i, tx := range pb.txs {
 		if tx == nil {
 			return nil, fmt.Errorf("compact block: slot %d still empty", i)
 		}
-		if pb.txids[i].IsZero() {
-			pb.txids[i] = tx.TxID()
-		}
-	}
-	if wire.MerkleRoot(pb.txids) != pb.cb.Header.MerkleRoot {
-		return nil, errMerkleMismatch
 	}
 	return &wire.Block{Header: pb.cb.Header, Txs: pb.txs}, nil
 }
@@ -448,35 +444,66 @@ func (n *Node) checkCompact(ctx context.Context, from peer.ID, data []byte, loca
 	s.announced.Add(1)
 	t := since(&s.decodeNs, t0)
 
+	src := chain.Source{Origin: chain.OriginGossip, Peer: from.String()}
 	b, err := n.rebuild(ctx, from, cb)
 	t = since(&s.rebuildNs, t)
-	fallback := err != nil
-	if fallback {
-		n.log.Debug("compact block: falling back to the full block", "id", id, "peer", from, "err", err)
-		b, err = n.fetchFullBlock(ctx, id, from, errors.Is(err, errBlockUnavailable))
-		t = since(&s.fallbackNs, t)
-		if err != nil {
-			s.unavailable.Add(1)
-			return nil, 0, err
+	var res chain.Result
+	if err == nil {
+		res, err = n.connectRebuilt(b, src)
+		t = since(&s.connectNs, t)
+		if !errors.Is(err, consensus.ErrBadMerkleRoot) {
+			since(&s.totalNs, t0)
+			return n.rebuilt(b, res, err)
 		}
-		s.fullFallbacks.Add(1)
+		// One of our transactions shares a short id with one of the
+		// block's, or the announcement is wrong: nobody's fault.
+		s.mismatches.Add(1)
+		err = errMerkleMismatch
 	}
-	res, err := n.chain.ProcessBlockRaw(b, nil, chain.Source{Origin: chain.OriginGossip, Peer: from.String()})
+	n.log.Debug("compact block: falling back to the full block", "id", id, "peer", from, "err", err)
+	b, err = n.fetchFullBlock(ctx, id, from, errors.Is(err, errBlockUnavailable))
+	t = since(&s.fallbackNs, t)
+	if err != nil {
+		s.unavailable.Add(1)
+		return nil, 0, err
+	}
+	s.fullFallbacks.Add(1)
+	res, err = n.chain.ProcessBlockRaw(b, nil, src)
 	since(&s.connectNs, t)
 	since(&s.totalNs, t0)
-	if fallback {
-		if _, m, ok := consensus.Classify(err); ok && m.BodyMismatch {
-			// The fetched body, not the announcement, was wrong.
-			return nil, 0, errBlockUnavailable
-		}
-		if err == nil && !compactMatches(cb, b) {
-			// The block is good, the announcement of it is not: do not
-			// forward it (no penalty: we cannot tell it from a collision).
-			return b, 0, errBlockUnavailable
-		}
+	if _, m, ok := consensus.Classify(err); ok && m.BodyMismatch {
+		// The fetched body, not the announcement, was wrong.
+		return nil, 0, errBlockUnavailable
 	}
+	if err == nil && !compactMatches(cb, b) {
+		// The block is good, the announcement of it is not: do not
+		// forward it (no penalty: we cannot tell it from a collision).
+		return b, 0, errBlockUnavailable
+	}
+	return n.rebuilt(b, res, err)
+}
+
+// blockBufs holds buffers for the encodings of rebuilt blocks, which the
+// chain stores as their bodies and does not retain: encoding into a fresh
+// megabyte per block costs four times as much as into a reused one.
+var blockBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// connectRebuilt hands a rebuilt block to the chain with its encoding. A
+// block over the size limit (which the chain refuses) is not encoded.
+func (n *Node) connectRebuilt(b *wire.Block, src chain.Source) (chain.Result, error) {
+	if b.SerializeSize() > n.p.MaxBlockBytes {
+		return n.chain.ProcessBlockRaw(b, nil, src)
+	}
+	buf := blockBufs.Get().(*[]byte)
+	defer blockBufs.Put(buf)
+	*buf = b.AppendEncoding((*buf)[:0])
+	return n.chain.ProcessBlockRaw(b, *buf, src)
+}
+
+// rebuilt counts and keeps a block checkCompact connected (err == nil).
+func (n *Node) rebuilt(b *wire.Block, res chain.Result, err error) (*wire.Block, chain.Result, error) {
 	if err == nil {
-		s.rebuilt.Add(1)
+		n.cmpct.stats.rebuilt.Add(1)
 		n.cmpct.remember(b)
 	}
 	return b, res, err
@@ -507,11 +534,7 @@ func (n *Node) rebuild(ctx context.Context, from peer.ID, cb *wire.CompactBlock)
 		}
 		s.fetched.Add(uint64(len(miss)))
 	}
-	b, err := pb.block()
-	if err != nil {
-		s.mismatches.Add(1)
-	}
-	return b, err
+	return pb.block()
 }
 
 // fetchFullBlock gets block id with getblocks after a failed rebuild,
