@@ -25,7 +25,7 @@ func (f coinFunc) Coin(op wire.OutPoint) (wire.Coin, bool, error) { return f(op)
 
 // connectOracle is CheckBlockConnect written the plain way, with a map of
 // every output the block has created so far and of every outpoint it has
-// spent (the code before the shared-prefix maps).
+// spent, always.
 func connectOracle(b *wire.Block, txids []wire.Hash, height uint64, view CoinView, p *Params) (uint64, error) {
 	spent := map[wire.OutPoint]bool{}
 	made := map[wire.OutPoint]wire.Coin{}
@@ -98,10 +98,12 @@ func connectOracle(b *wire.Block, txids []wire.Hash, height uint64, view CoinVie
 }
 
 // TestCheckBlockConnectMatchesOracle: on random small blocks whose txids
-// share prefixes (and repeat) on purpose, spending each other's outputs,
-// spending outputs twice and overwriting unspent ones, CheckBlockConnect
-// gives exactly the oracle's fees and error. The txids are given, not
-// hashed, so that prefixes collide as they would only by grinding.
+// share their first 8 bytes (and repeat) on purpose, spending each other's
+// outputs, spending outputs twice and overwriting unspent ones,
+// CheckBlockConnect (which tracks the block's spends only when two inputs
+// may spend one outpoint, spendsRepeat) gives exactly the oracle's fees
+// and error. The txids are given, not hashed, so that they share prefixes
+// as they would only by grinding.
 func TestCheckBlockConnectMatchesOracle(t *testing.T) {
 	p, err := Default(true)
 	if err != nil {
@@ -196,7 +198,7 @@ func TestCheckBlockConnectMatchesOracle(t *testing.T) {
 			}
 		}
 	}
-	// The cases reach what the shared-prefix maps must get right.
+	// The cases reach what the view must get right.
 	for _, k := range []string{"valid", "valid, spending the block's own outputs", string(ErrDoubleSpend), string(ErrOverwriteTx), string(ErrMissingInput)} {
 		if kinds[k] < 20 {
 			t.Errorf("only %d cases of %q: %v", kinds[k], k, kinds)

@@ -185,30 +185,41 @@ func CheckBlockSanity(b *wire.Block, txids []wire.Hash, height uint64, p *Params
 }
 
 // firstRepeat returns the index of the first txid equal to an earlier
-// one, or -1. Sorting the first 8 bytes of every txid shows that none
-// repeats at a fifth of the cost of a map of the block's txids (mostly
-// the map's memory); only when two txids share those bytes (by chance
-// about once in 10^12 full blocks, or ground on purpose for 2^32 hashes)
-// are they compared whole.
+// one, or -1. Sorting the first 8 bytes of every txid (keysRepeat) shows
+// that none repeats without a map of the block's txids; only when two
+// txids share those bytes (by chance about once in 10^12 full blocks, or
+// ground on purpose for 2^32 hashes) are they compared whole.
 func firstRepeat(txids []wire.Hash) int {
 	keys := make([]uint64, len(txids))
 	for i := range txids {
 		keys[i] = binary.LittleEndian.Uint64(txids[i][:8])
 	}
+	if !keysRepeat(keys) {
+		return -1
+	}
+	seen := make(map[wire.Hash]struct{}, len(txids))
+	for j, id := range txids {
+		if _, dup := seen[id]; dup {
+			return j
+		}
+		seen[id] = struct{}{}
+	}
+	return -1
+}
+
+// keysRepeat sorts keys and reports whether two are equal. For the
+// thousands of keys of a full block this takes the CPU of building a map
+// of the txids or outpoints (BenchmarkCheckFullBlock) and a tenth of its
+// memory, whose first touch is most of what such a map costs in a busy
+// node (BenchmarkValidateCompactBlock's profile).
+func keysRepeat(keys []uint64) bool {
 	slices.Sort(keys)
 	for i := 1; i < len(keys); i++ {
 		if keys[i] == keys[i-1] {
-			seen := make(map[wire.Hash]struct{}, len(txids))
-			for j, id := range txids {
-				if _, dup := seen[id]; dup {
-					return j
-				}
-				seen[id] = struct{}{}
-			}
-			return -1
+			return true
 		}
 	}
-	return -1
+	return false
 }
 
 // CoinView gives the unspent outputs a transaction or block may spend.
@@ -275,56 +286,15 @@ func checkBlockTxInputs(tx *wire.Tx, txid wire.Hash, height uint64, bv *blockVie
 // blockView layers a block's own outputs and spends over the coins before
 // it. The outputs of the transactions before next are the block's coins,
 // found through index (txid -> position) rather than a map of every output:
-// most outputs of a block are not spent in it. index and spent hold only
-// the txids and outpoints whose txid prefix is shared (sharedPrefixes):
-// no other outpoint is spent twice in the block or created by it.
+// most outputs of a block are not spent in it. spent, the outpoints spent
+// so far, is nil while it cannot matter (see CheckBlockConnect).
 type blockView struct {
 	base   CoinView
 	b      *wire.Block
 	height uint64
-	shared map[uint64]struct{}
 	index  map[wire.Hash]int
 	next   int
 	spent  map[wire.OutPoint]struct{}
-}
-
-// txidPrefix returns the first 8 bytes of a txid as a number.
-func txidPrefix(id *wire.Hash) uint64 { return binary.LittleEndian.Uint64(id[:8]) }
-
-// sharedPrefixes returns the txid prefixes (txidPrefix) that occur more
-// than once among a block's txids and the txids its inputs spend from.
-// An outpoint whose txid prefix occurs once is spent by one input of the
-// block at most and is not an output of it (its txid is no txid of the
-// block, or that transaction's outputs are spent by no input), and a txid
-// whose prefix occurs once is spent from by no input. So only shared
-// prefixes need the block view's maps, and in most blocks they are few:
-// sorting the prefixes costs a third of building maps of every txid and
-// every spend (mostly the maps' memory). A block whose transactions all
-// spend each other's outputs has every prefix shared and costs what the
-// maps did, plus the sort.
-func sharedPrefixes(b *wire.Block, txids []wire.Hash, inputs int) map[uint64]struct{} {
-	keys := make([]uint64, 0, len(txids)+inputs)
-	for i := range txids {
-		keys = append(keys, txidPrefix(&txids[i]))
-	}
-	for _, tx := range b.Txs {
-		for i := range tx.Inputs {
-			keys = append(keys, txidPrefix(&tx.Inputs[i].Prev.TxID))
-		}
-	}
-	slices.Sort(keys)
-	shared := make(map[uint64]struct{})
-	for i := 1; i < len(keys); i++ {
-		if keys[i] == keys[i-1] {
-			shared[keys[i]] = struct{}{}
-		}
-	}
-	return shared
-}
-
-func (v *blockView) isShared(id *wire.Hash) bool {
-	_, ok := v.shared[txidPrefix(id)]
-	return ok
 }
 
 func (v *blockView) Coin(op wire.OutPoint) (wire.Coin, bool, error) {
@@ -338,6 +308,21 @@ func (v *blockView) Coin(op wire.OutPoint) (wire.Coin, bool, error) {
 		}
 	}
 	return v.base.Coin(op)
+}
+
+// spendsRepeat reports whether two inputs of b may spend the same
+// outpoint: whether two share a key made of the first 8 bytes of the txid
+// and the output index (multiplied by an odd constant, so that the
+// outputs of one transaction have distinct keys).
+func spendsRepeat(b *wire.Block, inputs int) bool {
+	keys := make([]uint64, 0, inputs)
+	for _, tx := range b.Txs {
+		for i := range tx.Inputs {
+			op := &tx.Inputs[i].Prev
+			keys = append(keys, binary.LittleEndian.Uint64(op.TxID[:8])^uint64(op.Index)*0x9e3779b97f4a7c15)
+		}
+	}
+	return keysRepeat(keys)
 }
 
 // CheckBlockConnect checks a sane block's transactions against view (the
@@ -360,17 +345,28 @@ func CheckBlockConnect(b *wire.Block, txids []wire.Hash, height uint64, view Coi
 	for _, tx := range b.Txs {
 		inputs += len(tx.Inputs)
 	}
-	bv := &blockView{base: view, b: b, height: height, shared: sharedPrefixes(b, txids, inputs),
-		index: make(map[wire.Hash]int), spent: make(map[wire.OutPoint]struct{})}
-	for i := range txids {
-		if !bv.isShared(&txids[i]) {
-			continue
-		}
-		if _, dup := bv.index[txids[i]]; !dup {
-			bv.index[txids[i]] = i
+	bv := &blockView{base: view, b: b, height: height, index: make(map[wire.Hash]int, len(txids))}
+	for i, id := range txids {
+		if _, dup := bv.index[id]; !dup {
+			bv.index[id] = i
 		}
 	}
+	// The outpoints spent so far matter to an input only if another input
+	// spends the same outpoint, and to the overwrite check, which runs on
+	// a failure and returns. So unless two inputs may spend one outpoint,
+	// they are gathered only for that check.
+	if spendsRepeat(b, inputs) {
+		bv.spent = make(map[wire.OutPoint]struct{}, inputs)
+	}
 	overwrite := func(i int) error {
+		if bv.spent == nil && i > 0 {
+			bv.spent = make(map[wire.OutPoint]struct{})
+			for _, tx := range b.Txs[1:i] {
+				for _, in := range tx.Inputs {
+					bv.spent[in.Prev] = struct{}{}
+				}
+			}
+		}
 		for j := range b.Txs[i].Outputs {
 			_, ok, err := bv.Coin(wire.OutPoint{TxID: txids[i], Index: uint32(j)})
 			if err != nil {
@@ -403,8 +399,8 @@ func CheckBlockConnect(b *wire.Block, txids []wire.Hash, height uint64, view Coi
 			if fees < fee || fees > p.MaxMoney {
 				return 0, ruleErr(ErrInputsOverflow, "block fees above max_money")
 			}
-			for _, in := range tx.Inputs {
-				if bv.isShared(&in.Prev.TxID) {
+			if bv.spent != nil {
+				for _, in := range tx.Inputs {
 					bv.spent[in.Prev] = struct{}{}
 				}
 			}

@@ -223,6 +223,7 @@ type compactState struct {
 	mu       sync.Mutex
 	inflight map[wire.Hash]bool
 	recent   []*wire.Block // last rebuilt or published blocks, newest last
+	encoding []byte        // connectRebuilt's buffer, at most max_block_bytes
 
 	verdicts kindCounters
 	stats    compactCounters
@@ -483,21 +484,26 @@ func (n *Node) checkCompact(ctx context.Context, from peer.ID, data []byte, loca
 	return n.rebuilt(b, res, err)
 }
 
-// blockBufs holds buffers for the encodings of rebuilt blocks, which the
-// chain stores as their bodies and does not retain: encoding into a fresh
-// megabyte per block costs four times as much as into a reused one.
-var blockBufs = sync.Pool{New: func() any { return new([]byte) }}
-
-// connectRebuilt hands a rebuilt block to the chain with its encoding. A
-// block over the size limit (which the chain refuses) is not encoded.
+// connectRebuilt hands a rebuilt block to the chain with its encoding,
+// built in the node's encoding buffer (the chain stores it as the block's
+// body and does not retain it): a fresh megabyte per block costs several
+// times as much to touch as to fill. A block over the size limit (which
+// the chain refuses) is not encoded.
 func (n *Node) connectRebuilt(b *wire.Block, src chain.Source) (chain.Result, error) {
 	if b.SerializeSize() > n.p.MaxBlockBytes {
 		return n.chain.ProcessBlockRaw(b, nil, src)
 	}
-	buf := blockBufs.Get().(*[]byte)
-	defer blockBufs.Put(buf)
-	*buf = b.AppendEncoding((*buf)[:0])
-	return n.chain.ProcessBlockRaw(b, *buf, src)
+	c := &n.cmpct
+	c.mu.Lock()
+	buf := c.encoding // nil while another block uses it: that one allocates
+	c.encoding = nil
+	c.mu.Unlock()
+	buf = b.AppendEncoding(buf[:0])
+	res, err := n.chain.ProcessBlockRaw(b, buf, src)
+	c.mu.Lock()
+	c.encoding = buf
+	c.mu.Unlock()
+	return res, err
 }
 
 // rebuilt counts and keeps a block checkCompact connected (err == nil).
