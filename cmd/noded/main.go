@@ -182,7 +182,7 @@ func run(c *cli.Context) error {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// The process's memory budget follows --dbcache (node.MemoryLimit);
 		// GOMEMLIMIT, when set, is the operator's own choice.
-		debug.SetMemoryLimit(cfg.MemoryLimit())
+		debug.SetMemoryLimit(cfg.RuntimeMemoryLimit())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
