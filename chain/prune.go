@@ -58,7 +58,7 @@ func (c *Chain) prune() error {
 			c.pruneCheck = min(bmax, rmax) + MinKeepBlocks
 			return nil
 		}
-		if dropBlk && bmax > c.diskTip.height {
+		if dropBlk && bmax > c.storedFork().height {
 			// After a crash, recovery replays the blocks above the
 			// stored UTXO set from their files: move the stored set to
 			// the tip before any of them goes (as Core flushes its
@@ -98,6 +98,17 @@ func (c *Chain) prune() error {
 		}
 	}
 	return nil
+}
+
+// storedFork returns the last block of the best chain that the stored
+// UTXO set descends from: recovery connects the best chain's blocks
+// above it from their files.
+func (c *Chain) storedFork() *node {
+	n := c.diskTip
+	for n.height >= uint64(len(c.main)) || c.main[n.height] != n {
+		n = n.parent
+	}
+	return n
 }
 
 // oldest returns the oldest file of s other than the one being written.
