@@ -10,17 +10,20 @@ import (
 	"tally/wire"
 )
 
+// The pruning tests' chain: small block files, a limit of twenty of
+// them, and a chain of many more.
+const (
+	fileSize = 8 << 10
+	limit    = 160 << 10
+	nblocks  = 1000
+)
+
 // TestPrune grows a chain well past the pruning limit on small block
 // files: the files stay within the limit plus one file of each kind, the
 // oldest bodies answer ErrPruned, the last MinKeepBlocks and everything
 // above the reported prune height still read, a reorganization within
 // the kept range works, and all of it survives a restart.
 func TestPrune(t *testing.T) {
-	const (
-		fileSize = 8 << 10
-		limit    = 160 << 10
-		nblocks  = 1000
-	)
 	p := testgen.DevParams()
 	g := testgen.New(p)
 	dir := t.TempDir()
@@ -149,11 +152,6 @@ func TestPruneWhileReading(t *testing.T) {
 // set from their files, so pruning must not have deleted them: pruning
 // flushes the cache before it deletes a file holding such a block.
 func TestPruneKeepsWhatRecoveryReplays(t *testing.T) {
-	const (
-		fileSize = 8 << 10
-		limit    = 160 << 10
-		nblocks  = 1000
-	)
 	p := testgen.DevParams()
 	stor := newTestStorage()
 	cfg := Config{Params: p, NoSync: true, Now: crashNow, MaxBlockFileSize: fileSize, PruneBytes: limit, CacheBytes: 64 << 20}
@@ -186,15 +184,22 @@ func TestPruneKeepsWhatRecoveryReplays(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := c.UTXOStats()
+	sameUTXO(t, c, ref)
+}
+
+// sameUTXO fails t unless chains a and b have the same UTXO set at the
+// same tip.
+func sameUTXO(t *testing.T, a, b *Chain) {
+	t.Helper()
+	sa, err := a.UTXOStats()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := ref.UTXOStats()
+	sb, err := b.UTXOStats()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != want {
-		t.Fatalf("UTXO set after recovery %+v, want %+v", got, want)
+	if sa != sb {
+		t.Fatalf("UTXO sets differ:\n%+v\n%+v", sa, sb)
 	}
 }

@@ -161,15 +161,5 @@ func TestReadAheadFromDisk(t *testing.T) {
 	child := g.Pay(testgen.Outputs(txs[0])[:1], 1, 100)
 	b := g.Block(parent, append(txs, child))
 	both(b)
-	want, err := mem.UTXOStats()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := disk.UTXOStats()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != want {
-		t.Fatalf("UTXO set read ahead %+v, cached %+v", got, want)
-	}
+	sameUTXO(t, disk, mem)
 }
