@@ -198,6 +198,8 @@ type Chain struct {
 	flushing   *flushJob // the flush in progress, or nil
 	// flushRecords: coin changes per batch of a background flush.
 	flushRecords int
+	// noReadAhead turns connectTip's parallel coin reads off (benchmarks).
+	noReadAhead bool
 	// testBeforeFlushEnd, if set, runs before a background flush's last
 	// write; an error ends the flush there (a crash in tests).
 	testBeforeFlushEnd func() error

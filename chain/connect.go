@@ -155,7 +155,7 @@ func (c *Chain) readAhead(b *wire.Block) map[wire.OutPoint]storedCoin {
 		}
 	})
 	workers := min(c.cfg.Workers, len(miss)/(readAheadMin/2))
-	if len(miss) < readAheadMin || workers < 2 {
+	if len(miss) < readAheadMin || workers < 2 || c.noReadAhead {
 		return nil
 	}
 	got := make([]storedCoin, len(miss))
