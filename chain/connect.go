@@ -140,22 +140,34 @@ const readAheadMin = 64
 // readAhead reads from the database, on Config.Workers goroutines, the
 // coins b's inputs spend that the cache does not hold: during initial
 // sync with signatures assumed valid, those reads are most of a full
-// block's connect. Outputs of b itself are looked up too and found
-// missing; the rules resolve those from the block before the view. The
-// answers are the database's as of now: only the chain's writer changes
-// the UTXO set, and it is the caller.
+// block's connect. It first looks at the first readAheadMin inputs, and
+// goes on only if a quarter of them miss the cache: a block at the tip,
+// whose coins are cached, costs that and no more. Outputs of b itself
+// are looked up too and found missing; the rules resolve those from the
+// block before the view. The answers are the database's as of now: only
+// the chain's writer changes the UTXO set, and it is the caller.
 func (c *Chain) readAhead(b *wire.Block) map[wire.OutPoint]storedCoin {
-	miss := c.utxo.uncached(func(yield func(wire.OutPoint) bool) {
-		for _, tx := range b.Txs[1:] {
-			for _, in := range tx.Inputs {
-				if !yield(in.Prev) {
-					return
+	if c.noReadAhead || c.cfg.Workers < 2 {
+		return nil
+	}
+	inputs := func(limit int) func(yield func(wire.OutPoint) bool) {
+		return func(yield func(wire.OutPoint) bool) {
+			for _, tx := range b.Txs[1:] {
+				for _, in := range tx.Inputs {
+					if limit == 0 || !yield(in.Prev) {
+						return
+					}
+					limit--
 				}
 			}
 		}
-	})
+	}
+	if sample := c.utxo.uncached(inputs(readAheadMin)); len(sample) < readAheadMin/4 {
+		return nil
+	}
+	miss := c.utxo.uncached(inputs(-1))
 	workers := min(c.cfg.Workers, len(miss)/(readAheadMin/2))
-	if len(miss) < readAheadMin || workers < 2 || c.noReadAhead {
+	if len(miss) < readAheadMin || workers < 2 {
 		return nil
 	}
 	got := make([]storedCoin, len(miss))

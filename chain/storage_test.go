@@ -152,6 +152,9 @@ func TestReadAheadFromDisk(t *testing.T) {
 	if ahead := disk.readAhead(g.Block(parent, txs)); len(ahead) != len(txs) {
 		t.Fatalf("read ahead %d coins, want %d", len(ahead), len(txs))
 	}
+	if ahead := mem.readAhead(g.Block(parent, txs)); ahead != nil {
+		t.Fatalf("read ahead %d coins the cache holds", len(ahead))
+	}
 	// A missing input among many read ahead.
 	bad := append(append([]*wire.Tx(nil), txs...), g.Pay([]testgen.Spend{{Out: wire.OutPoint{Index: 7}, Amount: 1000}}, 1, 0))
 	if _, err := disk.ProcessBlock(g.Block(parent, bad)); !errors.Is(err, consensus.ErrMissingInput) {
