@@ -193,16 +193,10 @@ type Chain struct {
 	nextSeq    uint64
 	failure    failure
 	events     eventQueue
-	pending    []Event   // events of the current ProcessBlock, sent after unlock
-	diskTip    *node     // the block the stored UTXO set is at
-	flushing   *flushJob // the flush in progress, or nil
-	// flushRecords: coin changes per batch of a background flush.
-	flushRecords int
+	pending    []Event // events of the current ProcessBlock, sent after unlock
+	diskTip    *node   // the block the stored UTXO set is at
 	// noReadAhead turns connectTip's parallel coin reads off (benchmarks).
 	noReadAhead bool
-	// testBeforeFlushEnd, if set, runs before a background flush's last
-	// write; an error ends the flush there (a crash in tests).
-	testBeforeFlushEnd func() error
 	// lastRuleErr holds the rule errors of blocks found invalid during
 	// the current ProcessBlock.
 	lastRuleErr map[wire.Hash]error
@@ -286,8 +280,6 @@ func New(db *leveldb.DB, cfg Config) (*Chain, error) {
 		orphans: newOrphanPool(cfg.MaxOrphans, cfg.MaxOrphanBytes),
 		index:   make(map[wire.Hash]*node),
 		invalid: newKnownInvalid(),
-
-		flushRecords: flushRecords,
 	}
 	c.av.id = cfg.AssumeValid
 	c.failure.init()
@@ -513,9 +505,6 @@ func (c *Chain) loadIndex() error {
 	if _, ok := c.index[c.p.GenesisID]; !ok {
 		return fmt.Errorf("%w: genesis block missing", ErrCorrupt)
 	}
-	if tip, err = c.rollForward(tip); err != nil {
-		return err
-	}
 	c.main = make([]*node, tip.height+1)
 	for n := tip; n != nil; n = n.parent {
 		c.main[n.height] = n
@@ -539,71 +528,6 @@ func (c *Chain) loadIndex() error {
 	}
 	c.publishTip()
 	return nil
-}
-
-// rollForward finishes a flush that a crash interrupted (keyFlushing
-// present): the stored coins are from's for some keys and the flush's
-// target's for others, so it applies the blocks from from to the target
-// to them, which gives every key the target's value whichever it had
-// (deletes and puts of known values). It returns the block the stored set
-// is then at. The batches are idempotent, so a crash during this repeats
-// it at the next start.
-func (c *Chain) rollForward(from *node) (*node, error) {
-	raw, err := c.db.Get(keyFlushing, nil)
-	if err == leveldb.ErrNotFound {
-		return from, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read flush marker: %w", err)
-	}
-	fromID, toID, err := decodeFlushing(raw)
-	if err != nil {
-		return nil, err
-	}
-	to, ok := c.index[toID]
-	if fromID != from.id || !ok {
-		return nil, fmt.Errorf("%w: flush marker from %s to %s, stored tip %s", ErrCorrupt, fromID, toID, from.id)
-	}
-	var path []*node
-	for n := to; n != from; n = n.parent {
-		if n.height <= from.height {
-			return nil, fmt.Errorf("%w: flush marker target %s does not descend from the stored tip %s", ErrCorrupt, toID, fromID)
-		}
-		path = append(path, n)
-	}
-	batch := new(leveldb.Batch)
-	val := make([]byte, 0, coinSize)
-	for i := len(path) - 1; i >= 0; i-- {
-		n := path[i]
-		b, err := c.readBlock(n)
-		if err != nil {
-			return nil, fmt.Errorf("finish the interrupted flush at block %s: %w", n.id, err)
-		}
-		txids := b.TxIDs()
-		for k, tx := range b.Txs {
-			for j := range tx.Inputs {
-				if k > 0 {
-					batch.Delete(coinKey(tx.Inputs[j].Prev))
-				}
-			}
-			for j, o := range tx.Outputs {
-				op := wire.OutPoint{TxID: txids[k], Index: uint32(j)}
-				batch.Put(coinKey(op), appendCoin(val[:0], wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: n.height, Coinbase: k == 0}))
-			}
-		}
-		if batch.Len() >= c.flushRecords {
-			if err := c.write(batch); err != nil {
-				return nil, fmt.Errorf("finish the interrupted flush: %w", err)
-			}
-			batch.Reset()
-		}
-	}
-	batch.Put(keyTip, to.id[:])
-	batch.Delete(keyFlushing)
-	if err := c.write(batch); err != nil {
-		return nil, fmt.Errorf("finish the interrupted flush: %w", err)
-	}
-	return to, nil
 }
 
 // Subscribe registers fn to receive the events of each change

@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/syndtr/goleveldb/leveldb"
-	"github.com/syndtr/goleveldb/leveldb/opt"
 
 	"tally/consensus"
 	"tally/wire"
@@ -393,139 +392,35 @@ func (c *Chain) disconnectTip() error {
 	return nil
 }
 
-// commit writes batch; when the UTXO cache is full it starts a flush of
-// the cached UTXO changes with it (startFlush). While a flush is in
-// progress the cache may go a quarter over its size (the coins being
-// written are still in it) before the next block waits for the flush.
+// commit writes batch; when the UTXO cache is full it adds the cached
+// UTXO changes and the tip (flushWith), so the stored UTXO set moves to
+// the current tip in the same atomic write.
 func (c *Chain) commit(batch *leveldb.Batch) error {
-	if err := c.finishFlush(false); err != nil {
-		return err
-	}
-	limit := c.utxo.maxBytes
-	if c.flushing != nil {
-		limit += c.utxo.maxBytes / 4
-	}
-	if !c.utxo.over(limit) {
+	if !c.utxo.full() {
 		if batch.Len() == 0 {
 			return nil
 		}
 		return c.write(batch)
 	}
-	return c.startFlush(batch)
+	return c.flushWith(batch)
 }
 
-// flushRecords is how many coin changes one batch of a flush in progress
-// writes (Chain.flushRecords; tests lower it): small enough that the
-// connects going on meanwhile wait little for LevelDB's write lock, and
-// that no batch needs much memory.
-const flushRecords = 20_000
-
-// flushJob is a flush in progress: its batches of coin changes are being
-// written in the background, after which the stored UTXO set is at to.
-// Until then the stored set is a mix of from's and to's, and the key
-// keyFlushing says so: recovery rolls the blocks from from to to forward
-// over it (rollForward).
-type flushJob struct {
-	from, to *node
-	done     chan error
-}
-
-// startFlush writes batch and moves the stored UTXO set towards the tip.
-// It waits for the flush in progress, if any. When the stored set is at
-// an ancestor of the tip (always, but after a reorganization below it),
-// and more than flushRecords coins changed, the dirty coins are taken out
-// of the cache (kept there, clean, for lookups) and written in batches of
-// flushRecords by a goroutine while blocks keep connecting; finishFlush
-// completes it. Otherwise everything goes in one atomic batch.
-func (c *Chain) startFlush(batch *leveldb.Batch) error {
-	if err := c.finishFlush(true); err != nil {
-		return err
-	}
-	tip, from := c.tipNode(), c.diskTip
-	if c.utxo.dirtyCount() < c.flushRecords || from.height >= uint64(len(c.main)) || c.main[from.height] != from {
-		return c.flushAll(batch)
-	}
-	ops := c.utxo.takeDirty()
-	batch.Put(keyFlushing, encodeFlushing(from.id, tip.id))
-	if err := c.write(batch); err != nil {
-		return fmt.Errorf("flush chain state: %w", err)
-	}
-	job := &flushJob{from: from, to: tip, done: make(chan error, 1)}
-	durable := &opt.WriteOptions{Sync: !c.cfg.NoSync}
-	go func() {
-		// In key order, LevelDB's memtable inserts are cheaper (3.4 s
-		// against 5.4 s for 1.5 million coins, BenchmarkUTXOFlush) and
-		// each table it writes covers a narrow key range.
-		slices.SortFunc(ops, compareOutPoints)
-		for len(ops) > 0 {
-			n := min(len(ops), c.flushRecords)
-			b := c.utxo.batch(ops[:n])
-			ops = ops[n:]
-			// Synced each: the last write's sync would not cover a
-			// batch left in a journal file LevelDB has since rotated
-			// away from (it closes the old one unsynced).
-			if err := c.db.Write(b, durable); err != nil {
-				job.done <- err
-				return
-			}
-		}
-		if hook := c.testBeforeFlushEnd; hook != nil {
-			if err := hook(); err != nil {
-				job.done <- err
-				return
-			}
-		}
-		last := new(leveldb.Batch)
-		last.Put(keyTip, tip.id[:])
-		last.Delete(keyFlushing)
-		job.done <- c.db.Write(last, durable)
-	}()
-	c.flushing = job
-	return nil
-}
-
-// finishFlush completes the flush in progress if it is done (or, with
-// wait, once it is): the stored set is at its tip, and the cache forgets
-// the spends it wrote, and its coins too if it needs the room.
-func (c *Chain) finishFlush(wait bool) error {
-	j := c.flushing
-	if j == nil {
-		return nil
-	}
-	var err error
-	if wait {
-		err = <-j.done
-	} else {
-		select {
-		case err = <-j.done:
-		default:
-			return nil
-		}
-	}
-	c.flushing = nil
-	c.utxo.endFlush()
-	if err != nil {
-		return fmt.Errorf("flush chain state: %w", err)
-	}
-	c.diskTip = j.to
-	c.utxo.evictClean(c.utxo.full())
-	return nil
-}
-
-// flushAll writes batch, the whole UTXO cache and the tip in one atomic
-// write; no flush may be in progress. A batch larger than LevelDB's write
-// buffer goes straight into tables, without the journal: a flush the
-// caller waits for anyway costs half the bytes of one in the background.
-func (c *Chain) flushAll(batch *leveldb.Batch) error {
+// flushWith writes batch, the dirty coins of the UTXO cache and the tip
+// in one atomic write. A batch larger than LevelDB's write buffer goes
+// straight into tables, without the journal. The coins stay cached,
+// clean, unless the cache needs the room.
+func (c *Chain) flushWith(batch *leveldb.Batch) error {
 	if ops := c.utxo.takeDirty(); len(ops) > 0 {
-		// The coins' batch has its room; batch is small.
-		all := c.utxo.batch(ops)
+		// In key order, LevelDB's memtable inserts are cheaper
+		// (BenchmarkUTXOFlush); the coins' batch has its room, and
+		// batch is small.
+		slices.SortFunc(ops, compareOutPoints)
+		all := c.utxo.batch(ops, len(batch.Dump())+64)
 		if err := batch.Replay(all); err != nil {
 			return fmt.Errorf("flush chain state: %w", err)
 		}
 		batch = all
 	}
-	c.utxo.endFlush()
 	tip := c.tipNode()
 	batch.Put(keyTip, tip.id[:])
 	if err := c.write(batch); err != nil {
@@ -533,33 +428,6 @@ func (c *Chain) flushAll(batch *leveldb.Batch) error {
 	}
 	c.diskTip = tip
 	c.utxo.evictClean(c.utxo.full())
-	return nil
-}
-
-// flushWith writes batch and the whole UTXO cache, and returns once the
-// stored set is at the tip.
-func (c *Chain) flushWith(batch *leveldb.Batch) error {
-	if err := c.finishFlush(true); err != nil {
-		return err
-	}
-	return c.flushAll(batch)
-}
-
-// flushBackground starts a flush unless one is in progress (Run's
-// periodic flush): blocks keep connecting while it is written.
-func (c *Chain) flushBackground() error {
-	c.process.Lock()
-	defer c.process.Unlock()
-	if err := c.Err(); err != nil {
-		return err
-	}
-	err := c.finishFlush(false)
-	if err == nil && c.flushing == nil {
-		err = c.startFlush(new(leveldb.Batch))
-	}
-	if err != nil {
-		return c.fail(err)
-	}
 	return nil
 }
 

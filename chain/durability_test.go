@@ -209,9 +209,6 @@ func TestPowerCut(t *testing.T) {
 		if err != nil {
 			t.Fatalf("cut %d: reopen: %v", i, err)
 		}
-		if rng.IntN(2) == 0 {
-			c.flushRecords = 4 // flushes go in the background, in pieces
-		}
 		if tip := c.Tip(); tip.Work.Cmp(durable) < 0 {
 			t.Fatalf("cut %d: tip %s at %d has work %x, below %x processed before the cut", i, tip.ID, tip.Height, tip.Work, durable)
 		}
@@ -313,57 +310,4 @@ func TestUTXOStatsWhileProcessing(t *testing.T) {
 		answers++
 	}
 	t.Logf("%d consistent answers while %d blocks were processed", answers, len(blocks))
-}
-
-// TestFlushInterruptedRollsForward: the process dies while a background
-// flush is between its coin batches and its last write (every coin is
-// written, the stored tip is still the old one). The restart must finish
-// the flush by rolling the blocks forward, not replay them through the
-// rules over coins they already spent (which would mark valid blocks
-// invalid).
-func TestFlushInterruptedRollsForward(t *testing.T) {
-	p := testgen.DevParams()
-	stor := newTestStorage()
-	cfg := Config{Params: p, Now: crashNow, CacheBytes: 64 << 20}
-	c, db, err := openOn(t, stor, nil, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.flushRecords = 4
-	blocks := addPayments(t, c, testgen.New(p), 30, nil)
-	crash := errors.New("the process dies")
-	c.testBeforeFlushEnd = func() error { return crash }
-	c.process.Lock()
-	if err := c.startFlush(new(leveldb.Batch)); err != nil {
-		t.Fatal(err)
-	}
-	job := c.flushing
-	c.process.Unlock()
-	if job == nil {
-		t.Fatal("the flush did not go to the background")
-	}
-	if err := <-job.done; err != crash {
-		t.Fatalf("flush ended with %v", err)
-	}
-	if _, err := db.Get(keyFlushing, nil); err != nil {
-		t.Fatalf("flush marker: %v", err)
-	}
-	db.Close() // no Close of the chain: nothing more is written
-	stor.reboot()
-
-	c, db, err = openOn(t, stor, nil, cfg)
-	if err != nil {
-		t.Fatalf("restart: %v", err)
-	}
-	defer db.Close()
-	defer c.Close()
-	if tip := c.Tip(); tip.ID != blocks[len(blocks)-1].BlockID() {
-		t.Fatalf("restart reached height %d, want %d", tip.Height, len(blocks))
-	}
-	if _, err := db.Get(keyFlushing, nil); err != leveldb.ErrNotFound {
-		t.Fatalf("flush marker after recovery: %v", err)
-	}
-	if err := checkCrashState(c); err != nil {
-		t.Fatal(err)
-	}
 }

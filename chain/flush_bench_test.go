@@ -2,13 +2,10 @@ package chain
 
 import (
 	"encoding/binary"
-	"math"
 	"os"
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/syndtr/goleveldb/leveldb"
 
 	"tally/consensus"
 	"tally/internal/testgen"
@@ -16,63 +13,44 @@ import (
 )
 
 // BenchmarkUTXOFlush measures the flush of a full --dbcache 256 cache
-// (1.5 million new coins) to an on-disk chain database, both ways:
-// "background" (a full cache while blocks connect) and "atomic" (one
-// batch, as at shutdown). s/flush is the time until the coins are on
-// disk, s_blocking/flush the part that holds up block connection (for
-// the background flush, taking the coins out of the cache; the rest is
-// written while blocks keep connecting).
+// (1.5 million new coins) to an on-disk chain database, with the chain
+// locked as in a real flush: taking the coins, sorting them, building the
+// batch, writing it.
 //
 //	go test ./chain -run '^$' -bench BenchmarkUTXOFlush -benchtime 1x
 func BenchmarkUTXOFlush(b *testing.B) {
 	const coins = 1_500_000
-	for _, mode := range []string{"background", "atomic"} {
-		b.Run(mode, func(b *testing.B) {
-			for range b.N {
-				b.StopTimer()
-				c, err := Open(b.TempDir(), Config{Params: testgen.DevParams(), Now: crashNow})
-				if err != nil {
-					b.Fatal(err)
-				}
-				var op wire.OutPoint
-				for i := 0; i < coins; i++ {
-					binary.LittleEndian.PutUint64(op.TxID[:], uint64(i)*0x9e3779b97f4a7c15)
-					c.utxo.add(op, wire.Coin{Amount: uint64(i), Height: 1}, true)
-				}
-				b.StartTimer()
-				t0 := time.Now()
-				c.process.Lock()
-				if mode == "atomic" {
-					err = c.flushWith(new(leveldb.Batch))
-				} else {
-					err = c.startFlush(new(leveldb.Batch))
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				blocking := time.Since(t0)
-				if err := c.finishFlush(true); err != nil {
-					b.Fatal(err)
-				}
-				c.process.Unlock()
-				b.ReportMetric(time.Since(t0).Seconds(), "s/flush")
-				b.ReportMetric(blocking.Seconds(), "s_blocking/flush")
-				b.StopTimer()
-				c.Close()
-			}
-			b.ReportMetric(coins, "coins")
-		})
+	for range b.N {
+		b.StopTimer()
+		c, err := Open(b.TempDir(), Config{Params: testgen.DevParams(), Now: crashNow})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var op wire.OutPoint
+		for i := 0; i < coins; i++ {
+			binary.LittleEndian.PutUint64(op.TxID[:], uint64(i)*0x9e3779b97f4a7c15)
+			c.utxo.add(op, wire.Coin{Amount: uint64(i), Height: 1}, true)
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		if err := c.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(time.Since(t0).Seconds(), "s/flush")
+		b.StopTimer()
+		c.Close()
 	}
+	b.ReportMetric(coins, "coins")
 }
 
 // BenchmarkConnectPastCache connects full blocks of 2,000 payments, each
 // spending the oldest coin of a queue (so most inputs are on disk), with
 // their signatures in the signature cache (as under assumevalid, every
 // other rule checked), on an on-disk database with a 16 MiB UTXO cache
-// that fills every 15 blocks or so: "before" flushes in one batch under
-// the chain's lock and reads coins one at a time, "after" flushes in the
-// background and reads ahead in parallel. Modes alternate, twice each,
-// on one chain of blocks, so that a shared machine's load falls on both.
+// that fills every 15 blocks or so: "before" reads coins one at a time
+// as the rules ask for them, "after" reads ahead in parallel. Modes
+// alternate, twice each, on one chain of blocks, so that a shared
+// machine's load falls on both.
 // TALLY_PASTCACHE_BLOCKS sets the number of blocks (default 60).
 //
 //	go test ./chain -run '^$' -bench BenchmarkConnectPastCache -benchtime 1x
@@ -104,7 +82,7 @@ func BenchmarkConnectPastCache(b *testing.B) {
 		}
 		defer c.Close()
 		if before {
-			c.flushRecords, c.noReadAhead = math.MaxInt, true
+			c.noReadAhead = true
 		}
 		for _, s := range setup {
 			if _, err := c.ProcessBlock(s); err != nil {

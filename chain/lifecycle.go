@@ -100,9 +100,8 @@ func (c *Chain) Failed() <-chan struct{} { return c.failure.done }
 // Err returns the storage failure that stopped the chain, or nil.
 func (c *Chain) Err() error { return c.failure.get() }
 
-// Run is the chain's long-lived service: it starts a write of the UTXO
-// cache to disk every Config.FlushInterval (blocks keep connecting while
-// it goes), so that a crash replays at most about that much,
+// Run is the chain's long-lived service: it writes the UTXO cache to disk
+// every Config.FlushInterval, so that a crash replays at most that much,
 // until ctx ends (then it returns nil; Close does the final flush). It
 // returns the storage failure as soon as the chain stops on one, from
 // whatever path, so that the node's errgroup shuts down and the process
@@ -117,7 +116,7 @@ func (c *Chain) Run(ctx context.Context) error {
 		case <-c.Failed():
 			return c.Err()
 		case <-t.C:
-			if err := c.flushBackground(); err != nil {
+			if err := c.Flush(); err != nil {
 				return err
 			}
 		}

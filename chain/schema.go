@@ -8,12 +8,6 @@ package chain
 //	"t"                     -> id [32] of the block the UTXO set is at (the
 //	                           flushed tip); written in the same batch as the
 //	                           UTXO changes it describes
-//	"p"                     -> from id [32] | to id [32]: a flush is writing
-//	                           the UTXO changes from block from (the "t"
-//	                           above) to its descendant to in several
-//	                           batches; deleted with "t" set to to in the
-//	                           last. Present at open: recovery rolls the
-//	                           blocks from from to to forward over the coins
 //	"f"                     -> the block files' durable ends, as last synced
 //	                           before a batch that points into them:
 //	                           blk file u32 | blk size u64 |
@@ -53,10 +47,9 @@ import (
 const schemaVersion = 2
 
 var (
-	keyVersion  = []byte("v")
-	keyTip      = []byte("t")
-	keyFiles    = []byte("f")
-	keyFlushing = []byte("p")
+	keyVersion = []byte("v")
+	keyTip     = []byte("t")
+	keyFiles   = []byte("f")
 )
 
 const (
@@ -282,18 +275,4 @@ func (c *Chain) readUndo(n *node) ([]wire.Coin, error) {
 		return nil, fmt.Errorf("%w: undo data of block %s: %v", ErrCorrupt, n.id, err)
 	}
 	return decodeUndo(raw)
-}
-
-// encodeFlushing is the value of keyFlushing.
-func encodeFlushing(from, to wire.Hash) []byte {
-	return append(append(make([]byte, 0, 2*wire.HashSize), from[:]...), to[:]...)
-}
-
-func decodeFlushing(v []byte) (from, to wire.Hash, err error) {
-	if len(v) != 2*wire.HashSize {
-		return from, to, fmt.Errorf("%w: flush marker of %d bytes", ErrCorrupt, len(v))
-	}
-	copy(from[:], v)
-	copy(to[:], v[wire.HashSize:])
-	return from, to, nil
 }

@@ -2,9 +2,7 @@ package chain
 
 import (
 	"encoding/binary"
-	"maps"
 	"runtime"
-	"strconv"
 	"testing"
 
 	"tally/wire"
@@ -38,63 +36,3 @@ func TestUTXOCacheEntryBytes(t *testing.T) {
 		runtime.KeepAlive(u)
 	}
 }
-
-// TestFlushWritesWhatItTook: coins changed after a flush took them (the
-// blocks connecting while it is written) are written as they were taken,
-// not as they are now: the flush's stored tip is the block it took them
-// at.
-func TestFlushWritesWhatItTook(t *testing.T) {
-	u := newUTXOCache(nil, 1<<20)
-	a := wire.OutPoint{TxID: wire.Hash{1}}
-	b := wire.OutPoint{TxID: wire.Hash{2}}
-	c := wire.OutPoint{TxID: wire.Hash{3}}
-	u.add(a, wire.Coin{Amount: 10}, true)
-	u.add(b, wire.Coin{Amount: 20}, true)
-	u.spend(c) // a stored coin spent
-	ops := u.takeDirty()
-	if len(ops) != 3 || u.dirtyCount() != 0 {
-		t.Fatalf("took %d, %d left dirty", len(ops), u.dirtyCount())
-	}
-	// The next blocks: a spent, b spent and created again, c created again.
-	u.spend(a)
-	u.spend(b)
-	u.add(b, wire.Coin{Amount: 21}, true)
-	u.add(c, wire.Coin{Amount: 30}, true)
-	want := map[wire.OutPoint]string{a: "put 10", b: "put 20", c: "delete"}
-	got := map[wire.OutPoint]string{}
-	batch := u.batch(ops)
-	if err := batch.Replay(replayFunc(func(key, val []byte) {
-		op, ok := parseCoinKey(key)
-		if !ok {
-			t.Fatalf("key %x", key)
-		}
-		if val == nil {
-			got[op] = "delete"
-			return
-		}
-		coin, err := decodeCoin(val)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got[op] = "put " + strconv.FormatUint(coin.Amount, 10)
-	})); err != nil {
-		t.Fatal(err)
-	}
-	if !maps.Equal(got, want) {
-		t.Fatalf("flush wrote %v, want %v", got, want)
-	}
-	u.endFlush()
-	if coin, ok, _ := u.coin(b); !ok || coin.Amount != 21 {
-		t.Fatalf("cache lost the change after the flush took b: %v %v", coin, ok)
-	}
-	if n := u.dirtyCount(); n != 3 {
-		t.Fatalf("%d dirty after the changes, want 3", n)
-	}
-}
-
-// replayFunc adapts a function to leveldb.BatchReplay (a nil value is a
-// delete).
-type replayFunc func(key, val []byte)
-
-func (f replayFunc) Put(key, val []byte) { f(key, val) }
-func (f replayFunc) Delete(key []byte)   { f(key, nil) }
