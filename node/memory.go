@@ -7,9 +7,8 @@ package node
 const MemoryOverheadMB = 512
 
 // MemoryLimit is the node's memory budget (bytes), which its resident set
-// stays within: --dbcache, half as much again (the cache may go a quarter
-// over while a flush is written, and the flush's outpoints), --maxmempool,
-// and MemoryOverheadMB. Without a soft limit (RuntimeMemoryLimit) the
+// stays within: --dbcache, half as much again for the batch that flushes
+// a full cache, --maxmempool, and MemoryOverheadMB. Without a soft limit (RuntimeMemoryLimit) the
 // collector lets the heap grow to twice what is live before collecting,
 // so a node with --dbcache 1024 would reach about three gigabytes during
 // initial sync.
