@@ -73,7 +73,7 @@ func (u *utxoCache) stored(op wire.OutPoint) (wire.Coin, bool, error) {
 	return c, true, nil
 }
 
-// uncached returns the coins of ops the cache does not hold.
+// uncached returns the outpoints of ops that the cache does not hold.
 func (u *utxoCache) uncached(ops func(yield func(wire.OutPoint) bool)) []wire.OutPoint {
 	var miss []wire.OutPoint
 	u.mu.Lock()
@@ -121,19 +121,10 @@ func (u *utxoCache) spend(op wire.OutPoint) {
 	u.mu.Unlock()
 }
 
-func (u *utxoCache) full() bool { return u.over(u.maxBytes) }
-
-// over reports whether the cache takes limit bytes or more.
-func (u *utxoCache) over(limit int) bool {
+func (u *utxoCache) full() bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return len(u.entries)*entryBytes >= limit
-}
-
-func (u *utxoCache) dirtyCount() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.dirty
+	return len(u.entries)*entryBytes >= u.maxBytes
 }
 
 // flushRecordBytes bounds the batch record of one coin (type, key and
@@ -141,7 +132,8 @@ func (u *utxoCache) dirtyCount() int {
 const flushRecordBytes = 1 + 1 + coinKeyBytes + 1 + coinSize
 
 // takeDirty returns the dirty coins' outpoints and marks them clean: the
-// caller writes them (batch) before the cache changes again. Spent
+// caller writes them (batch) before the cache changes again; if that
+// write fails the changes are lost, so the caller must stop. Spent
 // entries stay, clean, until evictClean drops them.
 func (u *utxoCache) takeDirty() []wire.OutPoint {
 	u.mu.Lock()
@@ -188,6 +180,13 @@ func (u *utxoCache) batch(ops []wire.OutPoint, extra int) *leveldb.Batch {
 func (u *utxoCache) evictClean(all bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if all && u.dirty == 0 {
+		// clear keeps the map's memory: the cache fills to the same
+		// size again, and regrowing it from empty after every flush
+		// costs a rehash of every entry at each doubling.
+		clear(u.entries)
+		return
+	}
 	for op, e := range u.entries {
 		if !e.dirty && (e.spent || all) {
 			delete(u.entries, op)
