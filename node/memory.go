@@ -8,10 +8,10 @@ const MemoryOverheadMB = 512
 
 // MemoryLimit is the node's memory budget (bytes), which its resident set
 // stays within: --dbcache, half as much again for the batch that flushes
-// a full cache, --maxmempool, and MemoryOverheadMB. Without a soft limit (RuntimeMemoryLimit) the
-// collector lets the heap grow to twice what is live before collecting,
-// so a node with --dbcache 1024 would reach about three gigabytes during
-// initial sync.
+// a full cache, --maxmempool, and MemoryOverheadMB. Without a soft limit
+// (RuntimeMemoryLimit) the collector lets the heap grow to twice what is
+// live before collecting, so a node with --dbcache 1024 would reach about
+// three gigabytes during initial sync.
 func (c *Config) MemoryLimit() int64 {
 	return (int64(c.DBCacheMB)*3/2 + int64(c.MaxMempoolMB) + MemoryOverheadMB) << 20
 }

@@ -180,8 +180,9 @@ func run(c *cli.Context) error {
 		return err
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		// The process's memory budget follows --dbcache (node.MemoryLimit);
-		// GOMEMLIMIT, when set, is the operator's own choice.
+		// The process's memory budget follows --dbcache (node.MemoryLimit,
+		// less a margin for what the runtime does not count); GOMEMLIMIT,
+		// when set, is the operator's own choice.
 		debug.SetMemoryLimit(cfg.RuntimeMemoryLimit())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
