@@ -427,7 +427,7 @@ func (c *Chain) flushWith(batch *leveldb.Batch) error {
 		return fmt.Errorf("flush chain state: %w", err)
 	}
 	c.diskTip = tip
-	c.utxo.evictClean(c.utxo.full())
+	c.utxo.afterFlush(c.utxo.full())
 	return nil
 }
 

@@ -39,7 +39,6 @@ type utxoCache struct {
 
 	mu      sync.Mutex
 	entries map[wire.OutPoint]cacheEntry
-	dirty   int // dirty entries
 }
 
 func newUTXOCache(db *leveldb.DB, maxBytes int) *utxoCache {
@@ -86,37 +85,26 @@ func (u *utxoCache) uncached(ops func(yield func(wire.OutPoint) bool)) []wire.Ou
 	return miss
 }
 
-// set stores e (dirty) at op, keeping the dirty count. Caller holds mu.
-func (u *utxoCache) set(op wire.OutPoint, e cacheEntry, old cacheEntry, had bool) {
-	if !had || !old.dirty {
-		u.dirty++
-	}
-	u.entries[op] = e
-}
-
 // add records a new coin. An entry already cached that is not fresh (a
 // spend not yet flushed, hiding a stored coin) keeps the new coin from
 // being fresh: the stored coin must still be overwritten or deleted by the
 // next flush, or spending the new coin would resurrect it.
 func (u *utxoCache) add(op wire.OutPoint, c wire.Coin, fresh bool) {
 	u.mu.Lock()
-	e, ok := u.entries[op]
-	if ok && !e.fresh {
+	if e, ok := u.entries[op]; ok && !e.fresh {
 		fresh = false
 	}
-	u.set(op, cacheEntry{coin: c, dirty: true, fresh: fresh}, e, ok)
+	u.entries[op] = cacheEntry{coin: c, dirty: true, fresh: fresh}
 	u.mu.Unlock()
 }
 
 // spend removes a coin.
 func (u *utxoCache) spend(op wire.OutPoint) {
 	u.mu.Lock()
-	e, ok := u.entries[op]
-	if ok && e.fresh {
-		delete(u.entries, op) // fresh entries are dirty
-		u.dirty--
+	if e, ok := u.entries[op]; ok && e.fresh {
+		delete(u.entries, op)
 	} else {
-		u.set(op, cacheEntry{spent: true, dirty: true}, e, ok)
+		u.entries[op] = cacheEntry{spent: true, dirty: true}
 	}
 	u.mu.Unlock()
 }
@@ -134,11 +122,11 @@ const flushRecordBytes = 1 + 1 + coinKeyBytes + 1 + coinSize
 // takeDirty returns the dirty coins' outpoints and marks them clean: the
 // caller writes them (batch) before the cache changes again; if that
 // write fails the changes are lost, so the caller must stop. Spent
-// entries stay, clean, until evictClean drops them.
+// entries stay, clean, until afterFlush drops them.
 func (u *utxoCache) takeDirty() []wire.OutPoint {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	ops := make([]wire.OutPoint, 0, u.dirty)
+	var ops []wire.OutPoint
 	for op, e := range u.entries {
 		if e.dirty {
 			ops = append(ops, op)
@@ -146,7 +134,6 @@ func (u *utxoCache) takeDirty() []wire.OutPoint {
 			u.entries[op] = e
 		}
 	}
-	u.dirty = 0
 	return ops
 }
 
@@ -175,12 +162,13 @@ func (u *utxoCache) batch(ops []wire.OutPoint, extra int) *leveldb.Batch {
 	return b
 }
 
-// evictClean forgets what the last flush wrote: its spends always (disk
-// has them now), its coins when all is set (the cache is making room).
-func (u *utxoCache) evictClean(all bool) {
+// afterFlush forgets, once a flush is written (no entry is dirty), the
+// spends it wrote (disk has them now), and its coins too when full is set
+// (the cache is making room).
+func (u *utxoCache) afterFlush(full bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if all && u.dirty == 0 {
+	if full {
 		// clear keeps the map's memory: the cache fills to the same
 		// size again, and regrowing it from empty after every flush
 		// costs a rehash of every entry at each doubling.
@@ -188,7 +176,7 @@ func (u *utxoCache) evictClean(all bool) {
 		return
 	}
 	for op, e := range u.entries {
-		if !e.dirty && (e.spent || all) {
+		if e.spent {
 			delete(u.entries, op)
 		}
 	}
