@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 
@@ -164,7 +165,7 @@ func (c *Chain) readAhead(b *wire.Block) map[wire.OutPoint]storedCoin {
 	if sample := c.utxo.uncached(inputs(readAheadMin)); len(sample) < readAheadMin/4 {
 		return nil
 	}
-	miss := c.utxo.uncached(inputs(-1))
+	miss := c.utxo.uncached(inputs(math.MaxInt))
 	workers := min(c.cfg.Workers, len(miss)/(readAheadMin/2))
 	if len(miss) < readAheadMin || workers < 2 {
 		return nil
