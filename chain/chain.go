@@ -88,8 +88,9 @@ type Config struct {
 	// the oldest files beyond it are deleted, never one holding the
 	// last MinKeepBlocks blocks.
 	PruneBytes int64
-	// Indexers maintain optional indexes in the same batches that
-	// connect and disconnect blocks.
+	// Indexers maintain optional indexes. Their entries are held in
+	// memory (counted in CacheBytes) and written with the next UTXO
+	// flush, or before a query reads them through IndexDB.
 	Indexers []Indexer
 	// AssumeValid is the --assumevalid block (zero: none): its ancestors
 	// on a header chain given to AssumeHeaderChain skip the signature
@@ -98,11 +99,11 @@ type Config struct {
 }
 
 // Indexer keeps an optional index (transactions, addresses) in the chain
-// database. Its writes go into the batch that connects or disconnects the
-// block, so the index moves with the chain atomically. Writes must be
-// idempotent puts and deletes: after a crash, recovery connects the blocks
-// after the last UTXO flush again. Indexers own the key prefixes listed
-// in schema.go for them.
+// database. Its writes go into the chain's index log, in block order,
+// which reaches the database with the next UTXO flush or before a query
+// reads through IndexDB. Writes must be idempotent puts and deletes:
+// after a crash, recovery connects the blocks after the last UTXO flush
+// again. Indexers own the key prefixes listed in schema.go for them.
 type Indexer interface {
 	// ConnectBlock adds b's entries. spent holds the coins b's inputs
 	// spent, in input order (coinbase excluded).
@@ -195,6 +196,7 @@ type Chain struct {
 	events     eventQueue
 	pending    []Event // events of the current ProcessBlock, sent after unlock
 	diskTip    *node   // the block the stored UTXO set is at
+	ixlog      indexLog
 	// noReadAhead turns connectTip's parallel coin reads off (benchmarks).
 	noReadAhead bool
 	// lastRuleErr holds the rule errors of blocks found invalid during

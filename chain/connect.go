@@ -324,8 +324,12 @@ func (c *Chain) connectTip(n *node, b *wire.Block, txids []wire.Hash) error {
 	}
 	batch := new(leveldb.Batch)
 	batch.Put(hashKey(prefixIndex, n.id), encodeIndexEntry(n.entry()))
-	for _, ix := range c.cfg.Indexers {
-		ix.ConnectBlock(batch, b, txids, n.height, undo)
+	if len(c.cfg.Indexers) > 0 {
+		c.ixlog.record(func(ixb *leveldb.Batch) {
+			for _, ix := range c.cfg.Indexers {
+				ix.ConnectBlock(ixb, b, txids, n.height, undo)
+			}
+		})
 	}
 
 	c.readMu.Lock()
@@ -375,10 +379,14 @@ func (c *Chain) disconnectTip() error {
 			c.utxo.add(tx.Inputs[j].Prev, undo[k], false)
 		}
 	}
-	batch := new(leveldb.Batch)
-	for _, ix := range c.cfg.Indexers {
-		ix.DisconnectBlock(batch, b, txids, n.height, undo)
+	if len(c.cfg.Indexers) > 0 {
+		c.ixlog.record(func(ixb *leveldb.Batch) {
+			for _, ix := range c.cfg.Indexers {
+				ix.DisconnectBlock(ixb, b, txids, n.height, undo)
+			}
+		})
 	}
+	batch := new(leveldb.Batch)
 	c.readMu.Lock()
 	c.main = c.main[:len(c.main)-1]
 	c.readMu.Unlock()
@@ -393,11 +401,12 @@ func (c *Chain) disconnectTip() error {
 	return nil
 }
 
-// commit writes batch; when the UTXO cache is full it adds the cached
-// UTXO changes and the tip (flushWith), so the stored UTXO set moves to
-// the current tip in the same atomic write.
+// commit writes batch; when the UTXO cache (with the index log) is full
+// it adds the cached UTXO changes, the index log and the tip (flushWith),
+// so the stored UTXO set moves to the current tip in the same atomic
+// write.
 func (c *Chain) commit(batch *leveldb.Batch) error {
-	if !c.utxo.full() {
+	if !c.cacheFull() {
 		if batch.Len() == 0 {
 			return nil
 		}
@@ -406,30 +415,45 @@ func (c *Chain) commit(batch *leveldb.Batch) error {
 	return c.flushWith(batch)
 }
 
-// flushWith writes batch, the dirty coins of the UTXO cache and the tip
-// in one atomic write. A batch larger than LevelDB's write buffer goes
-// straight into tables, without the journal. The coins stay cached,
-// clean, unless the cache needs the room.
+// cacheFull reports whether the UTXO cache and the index log together
+// have reached --dbcache.
+func (c *Chain) cacheFull() bool { return c.utxo.full(c.ixlog.bytes()) }
+
+// flushWith writes batch, the dirty coins of the UTXO cache, the index
+// log and the tip in one atomic write. A batch larger than LevelDB's write
+// buffer goes straight into tables, without the journal. The coins stay
+// cached, clean, unless the cache needs the room.
 func (c *Chain) flushWith(batch *leveldb.Batch) error {
-	if ops := c.utxo.takeDirty(); len(ops) > 0 {
-		// In key order, LevelDB's memtable inserts are cheaper
-		// (BenchmarkUTXOFlush); the coins' batch has its room, and
-		// batch is small.
-		slices.SortFunc(ops, compareOutPoints)
-		all := c.utxo.batch(ops, len(batch.Dump())+64)
-		if err := batch.Replay(all); err != nil {
+	return c.ixlog.drain(func(ixb *leveldb.Batch) error {
+		ixBytes := 0
+		if ixb != nil {
+			ixBytes = len(ixb.Dump())
+		}
+		if ops := c.utxo.takeDirty(); len(ops) > 0 || ixBytes > 0 {
+			// In key order, LevelDB's memtable inserts are cheaper
+			// (BenchmarkUTXOFlush); the coins' batch has its room, and
+			// batch is small.
+			slices.SortFunc(ops, compareOutPoints)
+			all := c.utxo.batch(ops, len(batch.Dump())+ixBytes+64)
+			if err := batch.Replay(all); err != nil {
+				return fmt.Errorf("flush chain state: %w", err)
+			}
+			if ixb != nil {
+				if err := ixb.Replay(all); err != nil {
+					return fmt.Errorf("flush chain state: %w", err)
+				}
+			}
+			batch = all
+		}
+		tip := c.tipNode()
+		batch.Put(keyTip, tip.id[:])
+		if err := c.write(batch); err != nil {
 			return fmt.Errorf("flush chain state: %w", err)
 		}
-		batch = all
-	}
-	tip := c.tipNode()
-	batch.Put(keyTip, tip.id[:])
-	if err := c.write(batch); err != nil {
-		return fmt.Errorf("flush chain state: %w", err)
-	}
-	c.diskTip = tip
-	c.utxo.afterFlush(c.utxo.full())
-	return nil
+		c.diskTip = tip
+		c.utxo.afterFlush(c.utxo.full(0))
+		return nil
+	})
 }
 
 // Flush writes the UTXO cache and the tip to disk.

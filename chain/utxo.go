@@ -109,10 +109,12 @@ func (u *utxoCache) spend(op wire.OutPoint) {
 	u.mu.Unlock()
 }
 
-func (u *utxoCache) full() bool {
+// full reports whether the cache, with extra bytes held beside it (the
+// index log), has reached its bound.
+func (u *utxoCache) full(extra int) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return len(u.entries)*entryBytes >= u.maxBytes
+	return len(u.entries)*entryBytes+extra >= u.maxBytes
 }
 
 // flushRecordBytes bounds the batch record of one coin (type, key and

@@ -108,8 +108,8 @@ func buildTestNode(t testing.TB, o nodeOpts, cfg Config) *testNode {
 	}
 	tn.payments = tn.payments[:len(tn.payments)-len(o.poolFees)]
 	tn.rpc, err = rpc.New(rpc.Config{Params: p, Listen: "127.0.0.1:0", User: "u", Password: "p", Dev: true},
-		rpc.Deps{Chain: tn.c, Mempool: tn.pool, Miner: tn.miner, TxIndex: rpc.TxIndexOn(txix, tn.c.DB()),
-			AddrIndex: rpc.AddrIndexOn(addrix, tn.c.DB()), TxStatus: rec, Events: tn.hub})
+		rpc.Deps{Chain: tn.c, Mempool: tn.pool, Miner: tn.miner, TxIndex: rpc.TxIndexOn(txix, tn.c.IndexDB()),
+			AddrIndex: rpc.AddrIndexOn(addrix, tn.c.IndexDB()), TxStatus: rec, Events: tn.hub})
 	if err != nil {
 		t.Fatal(err)
 	}

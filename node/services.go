@@ -182,10 +182,10 @@ func (n *Node) rpcDeps(ix indexSet, recorder *rpc.Recorder) rpc.Deps {
 	deps := rpc.Deps{Chain: timedChain{n.chain, n}, Mempool: n.pool, Miner: n.miner, TxStatus: recorder,
 		Peers: peersAdapter{n.p2p}, Relay: n.p2p, Events: n.events}
 	if ix.tx != nil {
-		deps.TxIndex = rpc.TxIndexOn(ix.tx, n.chain.DB())
+		deps.TxIndex = rpc.TxIndexOn(ix.tx, n.chain.IndexDB())
 	}
 	if ix.addr != nil {
-		deps.AddrIndex = rpc.AddrIndexOn(ix.addr, n.chain.DB())
+		deps.AddrIndex = rpc.AddrIndexOn(ix.addr, n.chain.IndexDB())
 	}
 	return deps
 }

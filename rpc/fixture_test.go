@@ -212,7 +212,7 @@ func newFixture(t testing.TB, opts ...func(*fixtureOpts)) *fixture {
 	}
 	f.dir = cfg.CookieDir
 	f.srv, err = New(cfg, Deps{Chain: f.c, Mempool: f.pool, Miner: f.miner, Peers: f.peers,
-		TxIndex: TxIndexOn(f.txix, f.c.DB()), AddrIndex: AddrIndexOn(f.addrix, f.c.DB()), Relay: f.relay,
+		TxIndex: TxIndexOn(f.txix, f.c.IndexDB()), AddrIndex: AddrIndexOn(f.addrix, f.c.IndexDB()), Relay: f.relay,
 		TxStatus: f.rec, Stop: func() { close(f.stopped) }, Started: fixtureNow.Add(-time.Hour), Events: f.hub})
 	if err != nil {
 		t.Fatal(err)

@@ -209,7 +209,7 @@ func submitBlockNode(b *testing.B, p *consensus.Params, setup []*wire.Block) (st
 	c.Subscribe(pool.HandleChainEvents)
 	srv, err := New(Config{Params: p, Listen: "127.0.0.1:0", User: "u", Password: "p", Dev: true,
 		Now: func() time.Time { return fixtureNow }},
-		Deps{Chain: c, Mempool: pool, TxIndex: TxIndexOn(txix, c.DB()), AddrIndex: AddrIndexOn(addrix, c.DB())})
+		Deps{Chain: c, Mempool: pool, TxIndex: TxIndexOn(txix, c.IndexDB()), AddrIndex: AddrIndexOn(addrix, c.IndexDB())})
 	if err != nil {
 		b.Fatal(err)
 	}

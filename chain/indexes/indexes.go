@@ -29,6 +29,8 @@ type Chain interface {
 	Block(id wire.Hash) (*wire.Block, error)
 	SpentCoins(id wire.Hash) ([]wire.Coin, error)
 	DB() *leveldb.DB
+	// WriteIndexes writes the index entries the chain holds in memory.
+	WriteIndexes() error
 }
 
 // Index is an optional index: a chain.Indexer that can build what it
@@ -97,6 +99,11 @@ const maxCatchupRounds = 8
 // catchup brings ix up to c's tip and marks it live.
 func catchup(c Chain, ix impl, s *state) error {
 	db := c.DB()
+	// Entries of blocks that recovery connected again at Open are in the
+	// chain's index log: on disk first, so that a wipe below sees them.
+	if err := c.WriteIndexes(); err != nil {
+		return fmt.Errorf("%s: %w", ix.name(), err)
+	}
 	for round := 0; round < maxCatchupRounds; round++ {
 		next, last, err := resume(c, db, ix)
 		if err != nil {

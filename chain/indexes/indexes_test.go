@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/storage"
 	"github.com/syndtr/goleveldb/leveldb/util"
 
 	"tally/chain"
+	"tally/chain/blockfile"
 	"tally/consensus"
 	"tally/internal/testgen"
 	"tally/wire"
@@ -94,7 +96,7 @@ func (bd *builder) extend(c *chain.Chain, n int) {
 }
 
 // dump returns every key and value under the index prefixes.
-func dump(t *testing.T, db *leveldb.DB) map[string]string {
+func dump(t *testing.T, db Reader) map[string]string {
 	t.Helper()
 	out := make(map[string]string)
 	for _, p := range []byte{prefixTx, prefixTxBlock, prefixHistory, prefixTxID, prefixUnspent} {
@@ -162,7 +164,7 @@ func checkConsistent(t *testing.T, c *chain.Chain, ixs ...Index) {
 			t.Fatalf("%T not ready", ix)
 		}
 	}
-	got, want := dump(t, c.DB()), expected(t, c)
+	got, want := dump(t, c.IndexDB()), expected(t, c)
 	if !maps.Equal(got, want) {
 		var diff []string
 		for k, v := range want {
@@ -180,7 +182,7 @@ func checkConsistent(t *testing.T, c *chain.Chain, ixs ...Index) {
 	}
 	for _, ix := range ixs {
 		key := ix.(impl).marker()
-		raw, err := c.DB().Get(key, nil)
+		raw, err := c.IndexDB().Get(key, nil)
 		if err != nil || !bytes.Equal(raw, markerValue(c.Tip().ID)) {
 			t.Fatalf("%s marker %x, want the tip %s (%v)", key, raw, c.Tip().ID, err)
 		}
@@ -208,7 +210,7 @@ func TestIndexesFollowReorg(t *testing.T) {
 	bd := newBuilder(t)
 	tx, addr := NewTxIndex(), NewAddrIndex()
 	c := openMem(t, bd.p, tx, addr)
-	db := c.DB()
+	db := c.IndexDB()
 	checkConsistent(t, c, tx, addr) // genesis only
 
 	bd.extend(c, 5)
@@ -280,7 +282,7 @@ func TestIndexQueriesBounds(t *testing.T) {
 	tx, addr := NewTxIndex(), NewAddrIndex()
 	c := openMem(t, bd.p, tx, addr)
 	bd.extend(c, 4)
-	db := c.DB()
+	db := c.IndexDB()
 	all, more, err := addr.TxIDs(db, other, 0, ^uint64(0), nil, 100)
 	if err != nil || more || len(all) != 8 {
 		t.Fatalf("all: %d %v %v", len(all), more, err)
@@ -536,7 +538,7 @@ func TestNoMarkerBeforeCatchup(t *testing.T) {
 	defer c.Close()
 	bd.extend(c, 2)
 	for _, key := range [][]byte{keyTxMarker, keyAddrMarker} {
-		if ok, _ := c.DB().Has(key, nil); ok {
+		if _, err := c.IndexDB().Get(key, nil); err == nil {
 			t.Fatalf("marker %s written before Catchup", key)
 		}
 	}
@@ -549,4 +551,83 @@ func TestNoMarkerBeforeCatchup(t *testing.T) {
 	checkConsistent(t, c, tx, addr)
 	bd.extend(c, 1)
 	checkConsistent(t, c, tx, addr)
+}
+
+// TestIndexLogLostInCrash: the index entries the chain holds in memory
+// (written with the next UTXO flush, or when a query reads) are lost in a
+// crash together with the UTXO cache; recovery connects those blocks
+// again and the index comes out the same as one built from scratch. The
+// crash lands after a query wrote part of the log and a reorganization
+// put deletes in what was left of it, and nothing but the index log and
+// the UTXO cache is lost: the database is closed under the chain without
+// the chain's Close.
+func TestIndexLogLostInCrash(t *testing.T) {
+	bd := newBuilder(t)
+	ms := storage.NewMemStorage()
+	fs := blockfile.NewMemFS()
+	open := func(ixs ...Index) (*chain.Chain, *leveldb.DB) {
+		t.Helper()
+		db, err := leveldb.Open(ms, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var list []chain.Indexer
+		for _, ix := range ixs {
+			list = append(list, ix)
+		}
+		c, err := chain.New(db, chain.Config{Params: bd.p, NoSync: true, Now: testNow, Indexers: list,
+			CacheBytes: 64 << 20, BlockFS: fs, BlocksDir: "/blocks"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Catchup(c, ixs...); err != nil {
+			t.Fatal(err)
+		}
+		return c, db
+	}
+	tx, addr := NewTxIndex(), NewAddrIndex()
+	c, db := open(tx, addr)
+	bd.extend(c, 4)
+	if err := c.Flush(); err != nil { // the stored UTXO set at height 4
+		t.Fatal(err)
+	}
+	bd.extend(c, 2)
+	fork := tipParent(t, c)
+	moved := bd.pay()
+	bd.block(c, fork, moved)
+	// A query writes the log so far: blocks 5 to 7 are on disk, the
+	// UTXO set is not.
+	if _, _, ok, err := tx.Lookup(c.IndexDB(), moved.TxID()); err != nil || !ok {
+		t.Fatalf("lookup before the crash: %v %v", ok, err)
+	}
+	if raw, err := db.Get(keyTxMarker, nil); err != nil || !bytes.Equal(raw, markerValue(c.Tip().ID)) {
+		t.Fatalf("the query did not write the log: marker %x %v", raw, err)
+	}
+	// A heavier branch from height 6 disconnects block 7 (deletes in the
+	// log) and connects two more.
+	a7 := bd.g.Block(fork, nil, func(b *wire.Block) { b.Header.Time++ })
+	if _, err := c.ProcessBlock(a7); err != nil {
+		t.Fatal(err)
+	}
+	a8 := bd.block(c, testgen.ParentOf(a7, 7))
+	if c.Tip().ID != a8.BlockID() {
+		t.Fatal("no reorg")
+	}
+	if raw, _ := db.Get(keyTxMarker, nil); bytes.Equal(raw, markerValue(a8.BlockID())) {
+		t.Fatal("the log was written with the blocks: nothing to lose in the crash")
+	}
+	if err := db.Close(); err != nil { // the crash
+		t.Fatal(err)
+	}
+
+	tx, addr = NewTxIndex(), NewAddrIndex()
+	c, _ = open(tx, addr)
+	defer c.Close()
+	if c.Tip().ID != a8.BlockID() {
+		t.Fatalf("recovered to %s, want %s", c.Tip().ID, a8.BlockID())
+	}
+	checkConsistent(t, c, tx, addr)
+	if _, _, ok, _ := tx.Lookup(c.IndexDB(), moved.TxID()); ok {
+		t.Fatal("a transaction of the branch the reorg left is still indexed")
+	}
 }

@@ -50,8 +50,8 @@ func newRPCNode(t *testing.T) *rpcNode {
 		Submit: func(b *wire.Block) error { _, err := c.ProcessBlock(b); return err }})
 	dir := t.TempDir()
 	srv, err := rpc.New(rpc.Config{Params: p, Listen: "127.0.0.1:0", CookieDir: dir, Dev: true},
-		rpc.Deps{Chain: c, Mempool: pool, Miner: miner, TxIndex: rpc.TxIndexOn(txix, c.DB()),
-			AddrIndex: rpc.AddrIndexOn(addrix, c.DB()), TxStatus: rec})
+		rpc.Deps{Chain: c, Mempool: pool, Miner: miner, TxIndex: rpc.TxIndexOn(txix, c.IndexDB()),
+			AddrIndex: rpc.AddrIndexOn(addrix, c.IndexDB()), TxStatus: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
