@@ -284,6 +284,7 @@ func New(db *leveldb.DB, cfg Config) (*Chain, error) {
 		invalid: newKnownInvalid(),
 	}
 	c.av.id = cfg.AssumeValid
+	c.ixlog.ixs = cfg.Indexers
 	c.failure.init()
 	c.events.init()
 	want := encodeVersion(c.p.NetworkID, c.p.GenesisID)
@@ -424,6 +425,18 @@ func (c *Chain) syncFiles(batch *leveldb.Batch) error {
 	c.filesDirty = false
 	batch.Put(keyFiles, encodeFileEnds(c.ends))
 	return nil
+}
+
+// syncFilesEarly starts syncing the records appended to the block and undo
+// files on their own goroutines; the next syncFiles waits for them (the
+// stores serialize their syncs) and syncs again whatever they did not,
+// failures included.
+func (c *Chain) syncFilesEarly() {
+	if !c.filesDirty || c.cfg.NoSync {
+		return
+	}
+	go c.blk.Sync()
+	go c.rev.Sync()
 }
 
 func safeSlice(b []byte, from, to int) []byte {

@@ -10,7 +10,9 @@ import (
 	"sync"
 
 	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/opt"
 
+	"tally/chain/blockfile"
 	"tally/consensus"
 	"tally/wire"
 )
@@ -299,7 +301,18 @@ func (c *Chain) connectTip(n *node, b *wire.Block, txids []wire.Hash) error {
 			inBlock[in.Prev] = struct{}{}
 		}
 	}
+	// The undo data goes to its file, and both files to disk, while the
+	// signatures are still being checked: the fsyncs leave the CPU idle,
+	// and the commit's syncFiles then waits for them instead of starting
+	// them. A block that fails its signatures leaves an undo record
+	// nothing points to, beside its body, which is stored already.
+	if err := c.storeUndo(n, undo); err != nil {
+		<-sigDone
+		return fmt.Errorf("store undo data of block %s: %w", n.id, err)
+	}
+	c.syncFilesEarly()
 	if err := <-sigDone; err != nil {
+		n.undo, n.hasUndo = blockfile.Pos{}, false
 		return err
 	}
 
@@ -319,17 +332,10 @@ func (c *Chain) connectTip(n *node, b *wire.Block, txids []wire.Hash) error {
 	c.readMu.Lock()
 	n.status |= statusValid
 	c.readMu.Unlock()
-	if err := c.storeUndo(n, undo); err != nil {
-		return fmt.Errorf("store undo data of block %s: %w", n.id, err)
-	}
 	batch := new(leveldb.Batch)
 	batch.Put(hashKey(prefixIndex, n.id), encodeIndexEntry(n.entry()))
 	if len(c.cfg.Indexers) > 0 {
-		c.ixlog.record(func(ixb *leveldb.Batch) {
-			for _, ix := range c.cfg.Indexers {
-				ix.ConnectBlock(ixb, b, txids, n.height, undo)
-			}
-		})
+		c.ixlog.record(b, txids, n.height, undo, false)
 	}
 
 	c.readMu.Lock()
@@ -380,11 +386,7 @@ func (c *Chain) disconnectTip() error {
 		}
 	}
 	if len(c.cfg.Indexers) > 0 {
-		c.ixlog.record(func(ixb *leveldb.Batch) {
-			for _, ix := range c.cfg.Indexers {
-				ix.DisconnectBlock(ixb, b, txids, n.height, undo)
-			}
-		})
+		c.ixlog.record(b, txids, n.height, undo, true)
 	}
 	batch := new(leveldb.Batch)
 	c.readMu.Lock()
@@ -419,41 +421,76 @@ func (c *Chain) commit(batch *leveldb.Batch) error {
 // have reached --dbcache.
 func (c *Chain) cacheFull() bool { return c.utxo.full(c.ixlog.bytes()) }
 
-// flushWith writes batch, the dirty coins of the UTXO cache, the index
-// log and the tip in one atomic write. A batch larger than LevelDB's write
-// buffer goes straight into tables, without the journal. The coins stay
-// cached, clean, unless the cache needs the room.
+// flushWith writes the index log, batch, the dirty coins of the UTXO
+// cache and the tip in one atomic write. A large one goes straight into
+// tables (writeTables), without the journal. The coins stay cached,
+// clean, unless the cache needs the room.
 func (c *Chain) flushWith(batch *leveldb.Batch) error {
-	return c.ixlog.drain(func(ixb *leveldb.Batch) error {
-		ixBytes := 0
-		if ixb != nil {
-			ixBytes = len(ixb.Dump())
-		}
-		if ops := c.utxo.takeDirty(); len(ops) > 0 || ixBytes > 0 {
+	return c.ixlog.drain(func(ix *leveldb.Batch) error {
+		if ops := c.utxo.takeDirty(); len(ops) > 0 {
 			// In key order, LevelDB's memtable inserts are cheaper
-			// (BenchmarkUTXOFlush); the coins' batch has its room, and
-			// batch is small.
+			// (BenchmarkUTXOFlush); the coins' batch has its room,
+			// and batch is small.
 			slices.SortFunc(ops, compareOutPoints)
-			all := c.utxo.batch(ops, len(batch.Dump())+ixBytes+64)
+			all := c.utxo.batch(ops, len(batch.Dump())+64)
 			if err := batch.Replay(all); err != nil {
 				return fmt.Errorf("flush chain state: %w", err)
-			}
-			if ixb != nil {
-				if err := ixb.Replay(all); err != nil {
-					return fmt.Errorf("flush chain state: %w", err)
-				}
 			}
 			batch = all
 		}
 		tip := c.tipNode()
 		batch.Put(keyTip, tip.id[:])
-		if err := c.write(batch); err != nil {
+		if err := c.syncFiles(batch); err != nil {
+			return fmt.Errorf("flush chain state: %w", err)
+		}
+		var err error
+		switch {
+		case ix == nil:
+			// goleveldb writes a batch past its write buffer as a
+			// transaction itself.
+			err = c.db.Write(batch, &opt.WriteOptions{Sync: !c.cfg.NoSync})
+		case len(ix.Dump())+len(batch.Dump()) >= flushViaTables:
+			err = c.writeTables(ix, batch)
+		default:
+			if err = ix.Replay(batch); err == nil {
+				err = c.db.Write(batch, &opt.WriteOptions{Sync: !c.cfg.NoSync})
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("flush chain state: %w", err)
 		}
 		c.diskTip = tip
 		c.utxo.afterFlush(c.utxo.full(0))
 		return nil
 	})
+}
+
+// flushViaTables is the size from which a flush made of two batches (the
+// index log's and the coins') is written as a LevelDB transaction:
+// straight into tables, where the journal and then a table would write
+// it twice. goleveldb does the same for a single batch past its write
+// buffer (32 MiB here).
+const flushViaTables = 4 << 20
+
+// writeTables writes batches as one LevelDB transaction: atomic and
+// durable at its commit (tables and manifest synced), without the
+// journal.
+func (c *Chain) writeTables(batches ...*leveldb.Batch) error {
+	tr, err := c.db.OpenTransaction()
+	if err != nil {
+		return err
+	}
+	for _, b := range batches {
+		if err := tr.Write(b, nil); err != nil {
+			tr.Discard()
+			return err
+		}
+	}
+	if err := tr.Commit(); err != nil {
+		tr.Discard()
+		return err
+	}
+	return nil
 }
 
 // Flush writes the UTXO cache and the tip to disk.

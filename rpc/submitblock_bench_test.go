@@ -202,6 +202,9 @@ func submitBlockNode(b *testing.B, p *consensus.Params, setup []*wire.Block) (st
 			b.Fatal(err)
 		}
 	}
+	if err := c.WriteIndexes(); err != nil { // builds the setup blocks' entries
+		b.Fatal(err)
+	}
 	for _, ix := range counted {
 		ix.setup = ix.bytes
 	}
