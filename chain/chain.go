@@ -285,6 +285,7 @@ func New(db *leveldb.DB, cfg Config) (*Chain, error) {
 	}
 	c.av.id = cfg.AssumeValid
 	c.ixlog.ixs = cfg.Indexers
+	c.ixlog.read = c.readBody
 	c.failure.init()
 	c.events.init()
 	want := encodeVersion(c.p.NetworkID, c.p.GenesisID)

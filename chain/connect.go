@@ -335,7 +335,7 @@ func (c *Chain) connectTip(n *node, b *wire.Block, txids []wire.Hash) error {
 	batch := new(leveldb.Batch)
 	batch.Put(hashKey(prefixIndex, n.id), encodeIndexEntry(n.entry()))
 	if len(c.cfg.Indexers) > 0 {
-		c.ixlog.record(b, txids, n.height, undo, false)
+		c.ixlog.record(n.data, txids, n.height, undo, false)
 	}
 
 	c.readMu.Lock()
@@ -386,7 +386,7 @@ func (c *Chain) disconnectTip() error {
 		}
 	}
 	if len(c.cfg.Indexers) > 0 {
-		c.ixlog.record(b, txids, n.height, undo, true)
+		c.ixlog.record(n.data, txids, n.height, undo, true)
 	}
 	batch := new(leveldb.Batch)
 	c.readMu.Lock()

@@ -11,6 +11,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
 
+	"tally/chain/blockfile"
 	"tally/wire"
 )
 
@@ -20,14 +21,18 @@ import (
 // flushViaTables, without LevelDB's journal), or earlier when a query
 // reads the indexes (IndexDB). Building and writing the entries with
 // every block cost a block of 2,000 payments about 10 ms of serial
-// memtable inserts, wrote each index byte twice (journal, then table),
-// and, held as entries instead, 4 ms of filling fresh memory; the block,
-// its txids and its spent coins are in memory already. A crash loses
-// nothing: recovery connects the blocks after the last flush again, and
-// with them their index entries (Indexer writes are idempotent); entries
-// written ahead of the UTXO set are written again, the same.
+// memtable inserts and wrote each index byte twice (journal, then table);
+// holding the entries instead cost 4 ms a block of filling fresh memory,
+// and holding the decoded blocks made every garbage collection mark them.
+// So the log holds what is flat and at hand, each block's txids and spent
+// coins and where its body is, and reads the bodies back from the block
+// files when it writes (as Bitcoin Core's index threads do). A crash
+// loses nothing: recovery connects the blocks after the last flush again,
+// and with them their index entries (Indexer writes are idempotent);
+// entries written ahead of the UTXO set are written again, the same.
 type indexLog struct {
 	ixs    []Indexer
+	read   func(blockfile.Pos) (*wire.Block, error)
 	mu     sync.Mutex
 	blocks []loggedBlock
 	size   atomic.Int64 // memory estimate of what blocks holds
@@ -36,27 +41,29 @@ type indexLog struct {
 
 // loggedBlock is a block whose index entries are not written yet.
 type loggedBlock struct {
-	b          *wire.Block
+	body       blockfile.Pos
 	txids      []wire.Hash
 	height     uint64
 	spent      []wire.Coin
 	disconnect bool
-	bytes      int // serialized size of b
 }
 
-// record adds a connected (or, with disconnect, a disconnected) block.
-func (l *indexLog) record(b *wire.Block, txids []wire.Hash, height uint64, spent []wire.Coin, disconnect bool) {
-	size := b.SerializeSize()
+// loggedBlockBytes is the memory of a loggedBlock beside its slices, and
+// coinMemBytes that of a wire.Coin in a slice.
+const (
+	loggedBlockBytes = 96
+	coinMemBytes     = 48
+)
+
+// record adds a connected (or, with disconnect, a disconnected) block whose
+// body is at pos in the block files.
+func (l *indexLog) record(body blockfile.Pos, txids []wire.Hash, height uint64, spent []wire.Coin, disconnect bool) {
 	l.mu.Lock()
-	l.blocks = append(l.blocks, loggedBlock{b: b, txids: txids, height: height, spent: spent, disconnect: disconnect, bytes: size})
-	// A decoded block takes about twice its encoding in Go's memory.
-	l.size.Add(int64(2*size + len(txids)*wire.HashSize + len(spent)*coinMemBytes))
+	l.blocks = append(l.blocks, loggedBlock{body: body, txids: txids, height: height, spent: spent, disconnect: disconnect})
+	l.size.Add(int64(loggedBlockBytes + cap(txids)*wire.HashSize + cap(spent)*coinMemBytes))
 	l.n.Store(int64(len(l.blocks)))
 	l.mu.Unlock()
 }
-
-// coinMemBytes is the memory of a wire.Coin in a slice.
-const coinMemBytes = 48
 
 // bytes returns the log's memory estimate.
 func (l *indexLog) bytes() int { return int(l.size.Load()) }
@@ -76,17 +83,21 @@ func (l *indexLog) drain(write func(*leveldb.Batch) error) error {
 	}
 	room := 0
 	for _, lb := range l.blocks {
-		room += lb.bytes + lb.bytes/4
+		room += int(lb.body.Len) + int(lb.body.Len)/4
 	}
 	// Sized once, doubling past that: goleveldb's default grows a batch
 	// past 3,000 records by a fraction of its size, copying it each time.
 	batch := leveldb.MakeBatchWithConfig(&leveldb.BatchConfig{InitialCapacity: room, GrowLimit: math.MaxInt32})
 	for _, lb := range l.blocks {
+		b, err := l.read(lb.body)
+		if err != nil {
+			return fmt.Errorf("index block at height %d: %w", lb.height, err)
+		}
 		for _, ix := range l.ixs {
 			if lb.disconnect {
-				ix.DisconnectBlock(batch, lb.b, lb.txids, lb.height, lb.spent)
+				ix.DisconnectBlock(batch, b, lb.txids, lb.height, lb.spent)
 			} else {
-				ix.ConnectBlock(batch, lb.b, lb.txids, lb.height, lb.spent)
+				ix.ConnectBlock(batch, b, lb.txids, lb.height, lb.spent)
 			}
 		}
 	}

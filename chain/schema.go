@@ -248,16 +248,28 @@ func (c *Chain) readBlock(n *node) (*wire.Block, error) {
 	if !n.hasData {
 		return nil, fmt.Errorf("%w: block %s", ErrNotFound, n.id)
 	}
-	raw, err := c.blk.Read(n.data)
+	b, err := c.readBody(n.data)
 	if errors.Is(err, blockfile.ErrPruned) {
 		return nil, fmt.Errorf("%w: block %s at height %d", ErrPruned, n.id, n.height)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: block %s: %v", ErrCorrupt, n.id, err)
+		return nil, fmt.Errorf("block %s: %w", n.id, err)
+	}
+	return b, nil
+}
+
+// readBody reads and decodes the block body at pos.
+func (c *Chain) readBody(pos blockfile.Pos) (*wire.Block, error) {
+	raw, err := c.blk.Read(pos)
+	if errors.Is(err, blockfile.ErrPruned) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	b, err := wire.DecodeBlock(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: block %s: %v", ErrCorrupt, n.id, err)
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	return b, nil
 }
