@@ -101,9 +101,38 @@ type MemFS struct {
 	Hook  func(op, name string) error
 }
 
+// memData is a file's bytes. What survives a power cut is the first
+// syncedLen bytes of data, unless a write or truncate below that length
+// came after the sync: then a copy taken just before it (syncedCopy). A
+// sync copies nothing: a block file is appended to, and copying it whole
+// at every sync made the in-memory chains of tests and benchmarks pay
+// for the file's size at every block.
 type memData struct {
-	data, synced []byte
-	durable      bool // the directory entry survives a power cut
+	data       []byte
+	syncedLen  int
+	syncedCopy []byte
+	durable    bool // the directory entry survives a power cut
+}
+
+// synced returns the bytes that survive a power cut.
+func (d *memData) synced() []byte {
+	if d.syncedCopy != nil {
+		return d.syncedCopy
+	}
+	return d.data[:d.syncedLen]
+}
+
+// markSynced makes the current bytes the ones that survive.
+func (d *memData) markSynced() {
+	d.syncedLen, d.syncedCopy = len(d.data), nil
+}
+
+// keepSynced saves the synced bytes before a change at off could touch
+// them.
+func (d *memData) keepSynced(off int64) {
+	if d.syncedCopy == nil && off < int64(d.syncedLen) {
+		d.syncedCopy = slices.Clone(d.data[:d.syncedLen])
+	}
 }
 
 // NewMemFS returns an empty MemFS.
@@ -118,7 +147,8 @@ func (m *MemFS) PowerCut() {
 			delete(m.files, name)
 			continue
 		}
-		d.data = slices.Clone(d.synced)
+		d.data = slices.Clone(d.synced())
+		d.markSynced()
 	}
 }
 
@@ -130,7 +160,9 @@ func (m *MemFS) Durable() *MemFS {
 	out := NewMemFS()
 	for name, d := range m.files {
 		if d.durable {
-			out.files[name] = &memData{data: slices.Clone(d.synced), synced: slices.Clone(d.synced), durable: true}
+			nd := &memData{data: slices.Clone(d.synced()), durable: true}
+			nd.markSynced()
+			out.files[name] = nd
 		}
 	}
 	return out
@@ -216,8 +248,8 @@ func (m *MemFS) Corrupt(name string, fn func([]byte) []byte) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if d, ok := m.files[name]; ok {
-		d.data = fn(d.data)
-		d.synced = slices.Clone(d.data)
+		d.data = fn(slices.Clone(d.data))
+		d.markSynced()
 	}
 }
 
@@ -274,6 +306,7 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	d.keepSynced(off)
 	if end := off + int64(len(p)); end > int64(len(d.data)) {
 		if end > int64(cap(d.data)) {
 			// Double, as a file system's pages come without copying
@@ -308,6 +341,7 @@ func (f *memFile) Truncate(size int64) error {
 	if err != nil {
 		return err
 	}
+	d.keepSynced(size)
 	if size < int64(len(d.data)) {
 		d.data = d.data[:size]
 	} else {
@@ -326,7 +360,7 @@ func (f *memFile) Sync() error {
 	if err != nil {
 		return err
 	}
-	d.synced = slices.Clone(d.data)
+	d.markSynced()
 	return nil
 }
 
