@@ -42,7 +42,8 @@ import (
 // enough for --prune 550 to delete files; knobs: TALLY_IBD_SMALL,
 // TALLY_IBD_FULL, TALLY_IBD_FULLTXS (shape), TALLY_IBD_CACHE (where built
 // chains are kept between runs, default $TMPDIR/tally-ibd-bench),
-// TALLY_IBD_RUNS (comma list of plain, av, prune), TALLY_IBD_DBCACHE.
+// TALLY_IBD_RUNS (comma list of plain, av, prune), TALLY_IBD_DBCACHE,
+// TALLY_IBD_PROFILE (a directory for CPU profiles of the syncing nodes).
 
 // ibdCacheVersion names the generator's output; bump it when the chain it
 // builds changes, so that a cached chain of the old shape is not reused.
@@ -163,6 +164,14 @@ func TestInitialSyncBench(t *testing.T) {
 	flags := func(extra ...string) []string {
 		return append([]string{"--genesis", genesis, "--mine=false", "--maxmempool", strconv.Itoa(ibdMaxMempoolMB)}, extra...)
 	}
+	// profiled adds, with TALLY_IBD_PROFILE=DIR, a CPU profile of the
+	// syncing node of run name to DIR.
+	profiled := func(name string, args []string) []string {
+		if dir := os.Getenv("TALLY_IBD_PROFILE"); dir != "" {
+			args = append(args, "--debug-cpuprofile", filepath.Join(dir, name+".prof"))
+		}
+		return args
+	}
 	src := startNoded(t, srcDir, flags()...)
 	waitFor(t, src, 5*time.Minute, "the serving node to load its chain", func() bool {
 		n, err := blockCount(srcDir)
@@ -192,14 +201,14 @@ func TestInitialSyncBench(t *testing.T) {
 
 	var plain *ibdRun
 	if strings.Contains(runs, "plain") {
-		plain = syncIBD(t, c, boot, timeout, dbcache, nil, flags("--dbcache", cache)...)
+		plain = syncIBD(t, c, boot, timeout, dbcache, nil, profiled("plain", flags("--dbcache", cache))...)
 		plain.report(t, "plain")
 		plain.checkTargets(t, full, dbcache)
 		plain.stop(t)
 		os.RemoveAll(plain.dir)
 	}
 	if strings.Contains(runs, "av") {
-		av := syncIBD(t, c, boot, timeout, dbcache, nil, flags("--dbcache", cache, "--assumevalid", assumedID)...)
+		av := syncIBD(t, c, boot, timeout, dbcache, nil, profiled("av", flags("--dbcache", cache, "--assumevalid", assumedID))...)
 		av.report(t, "assumevalid")
 		av.checkTargets(t, full, dbcache)
 		av.checkAssumeValid(t, assumedID, full)

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -74,6 +75,9 @@ func flags() []cli.Flag {
 		&cli.DurationFlag{Name: "progress-interval", Value: node.DefaultProgressInterval, Hidden: true},
 		&cli.DurationFlag{Name: "no-peers-interval", Value: node.DefaultNoPeersInterval, Hidden: true},
 		&cli.DurationFlag{Name: "debug-start-delay", Hidden: true},
+		// Hidden: a CPU profile of the whole run, written at exit (as
+		// btcd's --cpuprofile), for benchmarks of the real process.
+		&cli.StringFlag{Name: "debug-cpuprofile", Hidden: true},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json"},
 	}
 }
@@ -184,6 +188,20 @@ func run(c *cli.Context) error {
 		// less a margin for what the runtime does not count); GOMEMLIMIT,
 		// when set, is the operator's own choice.
 		debug.SetMemoryLimit(cfg.RuntimeMemoryLimit())
+	}
+	if path := c.String("debug-cpuprofile"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("--debug-cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("--debug-cpuprofile: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
