@@ -422,39 +422,49 @@ func (c *Chain) commit(batch *leveldb.Batch) error {
 func (c *Chain) cacheFull() bool { return c.utxo.full(c.ixlog.bytes()) }
 
 // flushWith writes the index log, batch, the dirty coins of the UTXO
-// cache and the tip in one atomic write. A large one goes straight into
-// tables (writeTables), without the journal. The coins stay cached,
+// cache and the tip in one atomic write: a large one as a LevelDB
+// transaction (writeTables), straight into tables without the journal and
+// without first copying every coin into a batch. The coins stay cached,
 // clean, unless the cache needs the room.
 func (c *Chain) flushWith(batch *leveldb.Batch) error {
 	return c.ixlog.drain(func(ix *leveldb.Batch) error {
-		if ops := c.utxo.takeDirty(); len(ops) > 0 {
-			// In key order, LevelDB's memtable inserts are cheaper
-			// (BenchmarkUTXOFlush); the coins' batch has its room,
-			// and batch is small.
-			slices.SortFunc(ops, compareOutPoints)
-			all := c.utxo.batch(ops, len(batch.Dump())+64)
-			if err := batch.Replay(all); err != nil {
-				return fmt.Errorf("flush chain state: %w", err)
-			}
-			batch = all
-		}
+		// In key order, LevelDB's memtable inserts are cheaper
+		// (BenchmarkUTXOFlush).
+		ops := c.utxo.takeDirty()
+		slices.SortFunc(ops, compareOutPoints)
 		tip := c.tipNode()
 		batch.Put(keyTip, tip.id[:])
 		if err := c.syncFiles(batch); err != nil {
 			return fmt.Errorf("flush chain state: %w", err)
 		}
+		ixBytes := 0
+		if ix != nil {
+			ixBytes = len(ix.Dump())
+		}
 		var err error
-		switch {
-		case ix == nil:
-			// goleveldb writes a batch past its write buffer as a
-			// transaction itself.
-			err = c.db.Write(batch, &opt.WriteOptions{Sync: !c.cfg.NoSync})
-		case len(ix.Dump())+len(batch.Dump()) >= flushViaTables:
-			err = c.writeTables(ix, batch)
-		default:
-			if err = ix.Replay(batch); err == nil {
-				err = c.db.Write(batch, &opt.WriteOptions{Sync: !c.cfg.NoSync})
+		if len(ops)*flushRecordBytes+ixBytes+len(batch.Dump()) >= flushViaTables {
+			err = c.writeTables(func(tr *leveldb.Transaction) error {
+				if ix != nil {
+					if err := tr.Write(ix, nil); err != nil {
+						return err
+					}
+				}
+				if err := c.utxo.write(tr, ops); err != nil {
+					return err
+				}
+				return tr.Write(batch, nil)
+			})
+		} else {
+			all := c.utxo.batch(ops, len(batch.Dump())+ixBytes+64)
+			if err := batch.Replay(all); err != nil {
+				return fmt.Errorf("flush chain state: %w", err)
 			}
+			if ix != nil {
+				if err := ix.Replay(all); err != nil {
+					return fmt.Errorf("flush chain state: %w", err)
+				}
+			}
+			err = c.db.Write(all, &opt.WriteOptions{Sync: !c.cfg.NoSync})
 		}
 		if err != nil {
 			return fmt.Errorf("flush chain state: %w", err)
@@ -465,26 +475,23 @@ func (c *Chain) flushWith(batch *leveldb.Batch) error {
 	})
 }
 
-// flushViaTables is the size from which a flush made of two batches (the
-// index log's and the coins') is written as a LevelDB transaction:
-// straight into tables, where the journal and then a table would write
-// it twice. goleveldb does the same for a single batch past its write
-// buffer (32 MiB here).
+// flushViaTables is the size from which a flush is written as a LevelDB
+// transaction: straight into tables, where the journal and then a table
+// would write it twice (goleveldb does the same for one batch past its
+// write buffer, 32 MiB here).
 const flushViaTables = 4 << 20
 
-// writeTables writes batches as one LevelDB transaction: atomic and
-// durable at its commit (tables and manifest synced), without the
+// writeTables runs fill in a LevelDB transaction and commits it: atomic
+// and durable at its commit (tables and manifest synced), without the
 // journal.
-func (c *Chain) writeTables(batches ...*leveldb.Batch) error {
+func (c *Chain) writeTables(fill func(*leveldb.Transaction) error) error {
 	tr, err := c.db.OpenTransaction()
 	if err != nil {
 		return err
 	}
-	for _, b := range batches {
-		if err := tr.Write(b, nil); err != nil {
-			tr.Discard()
-			return err
-		}
+	if err := fill(tr); err != nil {
+		tr.Discard()
+		return err
 	}
 	if err := tr.Commit(); err != nil {
 		tr.Discard()

@@ -164,6 +164,30 @@ func (u *utxoCache) batch(ops []wire.OutPoint, extra int) *leveldb.Batch {
 	return b
 }
 
+// write puts ops' entries into tr (a flush as one transaction: no batch
+// holding every coin first). Only the chain's writer changes the cache,
+// and it is the caller, so each entry is read under the lock on its own.
+func (u *utxoCache) write(tr *leveldb.Transaction, ops []wire.OutPoint) error {
+	key := make([]byte, 0, coinKeyBytes)
+	val := make([]byte, 0, coinSize)
+	for _, op := range ops {
+		u.mu.Lock()
+		e := u.entries[op]
+		u.mu.Unlock()
+		key = appendCoinKey(key[:0], op)
+		var err error
+		if e.spent {
+			err = tr.Delete(key, nil)
+		} else {
+			err = tr.Put(key, appendCoin(val[:0], e.coin), nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // afterFlush forgets, once a flush is written (no entry is dirty), the
 // spends it wrote (disk has them now), and its coins too when full is set
 // (the cache is making room).

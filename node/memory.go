@@ -7,8 +7,9 @@ package node
 const MemoryOverheadMB = 512
 
 // MemoryLimit is the node's memory budget (bytes), which its resident set
-// stays within: --dbcache, half as much again for the batch that flushes
-// a full cache, --maxmempool, and MemoryOverheadMB. Without a soft limit
+// stays within: --dbcache, half as much again for LevelDB's block cache
+// (which the chain sizes from --dbcache) and a flush's transaction,
+// --maxmempool, and MemoryOverheadMB. Without a soft limit
 // (RuntimeMemoryLimit) the collector lets the heap grow to twice what is
 // live before collecting, so a node with --dbcache 1024 would reach about
 // three gigabytes during initial sync.
