@@ -2,7 +2,7 @@ package node
 
 // MemoryOverheadMB is the memory the node is budgeted beyond --dbcache
 // and --maxmempool: the block index, blocks in flight during sync (up to
-// 64 MiB), LevelDB's write buffers and block cache, the signature cache,
+// 64 MiB), LevelDB's write buffers, the signature cache,
 // libp2p, and headroom for the garbage collector.
 const MemoryOverheadMB = 512
 
