@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -630,4 +631,50 @@ func TestIndexLogLostInCrash(t *testing.T) {
 	if _, _, ok, _ := tx.Lookup(c.IndexDB(), moved.TxID()); ok {
 		t.Fatal("a transaction of the branch the reorg left is still indexed")
 	}
+}
+
+// TestIndexDBSeesConnectedBlocks: a query through Chain.IndexDB made after
+// a block connected finds that block's transactions, while other queries
+// and the connects run concurrently (run with -race).
+func TestIndexDBSeesConnectedBlocks(t *testing.T) {
+	bd := newBuilder(t)
+	tx, addr := NewTxIndex(), NewAddrIndex()
+	c := openMem(t, bd.p, tx, addr)
+	db := c.IndexDB()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // background readers
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := addr.Balance(db, other); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	connected := make(chan []wire.Hash)
+	go func() {
+		defer close(connected)
+		for i := 0; i < 20; i++ {
+			a := bd.pay()
+			b := bd.block(c, tipParent(t, c), a, bd.chainTx(a))
+			connected <- b.TxIDs()
+		}
+	}()
+	for ids := range connected {
+		for _, id := range ids {
+			if _, _, ok, err := tx.Lookup(db, id); err != nil || !ok {
+				t.Fatalf("transaction %s of a connected block not found: %v", id, err)
+			}
+		}
+	}
+	close(done)
+	wg.Wait()
+	checkConsistent(t, c, tx, addr)
 }
