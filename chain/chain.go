@@ -273,6 +273,11 @@ func New(db *leveldb.DB, cfg Config) (*Chain, error) {
 	if cfg.BlocksDir == "" {
 		return nil, errors.New("blockchain: no block file directory (Config.BlocksDir)")
 	}
+	if len(cfg.Indexers) > 0 && cfg.PruneBytes > 0 {
+		// The indexes read the bodies of the blocks they index, and
+		// their queries point into them (SPEC section 4).
+		return nil, errors.New("blockchain: optional indexes cannot run with pruning")
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

@@ -427,7 +427,7 @@ func (c *Chain) cacheFull() bool { return c.utxo.full(c.ixlog.bytes()) }
 // without first copying every coin into a batch. The coins stay cached,
 // clean, unless the cache needs the room.
 func (c *Chain) flushWith(batch *leveldb.Batch) error {
-	return c.ixlog.drain(func(ix *leveldb.Batch) error {
+	return c.ixlog.drain(func(ix *indexEntries) error {
 		// In key order, LevelDB's memtable inserts are cheaper
 		// (BenchmarkUTXOFlush).
 		ops := c.utxo.takeDirty()
@@ -439,13 +439,13 @@ func (c *Chain) flushWith(batch *leveldb.Batch) error {
 		}
 		ixBytes := 0
 		if ix != nil {
-			ixBytes = len(ix.Dump())
+			ixBytes = ix.est
 		}
 		var err error
 		if len(ops)*flushRecordBytes+ixBytes+len(batch.Dump()) >= flushViaTables {
 			err = c.writeTables(func(tr *leveldb.Transaction) error {
 				if ix != nil {
-					if err := tr.Write(ix, nil); err != nil {
+					if err := ix.each(func(b *leveldb.Batch) error { return tr.Write(b, nil) }); err != nil {
 						return err
 					}
 				}
@@ -456,15 +456,13 @@ func (c *Chain) flushWith(batch *leveldb.Batch) error {
 			})
 		} else {
 			all := c.utxo.batch(ops, len(batch.Dump())+ixBytes+64)
-			if err := batch.Replay(all); err != nil {
-				return fmt.Errorf("flush chain state: %w", err)
+			err = batch.Replay(all)
+			if err == nil && ix != nil {
+				err = ix.appendTo(all)
 			}
-			if ix != nil {
-				if err := ix.Replay(all); err != nil {
-					return fmt.Errorf("flush chain state: %w", err)
-				}
+			if err == nil {
+				err = c.db.Write(all, &opt.WriteOptions{Sync: !c.cfg.NoSync})
 			}
-			err = c.db.Write(all, &opt.WriteOptions{Sync: !c.cfg.NoSync})
 		}
 		if err != nil {
 			return fmt.Errorf("flush chain state: %w", err)
@@ -479,7 +477,7 @@ func (c *Chain) flushWith(batch *leveldb.Batch) error {
 // transaction: straight into tables, where the journal and then a table
 // would write it twice (goleveldb does the same for one batch past its
 // write buffer, 32 MiB here).
-const flushViaTables = 4 << 20
+var flushViaTables = 4 << 20 // a variable for tests of both ways
 
 // writeTables runs fill in a LevelDB transaction and commits it: atomic
 // and durable at its commit (tables and manifest synced), without the

@@ -17,10 +17,10 @@ import (
 
 // indexLog holds the blocks connected and disconnected since the optional
 // indexes (Config.Indexers) were last written, and writes their entries
-// with the next UTXO flush, in one large batch (straight into tables past
-// flushViaTables, without LevelDB's journal), or earlier when a query
-// reads the indexes (IndexDB). Building and writing the entries with
-// every block cost a block of 2,000 payments about 10 ms of serial
+// with the next UTXO flush (in its LevelDB transaction when the flush is
+// large: straight into tables, without the journal), or earlier when a
+// query reads the indexes (IndexDB). Building and writing the entries
+// with every block cost a block of 2,000 payments about 10 ms of serial
 // memtable inserts and wrote each index byte twice (journal, then table);
 // holding the entries instead cost 4 ms a block of filling fresh memory,
 // and holding the decoded blocks made every garbage collection mark them.
@@ -71,37 +71,20 @@ func (l *indexLog) bytes() int { return int(l.size.Load()) }
 // empty reports whether the log holds no block.
 func (l *indexLog) empty() bool { return l.n.Load() == 0 }
 
-// drain builds the entries of the logged blocks, in order, and calls write
-// with them (nil when there are none) under the log's lock; the log is
-// emptied if write succeeds. Readers waiting in IndexDB see the entries
-// once they are on disk, never in between.
-func (l *indexLog) drain(write func(*leveldb.Batch) error) error {
+// drain calls write with the log's entries (nil when it has none) under
+// the log's lock, and empties the log if write succeeds. Readers waiting
+// in IndexDB see the entries once they are on disk, never in between.
+func (l *indexLog) drain(write func(*indexEntries) error) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.blocks) == 0 {
 		return write(nil)
 	}
-	room := 0
+	e := &indexEntries{l: l}
 	for _, lb := range l.blocks {
-		room += int(lb.body.Len) + int(lb.body.Len)/4
+		e.est += int(lb.body.Len) + int(lb.body.Len)/4
 	}
-	// Sized once, doubling past that: goleveldb's default grows a batch
-	// past 3,000 records by a fraction of its size, copying it each time.
-	batch := leveldb.MakeBatchWithConfig(&leveldb.BatchConfig{InitialCapacity: room, GrowLimit: math.MaxInt32})
-	for _, lb := range l.blocks {
-		b, err := l.read(lb.body)
-		if err != nil {
-			return fmt.Errorf("index block at height %d: %w", lb.height, err)
-		}
-		for _, ix := range l.ixs {
-			if lb.disconnect {
-				ix.DisconnectBlock(batch, b, lb.txids, lb.height, lb.spent)
-			} else {
-				ix.ConnectBlock(batch, b, lb.txids, lb.height, lb.spent)
-			}
-		}
-	}
-	if err := write(batch); err != nil {
+	if err := write(e); err != nil {
 		return err
 	}
 	clear(l.blocks)
@@ -111,10 +94,64 @@ func (l *indexLog) drain(write func(*leveldb.Batch) error) error {
 	return nil
 }
 
+// indexEntries are the entries of the logged blocks, built when they are
+// written: all into one batch when they are few, block by block into one
+// reused batch when they go into a transaction, so that writing a large
+// log never holds all of its entries in memory at once (they take about
+// five times the memory the log counts).
+type indexEntries struct {
+	l   *indexLog
+	est int // estimated bytes of the entries' batch records
+}
+
+// appendTo adds every entry, in block order, to batch.
+func (e *indexEntries) appendTo(batch *leveldb.Batch) error {
+	for i := range e.l.blocks {
+		if err := e.l.build(batch, &e.l.blocks[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// each builds the entries block by block into one batch, reused, and
+// calls emit with each block's.
+func (e *indexEntries) each(emit func(*leveldb.Batch) error) error {
+	// Doubling: goleveldb's default grows a batch past 3,000 records by
+	// a fraction of its size, copying it each time.
+	batch := leveldb.MakeBatchWithConfig(&leveldb.BatchConfig{GrowLimit: math.MaxInt32})
+	for i := range e.l.blocks {
+		batch.Reset()
+		if err := e.l.build(batch, &e.l.blocks[i]); err != nil {
+			return err
+		}
+		if err := emit(batch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// build adds lb's entries to batch, reading its body from the block files.
+func (l *indexLog) build(batch *leveldb.Batch, lb *loggedBlock) error {
+	b, err := l.read(lb.body)
+	if err != nil {
+		return fmt.Errorf("index block at height %d: %w", lb.height, err)
+	}
+	for _, ix := range l.ixs {
+		if lb.disconnect {
+			ix.DisconnectBlock(batch, b, lb.txids, lb.height, lb.spent)
+		} else {
+			ix.ConnectBlock(batch, b, lb.txids, lb.height, lb.spent)
+		}
+	}
+	return nil
+}
+
 // WriteIndexes writes the index entries of the blocks connected since the
 // last UTXO flush, so that queries reading the database see them (IndexDB
-// does this on every read). The write is synced: a later synced write
-// must not survive a power cut that loses this one.
+// does this on every read). The write is synced (or a transaction): a
+// later synced write must not survive a power cut that loses this one.
 func (c *Chain) WriteIndexes() error {
 	if c.ixlog.empty() {
 		return nil
@@ -122,21 +159,27 @@ func (c *Chain) WriteIndexes() error {
 	if err := c.Err(); err != nil {
 		return err
 	}
-	if err := c.ixlog.drain(c.writeIndexLog); err != nil {
-		return c.fail(err)
+	if err := c.ixlog.drain(c.writeIndexEntries); err != nil {
+		return c.fail(fmt.Errorf("write index entries: %w", err))
 	}
 	return nil
 }
 
-// writeIndexLog writes the index log's entries, if any.
-func (c *Chain) writeIndexLog(b *leveldb.Batch) error {
-	if b == nil {
+// writeIndexEntries writes e, if any, on its own.
+func (c *Chain) writeIndexEntries(e *indexEntries) error {
+	if e == nil {
 		return nil
 	}
-	if err := c.db.Write(b, &opt.WriteOptions{Sync: !c.cfg.NoSync}); err != nil {
-		return fmt.Errorf("write index entries: %w", err)
+	if e.est >= flushViaTables {
+		return c.writeTables(func(tr *leveldb.Transaction) error {
+			return e.each(func(b *leveldb.Batch) error { return tr.Write(b, nil) })
+		})
 	}
-	return nil
+	batch := leveldb.MakeBatchWithConfig(&leveldb.BatchConfig{InitialCapacity: e.est, GrowLimit: math.MaxInt32})
+	if err := e.appendTo(batch); err != nil {
+		return err
+	}
+	return c.db.Write(batch, &opt.WriteOptions{Sync: !c.cfg.NoSync})
 }
 
 // IndexDB is the chain database as the optional indexes' queries read it

@@ -1,6 +1,8 @@
 package chain
 
 import (
+	"bytes"
+	"encoding/binary"
 	"testing"
 
 	"github.com/syndtr/goleveldb/leveldb"
@@ -61,5 +63,78 @@ func TestIndexLogCountsInCache(t *testing.T) {
 	}
 	if c.diskTip != c.tipNode() {
 		t.Fatal("the UTXO set was not flushed with the index log")
+	}
+}
+
+// heightIndexer puts one entry per connected block ("T" and its height ->
+// its id) and deletes it on disconnect.
+type heightIndexer struct{}
+
+func heightKey(h uint64) []byte { return binary.BigEndian.AppendUint64([]byte("T"), h) }
+
+func (heightIndexer) ConnectBlock(batch *leveldb.Batch, b *wire.Block, _ []wire.Hash, h uint64, _ []wire.Coin) {
+	id := b.BlockID()
+	batch.Put(heightKey(h), id[:])
+}
+
+func (heightIndexer) DisconnectBlock(batch *leveldb.Batch, _ *wire.Block, _ []wire.Hash, h uint64, _ []wire.Coin) {
+	batch.Delete(heightKey(h))
+}
+
+// TestIndexEntriesBothWays: the index log reaches the database the same
+// whether it is written as one batch or block by block in a LevelDB
+// transaction (flushViaTables), by a query (WriteIndexes) or by a flush.
+func TestIndexEntriesBothWays(t *testing.T) {
+	defer func(v int) { flushViaTables = v }(flushViaTables)
+	for _, way := range []struct {
+		name      string
+		threshold int
+	}{{"batch", 1 << 40}, {"transaction", 0}} {
+		t.Run(way.name, func(t *testing.T) {
+			flushViaTables = way.threshold
+			p := testgen.DevParams()
+			g := testgen.New(p)
+			c, err := OpenMemory(Config{Params: p, NoSync: true, Now: crashNow, CacheBytes: 64 << 20, Indexers: []Indexer{heightIndexer{}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			parent := g.Genesis()
+			extend := func(n int) {
+				for range n {
+					b := g.Block(parent, nil)
+					if _, err := c.ProcessBlock(b); err != nil {
+						t.Fatal(err)
+					}
+					parent = testgen.ParentOf(b, parent.Height+1)
+				}
+			}
+			check := func(upTo uint64) {
+				t.Helper()
+				for h := uint64(1); h <= upTo; h++ {
+					id, ok := c.IDAt(h)
+					raw, err := c.db.Get(heightKey(h), nil)
+					if !ok || err != nil || !bytes.Equal(raw, id[:]) {
+						t.Fatalf("entry of height %d: %x %v, want %s", h, raw, err, id)
+					}
+				}
+			}
+			extend(3)
+			if _, err := c.db.Get(heightKey(1), nil); err == nil {
+				t.Fatal("entries written with their blocks, not by the log")
+			}
+			if err := c.WriteIndexes(); err != nil {
+				t.Fatal(err)
+			}
+			check(3)
+			extend(3)
+			if err := c.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			check(6)
+			if !c.ixlog.empty() {
+				t.Fatal("log not emptied")
+			}
+		})
 	}
 }
