@@ -116,8 +116,8 @@ func BenchmarkSubmitBlock(b *testing.B) {
 	if written >= 0 {
 		b.ReportMetric(float64(written)/float64(blockBytes*int64(b.N)), "written/block_byte")
 	}
-	// What each index put in the connect batches (LevelDB's batch
-	// encoding, which the journal writes as it is), per byte of block.
+	// What each index's entries take in LevelDB's batch encoding, per
+	// byte of block.
 	for _, c := range ixs {
 		b.ReportMetric(float64(c.bytes)/float64(blockBytes), c.name+"_batch/block_byte")
 	}
@@ -168,7 +168,8 @@ func compactionTime(db *leveldb.DB) time.Duration {
 	return 0
 }
 
-// batchBytes counts the bytes an index adds to the connect batches.
+// batchBytes counts the bytes of an index's entries in the batches they
+// are written with.
 type batchBytes struct {
 	chain.Indexer
 	name         string

@@ -4,12 +4,13 @@
 // (--addrindex: history and unspent outputs per public key hash, for
 // explorers and wallets).
 //
-// Both implement chain.Indexer: the chain calls them while it builds
-// the batch that connects or disconnects a block, so an index moves with
-// the chain in the same atomic write, across reorganizations and crashes.
-// Every write is an idempotent put or delete, as crash recovery requires.
-// Queries read the database directly (a *leveldb.DB or a snapshot); they
-// never take the chain's locks.
+// Both implement chain.Indexer: the chain logs each block it connects or
+// disconnects and has them add the block's entries when it writes its
+// index log, with the next UTXO flush or before a query reads (see
+// chain.IndexDB), in block order, across reorganizations; after a crash,
+// recovery connects the lost blocks again. Every write is an idempotent
+// put or delete, as that requires. Queries read through chain.IndexDB
+// (or a snapshot taken after it); they never take the chain's locks.
 //
 // An index must be listed in chain.Config.Indexers when the chain is
 // opened, and Catchup must run right after Open, before anything else
@@ -17,8 +18,8 @@
 // database that never had the index; the blocks connected while the node
 // ran without it; or everything again, if the chain reorganized below the
 // index's last block while it was off). Until Catchup has finished, Ready
-// reports false and the chain's batches carry the index's entries but not
-// its marker.
+// reports false and the chain writes the index's entries but not its
+// marker.
 //
 // # Storage layout
 //
@@ -28,14 +29,14 @@
 // uvarints. Heights in keys are u32, as Bitcoin Core's. Layout 3 (below)
 // names a transaction by its block's height and its position in the
 // block wherever it can, rather than by 32-byte ids: with both indexes
-// on, a block of payments adds about its own size to its connect batch
-// instead of 2.6 times that (docs/decisions.md).
+// on, a block of payments adds about its own size in entries instead of
+// 2.6 times that (docs/decisions.md).
 //
 //	"X"                                -> version u8 | block id [32]
 //	    TxIndex marker: the index is complete up to and including this
 //	    best-chain block. Written by Catchup and, once the index is
-//	    Ready, in every connect (the block) and disconnect (its parent)
-//	    batch. Absent: the index was never built.
+//	    Ready, with every block's entries (connect: the block;
+//	    disconnect: its parent). Absent: the index was never built.
 //	"x" | txid [32]                    -> uvarint height | uvarint position
 //	    The best-chain block holding the transaction, by height, and the
 //	    transaction's index in it.
