@@ -38,7 +38,7 @@ const submitBlockTxs = 2000
 // TALLY_SUBMIT_BLOCKS sets the number of blocks (default 10);
 // TALLY_SUBMIT_NOINDEX=1 leaves the indexes out. It also reports the
 // bytes the process wrote to disk per byte of block, what each index adds
-// to the blocks' LevelDB batches per byte of block, and LevelDB's
+// in LevelDB's batch encoding per byte of block, and LevelDB's
 // compaction time as a share of the process's CPU time.
 func BenchmarkSubmitBlock(b *testing.B) {
 	nblocks := 10
