@@ -128,10 +128,28 @@ func TestIndexEntriesBothWays(t *testing.T) {
 			}
 			check(3)
 			extend(3)
+			// A heavier branch from height 4 replaces 5 and 6: the log
+			// puts, deletes and puts again the same keys.
+			fork, ok := c.IDAt(4)
+			if !ok {
+				t.Fatal("no block at height 4")
+			}
+			info, _ := c.BlockInfo(fork)
+			parent = testgen.Parent{ID: fork, Header: info.Header, Height: 4}
+			for range 3 {
+				b := g.Block(parent, nil, func(b *wire.Block) { b.Header.Time++ })
+				if _, err := c.ProcessBlock(b); err != nil {
+					t.Fatal(err)
+				}
+				parent = testgen.ParentOf(b, parent.Height+1)
+			}
+			if c.Tip().Height != 7 || c.Tip().ID != parent.ID {
+				t.Fatal("no reorganization to the branch")
+			}
 			if err := c.Flush(); err != nil {
 				t.Fatal(err)
 			}
-			check(6)
+			check(7)
 			if !c.ixlog.empty() {
 				t.Fatal("log not emptied")
 			}
