@@ -388,14 +388,15 @@ func (c *Chain) disconnectTip() error {
 	if len(c.cfg.Indexers) > 0 {
 		c.ixlog.record(n.data, txids, n.height, undo, true)
 	}
-	batch := new(leveldb.Batch)
 	c.readMu.Lock()
 	c.main = c.main[:len(c.main)-1]
 	c.readMu.Unlock()
 	// The block may have to be the tip again if the branch replacing it
 	// turns out invalid.
 	c.cands.add(n)
-	if err := c.commit(batch); err != nil {
+	// Nothing of its own to write: the UTXO changes wait in the cache,
+	// the index entries in the log.
+	if err := c.commit(new(leveldb.Batch)); err != nil {
 		return err
 	}
 	c.publishTip()
@@ -437,40 +438,46 @@ func (c *Chain) flushWith(batch *leveldb.Batch) error {
 		if err := c.syncFiles(batch); err != nil {
 			return fmt.Errorf("flush chain state: %w", err)
 		}
-		ixBytes := 0
-		if ix != nil {
-			ixBytes = ix.est
-		}
-		var err error
-		if len(ops)*flushRecordBytes+ixBytes+len(batch.Dump()) >= flushViaTables {
-			err = c.writeTables(func(tr *leveldb.Transaction) error {
-				if ix != nil {
-					if err := ix.each(func(b *leveldb.Batch) error { return tr.Write(b, nil) }); err != nil {
-						return err
-					}
-				}
-				if err := c.utxo.write(tr, ops); err != nil {
-					return err
-				}
-				return tr.Write(batch, nil)
-			})
-		} else {
-			all := c.utxo.batch(ops, len(batch.Dump())+ixBytes+64)
-			err = batch.Replay(all)
-			if err == nil && ix != nil {
-				err = ix.appendTo(all)
-			}
-			if err == nil {
-				err = c.db.Write(all, &opt.WriteOptions{Sync: !c.cfg.NoSync})
-			}
-		}
-		if err != nil {
+		if err := c.writeAtomic(ix, ops, batch); err != nil {
 			return fmt.Errorf("flush chain state: %w", err)
 		}
 		c.diskTip = tip
 		c.utxo.afterFlush(c.utxo.full(0))
 		return nil
 	})
+}
+
+// writeAtomic writes ix's entries (if any), ops' coins from the UTXO cache
+// and batch in one atomic write: past flushViaTables a LevelDB
+// transaction, else one synced batch.
+func (c *Chain) writeAtomic(ix *indexEntries, ops []wire.OutPoint, batch *leveldb.Batch) error {
+	ixBytes := 0
+	if ix != nil {
+		ixBytes = ix.est
+	}
+	if len(ops)*flushRecordBytes+ixBytes+len(batch.Dump()) >= flushViaTables {
+		return c.writeTables(func(tr *leveldb.Transaction) error {
+			if ix != nil {
+				if err := ix.each(func(b *leveldb.Batch) error { return tr.Write(b, nil) }); err != nil {
+					return err
+				}
+			}
+			if err := c.utxo.write(tr, ops); err != nil {
+				return err
+			}
+			return tr.Write(batch, nil)
+		})
+	}
+	all := c.utxo.batch(ops, len(batch.Dump())+ixBytes+64)
+	if err := batch.Replay(all); err != nil {
+		return err
+	}
+	if ix != nil {
+		if err := ix.appendTo(all); err != nil {
+			return err
+		}
+	}
+	return c.db.Write(all, &opt.WriteOptions{Sync: !c.cfg.NoSync})
 }
 
 // flushViaTables is the size from which a flush is written as a LevelDB

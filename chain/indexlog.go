@@ -35,8 +35,7 @@ type indexLog struct {
 	read   func(blockfile.Pos) (*wire.Block, error)
 	mu     sync.Mutex
 	blocks []loggedBlock
-	size   atomic.Int64 // memory estimate of what blocks holds
-	n      atomic.Int64 // len(blocks)
+	size   atomic.Int64 // memory estimate of what blocks holds, 0 when empty
 }
 
 // loggedBlock is a block whose index entries are not written yet.
@@ -61,7 +60,6 @@ func (l *indexLog) record(body blockfile.Pos, txids []wire.Hash, height uint64, 
 	l.mu.Lock()
 	l.blocks = append(l.blocks, loggedBlock{body: body, txids: txids, height: height, spent: spent, disconnect: disconnect})
 	l.size.Add(int64(loggedBlockBytes + cap(txids)*wire.HashSize + cap(spent)*coinMemBytes))
-	l.n.Store(int64(len(l.blocks)))
 	l.mu.Unlock()
 }
 
@@ -69,7 +67,7 @@ func (l *indexLog) record(body blockfile.Pos, txids []wire.Hash, height uint64, 
 func (l *indexLog) bytes() int { return int(l.size.Load()) }
 
 // empty reports whether the log holds no block.
-func (l *indexLog) empty() bool { return l.n.Load() == 0 }
+func (l *indexLog) empty() bool { return l.size.Load() == 0 }
 
 // drain calls write with the log's entries (nil when it has none) under
 // the log's lock, and empties the log if write succeeds. Readers waiting
@@ -90,7 +88,6 @@ func (l *indexLog) drain(write func(*indexEntries) error) error {
 	clear(l.blocks)
 	l.blocks = l.blocks[:0]
 	l.size.Store(0)
-	l.n.Store(0)
 	return nil
 }
 
@@ -170,16 +167,7 @@ func (c *Chain) writeIndexEntries(e *indexEntries) error {
 	if e == nil {
 		return nil
 	}
-	if e.est >= flushViaTables {
-		return c.writeTables(func(tr *leveldb.Transaction) error {
-			return e.each(func(b *leveldb.Batch) error { return tr.Write(b, nil) })
-		})
-	}
-	batch := leveldb.MakeBatchWithConfig(&leveldb.BatchConfig{InitialCapacity: e.est, GrowLimit: math.MaxInt32})
-	if err := e.appendTo(batch); err != nil {
-		return err
-	}
-	return c.db.Write(batch, &opt.WriteOptions{Sync: !c.cfg.NoSync})
+	return c.writeAtomic(e, nil, new(leveldb.Batch))
 }
 
 // IndexDB is the chain database as the optional indexes' queries read it
