@@ -3,6 +3,7 @@ package chain
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 	"testing"
 
 	"github.com/syndtr/goleveldb/leveldb"
@@ -154,5 +155,15 @@ func TestIndexEntriesBothWays(t *testing.T) {
 				t.Fatal("log not emptied")
 			}
 		})
+	}
+}
+
+// TestIndexesRefusePruning: a chain with optional indexes will not prune,
+// since writing the index log reads the logged blocks' bodies back.
+func TestIndexesRefusePruning(t *testing.T) {
+	_, err := OpenMemory(Config{Params: testgen.DevParams(), NoSync: true, Now: crashNow,
+		PruneBytes: 1 << 20, Indexers: []Indexer{heightIndexer{}}})
+	if err == nil || !strings.Contains(err.Error(), "cannot run with pruning") {
+		t.Fatalf("opened with indexes and pruning: %v", err)
 	}
 }
