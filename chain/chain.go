@@ -638,6 +638,20 @@ const (
 type Source struct {
 	Origin Origin
 	Peer   string
+	// TxIDs, when it has one entry per transaction, are the block's
+	// transaction ids as the caller computed them (a compact block's
+	// rebuild has them from the mempool), so the chain does not hash every
+	// transaction again. They are trusted as ProcessBlockRaw's raw is: the
+	// caller hashed these very transactions. Any other length is ignored.
+	TxIDs []wire.Hash
+}
+
+// txids returns b's transaction ids: src's when it has them.
+func (s Source) txids(b *wire.Block) []wire.Hash {
+	if len(s.TxIDs) == len(b.Txs) {
+		return s.TxIDs
+	}
+	return b.TxIDs()
 }
 
 // fromNetwork reports whether the block came from a peer, whose invalid
@@ -734,10 +748,11 @@ func (c *Chain) acceptBlock(b *wire.Block, raw []byte, src Source) (Result, erro
 		}
 		// Only a body that matches its header waits: a mutated copy
 		// must not take the genuine block's place.
-		txids := b.TxIDs()
+		txids := src.txids(b)
 		if err := consensus.CheckBodyCommitment(b, txids, c.p); err != nil {
 			return 0, err
 		}
+		src.TxIDs = nil // an orphan's memory is its block's (orphanPool bounds it)
 		c.orphans.add(b, id, src, c.cfg.Now())
 		return 0, ErrOrphan
 	}
@@ -759,7 +774,7 @@ func (c *Chain) acceptBlock(b *wire.Block, raw []byte, src Source) (Result, erro
 			return 0, &consensus.RuleError{Kind: consensus.ErrLowWork, Description: fmt.Sprintf("%s: block %s at height %d has less chain work than the tip", consensus.ErrLowWork, id, parent.height+1)}
 		}
 	}
-	txids := b.TxIDs()
+	txids := src.txids(b)
 	if err := consensus.CheckBlockSanity(b, txids, parent.height+1, c.p); err != nil {
 		c.markIfCommitted(err, b.Header, id, work, parent, src)
 		return 0, err

@@ -1,8 +1,10 @@
 package chain
 
 import (
+	"errors"
 	"testing"
 
+	"tally/consensus"
 	"tally/internal/testgen"
 	"tally/wire"
 )
@@ -43,4 +45,33 @@ func TestSmokeConnectAndReorg(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%+v", st)
+}
+
+// TestSourceTxIDs: the chain takes a caller's txids instead of hashing
+// (so wrong ones make the body not match its header: nothing of the block
+// is stored), and ignores a list of the wrong length.
+func TestSourceTxIDs(t *testing.T) {
+	p := testgen.DevParams()
+	g := testgen.New(p)
+	c, err := OpenMemory(Config{Params: p, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b1 := g.Block(g.Genesis(), []*wire.Tx{g.Pay(g.GenesisSpends(), 3, 1000)})
+	wrong := b1.TxIDs()
+	wrong[1][0] ^= 1
+	if _, err := c.ProcessBlockRaw(b1, nil, Source{Origin: OriginGossip, TxIDs: wrong}); !errors.Is(err, consensus.ErrBadMerkleRoot) {
+		t.Fatalf("wrong txids: %v, want a Merkle mismatch", err)
+	}
+	if _, ok := c.BlockInfo(b1.BlockID()); ok {
+		t.Fatal("a body that did not match its header was recorded")
+	}
+	if res, err := c.ProcessBlockRaw(b1, nil, Source{Origin: OriginGossip, TxIDs: wrong[:1]}); err != nil || res != MainChain {
+		t.Fatalf("txids of the wrong length not ignored: %v %v", res, err)
+	}
+	b2 := g.Block(testgen.ParentOf(b1, 1), []*wire.Tx{g.Pay(testgen.Outputs(b1.Txs[1])[:1], 1, 1000)})
+	if res, err := c.ProcessBlockRaw(b2, nil, Source{Origin: OriginGossip, TxIDs: b2.TxIDs()}); err != nil || res != MainChain {
+		t.Fatalf("b2 with its txids: %v %v", res, err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -150,8 +151,18 @@ func TestNetBench(t *testing.T) {
 	fmt.Printf("BENCH-JSON %s\n", js)
 }
 
+// benchNode is a node of the network benchmark. Its chain is on disk, as
+// a node's is (LevelDB and block files in a temporary directory, without
+// fsync: 32 nodes share one disk here, where each node has its own);
+// TALLY_NET_BENCH_MEMORY=1 keeps it in memory instead (the in-memory block
+// files and LevelDB journal cost more CPU than the disk's page cache).
 func benchNode(t testing.TB) *testNode {
-	return newTestNode(t, func(c *Config) {
+	dir := t.TempDir()
+	if os.Getenv("TALLY_NET_BENCH_MEMORY") != "" {
+		dir = ""
+	}
+	cache := func(c *chain.Config) { c.CacheBytes = 32 << 20 }
+	return newTestNodeChain(t, dir, cache, func(c *Config) {
 		c.NoDiscovery = true
 		c.noDHT = true
 		c.StatusInterval = 10 * time.Second
@@ -367,6 +378,7 @@ func benchPropagation(t *testing.T) *propResult {
 			t.Fatal(err)
 		}
 		stopProf := startProfile("block-" + b.BlockID().String()[:8])
+		m0 := readHeap()
 		cpu0 := cpuTime()
 		t0 := time.Now()
 		if err := publish(nodes[o], b); err != nil {
@@ -375,7 +387,10 @@ func benchPropagation(t *testing.T) *propResult {
 		id := b.BlockID()
 		per, all := collect(t, blockCh, string(id[:]), o, N, t0)
 		cpu := cpuTime() - cpu0
+		m1 := readHeap()
 		stopProf()
+		t.Logf("  %.0f MB allocated (%.1f MB per receiving node), %d collections, live heap after the last %.0f MB",
+			float64(m1.allocs-m0.allocs)/1e6, float64(m1.allocs-m0.allocs)/1e6/float64(N-1), m1.cycles-m0.cycles, float64(m1.live)/1e6)
 		time.Sleep(time.Second)
 		return b, per, all, cpu.Seconds()
 	}
@@ -495,6 +510,17 @@ func benchPropagation(t *testing.T) *propResult {
 	t.Logf("targets: compact p95 %.0f ms (< 300), compact CPU %.2f s (<= 0.5), 10%% missing p95 %.0f ms (< 600), empty/raw %.2f (<= 2)",
 		res.CompactBlock.P95, res.CompactCPUSeconds, res.CompactMissing.P95, res.RatioEmptyVsRawP95)
 	return res
+}
+
+// heapCounts are the runtime's allocation counters.
+type heapCounts struct{ allocs, cycles, live uint64 }
+
+// readHeap reads the bytes allocated so far, the collections completed,
+// and the heap live after the last one.
+func readHeap() heapCounts {
+	ms := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/heap/live:bytes"}}
+	metrics.Read(ms)
+	return heapCounts{ms[0].Value.Uint64(), ms[1].Value.Uint64(), ms[2].Value.Uint64()}
 }
 
 // startProfile writes a CPU profile to $TALLY_NET_BENCH_PROFILE/name.prof

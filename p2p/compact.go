@@ -87,7 +87,7 @@ type partialBlock struct {
 	cb     *wire.CompactBlock
 	sid    func(wire.Hash) wire.ShortID // the block's short-id function
 	txs    []*wire.Tx
-	txids  []wire.Hash // set with txs for transactions we matched
+	txids  []wire.Hash // set with txs: each slot's transaction id
 	sids   []wire.ShortID
 	fromUs int // transactions found among ours
 }
@@ -107,7 +107,7 @@ func newPartialBlockWith(cb *wire.CompactBlock, src knownTxs, sid func(wire.Hash
 	pb := &partialBlock{cb: cb, sid: sid, txs: make([]*wire.Tx, n), txids: make([]wire.Hash, n), sids: make([]wire.ShortID, n)}
 	prefilled := make([]bool, n)
 	for _, p := range cb.Prefilled {
-		pb.txs[p.Index] = p.Tx
+		pb.txs[p.Index], pb.txids[p.Index] = p.Tx, p.Tx.TxID()
 		prefilled[p.Index] = true
 	}
 	slot := make(map[wire.ShortID]int, len(cb.ShortIDs))
@@ -446,11 +446,11 @@ func (n *Node) checkCompact(ctx context.Context, from peer.ID, data []byte, loca
 	t := since(&s.decodeNs, t0)
 
 	src := chain.Source{Origin: chain.OriginGossip, Peer: from.String()}
-	b, err := n.rebuild(ctx, from, cb)
+	b, txids, err := n.rebuild(ctx, from, cb)
 	t = since(&s.rebuildNs, t)
 	var res chain.Result
 	if err == nil {
-		res, err = n.connectRebuilt(b, src)
+		res, err = n.connectRebuilt(b, chain.Source{Origin: src.Origin, Peer: src.Peer, TxIDs: txids})
 		t = since(&s.connectNs, t)
 		if !errors.Is(err, consensus.ErrBadMerkleRoot) {
 			since(&s.totalNs, t0)
@@ -516,14 +516,16 @@ func (n *Node) rebuilt(b *wire.Block, res chain.Result, err error) (*wire.Block,
 }
 
 // rebuild rebuilds cb's block from our transactions and those the
-// announcer sends on request. An error means: fall back to the full block
-// (errBlockUnavailable: the announcer did not serve; do not ask it again).
-func (n *Node) rebuild(ctx context.Context, from peer.ID, cb *wire.CompactBlock) (*wire.Block, error) {
+// announcer sends on request, and returns it with its transaction ids
+// (known with the transactions: the chain need not hash them again). An
+// error means: fall back to the full block (errBlockUnavailable: the
+// announcer did not serve; do not ask it again).
+func (n *Node) rebuild(ctx context.Context, from peer.ID, cb *wire.CompactBlock) (*wire.Block, []wire.Hash, error) {
 	s := &n.cmpct.stats
 	pb, err := newPartialBlock(cb, n.pool)
 	if err != nil {
 		s.collisions.Add(1)
-		return nil, err
+		return nil, nil, err
 	}
 	s.fromPool.Add(uint64(pb.fromUs))
 	if miss := pb.missing(); len(miss) > 0 {
@@ -536,11 +538,15 @@ func (n *Node) rebuild(ctx context.Context, from peer.ID, cb *wire.CompactBlock)
 		}
 		if err != nil {
 			s.fetchFailures.Add(1)
-			return nil, fmt.Errorf("%w: getblocktxn from %s: %v", errBlockUnavailable, from, err)
+			return nil, nil, fmt.Errorf("%w: getblocktxn from %s: %v", errBlockUnavailable, from, err)
 		}
 		s.fetched.Add(uint64(len(miss)))
 	}
-	return pb.block()
+	b, err := pb.block()
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, pb.txids, nil
 }
 
 // fetchFullBlock gets block id with getblocks after a failed rebuild,

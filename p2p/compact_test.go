@@ -55,6 +55,10 @@ func TestPartialBlockRebuild(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, b) {
 		t.Fatalf("rebuilt block differs: %v", err)
 	}
+	// The chain takes the rebuild's txids instead of hashing again.
+	if !reflect.DeepEqual(pb.txids, b.TxIDs()) {
+		t.Fatal("rebuilt txids differ from the block's")
+	}
 
 	// Two unknown: they are asked for, and the answer is checked.
 	// (Block index i+1 holds txs[i]; index 3, txs[2], is prefilled.)
@@ -74,6 +78,9 @@ func TestPartialBlockRebuild(t *testing.T) {
 	}
 	if got, err := pb.block(); err != nil || !reflect.DeepEqual(got, b) {
 		t.Fatalf("rebuilt block differs: %v", err)
+	}
+	if !reflect.DeepEqual(pb.txids, b.TxIDs()) {
+		t.Fatal("txids after a blocktxn answer differ from the block's")
 	}
 }
 
@@ -121,6 +128,11 @@ func TestPartialBlockCollisions(t *testing.T) {
 	}
 	if err := consensus.CheckBodyCommitment(got, got.TxIDs(), devParams); !errors.Is(err, consensus.ErrBadMerkleRoot) {
 		t.Fatalf("Merkle mismatch not seen: %v", err)
+	}
+	// The txids the chain is handed are the impostor's own: it sees the
+	// mismatch from them as well.
+	if err := consensus.CheckBodyCommitment(got, pb.txids, devParams); !errors.Is(err, consensus.ErrBadMerkleRoot) {
+		t.Fatalf("Merkle mismatch not seen from the rebuild's txids: %v", err)
 	}
 	if !compactMatches(cb, b) {
 		t.Fatal("a faithful announcement does not match its block")

@@ -97,6 +97,9 @@ func newTestNodeChain(t testing.TB, chainDir string, chainOpt func(*chain.Config
 		sigs = sharedSigCache
 	}
 	ccfg := chain.Config{Params: p, NoSync: true, Now: cfg.Clock.Now, SigCache: sigs, CacheBytes: 32 << 20}
+	if chainDir != "" {
+		ccfg.CacheBytes = 4 << 20
+	}
 	if chainOpt != nil {
 		chainOpt(&ccfg)
 	}
@@ -105,7 +108,6 @@ func newTestNodeChain(t testing.TB, chainDir string, chainOpt func(*chain.Config
 	if chainDir == "" {
 		c, err = chain.OpenMemory(ccfg)
 	} else {
-		ccfg.CacheBytes = 4 << 20
 		c, err = chain.Open(chainDir, ccfg)
 	}
 	if err != nil {
