@@ -73,13 +73,19 @@ type propResult struct {
 	// Compact relay of a block of the same size whose transactions were
 	// all gossiped first, and of one with MissingTxs of them never
 	// gossiped (every receiver fetches them with getblocktxn).
-	CompactBlock, CompactBlockAll                   latency
-	CompactMissing, CompactMissingAll               latency
-	CompactCPUSeconds, CompactMissingCPUSeconds     float64
-	MissingTxs                                      int
-	FetchedTxsPerBlock, FetchesPerBlock             float64 // over all nodes, missing case
-	FetchedTxsPerBlockAll, FallbacksPerBlock        float64 // all-gossiped case
-	CompactHop, CompactMissingHop                   hopTimes
+	CompactBlock, CompactBlockAll               latency
+	CompactMissing, CompactMissingAll           latency
+	CompactCPUSeconds, CompactMissingCPUSeconds float64
+	MissingTxs                                  int
+	FetchedTxsPerBlock, FetchesPerBlock         float64 // over all nodes, missing case
+	FetchedTxsPerBlockAll, FallbacksPerBlock    float64 // all-gossiped case
+	CompactHop, CompactMissingHop               hopTimes
+	// The missing case again, with the origin believing its peers have
+	// the transactions (so it does not prefill them): every hop fetches.
+	Fetched, FetchedAll                             latency
+	FetchedCPUSeconds                               float64
+	FetchedTxsPerBlockF, FetchesF                   float64
+	FetchedHop                                      hopTimes
 	RatioCompactVsFullP95, RatioCompactVsRawFullP95 float64
 }
 
@@ -245,7 +251,7 @@ func benchPropagation(t *testing.T) *propResult {
 	fullRounds := envInt("TALLY_NET_BENCH_FULL", 5)
 	const txsPerBlock = 4700
 	g := testgen.New(devParams)
-	setup, outs := fanOut(g, 100, (3*fullRounds*txsPerBlock+99)/100)
+	setup, outs := fanOut(g, 100, (4*fullRounds*txsPerBlock+99)/100)
 	nodes := make([]*testNode, N)
 	blockCh := make(chan arrival, N*64)
 	rawCh := make(chan arrival, N*64)
@@ -358,8 +364,8 @@ func benchPropagation(t *testing.T) *propResult {
 	t.Logf("raw gossip same size: per node %+v, to all %+v", res.RawSmall, res.RawSmallAll)
 
 	var fullPer, fullAll, rawFPer, rawFAll []time.Duration
-	var cmpPer, cmpAll, missPer, missAll []time.Duration
-	var cmpAcc, missAcc CompactStats // step times summed over the rounds
+	var cmpPer, cmpAll, missPer, missAll, fetPer, fetAll []time.Duration
+	var cmpAcc, missAcc, fetAcc CompactStats // step times summed over the rounds
 	res.MissingTxs = txsPerBlock / 10
 	take := func() []*wire.Tx {
 		txs := make([]*wire.Tx, txsPerBlock)
@@ -400,8 +406,11 @@ func benchPropagation(t *testing.T) *propResult {
 		// Three blocks' worth of transactions, gossiped at once: one block
 		// goes by full relay, one by compact relay, and one by compact
 		// relay with 10% of its transactions never gossiped.
-		fullTxs, cmpTxs, missTxs := take(), take(), take()
+		// Four blocks' worth: the fourth is the missing case without
+		// prefill.
+		fullTxs, cmpTxs, missTxs, fetTxs := take(), take(), take(), take()
 		gossiped := append(append(append([]*wire.Tx{}, fullTxs...), cmpTxs...), missTxs[res.MissingTxs:]...)
+		gossiped = append(gossiped, fetTxs[res.MissingTxs:]...)
 		src := nodes[rng.IntN(N)]
 		start := time.Now()
 		for _, tx := range gossiped {
@@ -436,42 +445,66 @@ func benchPropagation(t *testing.T) *propResult {
 		t.Logf("round %d: compact relay to all in %s using %.2f CPU-s; per hop %+v", r, all.Round(time.Millisecond), cpu, hops(s0, s1))
 
 		// The origin of the next block has its missing transactions;
-		// nobody else does.
-		o := rng.IntN(N)
-		for _, tx := range missTxs[:res.MissingTxs] {
-			if _, err := nodes[o].pool.Accept(tx, ""); err != nil {
+		// nobody else does. It prefills them (they never went over the
+		// transactions topic); in the second block it believes its peers
+		// have them, and every hop fetches them with getblocktxn.
+		for _, prefill := range []bool{true, false} {
+			txs := missTxs
+			if !prefill {
+				txs = fetTxs
+			}
+			o := rng.IntN(N)
+			for _, tx := range txs[:res.MissingTxs] {
+				if _, err := nodes[o].pool.Accept(tx, ""); err != nil {
+					t.Fatal(err)
+				}
+				if !prefill {
+					nodes[o].cmpct.gossiped.add(tx.TxID())
+				}
+			}
+			s0 = compactTotals(nodes)
+			bm := g.Block(tipParent(nodes[o]), txs)
+			if _, err := nodes[o].chain.ProcessBlock(bm); err != nil {
 				t.Fatal(err)
 			}
+			m0 := readHeap()
+			cpu0 := cpuTime()
+			t0 := time.Now()
+			if err := nodes[o].PublishBlock(bm); err != nil {
+				t.Fatal(err)
+			}
+			id := bm.BlockID()
+			per, all = collect(t, blockCh, string(id[:]), o, N, t0)
+			cpu = (cpuTime() - cpu0).Seconds()
+			m1 := readHeap()
+			s1 = compactTotals(nodes)
+			fetched, fetches := float64(s1.TxsFetched-s0.TxsFetched), float64(s1.Fetches-s0.Fetches)
+			how := "prefilled by the origin"
+			if prefill {
+				missPer, missAll = append(missPer, per...), append(missAll, all)
+				res.CompactMissingCPUSeconds += cpu / float64(fullRounds)
+				res.FetchedTxsPerBlock += fetched / float64(fullRounds)
+				res.FetchesPerBlock += fetches / float64(fullRounds)
+				missAcc = addStats(missAcc, s0, s1)
+			} else {
+				how = "not prefilled"
+				fetPer, fetAll = append(fetPer, per...), append(fetAll, all)
+				res.FetchedCPUSeconds += cpu / float64(fullRounds)
+				res.FetchedTxsPerBlockF += fetched / float64(fullRounds)
+				res.FetchesF += fetches / float64(fullRounds)
+				fetAcc = addStats(fetAcc, s0, s1)
+			}
+			t.Logf("round %d: compact relay, %d of %d txs missing everywhere, %s, to all in %s using %.2f CPU-s (%d collections); %.0f txs fetched in %.0f getblocktxn; per hop %+v",
+				r, res.MissingTxs, len(txs), how, all.Round(time.Millisecond), cpu, m1.cycles-m0.cycles, fetched, fetches, hops(s0, s1))
+			time.Sleep(time.Second)
 		}
-		s0 = compactTotals(nodes)
-		bm := g.Block(tipParent(nodes[o]), missTxs)
-		if _, err := nodes[o].chain.ProcessBlock(bm); err != nil {
-			t.Fatal(err)
-		}
-		cpu0 := cpuTime()
-		t0 := time.Now()
-		if err := nodes[o].PublishBlock(bm); err != nil {
-			t.Fatal(err)
-		}
-		id := bm.BlockID()
-		per, all = collect(t, blockCh, string(id[:]), o, N, t0)
-		cpu = (cpuTime() - cpu0).Seconds()
-		s1 = compactTotals(nodes)
-		missPer, missAll = append(missPer, per...), append(missAll, all)
-		res.CompactMissingCPUSeconds += cpu / float64(fullRounds)
-		res.FetchedTxsPerBlock += float64(s1.TxsFetched-s0.TxsFetched) / float64(fullRounds)
-		res.FetchesPerBlock += float64(s1.Fetches-s0.Fetches) / float64(fullRounds)
-		missAcc = addStats(missAcc, s0, s1)
-		t.Logf("round %d: compact relay, %d of %d txs missing everywhere, to all in %s using %.2f CPU-s; %d txs fetched in %d getblocktxn; per hop %+v",
-			r, res.MissingTxs, len(missTxs), all.Round(time.Millisecond), cpu, s1.TxsFetched-s0.TxsFetched, s1.Fetches-s0.Fetches, hops(s0, s1))
-		time.Sleep(time.Second)
 
 		data := make([]byte, res.FullBlockBytes)
 		_, _ = rand.Read(data)
-		o = rng.IntN(N)
+		o := rng.IntN(N)
 		h := sha256.Sum256(data)
-		cpu0 = cpuTime()
-		t0 = time.Now()
+		cpu0 := cpuTime()
+		t0 := time.Now()
 		if err := raws[o].Publish(context.Background(), data); err != nil {
 			t.Fatal(err)
 		}
@@ -482,6 +515,8 @@ func benchPropagation(t *testing.T) *propResult {
 	}
 	res.CompactHop = hops(CompactStats{}, cmpAcc)
 	res.CompactMissingHop = hops(CompactStats{}, missAcc)
+	res.FetchedHop = hops(CompactStats{}, fetAcc)
+	res.Fetched, res.FetchedAll = summarize(fetPer), summarize(fetAll)
 	res.CompactBlock, res.CompactBlockAll = summarize(cmpPer), summarize(cmpAll)
 	res.CompactMissing, res.CompactMissingAll = summarize(missPer), summarize(missAll)
 	res.FullBlock, res.FullBlockAll = summarize(fullPer), summarize(fullAll)
@@ -505,6 +540,8 @@ func benchPropagation(t *testing.T) *propResult {
 		res.CompactBlock, res.CompactBlockAll, res.CompactCPUSeconds, res.CompactHop)
 	t.Logf("compact block (%d txs missing everywhere): per node %+v, to all %+v, %.2f CPU-s, %.0f txs fetched in %.0f getblocktxn per block; per hop %+v",
 		res.MissingTxs, res.CompactMissing, res.CompactMissingAll, res.CompactMissingCPUSeconds, res.FetchedTxsPerBlock, res.FetchesPerBlock, res.CompactMissingHop)
+	t.Logf("compact block (%d txs missing everywhere, not prefilled): per node %+v, to all %+v, %.2f CPU-s, %.0f txs fetched in %.0f getblocktxn per block; per hop %+v",
+		res.MissingTxs, res.Fetched, res.FetchedAll, res.FetchedCPUSeconds, res.FetchedTxsPerBlockF, res.FetchesF, res.FetchedHop)
 	t.Logf("p95 ratios: empty block / raw %.2f (target <= 2), full relay / raw %.2f, compact / full relay %.2f",
 		res.RatioEmptyVsRawP95, res.RatioFullP95, res.RatioCompactVsFullP95)
 	t.Logf("targets: compact p95 %.0f ms (< 300), compact CPU %.2f s (<= 0.5), 10%% missing p95 %.0f ms (< 600), empty/raw %.2f (<= 2)",

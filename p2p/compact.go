@@ -225,8 +225,70 @@ type compactState struct {
 	recent   []*wire.Block // last rebuilt or published blocks, newest last
 	encoding []byte        // connectRebuilt's buffer, at most max_block_bytes
 
+	gossiped gossipedTxs // prefill what did not go over the txs topic
+
 	verdicts kindCounters
 	stats    compactCounters
+}
+
+// maxGossipedTxs bounds gossipedTxs: several full blocks' worth of
+// transactions (a few MB per node). A transaction gossiped longer ago is
+// prefilled when we announce a block holding it: bytes, never a fault.
+const maxGossipedTxs = 1 << 17
+
+// gossipedTxs remembers which of the last maxGossipedTxs transactions
+// went over the transactions topic (received, or published by us), by the
+// first 8 bytes of their txids. A block we announce prefills the
+// transactions that did not: our peers are unlikely to have them (BIP
+// 152's advice), and asking for them would cost every hop a round trip.
+// A wrong guess costs bytes or one getblocktxn, nothing else.
+type gossipedTxs struct {
+	mu   sync.Mutex
+	ids  map[uint64]struct{}
+	ring []uint64 // insertion order; the oldest is at next once full
+	next int
+}
+
+func txidKey(id wire.Hash) uint64 { return binary.LittleEndian.Uint64(id[:8]) }
+
+// add records a transaction that went over the topic.
+func (g *gossipedTxs) add(id wire.Hash) {
+	k := txidKey(id)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ids == nil {
+		g.ids = make(map[uint64]struct{})
+	}
+	if _, ok := g.ids[k]; ok {
+		return
+	}
+	if len(g.ring) < maxGossipedTxs {
+		g.ring = append(g.ring, k)
+	} else {
+		delete(g.ids, g.ring[g.next])
+		g.ring[g.next] = k
+		g.next = (g.next + 1) % maxGossipedTxs
+	}
+	g.ids[k] = struct{}{}
+}
+
+// prefill returns the indexes of b's transactions past the coinbase that
+// did not go over the topic, as long as their encodings total at most
+// limit bytes.
+func (g *gossipedTxs) prefill(b *wire.Block, txids []wire.Hash, limit int) []int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []int
+	for i := 1; i < len(b.Txs); i++ {
+		if _, ok := g.ids[txidKey(txids[i])]; ok {
+			continue
+		}
+		if limit -= b.Txs[i].SerializeSize(); limit < 0 {
+			break
+		}
+		out = append(out, i)
+	}
+	return out
 }
 
 type compactCounters struct {
@@ -337,11 +399,16 @@ func (c *compactState) end(id wire.Hash) {
 }
 
 // publishCompact announces b (processed by this node) in compact form,
-// with the coinbase prefilled and a fresh random nonce, as BIP 152 does.
+// with a fresh random nonce, as BIP 152 does, and prefilled: the coinbase
+// and the transactions that never went over the transactions topic (up to
+// a quarter of the block size limit, so that the announcement stays well
+// within the topic's message limit).
 func (n *Node) publishCompact(b *wire.Block) error {
 	var nb [8]byte
 	_, _ = rand.Read(nb[:])
-	cb := wire.NewCompactBlock(b, b.TxIDs(), binary.LittleEndian.Uint64(nb[:]))
+	txids := b.TxIDs()
+	prefill := n.cmpct.gossiped.prefill(b, txids, n.p.MaxBlockBytes/4)
+	cb := wire.NewCompactBlock(b, txids, binary.LittleEndian.Uint64(nb[:]), prefill...)
 	n.cmpct.remember(b)
 	if err := n.cmpct.topic.Publish(n.runCtx(), cb.Encode()); err != nil {
 		return fmt.Errorf("publish compact block %s: %w", b.BlockID(), err)

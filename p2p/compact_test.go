@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"reflect"
 	"testing"
@@ -228,6 +229,9 @@ func TestCompactRelay(t *testing.T) {
 				if _, err := a.pool.Accept(tx, ""); err != nil { // not announced
 					t.Fatal(err)
 				}
+				// a believes its peers have it (as when they evicted
+				// it), so it is not prefilled: b must ask for it.
+				a.cmpct.gossiped.add(tx.TxID())
 			} else {
 				a.submitTx(tx)
 			}
@@ -244,6 +248,58 @@ func TestCompactRelay(t *testing.T) {
 			t.Fatalf("server stats %+v", s)
 		}
 	})
+
+	t.Run("transactions never gossiped are prefilled", func(t *testing.T) {
+		for i := 20; i < 30; i++ {
+			tx := g.Pay(outs[i:i+1], 1, 1000)
+			if i < 23 {
+				if _, err := a.pool.Accept(tx, ""); err != nil { // not announced
+					t.Fatal(err)
+				}
+			} else {
+				a.submitTx(tx)
+			}
+		}
+		waitFor(t, 10*time.Second, "the announced transactions in b's pool", func() bool { return b.pool.Stats().Count == 7 })
+		before, served := b.CompactStats(), a.CompactStats().Served
+		blk := mineFrom(t, a, g)
+		waitFor(t, 10*time.Second, "b at the block", func() bool { return b.chain.Tip().ID == blk.BlockID() })
+		st := b.CompactStats()
+		if st.Rebuilt-before.Rebuilt != 1 || st.Fetches != before.Fetches || st.TxsFromPool-before.TxsFromPool != 7 || st.FullFallbacks != 0 {
+			t.Fatalf("compact stats %+v", st)
+		}
+		if a.CompactStats().Served != served {
+			t.Fatal("a served a getblocktxn for transactions it prefilled")
+		}
+	})
+}
+
+// TestGossipedTxsPrefill: the transactions a node announces in full are
+// those that did not go over the topic, within the byte limit; the set
+// forgets its oldest ids past maxGossipedTxs.
+func TestGossipedTxsPrefill(t *testing.T) {
+	b, txs := compactFixture(t)
+	ids := b.TxIDs()
+	var g gossipedTxs
+	g.add(ids[1])
+	g.add(ids[3])
+	if got := g.prefill(b, ids, 1<<20); !reflect.DeepEqual(got, []int{2, 4, 5, 6}) {
+		t.Fatalf("prefill %v, want [2 4 5 6]", got)
+	}
+	if got := g.prefill(b, ids, 2*txs[1].SerializeSize()); !reflect.DeepEqual(got, []int{2, 4}) {
+		t.Fatalf("prefill within two transactions' bytes: %v", got)
+	}
+	for i := 0; i < maxGossipedTxs; i++ {
+		var id wire.Hash
+		binary.LittleEndian.PutUint64(id[:8], uint64(i)+1)
+		g.add(id)
+	}
+	if len(g.ids) != maxGossipedTxs || len(g.ring) != maxGossipedTxs {
+		t.Fatalf("set holds %d ids, ring %d", len(g.ids), len(g.ring))
+	}
+	if got := g.prefill(b, ids, 1<<20); len(got) != 6 {
+		t.Fatalf("the oldest ids were not forgotten: prefill %v", got)
+	}
 }
 
 // compactAttacker is an attacker on the compact topic too.

@@ -407,6 +407,7 @@ func (n *Node) validateTx(ctx context.Context, from peer.ID, msg *pubsub.Message
 	n.account(&n.stats.txs, "tx", from, local, v, err)
 	if tx != nil && v.Result == pubsub.ValidationAccept {
 		id := tx.TxID()
+		n.cmpct.gossiped.add(id)
 		n.goFunc(func() { n.relay.txAccepted(id) })
 	}
 	return v.Result
