@@ -99,12 +99,11 @@ func (c *Chain) markInvalid(n *node) {
 	}
 }
 
-// cacheView adapts the UTXO cache to consensus.CoinView, remembering the
-// coins it found. A storage error goes back to the rules with the lookup,
-// which return it as it is: it is never read as a missing input.
+// cacheView adapts the UTXO cache to consensus.CoinView. A storage error
+// goes back to the rules with the lookup, which return it as it is: it is
+// never read as a missing input.
 type cacheView struct {
 	u     *utxoCache
-	found map[wire.OutPoint]wire.Coin
 	ahead map[wire.OutPoint]storedCoin // read ahead from the database, or nil
 }
 
@@ -128,9 +127,6 @@ func (v *cacheView) Coin(op wire.OutPoint) (wire.Coin, bool, error) {
 	}
 	if err != nil {
 		return wire.Coin{}, false, err
-	}
-	if ok {
-		v.found[op] = coin
 	}
 	return coin, ok, nil
 }
@@ -252,53 +248,29 @@ func (c *Chain) connectTip(n *node, b *wire.Block, txids []wire.Hash) error {
 	} else {
 		go func() { sigDone <- c.checkSignatures(b, txids) }()
 	}
-	inputs := 0
-	for _, tx := range b.Txs {
-		inputs += len(tx.Inputs)
-	}
-	view := &cacheView{u: c.utxo, found: make(map[wire.OutPoint]wire.Coin, inputs), ahead: c.readAhead(b)}
-	if _, err := consensus.CheckBlockConnect(b, txids, n.height, view, c.p); err != nil {
+	view := &cacheView{u: c.utxo, ahead: c.readAhead(b)}
+	_, undo, err := consensus.CheckBlockConnectSpent(b, txids, n.height, view, c.p)
+	if err != nil {
 		<-sigDone
 		return err // a rule error, or the storage error of a lookup
 	}
 
-	// Work out the UTXO changes and the undo data while the signatures
-	// are still being checked; nothing changes before they pass. A coin
-	// an input spends comes from the UTXO set (view.found: the rules looked
-	// it up there) or from an earlier transaction of the block (never in
-	// view.found: the block's own outputs shadow the UTXO set, and a valid
-	// block creates no output that is unspent there). Outputs spent within
-	// the block never reach the UTXO set. Most blocks spend none of their
+	// undo holds the coin each input spends, in block order: from the
+	// UTXO set, or (with the block's height, which no coin of the UTXO set
+	// has) from an earlier transaction of the block. Outputs spent within
+	// the block never reach the UTXO set; most blocks spend none of their
 	// own outputs, so that case costs no map of the block's outputs.
-	spent := make([]wire.OutPoint, 0, inputs)
-	undo := make([]wire.Coin, 0, inputs)
-	var (
-		txIndex map[wire.Hash]int          // txid -> position, built on first need
-		inBlock map[wire.OutPoint]struct{} // outputs of the block spent in it
-	)
+	var inBlock map[wire.OutPoint]struct{} // outputs of the block spent in it
+	k := 0
 	for _, tx := range b.Txs[1:] {
 		for _, in := range tx.Inputs {
-			if coin, ok := view.found[in.Prev]; ok {
-				undo = append(undo, coin)
-				spent = append(spent, in.Prev)
-				continue
-			}
-			if txIndex == nil {
-				txIndex = make(map[wire.Hash]int, len(txids))
-				for i, id := range txids {
-					txIndex[id] = i
+			if undo[k].Height == n.height {
+				if inBlock == nil {
+					inBlock = make(map[wire.OutPoint]struct{})
 				}
-				inBlock = make(map[wire.OutPoint]struct{})
+				inBlock[in.Prev] = struct{}{}
 			}
-			j, ok := txIndex[in.Prev.TxID]
-			if !ok || int(in.Prev.Index) >= len(b.Txs[j].Outputs) {
-				// CheckBlockConnect found every input; this is a bug.
-				<-sigDone
-				return fmt.Errorf("connect block %s: input %s:%d neither in the UTXO set nor in the block", n.id, in.Prev.TxID, in.Prev.Index)
-			}
-			o := b.Txs[j].Outputs[in.Prev.Index]
-			undo = append(undo, wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: n.height, Coinbase: j == 0})
-			inBlock[in.Prev] = struct{}{}
+			k++
 		}
 	}
 	// The undo data goes to its file, and both files to disk, while the
@@ -317,8 +289,14 @@ func (c *Chain) connectTip(n *node, b *wire.Block, txids []wire.Hash) error {
 	}
 
 	// Apply: every check has passed, nothing below can fail but the write.
-	for _, op := range spent {
-		c.utxo.spend(op)
+	k = 0
+	for _, tx := range b.Txs[1:] {
+		for _, in := range tx.Inputs {
+			if undo[k].Height != n.height {
+				c.utxo.spend(in.Prev)
+			}
+			k++
+		}
 	}
 	for i, tx := range b.Txs {
 		for j, o := range tx.Outputs {

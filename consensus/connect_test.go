@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"tally/wire"
@@ -25,8 +26,9 @@ func (f coinFunc) Coin(op wire.OutPoint) (wire.Coin, bool, error) { return f(op)
 
 // connectOracle is CheckBlockConnect written the plain way, with a map of
 // every output the block has created so far and of every outpoint it has
-// spent, always.
-func connectOracle(b *wire.Block, txids []wire.Hash, height uint64, view CoinView, p *Params) (uint64, error) {
+// spent, always. It returns the coins the inputs spent, in block order.
+func connectOracle(b *wire.Block, txids []wire.Hash, height uint64, view CoinView, p *Params) (uint64, []wire.Coin, error) {
+	var found []wire.Coin
 	spent := map[wire.OutPoint]bool{}
 	made := map[wire.OutPoint]wire.Coin{}
 	first := map[wire.Hash]bool{}
@@ -51,7 +53,7 @@ func connectOracle(b *wire.Block, txids []wire.Hash, height uint64, view CoinVie
 	for i, tx := range b.Txs {
 		if i == 0 {
 			if err := overwrites(0); err != nil {
-				return 0, err
+				return 0, nil, err
 			}
 		} else {
 			var err error
@@ -63,13 +65,21 @@ func connectOracle(b *wire.Block, txids []wire.Hash, height uint64, view CoinVie
 			}
 			var fee uint64
 			if err == nil {
-				fee, err = CheckTxInputs(tx, txids[i], height, coin, p)
+				var got []wire.Coin
+				fee, err = CheckTxInputs(tx, txids[i], height, coinFunc(func(op wire.OutPoint) (wire.Coin, bool, error) {
+					c, ok, err := coin(op)
+					if ok {
+						got = append(got, c)
+					}
+					return c, ok, err
+				}), p)
+				found = append(found, got...)
 			}
 			if err != nil {
 				if oerr := overwrites(i); oerr != nil {
-					return 0, oerr
+					return 0, nil, oerr
 				}
-				return 0, err
+				return 0, nil, err
 			}
 			fees += fee
 			for _, in := range tx.Inputs {
@@ -90,11 +100,11 @@ func connectOracle(b *wire.Block, txids []wire.Hash, height uint64, view CoinVie
 		cb += o.Amount
 	}
 	if limit := Subsidy(p, height) + fees; cb > limit {
-		return 0, ruleErr(ErrBadCoinbaseValue, "coinbase pays %d, limit %d (subsidy + fees)", cb, limit)
+		return 0, nil, ruleErr(ErrBadCoinbaseValue, "coinbase pays %d, limit %d (subsidy + fees)", cb, limit)
 	} else if limit > 0 && len(b.Txs[0].Outputs) == 0 {
-		return 0, ruleErr(ErrNoOutputs, "coinbase has no outputs, reward is %d", limit)
+		return 0, nil, ruleErr(ErrNoOutputs, "coinbase has no outputs, reward is %d", limit)
 	}
-	return fees, nil
+	return fees, found, nil
 }
 
 // TestCheckBlockConnectMatchesOracle: on random small blocks whose txids
@@ -176,10 +186,14 @@ func TestCheckBlockConnectMatchesOracle(t *testing.T) {
 			txids = append(txids, txid())
 		}
 		height := uint64(50 + r.IntN(200))
-		wantFees, wantErr := connectOracle(b, txids, height, view, p)
+		wantFees, wantSpent, wantErr := connectOracle(b, txids, height, view, p)
 		fees, err := CheckBlockConnect(b, txids, height, view, p)
 		if fees != wantFees || fmt.Sprint(err) != fmt.Sprint(wantErr) {
 			t.Fatalf("case %d: CheckBlockConnect = %d, %v; oracle %d, %v", n, fees, err, wantFees, wantErr)
+		}
+		fees, spent, err := CheckBlockConnectSpent(b, txids, height, view, p)
+		if fees != wantFees || fmt.Sprint(err) != fmt.Sprint(wantErr) || !slices.Equal(spent, wantSpent) {
+			t.Fatalf("case %d: CheckBlockConnectSpent = %d, %v, %v; oracle %d, %v, %v", n, fees, spent, err, wantFees, wantSpent, wantErr)
 		}
 		var re *RuleError
 		switch {

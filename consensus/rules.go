@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"encoding/binary"
+	"fmt"
 	"slices"
 
 	"tally/wire"
@@ -295,9 +296,20 @@ type blockView struct {
 	index  map[wire.Hash]int
 	next   int
 	spent  map[wire.OutPoint]struct{}
+	// found, while record is set, gathers every coin found, in order.
+	found  []wire.Coin
+	record bool
 }
 
 func (v *blockView) Coin(op wire.OutPoint) (wire.Coin, bool, error) {
+	c, ok, err := v.coin(op)
+	if ok && v.record {
+		v.found = append(v.found, c)
+	}
+	return c, ok, err
+}
+
+func (v *blockView) coin(op wire.OutPoint) (wire.Coin, bool, error) {
 	if _, gone := v.spent[op]; gone {
 		return wire.Coin{}, false, nil
 	}
@@ -341,11 +353,21 @@ func spendsRepeat(b *wire.Block, inputs int) bool {
 // the verdict and the error reported are those of checking every
 // transaction first, without a lookup per output of every transaction.
 func CheckBlockConnect(b *wire.Block, txids []wire.Hash, height uint64, view CoinView, p *Params) (uint64, error) {
+	fees, _, err := CheckBlockConnectSpent(b, txids, height, view, p)
+	return fees, err
+}
+
+// CheckBlockConnectSpent is CheckBlockConnect that also returns, for a
+// valid block, the coin every input of its non-coinbase transactions
+// spends, in block order: the block's undo data. A coin created earlier in
+// the block has the block's height, which no coin of a chain's UTXO set
+// as of the parent has: the caller tells the two apart by it.
+func CheckBlockConnectSpent(b *wire.Block, txids []wire.Hash, height uint64, view CoinView, p *Params) (uint64, []wire.Coin, error) {
 	inputs := 0
 	for _, tx := range b.Txs {
 		inputs += len(tx.Inputs)
 	}
-	bv := &blockView{base: view, b: b, height: height, index: make(map[wire.Hash]int, len(txids))}
+	bv := &blockView{base: view, b: b, height: height, index: make(map[wire.Hash]int, len(txids)), found: make([]wire.Coin, 0, inputs)}
 	for i, id := range txids {
 		if _, dup := bv.index[id]; !dup {
 			bv.index[id] = i
@@ -382,22 +404,24 @@ func CheckBlockConnect(b *wire.Block, txids []wire.Hash, height uint64, view Coi
 	for i, tx := range b.Txs {
 		if i == 0 {
 			if err := overwrite(0); err != nil {
-				return 0, err
+				return 0, nil, err
 			}
 		} else {
+			bv.record = true
 			fee, err := checkBlockTxInputs(tx, txids[i], height, bv, p)
+			bv.record = false
 			if _, isRule := err.(*RuleError); err != nil && !isRule {
-				return 0, err // the view failed: no verdict
+				return 0, nil, err // the view failed: no verdict
 			}
 			if err != nil {
 				if oerr := overwrite(i); oerr != nil {
-					return 0, oerr
+					return 0, nil, oerr
 				}
-				return 0, err
+				return 0, nil, err
 			}
 			fees += fee
 			if fees < fee || fees > p.MaxMoney {
-				return 0, ruleErr(ErrInputsOverflow, "block fees above max_money")
+				return 0, nil, ruleErr(ErrInputsOverflow, "block fees above max_money")
 			}
 			if bv.spent != nil {
 				for _, in := range tx.Inputs {
@@ -413,11 +437,15 @@ func CheckBlockConnect(b *wire.Block, txids []wire.Hash, height uint64, view Coi
 		cb += o.Amount
 	}
 	if cb > limit {
-		return 0, ruleErr(ErrBadCoinbaseValue, "coinbase pays %d, limit %d (subsidy + fees)", cb, limit)
+		return 0, nil, ruleErr(ErrBadCoinbaseValue, "coinbase pays %d, limit %d (subsidy + fees)", cb, limit)
 	}
 	if limit > 0 && len(b.Txs[0].Outputs) == 0 {
 		// SPEC section 2: only a coinbase whose reward is 0 has no outputs.
-		return 0, ruleErr(ErrNoOutputs, "coinbase has no outputs, reward is %d", limit)
+		return 0, nil, ruleErr(ErrNoOutputs, "coinbase has no outputs, reward is %d", limit)
 	}
-	return fees, nil
+	if len(bv.found) != inputs-len(b.Txs[0].Inputs) {
+		// Every input of a transaction that passed was found once.
+		return 0, nil, fmt.Errorf("consensus: %d coins found for %d inputs", len(bv.found), inputs-len(b.Txs[0].Inputs))
+	}
+	return fees, bv.found, nil
 }
