@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/opt"
@@ -201,31 +202,26 @@ func (c *Chain) checkSignatures(b *wire.Block, txids []wire.Hash) error {
 		return nil
 	}
 	var (
-		next   = make(chan int, len(b.Txs))
+		next   atomic.Int64 // the last transaction taken
 		wg     sync.WaitGroup
 		errMu  sync.Mutex
 		first  error
-		failed = make(chan struct{})
+		failed atomic.Bool
 	)
-	for i := 1; i < len(b.Txs); i++ {
-		next <- i
-	}
-	close(next)
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range next {
-				select {
-				case <-failed:
+			for !failed.Load() {
+				i := int(next.Add(1))
+				if i >= len(b.Txs) {
 					return
-				default:
 				}
 				if err := consensus.CheckTxSignatures(b.Txs[i], txids[i], c.p.NetworkID, c.cfg.SigCache); err != nil {
 					errMu.Lock()
 					if first == nil {
 						first = err
-						close(failed)
+						failed.Store(true)
 					}
 					errMu.Unlock()
 					return

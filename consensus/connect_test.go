@@ -220,3 +220,58 @@ func TestCheckBlockConnectMatchesOracle(t *testing.T) {
 	}
 	t.Logf("cases: %v", kinds)
 }
+
+// TestTxIndex: the sorted index finds the first position of every txid of
+// a block, including txids sharing their first 8 bytes or repeated, and
+// nothing else; a block too large for its positions uses the map.
+func TestTxIndex(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	check := func(txids []wire.Hash, probes []wire.Hash) {
+		t.Helper()
+		want := map[wire.Hash]int{}
+		for i, id := range txids {
+			if _, ok := want[id]; !ok {
+				want[id] = i
+			}
+		}
+		x := newTxIndex(txids)
+		for _, id := range probes {
+			j, ok := x.first(id)
+			w, wok := want[id]
+			if ok != wok || j != w {
+				t.Fatalf("first(%x) = %d %v, want %d %v", id[:10], j, ok, w, wok)
+			}
+		}
+	}
+	var txids, probes []wire.Hash
+	for i := 0; i < 3000; i++ {
+		var id wire.Hash
+		switch {
+		case i > 0 && r.IntN(10) == 0: // a repeat
+			id = txids[r.IntN(len(txids))]
+		case i > 0 && r.IntN(5) == 0: // the same first 8 bytes (and more), another txid
+			id = txids[r.IntN(len(txids))]
+			id[8+r.IntN(24)] ^= 1
+		default:
+			for k := range id {
+				id[k] = byte(r.IntN(256))
+			}
+		}
+		txids = append(txids, id)
+		probes = append(probes, id)
+		other := id
+		other[r.IntN(32)] ^= 0x80 // absent, or another of the block's
+		probes = append(probes, other)
+	}
+	check(txids, probes)
+
+	big := make([]wire.Hash, 1<<posBits)
+	for i := range big {
+		binary.LittleEndian.PutUint64(big[i][8:], uint64(i))
+	}
+	big[len(big)-1] = big[3] // a repeat: the first position wins
+	if x := newTxIndex(big); x.big == nil {
+		t.Fatal("a block of 2^20 transactions did not get the map")
+	}
+	check(big, []wire.Hash{big[0], big[3], big[len(big)-2], {1}})
+}

@@ -293,7 +293,7 @@ type blockView struct {
 	base   CoinView
 	b      *wire.Block
 	height uint64
-	index  map[wire.Hash]int
+	index  txIndex
 	next   int
 	spent  map[wire.OutPoint]struct{}
 	// found, while record is set, gathers every coin found, in order.
@@ -313,13 +313,66 @@ func (v *blockView) coin(op wire.OutPoint) (wire.Coin, bool, error) {
 	if _, gone := v.spent[op]; gone {
 		return wire.Coin{}, false, nil
 	}
-	if j, ok := v.index[op.TxID]; ok && j < v.next {
+	if j, ok := v.index.first(op.TxID); ok && j < v.next {
 		if outs := v.b.Txs[j].Outputs; int(op.Index) < len(outs) {
 			o := &outs[op.Index]
 			return wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: v.height, Coinbase: j == 0}, true, nil
 		}
 	}
 	return v.base.Coin(op)
+}
+
+// txIndex finds the first position of a txid among a block's. It is a
+// sorted slice rather than a map: a map sized for a block's transactions
+// costs more to make (its memory is fresh) than all the lookups into it.
+// Each key is the txid's first 8 bytes with the low posBits replaced by
+// the position, so that one sort orders by prefix, then position; equal
+// prefixes are told apart by comparing whole txids. A block with more
+// transactions than posBits can number uses a map.
+type txIndex struct {
+	keys  []uint64
+	txids []wire.Hash
+	big   map[wire.Hash]int
+}
+
+const posBits = 20
+
+func newTxIndex(txids []wire.Hash) txIndex {
+	if len(txids) >= 1<<posBits {
+		big := make(map[wire.Hash]int, len(txids))
+		for i, id := range txids {
+			if _, dup := big[id]; !dup {
+				big[id] = i
+			}
+		}
+		return txIndex{big: big}
+	}
+	keys := make([]uint64, len(txids))
+	for i := range txids {
+		keys[i] = txidPrefix(txids[i]) | uint64(i)
+	}
+	slices.Sort(keys)
+	return txIndex{keys: keys, txids: txids}
+}
+
+func txidPrefix(id wire.Hash) uint64 {
+	return binary.LittleEndian.Uint64(id[:8]) &^ (1<<posBits - 1)
+}
+
+// first returns the lowest position of id, if the block has it.
+func (x txIndex) first(id wire.Hash) (int, bool) {
+	if x.big != nil {
+		j, ok := x.big[id]
+		return j, ok
+	}
+	p := txidPrefix(id)
+	i, _ := slices.BinarySearch(x.keys, p)
+	for ; i < len(x.keys) && x.keys[i]&^(1<<posBits-1) == p; i++ {
+		if j := int(x.keys[i] & (1<<posBits - 1)); x.txids[j] == id {
+			return j, true
+		}
+	}
+	return 0, false
 }
 
 // spendsRepeat reports whether two inputs of b may spend the same
@@ -367,12 +420,7 @@ func CheckBlockConnectSpent(b *wire.Block, txids []wire.Hash, height uint64, vie
 	for _, tx := range b.Txs {
 		inputs += len(tx.Inputs)
 	}
-	bv := &blockView{base: view, b: b, height: height, index: make(map[wire.Hash]int, len(txids)), found: make([]wire.Coin, 0, inputs)}
-	for i, id := range txids {
-		if _, dup := bv.index[id]; !dup {
-			bv.index[id] = i
-		}
-	}
+	bv := &blockView{base: view, b: b, height: height, index: newTxIndex(txids), found: make([]wire.Coin, 0, inputs)}
 	// The outpoints spent so far matter to an input only if another input
 	// spends the same outpoint, and to the overwrite check, which runs on
 	// a failure and returns. So unless two inputs may spend one outpoint,

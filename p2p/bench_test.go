@@ -159,15 +159,17 @@ func TestNetBench(t *testing.T) {
 
 // benchNode is a node of the network benchmark. Its chain is on disk, as
 // a node's is (LevelDB and block files in a temporary directory, without
-// fsync: 32 nodes share one disk here, where each node has its own);
-// TALLY_NET_BENCH_MEMORY=1 keeps it in memory instead (the in-memory block
-// files and LevelDB journal cost more CPU than the disk's page cache).
+// fsync: 32 nodes share one disk here, where each node has its own), with
+// noded's default --dbcache of 256 MB (a smaller cache would flush in
+// the middle of the short run); TALLY_NET_BENCH_MEMORY=1 keeps it in
+// memory instead (the in-memory block files and LevelDB journal cost more
+// CPU than the disk's page cache).
 func benchNode(t testing.TB) *testNode {
 	dir := t.TempDir()
 	if os.Getenv("TALLY_NET_BENCH_MEMORY") != "" {
 		dir = ""
 	}
-	cache := func(c *chain.Config) { c.CacheBytes = 32 << 20 }
+	cache := func(c *chain.Config) { c.CacheBytes = 256 << 20 }
 	return newTestNodeChain(t, dir, cache, func(c *Config) {
 		c.NoDiscovery = true
 		c.noDHT = true
