@@ -131,6 +131,10 @@ type Pool struct {
 	mu      sync.RWMutex
 	entries map[wire.Hash]*Entry
 	list    []*Entry                 // the entries in no particular order, Entry.idx indexing them
+	// known mirrors list (same order) with each entry's txid and
+	// transaction side by side: a compact block's rebuild walks every
+	// txid, and reading them from one array does not touch each entry.
+	known []knownTx
 	spends  map[wire.OutPoint]*Entry // outpoint -> pool tx spending it
 	bytes   int
 	seq     uint64
@@ -447,6 +451,7 @@ func (p *Pool) insert(tx *wire.Tx, txid wire.Hash, fee uint64, parents map[wire.
 		pe.children[txid] = e
 	}
 	p.list = append(p.list, e)
+	p.known = append(p.known, knownTx{txid, tx})
 	for i := range tx.Inputs {
 		p.spends[tx.Inputs[i].Prev] = e
 	}
@@ -460,21 +465,29 @@ func (p *Pool) insert(tx *wire.Tx, txid wire.Hash, fee uint64, parents map[wire.
 	return e
 }
 
-// remove takes e out of the pool; with its descendants if withDesc.
+// remove takes e out of the pool, if it is still there; with its
+// descendants if withDesc.
 func (p *Pool) remove(e *Entry, withDesc bool, reason RemoveReason, why string) {
 	if _, ok := p.entries[e.TxID]; !ok {
 		return
 	}
+	p.drop(e, withDesc, reason, why)
+}
+
+// drop is remove for an entry the caller just found in the pool.
+func (p *Pool) drop(e *Entry, withDesc bool, reason RemoveReason, why string) {
 	if withDesc {
 		for _, c := range e.children {
 			p.remove(c, true, reason, "parent "+e.TxID.String()+" left the pool")
 		}
 	}
 	delete(p.entries, e.TxID)
-	last := p.list[len(p.list)-1]
+	end := len(p.list) - 1
+	last := p.list[end]
 	p.list[e.idx], last.idx = last, e.idx
-	p.list[len(p.list)-1] = nil
-	p.list = p.list[:len(p.list)-1]
+	p.known[e.idx] = p.known[end]
+	p.list[end], p.known[end] = nil, knownTx{}
+	p.list, p.known = p.list[:end], p.known[:end]
 	p.bytes -= e.Size
 	for i := range e.Tx.Inputs {
 		if p.spends[e.Tx.Inputs[i].Prev] == e {

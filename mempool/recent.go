@@ -37,8 +37,8 @@ func (r *recentRing) add(txid wire.Hash, tx *wire.Tx) {
 func (p *Pool) ForEachKnownTx(fn func(txid wire.Hash, tx *wire.Tx) bool) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	for _, e := range p.list {
-		if !fn(e.TxID, e.Tx) {
+	for _, k := range p.known {
+		if !fn(k.txid, k.tx) {
 			return
 		}
 	}
@@ -52,4 +52,10 @@ func (p *Pool) ForEachKnownTx(fn func(txid wire.Hash, tx *wire.Tx) bool) {
 			return
 		}
 	}
+}
+
+// knownTx is a pool transaction with its txid (Pool.known).
+type knownTx struct {
+	txid wire.Hash
+	tx   *wire.Tx
 }

@@ -43,7 +43,7 @@ func (p *Pool) HandleChainEvents(events []chain.Event) {
 			}
 			if e, ok := p.entries[ev.TxIDs[i]]; ok {
 				mined = append(mined, e)
-				p.remove(e, false, RemovedMined, "")
+				p.drop(e, false, RemovedMined, "")
 				continue
 			}
 			for _, in := range tx.Inputs {

@@ -418,16 +418,34 @@ func benchPropagation(t *testing.T) *propResult {
 		for _, tx := range gossiped {
 			src.submitTx(tx)
 		}
-		last := gossiped[len(gossiped)-1].TxID()
-		waitFor(t, 10*time.Minute, "the transactions in every mempool", func() bool {
+		// Gossipsub does not promise delivery: a message dropped by a full
+		// validation queue and not asked for again within the gossip
+		// window never arrives. After two minutes, the transactions still
+		// missing are put into those pools directly (counted in the log),
+		// so that the blocks below are relayed to the pools they assume.
+		allIn := func() bool {
 			for _, n := range nodes {
-				if n.pool.Stats().Count < len(gossiped) || !n.pool.Has(last) {
+				if n.pool.Stats().Count < len(gossiped) {
 					return false
 				}
 			}
 			return true
-		})
-		t.Logf("round %d: %d txs in all %d mempools after %s", r, len(gossiped), N, time.Since(start).Round(time.Millisecond))
+		}
+		for deadline := time.Now().Add(2 * time.Minute); !allIn() && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+		}
+		toppedUp := 0
+		for _, n := range nodes {
+			for _, tx := range gossiped {
+				if !n.pool.Has(tx.TxID()) {
+					if _, err := n.pool.Accept(tx, ""); err != nil {
+						t.Fatal(err)
+					}
+					toppedUp++
+				}
+			}
+		}
+		t.Logf("round %d: %d txs in all %d mempools after %s (%d put in directly after gossip did not deliver them)", r, len(gossiped), N, time.Since(start).Round(time.Millisecond), toppedUp)
 		time.Sleep(time.Second)
 
 		b, per, all, cpu := relay(fullTxs, fullRelay)
