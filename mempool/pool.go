@@ -130,11 +130,11 @@ type Pool struct {
 
 	mu      sync.RWMutex
 	entries map[wire.Hash]*Entry
-	list    []*Entry                 // the entries in no particular order, Entry.idx indexing them
+	list    []*Entry // the entries in no particular order, Entry.idx indexing them
 	// known mirrors list (same order) with each entry's txid and
 	// transaction side by side: a compact block's rebuild walks every
 	// txid, and reading them from one array does not touch each entry.
-	known []knownTx
+	known   []knownTx
 	spends  map[wire.OutPoint]*Entry // outpoint -> pool tx spending it
 	bytes   int
 	seq     uint64
