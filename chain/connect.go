@@ -102,10 +102,14 @@ func (c *Chain) markInvalid(n *node) {
 
 // cacheView adapts the UTXO cache to consensus.CoinView. A storage error
 // goes back to the rules with the lookup, which return it as it is: it is
-// never read as a missing input.
+// never read as a missing input. fresh records, for every coin found, in
+// order, whether it is a fresh cache entry: for a valid block those are
+// the coins its inputs spend from the UTXO set (the overwrite check finds
+// nothing), so connectTip spends them without looking them up again.
 type cacheView struct {
 	u     *utxoCache
 	ahead map[wire.OutPoint]storedCoin // read ahead from the database, or nil
+	fresh []bool
 }
 
 // storedCoin is the answer of one database read.
@@ -121,13 +125,17 @@ func (v *cacheView) Coin(op wire.OutPoint) (wire.Coin, bool, error) {
 		ok   bool
 		err  error
 	)
+	fresh := false
 	if r, read := v.ahead[op]; read {
 		coin, ok, err = r.coin, r.ok, r.err
 	} else {
-		coin, ok, err = v.u.coin(op)
+		coin, ok, fresh, err = v.u.coinFresh(op)
 	}
 	if err != nil {
 		return wire.Coin{}, false, err
+	}
+	if ok {
+		v.fresh = append(v.fresh, fresh)
 	}
 	return coin, ok, nil
 }
@@ -244,7 +252,11 @@ func (c *Chain) connectTip(n *node, b *wire.Block, txids []wire.Hash) error {
 	} else {
 		go func() { sigDone <- c.checkSignatures(b, txids) }()
 	}
-	view := &cacheView{u: c.utxo, ahead: c.readAhead(b)}
+	inputs := 0
+	for _, tx := range b.Txs {
+		inputs += len(tx.Inputs)
+	}
+	view := &cacheView{u: c.utxo, ahead: c.readAhead(b), fresh: make([]bool, 0, inputs)}
 	_, undo, err := consensus.CheckBlockConnectSpent(b, txids, n.height, view, c.p)
 	if err != nil {
 		<-sigDone
@@ -269,6 +281,11 @@ func (c *Chain) connectTip(n *node, b *wire.Block, txids []wire.Hash) error {
 			k++
 		}
 	}
+	if len(view.fresh) != len(undo)-len(inBlock) {
+		// Every coin the view found is one an input spends; this is a bug.
+		<-sigDone
+		return fmt.Errorf("connect block %s: the UTXO set gave %d coins for %d inputs", n.id, len(view.fresh), len(undo)-len(inBlock))
+	}
 	// The undo data goes to its file, and both files to disk, while the
 	// signatures are still being checked: the fsyncs leave the CPU idle,
 	// and the commit's syncFiles then waits for them instead of starting
@@ -285,11 +302,13 @@ func (c *Chain) connectTip(n *node, b *wire.Block, txids []wire.Hash) error {
 	}
 
 	// Apply: every check has passed, nothing below can fail but the write.
-	k = 0
+	// Nothing changed the cache since the rules looked the coins up.
+	k, f := 0, 0
 	for _, tx := range b.Txs[1:] {
 		for _, in := range tx.Inputs {
 			if undo[k].Height != n.height {
-				c.utxo.spend(in.Prev)
+				c.utxo.spendAs(in.Prev, view.fresh[f])
+				f++
 			}
 			k++
 		}

@@ -75,3 +75,58 @@ func TestSourceTxIDs(t *testing.T) {
 		t.Fatalf("b2 with its txids: %v %v", res, err)
 	}
 }
+
+// TestSpendFreshAndFlushedCoins: a block spends a coin a flush wrote (its
+// spend must reach disk) and one created since (dropped from the cache,
+// never written): after the next flush both are gone, and the cache keeps
+// no entry for the second. connectTip spends without a second lookup,
+// from what the rules' lookups found.
+func TestSpendFreshAndFlushedCoins(t *testing.T) {
+	p := testgen.DevParams()
+	g := testgen.New(p)
+	c, err := OpenMemory(Config{Params: p, NoSync: true, CacheBytes: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tx1 := g.Pay(g.GenesisSpends(), 2, 1000)
+	b1 := g.Block(g.Genesis(), []*wire.Tx{tx1})
+	if _, err := c.ProcessBlock(b1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	flushed := testgen.Outputs(tx1)[0]
+	tx2 := g.Pay(testgen.Outputs(tx1)[1:], 2, 1000)
+	b2 := g.Block(testgen.ParentOf(b1, 1), []*wire.Tx{tx2})
+	if _, err := c.ProcessBlock(b2); err != nil {
+		t.Fatal(err)
+	}
+	fresh := testgen.Outputs(tx2)[0]
+	b3 := g.Block(testgen.ParentOf(b2, 2), []*wire.Tx{g.Pay([]testgen.Spend{flushed, fresh}, 1, 1000)})
+	if _, err := c.ProcessBlock(b3); err != nil {
+		t.Fatal(err)
+	}
+	c.utxo.mu.Lock()
+	e, kept := c.utxo.entries[flushed.Out]
+	_, freshKept := c.utxo.entries[fresh.Out]
+	c.utxo.mu.Unlock()
+	if !kept || !e.spent || !e.dirty {
+		t.Fatalf("the flushed coin's spend is not recorded for the next flush: %+v %v", e, kept)
+	}
+	if freshKept {
+		t.Fatal("the fresh coin's entry was kept after its spend")
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []testgen.Spend{flushed, fresh} {
+		if _, ok, err := c.utxo.stored(s.Out); ok || err != nil {
+			t.Fatalf("spent coin %v on disk after the flush (err %v)", s.Out, err)
+		}
+		if _, ok, err := c.Coin(s.Out); ok || err != nil {
+			t.Fatalf("spent coin %v unspent (err %v)", s.Out, err)
+		}
+	}
+}
