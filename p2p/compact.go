@@ -565,6 +565,11 @@ func (n *Node) connectRebuilt(b *wire.Block, src chain.Source) (chain.Result, er
 	buf := c.encoding // nil while another block uses it: that one allocates
 	c.encoding = nil
 	c.mu.Unlock()
+	if cap(buf) < n.p.MaxBlockBytes {
+		// Room for any block at once: grown to each block's size, a
+		// slightly larger block would reallocate the megabyte.
+		buf = make([]byte, 0, n.p.MaxBlockBytes)
+	}
 	buf = b.AppendEncoding(buf[:0])
 	res, err := n.chain.ProcessBlockRaw(b, buf, src)
 	c.mu.Lock()
