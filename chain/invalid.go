@@ -3,6 +3,7 @@ package chain
 import (
 	"math/big"
 
+	"tally/internal/bounded"
 	"tally/wire"
 )
 
@@ -24,32 +25,15 @@ type invalidHeader struct {
 // not persisted), so they cost us neither disk nor index size. Guarded by
 // the chain's readMu (written under the process mutex too).
 type knownInvalid struct {
-	byID map[wire.Hash]invalidHeader
-	ring []wire.Hash
-	next int
+	byID *bounded.Map[wire.Hash, invalidHeader]
 }
 
 func newKnownInvalid() *knownInvalid {
-	return &knownInvalid{byID: make(map[wire.Hash]invalidHeader)}
+	return &knownInvalid{byID: bounded.New[wire.Hash, invalidHeader](maxKnownInvalid)}
 }
 
-func (k *knownInvalid) add(id wire.Hash, h invalidHeader) {
-	if _, ok := k.byID[id]; ok {
-		return
-	}
-	if len(k.ring) < maxKnownInvalid {
-		k.ring = append(k.ring, id)
-	} else {
-		delete(k.byID, k.ring[k.next])
-		k.ring[k.next] = id
-		k.next = (k.next + 1) % maxKnownInvalid
-	}
-	k.byID[id] = h
-}
+func (k *knownInvalid) add(id wire.Hash, h invalidHeader) { k.byID.Add(id, h) }
 
-func (k *knownInvalid) get(id wire.Hash) (invalidHeader, bool) {
-	h, ok := k.byID[id]
-	return h, ok
-}
+func (k *knownInvalid) get(id wire.Hash) (invalidHeader, bool) { return k.byID.Get(id) }
 
-func (k *knownInvalid) len() int { return len(k.byID) }
+func (k *knownInvalid) len() int { return k.byID.Len() }

@@ -17,6 +17,7 @@ import (
 
 	"tally/chain"
 	"tally/consensus"
+	"tally/internal/bounded"
 	"tally/wire"
 )
 
@@ -243,33 +244,20 @@ const maxGossipedTxs = 1 << 17
 // 152's advice), and asking for them would cost every hop a round trip.
 // A wrong guess costs bytes or one getblocktxn, nothing else.
 type gossipedTxs struct {
-	mu   sync.Mutex
-	ids  map[uint64]struct{}
-	ring []uint64 // insertion order; the oldest is at next once full
-	next int
+	mu  sync.Mutex
+	ids *bounded.Map[uint64, struct{}] // nil until the first add
 }
 
 func txidKey(id wire.Hash) uint64 { return binary.LittleEndian.Uint64(id[:8]) }
 
 // add records a transaction that went over the topic.
 func (g *gossipedTxs) add(id wire.Hash) {
-	k := txidKey(id)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.ids == nil {
-		g.ids = make(map[uint64]struct{})
+		g.ids = bounded.New[uint64, struct{}](maxGossipedTxs)
 	}
-	if _, ok := g.ids[k]; ok {
-		return
-	}
-	if len(g.ring) < maxGossipedTxs {
-		g.ring = append(g.ring, k)
-	} else {
-		delete(g.ids, g.ring[g.next])
-		g.ring[g.next] = k
-		g.next = (g.next + 1) % maxGossipedTxs
-	}
-	g.ids[k] = struct{}{}
+	g.ids.Add(txidKey(id), struct{}{})
 }
 
 // prefill returns the indexes of b's transactions past the coinbase that
@@ -280,7 +268,7 @@ func (g *gossipedTxs) prefill(b *wire.Block, txids []wire.Hash, limit int) []int
 	defer g.mu.Unlock()
 	var out []int
 	for i := 1; i < len(b.Txs); i++ {
-		if _, ok := g.ids[txidKey(txids[i])]; ok {
+		if _, ok := g.ids.Get(txidKey(txids[i])); ok {
 			continue
 		}
 		if limit -= b.Txs[i].SerializeSize(); limit < 0 {

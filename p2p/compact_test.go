@@ -294,8 +294,8 @@ func TestGossipedTxsPrefill(t *testing.T) {
 		binary.LittleEndian.PutUint64(id[:8], uint64(i)+1)
 		g.add(id)
 	}
-	if len(g.ids) != maxGossipedTxs || len(g.ring) != maxGossipedTxs {
-		t.Fatalf("set holds %d ids, ring %d", len(g.ids), len(g.ring))
+	if n := g.ids.Len(); n != maxGossipedTxs {
+		t.Fatalf("set holds %d ids, want %d", n, maxGossipedTxs)
 	}
 	if got := g.prefill(b, ids, 1<<20); len(got) != 6 {
 		t.Fatalf("the oldest ids were not forgotten: prefill %v", got)
