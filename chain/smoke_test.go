@@ -51,13 +51,7 @@ func TestSmokeConnectAndReorg(t *testing.T) {
 // (so wrong ones make the body not match its header: nothing of the block
 // is stored), and ignores a list of the wrong length.
 func TestSourceTxIDs(t *testing.T) {
-	p := testgen.DevParams()
-	g := testgen.New(p)
-	c, err := OpenMemory(Config{Params: p, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, g, c := memoryChain(t)
 	b1 := g.Block(g.Genesis(), []*wire.Tx{g.Pay(g.GenesisSpends(), 3, 1000)})
 	wrong := b1.TxIDs()
 	wrong[1][0] ^= 1

@@ -377,10 +377,9 @@ func benchPropagation(t *testing.T) *propResult {
 		}
 		return txs
 	}
-	// relay times one block from a random origin, which has connected it,
+	// relay times one block of txs from origin o, which has connected it,
 	// until every other node connected it.
-	relay := func(txs []*wire.Tx, publish func(n *testNode, b *wire.Block) error) (*wire.Block, []time.Duration, time.Duration, float64) {
-		o := rng.IntN(N)
+	relay := func(o int, txs []*wire.Tx, publish func(n *testNode, b *wire.Block) error) (*wire.Block, []time.Duration, time.Duration, float64) {
 		b := g.Block(tipParent(nodes[o]), txs)
 		if _, err := nodes[o].chain.ProcessBlock(b); err != nil {
 			t.Fatal(err)
@@ -405,11 +404,10 @@ func benchPropagation(t *testing.T) *propResult {
 	fullRelay := func(n *testNode, b *wire.Block) error { return n.blocks.Publish(n.ctx, b.Encode()) }
 	compactRelay := func(n *testNode, b *wire.Block) error { return n.PublishBlock(b) }
 	for r := 0; r < fullRounds; r++ {
-		// Three blocks' worth of transactions, gossiped at once: one block
-		// goes by full relay, one by compact relay, and one by compact
-		// relay with 10% of its transactions never gossiped.
-		// Four blocks' worth: the fourth is the missing case without
-		// prefill.
+		// Four blocks' worth of transactions, gossiped at once: one block
+		// goes by full relay, one by compact relay, and two by compact
+		// relay with 10% of their transactions never gossiped (prefilled
+		// by the origin, then not).
 		fullTxs, cmpTxs, missTxs, fetTxs := take(), take(), take(), take()
 		gossiped := append(append(append([]*wire.Tx{}, fullTxs...), cmpTxs...), missTxs[res.MissingTxs:]...)
 		gossiped = append(gossiped, fetTxs[res.MissingTxs:]...)
@@ -448,14 +446,14 @@ func benchPropagation(t *testing.T) *propResult {
 		t.Logf("round %d: %d txs in all %d mempools after %s (%d put in directly after gossip did not deliver them)", r, len(gossiped), N, time.Since(start).Round(time.Millisecond), toppedUp)
 		time.Sleep(time.Second)
 
-		b, per, all, cpu := relay(fullTxs, fullRelay)
+		b, per, all, cpu := relay(rng.IntN(N), fullTxs, fullRelay)
 		res.FullBlockBytes, res.FullBlockTxs = b.SerializeSize(), len(b.Txs)-1
 		fullPer, fullAll = append(fullPer, per...), append(fullAll, all)
 		res.FullBlockCPUSeconds += cpu / float64(fullRounds)
 		t.Logf("round %d: full relay, %d B %d txs to all in %s using %.2f CPU-s", r, res.FullBlockBytes, res.FullBlockTxs, all.Round(time.Millisecond), cpu)
 
 		s0 := compactTotals(nodes)
-		_, per, all, cpu = relay(cmpTxs, compactRelay)
+		_, per, all, cpu = relay(rng.IntN(N), cmpTxs, compactRelay)
 		s1 := compactTotals(nodes)
 		cmpPer, cmpAll = append(cmpPer, per...), append(cmpAll, all)
 		res.CompactCPUSeconds += cpu / float64(fullRounds)
@@ -483,20 +481,7 @@ func benchPropagation(t *testing.T) *propResult {
 				}
 			}
 			s0 = compactTotals(nodes)
-			bm := g.Block(tipParent(nodes[o]), txs)
-			if _, err := nodes[o].chain.ProcessBlock(bm); err != nil {
-				t.Fatal(err)
-			}
-			m0 := readHeap()
-			cpu0 := cpuTime()
-			t0 := time.Now()
-			if err := nodes[o].PublishBlock(bm); err != nil {
-				t.Fatal(err)
-			}
-			id := bm.BlockID()
-			per, all = collect(t, blockCh, string(id[:]), o, N, t0)
-			cpu = (cpuTime() - cpu0).Seconds()
-			m1 := readHeap()
+			_, per, all, cpu = relay(o, txs, compactRelay)
 			s1 = compactTotals(nodes)
 			fetched, fetches := float64(s1.TxsFetched-s0.TxsFetched), float64(s1.Fetches-s0.Fetches)
 			how := "prefilled by the origin"
@@ -514,9 +499,8 @@ func benchPropagation(t *testing.T) *propResult {
 				res.FetchesF += fetches / float64(fullRounds)
 				fetAcc = addStats(fetAcc, s0, s1)
 			}
-			t.Logf("round %d: compact relay, %d of %d txs missing everywhere, %s, to all in %s using %.2f CPU-s (%d collections); %.0f txs fetched in %.0f getblocktxn; per hop %+v",
-				r, res.MissingTxs, len(txs), how, all.Round(time.Millisecond), cpu, m1.cycles-m0.cycles, fetched, fetches, hops(s0, s1))
-			time.Sleep(time.Second)
+			t.Logf("round %d: compact relay, %d of %d txs missing everywhere, %s, to all in %s using %.2f CPU-s; %.0f txs fetched in %.0f getblocktxn; per hop %+v",
+				r, res.MissingTxs, len(txs), how, all.Round(time.Millisecond), cpu, fetched, fetches, hops(s0, s1))
 		}
 
 		data := make([]byte, res.FullBlockBytes)
