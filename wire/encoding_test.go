@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -134,6 +135,38 @@ func TestTxRoundTrip(t *testing.T) {
 				t.Fatal("AppendEncoding does not append the encoding")
 			}
 		})
+	}
+}
+
+// TestDecodeTxShapes decodes every shape around the one-allocation
+// layouts (one or two inputs, up to two outputs) and checks that each
+// decodes to what was encoded, and that growing one slice of a decoded
+// transaction leaves the other intact.
+func TestDecodeTxShapes(t *testing.T) {
+	for nIn := range 4 {
+		for nOut := range 4 {
+			tx := multiInputTx()
+			tx.Inputs = tx.Inputs[:0]
+			for i := range nIn {
+				tx.Inputs = append(tx.Inputs, multiInputTx().Inputs[i%3])
+			}
+			tx.Outputs = manyOutputsTx(nOut).Outputs
+			if nIn == 0 {
+				tx.Inputs = nil
+			}
+			got, err := wire.DecodeTx(tx.Encode())
+			if err != nil {
+				t.Fatalf("%d in %d out: %v", nIn, nOut, err)
+			}
+			if !reflect.DeepEqual(got, tx) {
+				t.Fatalf("%d in %d out: decoded %+v, want %+v", nIn, nOut, got, tx)
+			}
+			got.Inputs = append(got.Inputs, wire.TxIn{Sig: [wire.SigSize]byte{1}})
+			got.Outputs = append(got.Outputs, wire.TxOut{Amount: 99})
+			if !slices.Equal(got.Inputs[:nIn], tx.Inputs) || !slices.Equal(got.Outputs[:nOut], tx.Outputs) {
+				t.Fatalf("%d in %d out: appending to one slice changed the other", nIn, nOut)
+			}
+		}
 	}
 }
 
@@ -413,6 +446,10 @@ func TestDecodeHugeCountsDoNotAllocate(t *testing.T) {
 		{"tx", pad(cat(le32(1), uvar(1<<40)), 20)},
 		{"tx", pad(cat(le32(1), uvar(0), uvar(1<<40)), 20)},
 		{"tx", pad(cat(le32(1), uvar(1<<62)), 20)},
+		// A huge output count after one or two inputs (decoding peeks
+		// at it to allocate the transaction once).
+		{"tx", pad(cat(le32(1), uvar(1), make([]byte, wire.InputSize), uvar(1<<40)), 20+wire.InputSize)},
+		{"tx", pad(cat(le32(1), uvar(2), make([]byte, 2*wire.InputSize), uvar(3)), 20+2*wire.InputSize)},
 		{"block", cat(hdr, uvar(1<<40), make([]byte, 14))},
 		{"block", cat(hdr, uvar(1<<62), make([]byte, 14))},
 		{"proof", cat(hdr, make([]byte, 40), uvar(1<<40), make([]byte, 14))},
