@@ -93,12 +93,12 @@ func checkPoolInternals(t testing.TB, p *Pool) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	bytes, spends := 0, 0
-	if len(p.list) != len(p.entries) || len(p.known) != len(p.list) {
-		t.Fatalf("list holds %d entries, known %d, map %d", len(p.list), len(p.known), len(p.entries))
+	if len(p.known) != len(p.entries) {
+		t.Fatalf("known holds %d entries, map %d", len(p.known), len(p.entries))
 	}
 	for id, e := range p.entries {
-		if e.idx >= len(p.list) || p.list[e.idx] != e {
-			t.Fatalf("entry %s not at its list position %d", id, e.idx)
+		if e.idx >= len(p.known) || p.known[e.idx].e != e {
+			t.Fatalf("entry %s not at its position %d", id, e.idx)
 		}
 		if k := p.known[e.idx]; k.txid != id || k.tx != e.Tx {
 			t.Fatalf("known[%d] is not entry %s", e.idx, id)

@@ -17,7 +17,8 @@ func (p *Pool) Expire() int {
 	now := p.cfg.Now()
 	cutoff := now.Add(-p.cfg.Expiry)
 	var old []*Entry
-	for _, e := range p.list {
+	for _, k := range p.known {
+		e := k.e
 		if e.Added.Before(cutoff) {
 			old = append(old, e)
 		}

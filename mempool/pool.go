@@ -130,10 +130,10 @@ type Pool struct {
 
 	mu      sync.RWMutex
 	entries map[wire.Hash]*Entry
-	list    []*Entry // the entries in no particular order, Entry.idx indexing them
-	// known mirrors list (same order) with each entry's txid and
-	// transaction side by side: a compact block's rebuild walks every
-	// txid, and reading them from one array does not touch each entry.
+	// known holds the entries in no particular order (Entry.idx indexes
+	// it), each with its txid and transaction beside it: a compact
+	// block's rebuild walks every txid, and reading them from one array
+	// does not touch each entry.
 	known   []knownTx
 	spends  map[wire.OutPoint]*Entry // outpoint -> pool tx spending it
 	bytes   int
@@ -443,15 +443,14 @@ func (p *Pool) accept(tx *wire.Tx, peer string, keepOrphan bool) (*Entry, error)
 func (p *Pool) insert(tx *wire.Tx, txid wire.Hash, fee uint64, parents map[wire.Hash]*Entry) *Entry {
 	p.seq++
 	e := &Entry{Tx: tx, TxID: txid, Size: tx.SerializeSize(), Fee: fee, Added: p.cfg.Now(),
-		Height: p.cfg.Chain.Tip().Height, seq: p.seq, idx: len(p.list), parents: parents}
+		Height: p.cfg.Chain.Tip().Height, seq: p.seq, idx: len(p.known), parents: parents}
 	for _, pe := range parents {
 		if pe.children == nil {
 			pe.children = make(map[wire.Hash]*Entry)
 		}
 		pe.children[txid] = e
 	}
-	p.list = append(p.list, e)
-	p.known = append(p.known, knownTx{txid, tx})
+	p.known = append(p.known, knownTx{txid, tx, e})
 	for i := range tx.Inputs {
 		p.spends[tx.Inputs[i].Prev] = e
 	}
@@ -482,12 +481,11 @@ func (p *Pool) drop(e *Entry, withDesc bool, reason RemoveReason, why string) {
 		}
 	}
 	delete(p.entries, e.TxID)
-	end := len(p.list) - 1
-	last := p.list[end]
-	p.list[e.idx], last.idx = last, e.idx
-	p.known[e.idx] = p.known[end]
-	p.list[end], p.known[end] = nil, knownTx{}
-	p.list, p.known = p.list[:end], p.known[:end]
+	end := len(p.known) - 1
+	last := p.known[end]
+	p.known[e.idx], last.e.idx = last, e.idx
+	p.known[end] = knownTx{}
+	p.known = p.known[:end]
 	p.bytes -= e.Size
 	for i := range e.Tx.Inputs {
 		if p.spends[e.Tx.Inputs[i].Prev] == e {
@@ -538,8 +536,9 @@ func (p *Pool) evict() {
 		e    *Entry
 		rate float64
 	}
-	all := make([]scored, 0, len(p.list))
-	for _, e := range p.list {
+	all := make([]scored, 0, len(p.known))
+	for _, k := range p.known {
+		e := k.e
 		if len(e.children) == 0 {
 			all = append(all, scored{e, e.FeeRate()})
 			continue

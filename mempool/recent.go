@@ -54,8 +54,9 @@ func (p *Pool) ForEachKnownTx(fn func(txid wire.Hash, tx *wire.Tx) bool) {
 	}
 }
 
-// knownTx is a pool transaction with its txid (Pool.known).
+// knownTx is a pool entry with its txid and transaction (Pool.known).
 type knownTx struct {
 	txid wire.Hash
 	tx   *wire.Tx
+	e    *Entry
 }

@@ -232,10 +232,11 @@ func (b *tmplBuilder) pkgOf(e *Entry) (fee uint64, size int) {
 // goes in, the descendants of its members are scored again on what they
 // still add, so a low-fee child does not ride on a parent already chosen.
 func (p *Pool) selectTxs(t *Template, room int) {
-	b := &tmplBuilder{states: make([]tmplState, len(p.list))}
-	h := make(tmplHeap, 0, len(p.list))
+	b := &tmplBuilder{states: make([]tmplState, len(p.known))}
+	h := make(tmplHeap, 0, len(p.known))
 	var withParents []tmplItem
-	for i, e := range p.list {
+	for i, k := range p.known {
+		e := k.e
 		it := tmplItem{seq: e.seq, e: e, st: &b.states[i]}
 		if len(e.parents) == 0 {
 			it.score = float64(e.Fee) / float64(e.Size)
