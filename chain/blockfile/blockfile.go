@@ -128,10 +128,16 @@ type Store struct {
 	sizes     map[uint32]int64 // every file present and its size
 	cur       uint32           // the file appended to
 	w         File             // cur, open for writing; nil until needed
-	dirty     map[uint32]File
+	dirty     map[uint32]dirtyFile
 	newFiles  bool  // a file was created since the last Sync
 	discarded int64 // torn bytes dropped by Open
 	broken    error
+}
+
+// dirtyFile is a file appended to since the last Sync, from offset from.
+type dirtyFile struct {
+	f    File
+	from int64
 }
 
 // Open opens (creating if needed) the store in dir. It checks every
@@ -154,7 +160,7 @@ func Open(dir string, o Options) (*Store, error) {
 	if err := o.FS.MkdirAll(dir); err != nil {
 		return nil, err
 	}
-	s := &Store{dir: dir, opt: o, fs: o.FS, read: make(map[uint32]File), sizes: make(map[uint32]int64), dirty: make(map[uint32]File)}
+	s := &Store{dir: dir, opt: o, fs: o.FS, read: make(map[uint32]File), sizes: make(map[uint32]int64), dirty: make(map[uint32]dirtyFile)}
 	entries, err := s.fs.List(dir)
 	if err != nil {
 		return nil, err
@@ -353,7 +359,9 @@ func (s *Store) Append(payload []byte) (Pos, error) {
 		}
 		return Pos{}, fmt.Errorf("write %s: %w", s.w.Name(), err)
 	}
-	s.dirty[s.cur] = s.w
+	if _, ok := s.dirty[s.cur]; !ok {
+		s.dirty[s.cur] = dirtyFile{s.w, off}
+	}
 	s.rmu.Lock()
 	s.sizes[s.cur] = off + rec
 	s.rmu.Unlock()
@@ -407,12 +415,19 @@ func (s *Store) Sync() (End, error) {
 }
 
 func (s *Store) syncLocked() error {
-	for num, f := range s.dirty {
+	for num, d := range s.dirty {
+		f := d.f
 		if !s.opt.NoSync {
 			if err := f.Sync(); err != nil {
 				return fmt.Errorf("sync %s: %w", f.Name(), err)
 			}
 		}
+		// Records are written once and read rarely (a reorganization,
+		// a peer's getblocks): the page cache is better spent on the
+		// UTXO database, and with it full, every page a later append
+		// needed had to be reclaimed first, which cost ten times the
+		// write itself (docs/decisions.md "Block files").
+		dropCache(f, d.from, s.sizes[num]-d.from)
 		delete(s.dirty, num)
 		if f != s.w {
 			if err := f.Close(); err != nil {
@@ -541,8 +556,8 @@ func (s *Store) RemoveFile(num uint32) error {
 	if !ok {
 		return nil
 	}
-	if f := s.dirty[num]; f != nil {
-		f.Close()
+	if d, ok := s.dirty[num]; ok {
+		d.f.Close()
 		delete(s.dirty, num)
 	}
 	if err := s.fs.Remove(s.path(num)); err != nil && !errors.Is(err, fs.ErrNotExist) {
