@@ -427,7 +427,13 @@ func (s *Store) syncLocked() error {
 		// UTXO database, and with it full, every page a later append
 		// needed had to be reclaimed first, which cost ten times the
 		// write itself (docs/decisions.md "Block files").
-		dropCache(f, d.from, s.sizes[num]-d.from)
+		from := d.from
+		if s.opt.NoSync {
+			// Unsynced pages were still dirty when dropped, and stayed:
+			// drop the file's earlier records again, written back now.
+			from = 0
+		}
+		dropCache(f, from, s.sizes[num]-from)
 		delete(s.dirty, num)
 		if f != s.w {
 			if err := f.Close(); err != nil {
