@@ -809,6 +809,20 @@ func BenchmarkValidateCompactBlock(b *testing.B) {
 	b.ReportMetric(float64(len(enc)), "compact-bytes")
 }
 
+// BenchmarkValidateEmptyCompactBlock is BenchmarkValidateCompactBlock for
+// a block of its coinbase alone: what a hop costs besides transactions.
+//
+//	go test -run XXX -bench ValidateEmptyCompactBlock -benchtime 200x ./p2p/
+func BenchmarkValidateEmptyCompactBlock(b *testing.B) {
+	benchValidator(b, func(n *testNode, g *testgen.Gen, _ []*wire.Tx) []byte {
+		blk := g.Block(tipParent(n), nil)
+		return wire.NewCompactBlock(blk, blk.TxIDs(), 1).Encode()
+	}, func(n *testNode, msg []byte) error {
+		_, _, err := n.checkCompact(context.Background(), "", msg, false)
+		return err
+	}, nil)
+}
+
 // addStats adds the difference b - a of compact totals to acc.
 func addStats(acc, a, b CompactStats) CompactStats {
 	acc.Rebuilt += b.Rebuilt - a.Rebuilt

@@ -125,19 +125,16 @@ type Store struct {
 	fs   FS
 	read map[uint32]File // handles for Read, guarded by rmu
 	// Guarded by mu (and rmu for sizes, which Read checks).
-	sizes     map[uint32]int64 // every file present and its size
-	cur       uint32           // the file appended to
-	w         File             // cur, open for writing; nil until needed
-	dirty     map[uint32]dirtyFile
+	sizes map[uint32]int64 // every file present and its size
+	cur   uint32           // the file appended to
+	w     File             // cur, open for writing; nil until needed
+	dirty map[uint32]File
+	// dropped is, per file written since Open, how far its pages were
+	// last dropped from the page cache (dropWritten).
+	dropped   map[uint32]int64
 	newFiles  bool  // a file was created since the last Sync
 	discarded int64 // torn bytes dropped by Open
 	broken    error
-}
-
-// dirtyFile is a file appended to since the last Sync, from offset from.
-type dirtyFile struct {
-	f    File
-	from int64
 }
 
 // Open opens (creating if needed) the store in dir. It checks every
@@ -160,7 +157,7 @@ func Open(dir string, o Options) (*Store, error) {
 	if err := o.FS.MkdirAll(dir); err != nil {
 		return nil, err
 	}
-	s := &Store{dir: dir, opt: o, fs: o.FS, read: make(map[uint32]File), sizes: make(map[uint32]int64), dirty: make(map[uint32]dirtyFile)}
+	s := &Store{dir: dir, opt: o, fs: o.FS, read: make(map[uint32]File), sizes: make(map[uint32]int64), dirty: make(map[uint32]File), dropped: make(map[uint32]int64)}
 	entries, err := s.fs.List(dir)
 	if err != nil {
 		return nil, err
@@ -359,9 +356,7 @@ func (s *Store) Append(payload []byte) (Pos, error) {
 		}
 		return Pos{}, fmt.Errorf("write %s: %w", s.w.Name(), err)
 	}
-	if _, ok := s.dirty[s.cur]; !ok {
-		s.dirty[s.cur] = dirtyFile{s.w, off}
-	}
+	s.dirty[s.cur] = s.w
 	s.rmu.Lock()
 	s.sizes[s.cur] = off + rec
 	s.rmu.Unlock()
@@ -415,25 +410,13 @@ func (s *Store) Sync() (End, error) {
 }
 
 func (s *Store) syncLocked() error {
-	for num, d := range s.dirty {
-		f := d.f
+	for num, f := range s.dirty {
 		if !s.opt.NoSync {
 			if err := f.Sync(); err != nil {
 				return fmt.Errorf("sync %s: %w", f.Name(), err)
 			}
 		}
-		// Records are written once and read rarely (a reorganization,
-		// a peer's getblocks): the page cache is better spent on the
-		// UTXO database, and with it full, every page a later append
-		// needed had to be reclaimed first, which cost ten times the
-		// write itself (docs/decisions.md "Block files").
-		from := d.from
-		if s.opt.NoSync {
-			// Unsynced pages were still dirty when dropped, and stayed:
-			// drop the file's earlier records again, written back now.
-			from = 0
-		}
-		dropCache(f, from, s.sizes[num]-from)
+		s.dropWritten(num, f, f != s.w)
 		delete(s.dirty, num)
 		if f != s.w {
 			if err := f.Close(); err != nil {
@@ -448,6 +431,32 @@ func (s *Store) syncLocked() error {
 	}
 	s.newFiles = false
 	return nil
+}
+
+// dropEvery is how much a file grows between two drops of its written
+// pages from the page cache: one call per several blocks, not two per
+// block (the call can wait for every CPU to drain its page lists).
+const dropEvery = 8 << 20
+
+// dropWritten drops file num's synced pages from the page cache once it
+// has grown by dropEvery since the last drop, or when it is finished.
+// Records are written once and read rarely (a reorganization, a peer's
+// getblocks): the memory is better left to the UTXO database, and with
+// the page cache full, every page an append needed had to be reclaimed
+// first, which cost ten times the write (docs/decisions.md "Block
+// files"). The drop starts one step back: without fsync (NoSync) the
+// newest pages are still dirty when dropped and stay, until written back.
+func (s *Store) dropWritten(num uint32, f File, finished bool) {
+	end, done := s.sizes[num], s.dropped[num]
+	if end-done < dropEvery && !finished {
+		return
+	}
+	from := max(0, done-dropEvery)
+	dropCache(f, from, end-from)
+	s.dropped[num] = end
+	if finished {
+		delete(s.dropped, num)
+	}
 }
 
 // Read returns the payload of the record at p, after checking its header
@@ -562,10 +571,11 @@ func (s *Store) RemoveFile(num uint32) error {
 	if !ok {
 		return nil
 	}
-	if d, ok := s.dirty[num]; ok {
-		d.f.Close()
+	if f := s.dirty[num]; f != nil {
+		f.Close()
 		delete(s.dirty, num)
 	}
+	delete(s.dropped, num)
 	if err := s.fs.Remove(s.path(num)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}

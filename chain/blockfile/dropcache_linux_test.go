@@ -39,32 +39,43 @@ func residentPages(t *testing.T, path string) int {
 	return n
 }
 
-// TestSyncDropsWrittenPages: records synced to disk leave the page cache
-// (a node writes a block once and rarely reads it again; the pages it
-// keeps cost every later write a reclaim), and read back intact.
+// TestSyncDropsWrittenPages: records synced leave the page cache once
+// the file grew by dropEvery since the last drop (a node writes a block
+// once and rarely reads it again; the pages it keeps cost every later
+// write a reclaim), not at every sync, and read back intact.
 func TestSyncDropsWrittenPages(t *testing.T) {
 	dir := t.TempDir()
 	o := testOpts(64 << 20)
 	o.NoSync = false
 	s := mustOpen(t, dir, o)
 	var recs []written
-	for i := range 8 {
-		p := payload(i, 256<<10)
-		pos, err := s.Append(p)
-		if err != nil {
+	write := func(bytes int) {
+		for i := 0; i < bytes/(256<<10); i++ {
+			p := payload(len(recs), 256<<10)
+			pos, err := s.Append(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs = append(recs, written{pos, p})
+		}
+		if _, err := s.Sync(); err != nil {
 			t.Fatal(err)
 		}
-		recs = append(recs, written{pos, p})
 	}
 	path := filepath.Join(dir, "blk00000.dat")
-	if n := residentPages(t, path); n == 0 {
-		t.Skip("this file system keeps no written pages in the page cache")
+	write(1 << 20)
+	if n := residentPages(t, path); n < 200 {
+		// Either this file system keeps no written pages cached, or
+		// they were dropped before dropEvery was reached.
+		t.Fatalf("%d pages of the first 1 MB cached: want them all until the file grew by %d", n, dropEvery)
 	}
-	if _, err := s.Sync(); err != nil {
-		t.Fatal(err)
-	}
+	write(dropEvery)
 	if n := residentPages(t, path); n > 1 {
-		t.Fatalf("%d pages of 2 MB of synced records still cached", n)
+		t.Fatalf("%d pages of %d MB of synced records still cached", n, (dropEvery+1<<20)>>20)
+	}
+	write(1 << 20)
+	if n := residentPages(t, path); n < 200 {
+		t.Fatalf("%d pages of the last 1 MB cached: dropped before the file grew by %d", n, dropEvery)
 	}
 	for _, r := range recs {
 		got, err := s.Read(r.pos)
