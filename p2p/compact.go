@@ -450,14 +450,19 @@ func (n *Node) validateCompact(ctx context.Context, from peer.ID, msg *pubsub.Me
 	}
 	if v.Result == pubsub.ValidationAccept && !local && b != nil {
 		n.notePeerBlock(from, b.BlockID())
-		if n.legacyPeers() {
-			// Peers that do not speak compact blocks get the full one.
+		// Peers that do not speak compact blocks get the full one, after
+		// the verdict: listing a topic's peers waits on gossipsub's event
+		// loop, and the compact block is forwarded only once we return.
+		n.goFunc(func() {
+			if !n.legacyPeers() {
+				return
+			}
 			if _, blocks, _ := n.gossip(); blocks != nil {
 				if err := blocks.Publish(n.runCtx(), b.Encode()); err != nil {
 					n.log.Debug("publish full block for legacy peers", "err", err)
 				}
 			}
-		}
+		})
 	}
 	return v.Result
 }
