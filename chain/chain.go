@@ -197,6 +197,7 @@ type Chain struct {
 	pending    []Event // events of the current ProcessBlock, sent after unlock
 	diskTip    *node   // the block the stored UTXO set is at
 	ixlog      indexLog
+	taken      []takenCoin // connectTip's journal of spent coins, kept between blocks
 	// noReadAhead turns connectTip's parallel coin reads off (benchmarks).
 	noReadAhead bool
 	// lastRuleErr holds the rule errors of blocks found invalid during

@@ -100,16 +100,29 @@ func (c *Chain) markInvalid(n *node) {
 	}
 }
 
-// cacheView adapts the UTXO cache to consensus.CoinView. A storage error
-// goes back to the rules with the lookup, which return it as it is: it is
-// never read as a missing input. fresh records, for every coin found, in
-// order, whether it is a fresh cache entry: for a valid block those are
-// the coins its inputs spend from the UTXO set (the overwrite check finds
-// nothing), so connectTip spends them without looking them up again.
+// cacheView adapts the UTXO cache to consensus.CoinView for connectTip,
+// which holds the cache's lock while the rules run. Every coin it finds
+// is spent in the cache there and then: for a valid block the coins found
+// are exactly those its inputs spend from the UTXO set (the overwrite
+// check finds nothing), and finding and spending a coin in one access to
+// the map, rather than a lookup and later a second one, halves the cache
+// misses of a block's inputs. journal records what each spend replaced,
+// and undo puts it back when the block fails (a rule, a signature, a
+// write): until then readers see its inputs spent, its outputs not yet
+// there. A storage error goes back to the rules with the lookup, which
+// return it as it is: it is never read as a missing input.
 type cacheView struct {
-	u     *utxoCache
-	ahead map[wire.OutPoint]storedCoin // read ahead from the database, or nil
-	fresh []bool
+	u       *utxoCache
+	ahead   map[wire.OutPoint]storedCoin // read ahead from the database, or nil
+	journal []takenCoin
+}
+
+// takenCoin is one coin cacheView spent: the cache entry it replaced, or
+// none (cached false) for a coin read from the database.
+type takenCoin struct {
+	op     wire.OutPoint
+	prev   cacheEntry
+	cached bool
 }
 
 // storedCoin is the answer of one database read.
@@ -119,25 +132,51 @@ type storedCoin struct {
 	err  error
 }
 
+// Coin finds and spends the coin at op. The caller holds v.u.mu.
 func (v *cacheView) Coin(op wire.OutPoint) (wire.Coin, bool, error) {
+	u := v.u
+	if e, ok := u.entries[op]; ok {
+		if e.spent {
+			return wire.Coin{}, false, nil
+		}
+		v.journal = append(v.journal, takenCoin{op: op, prev: e, cached: true})
+		if e.fresh {
+			delete(u.entries, op) // never written: nothing to delete on disk
+		} else {
+			u.entries[op] = cacheEntry{spent: true, dirty: true}
+		}
+		return e.coin, true, nil
+	}
 	var (
 		coin wire.Coin
 		ok   bool
 		err  error
 	)
-	fresh := false
 	if r, read := v.ahead[op]; read {
 		coin, ok, err = r.coin, r.ok, r.err
 	} else {
-		coin, ok, fresh, err = v.u.coinFresh(op)
+		coin, ok, err = u.stored(op)
 	}
-	if err != nil {
+	if err != nil || !ok {
 		return wire.Coin{}, false, err
 	}
-	if ok {
-		v.fresh = append(v.fresh, fresh)
+	v.journal = append(v.journal, takenCoin{op: op})
+	u.entries[op] = cacheEntry{spent: true, dirty: true} // the next flush deletes it
+	return coin, true, nil
+}
+
+// undo puts back every coin the view spent, newest first. The caller
+// holds v.u.mu.
+func (v *cacheView) undo() {
+	for i := len(v.journal) - 1; i >= 0; i-- {
+		t := &v.journal[i]
+		if t.cached {
+			v.u.entries[t.op] = t.prev
+		} else {
+			delete(v.u.entries, t.op)
+		}
 	}
-	return coin, ok, nil
+	v.journal = v.journal[:0]
 }
 
 // readAheadMin is how many of a block's inputs must miss the cache before
@@ -256,11 +295,24 @@ func (c *Chain) connectTip(n *node, b *wire.Block, txids []wire.Hash) error {
 	for _, tx := range b.Txs {
 		inputs += len(tx.Inputs)
 	}
-	view := &cacheView{u: c.utxo, ahead: c.readAhead(b), fresh: make([]bool, 0, inputs)}
+	if cap(c.taken) < inputs {
+		c.taken = make([]takenCoin, 0, inputs) // not grown by appends: a copy per doubling
+	}
+	view := &cacheView{u: c.utxo, ahead: c.readAhead(b), journal: c.taken[:0]}
+	c.utxo.mu.Lock() // the view spends what it finds (cacheView)
 	_, undo, err := consensus.CheckBlockConnectSpent(b, txids, n.height, view, c.p)
+	c.utxo.mu.Unlock()
+	// fail puts back the coins the view spent.
+	fail := func(err error) error {
+		c.utxo.mu.Lock()
+		view.undo()
+		c.utxo.mu.Unlock()
+		c.taken = view.journal[:0]
+		return err
+	}
 	if err != nil {
 		<-sigDone
-		return err // a rule error, or the storage error of a lookup
+		return fail(err) // a rule error, or the storage error of a lookup
 	}
 
 	// undo holds the coin each input spends, in block order: from the
@@ -281,10 +333,10 @@ func (c *Chain) connectTip(n *node, b *wire.Block, txids []wire.Hash) error {
 			k++
 		}
 	}
-	if len(view.fresh) != len(undo)-len(inBlock) {
+	if len(view.journal) != len(undo)-len(inBlock) {
 		// Every coin the view found is one an input spends; this is a bug.
 		<-sigDone
-		return fmt.Errorf("connect block %s: the UTXO set gave %d coins for %d inputs", n.id, len(view.fresh), len(undo)-len(inBlock))
+		return fail(fmt.Errorf("connect block %s: the UTXO set gave %d coins for %d inputs", n.id, len(view.journal), len(undo)-len(inBlock)))
 	}
 	// The undo data goes to its file, and both files to disk, while the
 	// signatures are still being checked: the fsyncs leave the CPU idle,
@@ -293,35 +345,28 @@ func (c *Chain) connectTip(n *node, b *wire.Block, txids []wire.Hash) error {
 	// nothing points to, beside its body, which is stored already.
 	if err := c.storeUndo(n, undo); err != nil {
 		<-sigDone
-		return fmt.Errorf("store undo data of block %s: %w", n.id, err)
+		return fail(fmt.Errorf("store undo data of block %s: %w", n.id, err))
 	}
 	c.syncFilesEarly()
 	if err := <-sigDone; err != nil {
 		n.undo, n.hasUndo = blockfile.Pos{}, false
-		return err
+		return fail(err)
 	}
 
-	// Apply: every check has passed, nothing below can fail but the write.
-	// Nothing changed the cache since the rules looked the coins up.
-	k, f := 0, 0
-	for _, tx := range b.Txs[1:] {
-		for _, in := range tx.Inputs {
-			if undo[k].Height != n.height {
-				c.utxo.spendAs(in.Prev, view.fresh[f])
-				f++
-			}
-			k++
-		}
-	}
+	// Apply: every check has passed, the inputs are spent (the view did
+	// it), nothing below can fail but the write.
+	c.taken = view.journal[:0]
+	c.utxo.mu.Lock() // once for the block, not once per coin
 	for i, tx := range b.Txs {
 		for j, o := range tx.Outputs {
 			op := wire.OutPoint{TxID: txids[i], Index: uint32(j)}
 			if _, gone := inBlock[op]; gone {
 				continue
 			}
-			c.utxo.add(op, wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: n.height, Coinbase: i == 0}, true)
+			c.utxo.addLocked(op, wire.Coin{Amount: o.Amount, PKH: o.PKH, Height: n.height, Coinbase: i == 0}, true)
 		}
 	}
+	c.utxo.mu.Unlock()
 	c.readMu.Lock()
 	n.status |= statusValid
 	c.readMu.Unlock()

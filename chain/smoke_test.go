@@ -2,6 +2,7 @@ package chain
 
 import (
 	"errors"
+	"maps"
 	"testing"
 
 	"tally/consensus"
@@ -121,6 +122,82 @@ func TestSpendFreshAndFlushedCoins(t *testing.T) {
 		}
 		if _, ok, err := c.Coin(s.Out); ok || err != nil {
 			t.Fatalf("spent coin %v unspent (err %v)", s.Out, err)
+		}
+	}
+}
+
+// TestFailedBlockLeavesTheCoins plays a miner whose valid-PoW block fails
+// after the rules spent some of its inputs in the cache (connectTip's
+// view spends each coin as it finds it): by a later transaction's missing
+// input, and by a bad signature found after every rule passed. Each time
+// the UTXO cache must be as it was, flags included, for fresh, flushed
+// and database-only coins alike, and a valid block spending the same
+// coins must then connect.
+func TestFailedBlockLeavesTheCoins(t *testing.T) {
+	p := testgen.DevParams()
+	g := testgen.New(p)
+	c, err := OpenMemory(Config{Params: p, NoSync: true, CacheBytes: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tx1 := g.Pay(g.GenesisSpends(), 3, 1000)
+	b1 := g.Block(g.Genesis(), []*wire.Tx{tx1})
+	if _, err := c.ProcessBlock(b1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	flushed, onDisk := testgen.Outputs(tx1)[0], testgen.Outputs(tx1)[1]
+	c.utxo.mu.Lock()
+	delete(c.utxo.entries, onDisk.Out) // as if evicted: only the database has it
+	c.utxo.mu.Unlock()
+	tx2 := g.Pay(testgen.Outputs(tx1)[2:], 2, 1000)
+	b2 := g.Block(testgen.ParentOf(b1, 1), []*wire.Tx{tx2})
+	if _, err := c.ProcessBlock(b2); err != nil {
+		t.Fatal(err)
+	}
+	fresh := testgen.Outputs(tx2)[0]
+	parent := testgen.ParentOf(b2, 2)
+
+	snapshot := func() map[wire.OutPoint]cacheEntry {
+		c.utxo.mu.Lock()
+		defer c.utxo.mu.Unlock()
+		return maps.Clone(c.utxo.entries)
+	}
+	before := snapshot()
+	spends := []*wire.Tx{
+		g.Pay([]testgen.Spend{flushed}, 1, 1000),
+		g.Pay([]testgen.Spend{onDisk}, 1, 1000),
+		g.Pay([]testgen.Spend{fresh}, 1, 1000),
+	}
+	missing := g.Pay([]testgen.Spend{{Out: wire.OutPoint{TxID: wire.Hash{7}}, Amount: 5000}}, 1, 1000)
+	badSig := g.Pay([]testgen.Spend{testgen.Outputs(tx2)[1]}, 1, 1000)
+	badSig.Inputs[0].Sig[5] ^= 1
+	for name, txs := range map[string][]*wire.Tx{
+		"missing input": append(append([]*wire.Tx{}, spends...), missing),
+		"bad signature": append(append([]*wire.Tx{}, spends...), badSig),
+	} {
+		b := g.Block(parent, txs)
+		if _, err := c.ProcessBlock(b); err == nil {
+			t.Fatalf("%s: block accepted", name)
+		}
+		if after := snapshot(); !maps.Equal(before, after) {
+			t.Fatalf("%s: the UTXO cache changed: %d entries before, %d after", name, len(before), len(after))
+		}
+		for _, s := range []testgen.Spend{flushed, onDisk, fresh} {
+			if _, ok, err := c.Coin(s.Out); !ok || err != nil {
+				t.Fatalf("%s: coin %v gone after the failed block (err %v)", name, s.Out, err)
+			}
+		}
+	}
+	if _, err := c.ProcessBlock(g.Block(parent, spends)); err != nil {
+		t.Fatalf("the valid block spending the same coins: %v", err)
+	}
+	for _, s := range []testgen.Spend{flushed, onDisk, fresh} {
+		if _, ok, _ := c.Coin(s.Out); ok {
+			t.Fatalf("coin %v unspent after the valid block", s.Out)
 		}
 	}
 }

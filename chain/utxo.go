@@ -47,21 +47,13 @@ func newUTXOCache(db *leveldb.DB, maxBytes int) *utxoCache {
 
 // coin returns the unspent coin at op.
 func (u *utxoCache) coin(op wire.OutPoint) (wire.Coin, bool, error) {
-	c, ok, _, err := u.coinFresh(op)
-	return c, ok, err
-}
-
-// coinFresh is coin that also says whether the coin is a fresh entry of
-// the cache (one a flush never wrote), which spendAs needs.
-func (u *utxoCache) coinFresh(op wire.OutPoint) (wire.Coin, bool, bool, error) {
 	u.mu.Lock()
 	e, ok := u.entries[op]
 	u.mu.Unlock()
 	if ok {
-		return e.coin, !e.spent, e.fresh, nil
+		return e.coin, !e.spent, nil
 	}
-	c, ok, err := u.stored(op)
-	return c, ok, false, err
+	return u.stored(op)
 }
 
 // stored reads the coin at op from the database, under the cache.
@@ -99,25 +91,17 @@ func (u *utxoCache) uncached(ops func(yield func(wire.OutPoint) bool)) []wire.Ou
 // next flush, or spending the new coin would resurrect it.
 func (u *utxoCache) add(op wire.OutPoint, c wire.Coin, fresh bool) {
 	u.mu.Lock()
+	u.addLocked(op, c, fresh)
+	u.mu.Unlock()
+}
+
+// addLocked is add for a caller that holds u.mu (a block's outputs take
+// it once).
+func (u *utxoCache) addLocked(op wire.OutPoint, c wire.Coin, fresh bool) {
 	if e, ok := u.entries[op]; ok && !e.fresh {
 		fresh = false
 	}
 	u.entries[op] = cacheEntry{coin: c, dirty: true, fresh: fresh}
-	u.mu.Unlock()
-}
-
-// spendAs removes a coin whose entry, as coinFresh found it with nothing
-// changed since, is fresh or not: without looking it up again (for a
-// block's inputs that second lookup missed the CPU caches as often as the
-// first).
-func (u *utxoCache) spendAs(op wire.OutPoint, fresh bool) {
-	u.mu.Lock()
-	if fresh {
-		delete(u.entries, op)
-	} else {
-		u.entries[op] = cacheEntry{spent: true, dirty: true}
-	}
-	u.mu.Unlock()
 }
 
 // spend removes a coin.
