@@ -433,11 +433,16 @@ func (c *Chain) syncFiles(batch *leveldb.Batch) error {
 	}
 	var revEnd blockfile.End
 	revErr := make(chan error, 1)
-	go func() {
+	syncRev := func() {
 		var err error
 		revEnd, err = c.rev.Sync()
 		revErr <- err
-	}()
+	}
+	if c.cfg.NoSync {
+		syncRev() // nothing to wait for on the disk: no goroutine to wait for either
+	} else {
+		go syncRev()
+	}
 	blkEnd, err := c.blk.Sync()
 	if err := errors.Join(err, <-revErr); err != nil {
 		return fmt.Errorf("sync block files: %w", err)

@@ -280,15 +280,25 @@ func (c *Chain) checkSignatures(b *wire.Block, txids []wire.Hash) error {
 	return first
 }
 
+// inlineSigTxs is the largest block (in transactions, the coinbase
+// included) whose signatures connectTip checks before the rules rather
+// than beside them.
+const inlineSigTxs = 8
+
 // connectTip validates b (whose header and sanity were checked on
 // acceptance) against the UTXO set and connects it as the new tip: one
 // batch with its undo data and index status, plus the UTXO changes and
 // tip when the cache is flushed. txids are b's.
 func (c *Chain) connectTip(n *node, b *wire.Block, txids []wire.Hash) error {
 	sigDone := make(chan error, 1)
-	if c.assumedValid(n.height, n.id) {
+	switch {
+	case c.assumedValid(n.height, n.id):
 		sigDone <- nil // an ancestor of the assumed-valid block
-	} else {
+	case len(b.Txs) <= inlineSigTxs:
+		// Too few to overlap with the rules: a goroutine would only add
+		// its wait for a CPU to every hop of a small block.
+		sigDone <- c.checkSignatures(b, txids)
+	default:
 		go func() { sigDone <- c.checkSignatures(b, txids) }()
 	}
 	inputs := 0
