@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 )
 
 // Encoding sizes and bounds fixed by SPEC section 2.
@@ -306,11 +305,12 @@ func (b *Block) Encode() []byte {
 	return b.AppendEncoding(make([]byte, 0, b.SerializeSize()))
 }
 
-// AppendEncoding appends the canonical encoding of the block to dst. A
-// caller encoding many blocks can reuse one buffer: a fresh megabyte costs
-// more to touch than to fill.
+// AppendEncoding appends the canonical encoding of the block to dst,
+// growing it as append does (Encode sizes its buffer first). A caller
+// encoding many blocks can reuse one buffer with room for any block: a
+// fresh megabyte costs more to touch than to fill, and sizing the block
+// first is a pass over every transaction.
 func (b *Block) AppendEncoding(dst []byte) []byte {
-	dst = slices.Grow(dst, b.SerializeSize())
 	var h [HeaderSize]byte
 	b.Header.put(h[:])
 	dst = append(dst, h[:]...)
