@@ -332,6 +332,7 @@ func benchPropagation(t *testing.T) *propResult {
 	res := &propResult{Nodes: N, Edges: len(edges)}
 	pkh := g.PKH
 	var emptyPer, emptyAll, rawPer, rawAll []time.Duration
+	var emptyAcc CompactStats
 	extra := uint64(0)
 	newBlock := func(origin *testNode) *wire.Block {
 		extra++
@@ -346,12 +347,14 @@ func benchPropagation(t *testing.T) *propResult {
 		o := rng.IntN(N)
 		b := newBlock(nodes[o])
 		res.EmptyBlockBytes = b.SerializeSize()
+		s0 := compactTotals(nodes)
 		t0 := time.Now()
 		if err := nodes[o].PublishBlock(b); err != nil {
 			t.Fatal(err)
 		}
 		id := b.BlockID()
 		per, all := collect(t, blockCh, string(id[:]), o, N, t0)
+		emptyAcc = addStats(emptyAcc, s0, compactTotals(nodes))
 		emptyPer, emptyAll = append(emptyPer, per...), append(emptyAll, all)
 
 		data := make([]byte, res.EmptyBlockBytes)
@@ -368,7 +371,7 @@ func benchPropagation(t *testing.T) *propResult {
 	}
 	res.EmptyBlock, res.EmptyBlockAll = summarize(emptyPer), summarize(emptyAll)
 	res.RawSmall, res.RawSmallAll = summarize(rawPer), summarize(rawAll)
-	t.Logf("empty block (%d B): per node %+v, to all %+v", res.EmptyBlockBytes, res.EmptyBlock, res.EmptyBlockAll)
+	t.Logf("empty block (%d B): per node %+v, to all %+v; per hop %+v", res.EmptyBlockBytes, res.EmptyBlock, res.EmptyBlockAll, hops(CompactStats{}, emptyAcc))
 	t.Logf("raw gossip same size: per node %+v, to all %+v", res.RawSmall, res.RawSmallAll)
 
 	var fullPer, fullAll, rawFPer, rawFAll []time.Duration
