@@ -534,6 +534,14 @@ func benchPropagation(t *testing.T) *propResult {
 		rawFPer, rawFAll = append(rawFPer, per...), append(rawFAll, all)
 		time.Sleep(time.Second)
 	}
+	if dir := os.Getenv("TALLY_NET_BENCH_PROFILE"); dir != "" {
+		// What the 32 nodes hold after the rounds.
+		runtime.GC()
+		if f, err := os.Create(filepath.Join(dir, "heap.prof")); err == nil {
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
 	res.CompactHop = hops(CompactStats{}, cmpAcc)
 	res.CompactMissingHop = hops(CompactStats{}, missAcc)
 	res.FetchedHop = hops(CompactStats{}, fetAcc)
@@ -582,7 +590,8 @@ func readHeap() heapCounts {
 }
 
 // startProfile writes a CPU profile to $TALLY_NET_BENCH_PROFILE/name.prof
-// until the returned function is called (no-op when unset).
+// until the returned function is called (no-op when unset). The
+// propagation benchmark also writes heap.prof there after its rounds.
 func startProfile(name string) func() {
 	dir := os.Getenv("TALLY_NET_BENCH_PROFILE")
 	if dir == "" {
