@@ -190,10 +190,10 @@ func (tx *Tx) AppendEncoding(b []byte, zeroSigs bool) []byte {
 }
 
 // smallTx is a transaction of two inputs and at most two outputs (with
-// oneInTx, the shape of nearly every payment) in one allocation: a block's hop walks
-// its transactions several times (encoding, rules, pool removal), and
-// three objects per transaction, scattered over the heap, miss the CPU
-// caches and TLB three times as often as one.
+// oneInTx, the shape of nearly every payment) in one allocation: a
+// block's hop walks its transactions several times (encoding, rules, pool
+// removal), and three objects per transaction, scattered over the heap,
+// miss the CPU caches and TLB three times as often as one.
 type smallTx struct {
 	tx  Tx
 	in  [2]TxIn
