@@ -71,20 +71,22 @@ func TestSourceTxIDs(t *testing.T) {
 	}
 }
 
-// TestSpendFreshAndFlushedCoins: a block spends a coin a flush wrote (its
-// spend must reach disk) and one created since (dropped from the cache,
-// never written): after the next flush both are gone, and the cache keeps
-// no entry for the second. connectTip spends without a second lookup,
-// from what the rules' lookups found.
-func TestSpendFreshAndFlushedCoins(t *testing.T) {
+// flushedAndFresh opens a memory chain and connects two blocks: the first
+// pays the genesis allocation into n+1 outputs and is flushed, so that its
+// first n outputs are coins a flush wrote; the second spends the last one
+// into two fresh coins (never written). It returns the chain, the
+// generator, the n flushed coins, the second block's transaction and the
+// parent of the next block.
+func flushedAndFresh(t *testing.T, n int) (*Chain, *testgen.Gen, []testgen.Spend, *wire.Tx, testgen.Parent) {
+	t.Helper()
 	p := testgen.DevParams()
 	g := testgen.New(p)
 	c, err := OpenMemory(Config{Params: p, NoSync: true, CacheBytes: 8 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	tx1 := g.Pay(g.GenesisSpends(), 2, 1000)
+	t.Cleanup(func() { c.Close() })
+	tx1 := g.Pay(g.GenesisSpends(), n+1, 1000)
 	b1 := g.Block(g.Genesis(), []*wire.Tx{tx1})
 	if _, err := c.ProcessBlock(b1); err != nil {
 		t.Fatal(err)
@@ -92,14 +94,23 @@ func TestSpendFreshAndFlushedCoins(t *testing.T) {
 	if err := c.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	flushed := testgen.Outputs(tx1)[0]
-	tx2 := g.Pay(testgen.Outputs(tx1)[1:], 2, 1000)
+	tx2 := g.Pay(testgen.Outputs(tx1)[n:], 2, 1000)
 	b2 := g.Block(testgen.ParentOf(b1, 1), []*wire.Tx{tx2})
 	if _, err := c.ProcessBlock(b2); err != nil {
 		t.Fatal(err)
 	}
-	fresh := testgen.Outputs(tx2)[0]
-	b3 := g.Block(testgen.ParentOf(b2, 2), []*wire.Tx{g.Pay([]testgen.Spend{flushed, fresh}, 1, 1000)})
+	return c, g, testgen.Outputs(tx1)[:n], tx2, testgen.ParentOf(b2, 2)
+}
+
+// TestSpendFreshAndFlushedCoins: a block spends a coin a flush wrote (its
+// spend must reach disk) and one created since (dropped from the cache,
+// never written): after the next flush both are gone, and the cache keeps
+// no entry for the second. connectTip's view spends each coin as the
+// rules find it, from the entry it found.
+func TestSpendFreshAndFlushedCoins(t *testing.T) {
+	c, g, flushedCoins, tx2, parent := flushedAndFresh(t, 1)
+	flushed, fresh := flushedCoins[0], testgen.Outputs(tx2)[0]
+	b3 := g.Block(parent, []*wire.Tx{g.Pay([]testgen.Spend{flushed, fresh}, 1, 1000)})
 	if _, err := c.ProcessBlock(b3); err != nil {
 		t.Fatal(err)
 	}
@@ -134,32 +145,11 @@ func TestSpendFreshAndFlushedCoins(t *testing.T) {
 // and database-only coins alike, and a valid block spending the same
 // coins must then connect.
 func TestFailedBlockLeavesTheCoins(t *testing.T) {
-	p := testgen.DevParams()
-	g := testgen.New(p)
-	c, err := OpenMemory(Config{Params: p, NoSync: true, CacheBytes: 8 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	tx1 := g.Pay(g.GenesisSpends(), 3, 1000)
-	b1 := g.Block(g.Genesis(), []*wire.Tx{tx1})
-	if _, err := c.ProcessBlock(b1); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	flushed, onDisk := testgen.Outputs(tx1)[0], testgen.Outputs(tx1)[1]
+	c, g, flushedCoins, tx2, parent := flushedAndFresh(t, 2)
+	flushed, onDisk, fresh := flushedCoins[0], flushedCoins[1], testgen.Outputs(tx2)[0]
 	c.utxo.mu.Lock()
 	delete(c.utxo.entries, onDisk.Out) // as if evicted: only the database has it
 	c.utxo.mu.Unlock()
-	tx2 := g.Pay(testgen.Outputs(tx1)[2:], 2, 1000)
-	b2 := g.Block(testgen.ParentOf(b1, 1), []*wire.Tx{tx2})
-	if _, err := c.ProcessBlock(b2); err != nil {
-		t.Fatal(err)
-	}
-	fresh := testgen.Outputs(tx2)[0]
-	parent := testgen.ParentOf(b2, 2)
 
 	snapshot := func() map[wire.OutPoint]cacheEntry {
 		c.utxo.mu.Lock()
